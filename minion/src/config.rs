@@ -1,0 +1,195 @@
+//! Minion configuration: defaults in code, then the YAML file `minion` in the
+//! config dir, then flags. Key names follow Salt's where they mean the same.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use brine_proto::conf::{under_root, ConfError, OneOrMany, RawConfig};
+use brine_proto::Grains;
+
+/// Options Salt has that Brine reads without acting on them; they are not
+/// warned about so that an existing Salt minion config carries over quietly.
+const SALT_KEYS_IGNORED: &[&str] = &[
+    "user",
+    "multiprocessing",
+    "transport",
+    "ipv6",
+    "hash_type",
+    "log_level_logfile",
+    "log_fmt_console",
+    "log_fmt_logfile",
+    "random_reauth_delay",
+    "auth_tries",
+    "auth_safemode",
+    "ping_interval",
+    "state_verbose",
+    "state_output",
+    "mine_functions",
+    "mine_interval",
+    "startup_states",
+    "top_file",
+    "saltenv",
+    "pillarenv",
+    "environment",
+];
+
+#[derive(Debug, Clone)]
+pub struct MinionConfig {
+    /// The config dir this was loaded from (`-c`, default `/etc/brine`).
+    pub config_dir: PathBuf,
+    pub id: String,
+    /// Master addresses (`master: host` or a list: the minion connects to all).
+    pub masters: Vec<String>,
+    /// Request (return) port on the masters: Salt's `master_port`.
+    pub master_port: u16,
+    pub publish_port: u16,
+    pub root_dir: PathBuf,
+    pub pki_dir: PathBuf,
+    pub cachedir: PathBuf,
+    pub log_file: Option<PathBuf>,
+    pub log_level: String,
+    /// Static grains from the config file.
+    pub grains: Grains,
+    /// Expected SHA-256 fingerprint of the master's CA; unset: trust on first use.
+    pub master_finger: Option<String>,
+    /// First wait between certificate requests while pending (`acceptance_wait_time`).
+    pub acceptance_wait_time: Duration,
+    /// Longest wait between certificate requests (`acceptance_wait_time_max`).
+    pub acceptance_wait_time_max: Duration,
+    /// First and longest reconnect delay to a lost master (`recon_default`, `recon_max`, ms).
+    pub recon_default: Duration,
+    pub recon_max: Duration,
+    /// Interval of the application heartbeat on the request channel.
+    pub heartbeat_interval: Duration,
+    /// Oldest publication accepted, against replay (`publication_max_age`, seconds).
+    pub publication_max_age: Duration,
+    /// Salt's `file_client: local` for masterless runs.
+    pub file_client: String,
+    pub file_roots: serde_yaml::Value,
+    pub pillar_roots: serde_yaml::Value,
+    /// Keys in the file that Brine does not know (warned about at start).
+    pub unknown_keys: Vec<String>,
+}
+
+impl MinionConfig {
+    /// Loads `<config_dir>/minion` if it exists, else the defaults.
+    pub fn load(config_dir: &Path) -> Result<Self, ConfError> {
+        let path = config_dir.join("minion");
+        let raw = match std::fs::read_to_string(&path) {
+            Ok(text) => RawConfig::parse(&path.display().to_string(), &text)?,
+            Err(_) => RawConfig::empty(),
+        };
+        Self::from_raw(config_dir, raw)
+    }
+
+    pub fn from_raw(config_dir: &Path, mut raw: RawConfig) -> Result<Self, ConfError> {
+        let root_dir: PathBuf = raw.get("root_dir")?.unwrap_or_else(|| PathBuf::from("/"));
+        let id: String = match raw.get::<String>("id")? {
+            Some(id) => id,
+            None => default_id(),
+        };
+        let masters = raw
+            .get::<OneOrMany>("master")?
+            .map(OneOrMany::into_vec)
+            .unwrap_or_else(|| vec!["127.0.0.1".to_string()]);
+        let master_port = raw.get("master_port")?.unwrap_or(4506);
+        let publish_port = raw.get("publish_port")?.unwrap_or(4505);
+        let pki_dir = raw
+            .get::<PathBuf>("pki_dir")?
+            .unwrap_or_else(|| PathBuf::from("/etc/brine/pki/minion"));
+        let cachedir = raw
+            .get::<PathBuf>("cachedir")?
+            .unwrap_or_else(|| PathBuf::from("/var/cache/brine/minion"));
+        let log_file = raw.get::<PathBuf>("log_file")?;
+        let log_level = raw
+            .get("log_level")?
+            .unwrap_or_else(|| "warning".to_string());
+        let grains = raw.get::<Grains>("grains")?.unwrap_or_default();
+        let master_finger = raw.get::<String>("master_finger")?;
+        let secs = |v: Option<f64>, d: f64| Duration::from_secs_f64(v.unwrap_or(d).max(0.0));
+        let acceptance_wait_time = secs(raw.get("acceptance_wait_time")?, 10.0);
+        let acceptance_wait_time_max = secs(raw.get("acceptance_wait_time_max")?, 0.0);
+        let ms = |v: Option<u64>, d: u64| Duration::from_millis(v.unwrap_or(d));
+        let recon_default = ms(raw.get("recon_default")?, 1000);
+        let recon_max = ms(raw.get("recon_max")?, 10000);
+        let heartbeat_interval = secs(raw.get("heartbeat_interval")?, 10.0);
+        let publication_max_age = secs(raw.get("publication_max_age")?, 300.0);
+        let file_client = raw
+            .get("file_client")?
+            .unwrap_or_else(|| "remote".to_string());
+        let file_roots = raw.get("file_roots")?.unwrap_or(serde_yaml::Value::Null);
+        let pillar_roots = raw.get("pillar_roots")?.unwrap_or(serde_yaml::Value::Null);
+        raw.accept_ignored(SALT_KEYS_IGNORED);
+        let unknown_keys = raw.unknown_keys();
+        Ok(MinionConfig {
+            config_dir: config_dir.to_path_buf(),
+            id,
+            masters,
+            master_port,
+            publish_port,
+            pki_dir: under_root(&root_dir, &pki_dir),
+            cachedir: under_root(&root_dir, &cachedir),
+            log_file: log_file.map(|p| under_root(&root_dir, &p)),
+            root_dir,
+            log_level,
+            grains,
+            master_finger,
+            acceptance_wait_time,
+            // Salt: 0 means "no growth"; keep the back-off bounded either way.
+            acceptance_wait_time_max: if acceptance_wait_time_max.is_zero() {
+                acceptance_wait_time
+            } else {
+                acceptance_wait_time_max
+            },
+            recon_default,
+            recon_max,
+            heartbeat_interval,
+            publication_max_age,
+            file_client,
+            file_roots,
+            pillar_roots,
+            unknown_keys,
+        })
+    }
+
+    /// The file holding grains set at runtime (`grains.setval`), as Salt's
+    /// `/etc/salt/grains`.
+    pub fn grains_file(&self) -> PathBuf {
+        under_root(&self.root_dir, &self.config_dir.join("grains"))
+    }
+}
+
+/// Salt's default minion id: the host's fully qualified name, else its hostname.
+fn default_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".to_string());
+    host
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = MinionConfig::from_raw(Path::new("/etc/brine"), RawConfig::empty()).unwrap();
+        assert_eq!(c.masters, vec!["127.0.0.1"]);
+        assert_eq!(c.master_port, 4506);
+        assert_eq!(c.publish_port, 4505);
+        assert_eq!(c.pki_dir, Path::new("/etc/brine/pki/minion"));
+    }
+
+    #[test]
+    fn root_dir_relocates_and_unknown_keys_are_kept() {
+        let raw = RawConfig::parse(
+            "minion",
+            "root_dir: /tmp/x\nmaster: [a, b]\nfrobnicate: 1\n",
+        )
+        .unwrap();
+        let c = MinionConfig::from_raw(Path::new("/etc/brine"), raw).unwrap();
+        assert_eq!(c.pki_dir, Path::new("/tmp/x/etc/brine/pki/minion"));
+        assert_eq!(c.masters, vec!["a", "b"]);
+        assert_eq!(c.unknown_keys, vec!["frobnicate"]);
+    }
+}

@@ -1,0 +1,2 @@
+//! The minion: connects to every master, runs jobs, returns results.
+pub mod config;

@@ -1,0 +1,166 @@
+//! Pure helpers shared by the master and minion config loaders: Salt-style
+//! `root_dir` relocation and typed access to a YAML mapping that remembers
+//! which keys were read, so the rest can be warned about. No IO here.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfError {
+    #[error("{file}: not valid YAML: {message}")]
+    Yaml { file: String, message: String },
+    #[error("{file}: the top level must be a mapping of option names to values")]
+    NotMapping { file: String },
+    #[error("{file}: option '{key}': {message}")]
+    BadValue {
+        file: String,
+        key: String,
+        message: String,
+    },
+}
+
+/// A parsed config file that records which keys the loader consumed.
+pub struct RawConfig {
+    file: String,
+    map: serde_yaml::Mapping,
+    used: BTreeSet<String>,
+}
+
+impl RawConfig {
+    /// Parses `text` (the contents of `file`); an empty file is an empty mapping.
+    pub fn parse(file: &str, text: &str) -> Result<Self, ConfError> {
+        let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| ConfError::Yaml {
+            file: file.to_string(),
+            message: e.to_string(),
+        })?;
+        let map = match value {
+            serde_yaml::Value::Null => serde_yaml::Mapping::new(),
+            serde_yaml::Value::Mapping(m) => m,
+            _ => {
+                return Err(ConfError::NotMapping {
+                    file: file.to_string(),
+                })
+            }
+        };
+        Ok(RawConfig {
+            file: file.to_string(),
+            map,
+            used: BTreeSet::new(),
+        })
+    }
+
+    pub fn empty() -> Self {
+        RawConfig {
+            file: "<defaults>".into(),
+            map: Default::default(),
+            used: BTreeSet::new(),
+        }
+    }
+
+    /// Reads an option; `Ok(None)` when absent or null.
+    pub fn get<T: DeserializeOwned>(&mut self, key: &str) -> Result<Option<T>, ConfError> {
+        self.used.insert(key.to_string());
+        match self.map.get(key) {
+            None | Some(serde_yaml::Value::Null) => Ok(None),
+            Some(v) => {
+                serde_yaml::from_value(v.clone())
+                    .map(Some)
+                    .map_err(|e| ConfError::BadValue {
+                        file: self.file.clone(),
+                        key: key.to_string(),
+                        message: e.to_string(),
+                    })
+            }
+        }
+    }
+
+    /// Marks keys Brine accepts for Salt compatibility but does not act on.
+    pub fn accept_ignored(&mut self, keys: &[&str]) {
+        for k in keys {
+            self.used.insert((*k).to_string());
+        }
+    }
+
+    /// Keys present in the file that no loader read.
+    pub fn unknown_keys(&self) -> Vec<String> {
+        self.map
+            .keys()
+            .filter_map(|k| match k {
+                serde_yaml::Value::String(s) => Some(s.clone()),
+                other => Some(format!("{other:?}")),
+            })
+            .filter(|k| !self.used.contains(k))
+            .collect()
+    }
+
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+}
+
+/// Salt's rule for `root_dir`: every configured path lives under it, unless
+/// it is already there.
+pub fn under_root(root_dir: &Path, path: &Path) -> PathBuf {
+    if root_dir == Path::new("/") || path.starts_with(root_dir) {
+        return path.to_path_buf();
+    }
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    root_dir.join(rel)
+}
+
+/// Accepts a YAML scalar or a list of scalars as a list of strings (Salt lets
+/// `master: host` and `master: [a, b]` both stand).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_dir_relocates_paths() {
+        let root = Path::new("/tmp/r");
+        assert_eq!(
+            under_root(root, Path::new("/etc/brine/pki")),
+            Path::new("/tmp/r/etc/brine/pki")
+        );
+        assert_eq!(
+            under_root(root, Path::new("/tmp/r/x")),
+            Path::new("/tmp/r/x")
+        );
+        assert_eq!(
+            under_root(Path::new("/"), Path::new("/etc")),
+            Path::new("/etc")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_reported() {
+        let mut c = RawConfig::parse("minion", "id: a\nbogus: 1\n").unwrap();
+        let id: Option<String> = c.get("id").unwrap();
+        assert_eq!(id.as_deref(), Some("a"));
+        assert_eq!(c.unknown_keys(), vec!["bogus".to_string()]);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let mut c = RawConfig::parse("minion", "master_port: [1]\n").unwrap();
+        let err = c.get::<u16>("master_port").unwrap_err().to_string();
+        assert!(err.contains("master_port"), "{err}");
+    }
+}

@@ -1,0 +1,329 @@
+//! Every message Brine sends.
+//!
+//! **Boundary:** these types are the wire format. Add fields with
+//! `#[serde(default)]`; never rename or reuse one without bumping
+//! [`crate::PROTOCOL_VERSION`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::target::TargetType;
+use crate::JobId;
+
+/// Grains as Salt shapes them: a JSON object of core and custom facts.
+pub type Grains = Map<String, Value>;
+
+/// A value wrapper used where a bare JSON value travels (tests, CLI replies).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Payload(pub Value);
+
+/// One job as the master publishes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub jid: JobId,
+    /// Target expression as typed by the user (nodegroups already expanded).
+    pub tgt: String,
+    pub tgt_type: TargetType,
+    /// `"mod.fun"`.
+    pub fun: String,
+    #[serde(default)]
+    pub arg: Vec<Value>,
+    #[serde(default)]
+    pub kwarg: Map<String, Value>,
+    /// Who asked for the job (unix user on the master, later API user).
+    pub user: String,
+    /// How long the caller waits for returns, in seconds.
+    pub timeout: u64,
+    /// Master id that published the job.
+    pub master: String,
+    /// Unix milliseconds at publication (master clock); used against replay.
+    pub issued_ms: i64,
+}
+
+/// The error kinds a return can carry instead of a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// No such `mod.fun` on this minion.
+    UnknownFunction,
+    /// Missing, extra or ill-typed arguments.
+    BadArguments,
+    /// The function ran and failed.
+    ExecutionFailed,
+    /// The function exceeded its timeout and was killed.
+    Timeout,
+    /// The function panicked; the minion survived.
+    Panic,
+    /// The job was killed by `saltutil.kill_job`.
+    Killed,
+}
+
+/// `proto::ErrorReturn`: what a minion says when a function could not give a value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorReturn {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+/// One minion's answer to one job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobReturn {
+    pub jid: JobId,
+    /// The id the minion claims; the master checks it against the certificate.
+    pub id: String,
+    pub fun: String,
+    /// The function's value, or `null` when `error` is set.
+    pub ret: Value,
+    /// Process-style exit code: 0 is success.
+    pub retcode: i32,
+    pub success: bool,
+    #[serde(default)]
+    pub error: Option<ErrorReturn>,
+    pub started_ms: i64,
+    pub finished_ms: i64,
+}
+
+/// Minion to master on the request port (4506), inside TLS.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MinionMsg {
+    /// On a connection without a client certificate: "please sign my key".
+    CertRequest {
+        id: String,
+        csr_pem: String,
+    },
+    /// First message on a certificate-authenticated connection.
+    Hello {
+        version: String,
+        /// Newest jid this minion has seen from this master, to replay missed jobs.
+        #[serde(default)]
+        last_jid: Option<JobId>,
+    },
+    /// Full grains, sent on connect and whenever they change.
+    Grains {
+        grains: Grains,
+    },
+    /// The minion has started a job (so the master can tell "running" from "silent").
+    JobStarted {
+        jid: JobId,
+    },
+    /// The minion finished a job.
+    Return(JobReturn),
+    /// The minion saw a publication under an epoch it has no key for.
+    GetEpochKey,
+    Heartbeat,
+}
+
+/// Master to minion on the request port (4506), inside TLS.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MasterMsg {
+    /// Reply to `CertRequest` while the key waits for an operator.
+    CertPending {
+        fingerprint: String,
+    },
+    /// The key was rejected (or the id is denied: another key holds it).
+    CertRejected {
+        reason: String,
+    },
+    /// The key was accepted: here is the certificate and the CA that signed it.
+    CertIssued {
+        cert_pem: String,
+        ca_pem: String,
+    },
+    /// Reply to `Hello`: the session is up.
+    Welcome {
+        master_id: String,
+        /// Ed25519 public key that signs every publication of this master.
+        #[serde(with = "serde_bytes")]
+        signing_key: Vec<u8>,
+        /// Master clock, for the replay window.
+        now_ms: i64,
+        epoch: EpochKey,
+    },
+    /// A new publication key (after a rotation, or on request).
+    Epoch(EpochKey),
+    /// A job delivered directly (missed while disconnected).
+    Job(Job),
+    /// The session ends: the key is no longer accepted.
+    Refused {
+        reason: String,
+    },
+    /// A return was not stored, and why.
+    ReturnRefused {
+        jid: JobId,
+        reason: String,
+    },
+    Heartbeat,
+}
+
+/// A symmetric key for publications. Only accepted minions receive it.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochKey {
+    pub epoch: u64,
+    #[serde(with = "serde_bytes")]
+    pub key: Vec<u8>,
+}
+
+impl std::fmt::Debug for EpochKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EpochKey")
+            .field("epoch", &self.epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What travels on the publish port (4505): a job, encrypted under an epoch
+/// key and signed by the master. Everything here is public.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SealedPublication {
+    pub master: String,
+    pub epoch: u64,
+    #[serde(with = "serde_bytes")]
+    pub nonce: Vec<u8>,
+    #[serde(with = "serde_bytes")]
+    pub ciphertext: Vec<u8>,
+    /// Ed25519 over `master || epoch || nonce || ciphertext`.
+    #[serde(with = "serde_bytes")]
+    pub signature: Vec<u8>,
+}
+
+/// A key's standing with the master, as `brine-key` lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyState {
+    Accepted,
+    Pending,
+    Rejected,
+    Denied,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Accepted => "accepted",
+            KeyState::Pending => "pending",
+            KeyState::Rejected => "rejected",
+            KeyState::Denied => "denied",
+        }
+    }
+}
+
+/// One row of `brine-key -L`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeyEntry {
+    pub id: String,
+    pub state: KeyState,
+    pub fingerprint: String,
+}
+
+/// What `brine-key` asks the master to do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum KeyCommand {
+    List,
+    /// Accept keys matching a glob (pending ones; `include_rejected` also rejected).
+    Accept {
+        glob: String,
+        include_rejected: bool,
+    },
+    Reject {
+        glob: String,
+        include_accepted: bool,
+    },
+    Delete {
+        glob: String,
+    },
+    /// Print fingerprints of matching keys.
+    Finger {
+        glob: String,
+    },
+}
+
+/// Requests on the master's local CLI socket.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CliRequest {
+    /// Publish a job and stream its returns until all expected minions
+    /// answered or `timeout` passed.
+    Publish {
+        tgt: String,
+        tgt_type: TargetType,
+        fun: String,
+        arg: Vec<Value>,
+        kwarg: Map<String, Value>,
+        timeout: Option<u64>,
+        /// Return right after publishing (`--async`).
+        #[serde(default)]
+        detach: bool,
+    },
+    /// Which accepted minions a target selects, per the inventory.
+    Resolve {
+        tgt: String,
+        tgt_type: TargetType,
+    },
+    Key(KeyCommand),
+    /// A master-side runner: `jobs.lookup_jid`, `manage.status`...
+    Runner {
+        fun: String,
+        arg: Vec<Value>,
+        kwarg: Map<String, Value>,
+    },
+}
+
+/// Why an expected minion gave no return.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingReason {
+    /// Not connected to this master when the job went out (or since).
+    NotConnected,
+    /// Connected, but nothing came back within the timeout.
+    TimedOut,
+    /// The minion started the job and had not finished by the timeout.
+    StillRunning,
+}
+
+impl MissingReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            MissingReason::NotConnected => "not connected",
+            MissingReason::TimedOut => "timed out: connected but no answer within the timeout",
+            MissingReason::StillRunning => "timed out: still running on the minion",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Missing {
+    pub id: String,
+    pub reason: MissingReason,
+}
+
+/// Replies on the master's local CLI socket.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CliReply {
+    /// The job is out; these accepted minions match per the inventory.
+    Published {
+        jid: JobId,
+        expected: Vec<String>,
+    },
+    Return(JobReturn),
+    /// End of a publish stream.
+    Done {
+        missing: Vec<Missing>,
+    },
+    Minions {
+        ids: Vec<String>,
+    },
+    Keys {
+        keys: Vec<KeyEntry>,
+        changed: Vec<String>,
+    },
+    Value {
+        value: Value,
+    },
+    Error {
+        message: String,
+    },
+}
