@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use chrono::{Local, NaiveDateTime, TimeZone};
 use serde::{Deserialize, Serialize};
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 /// A 20-digit job id. Ordered like the time it encodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct JobId(u64);
+pub struct JobId(u128);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid jid '{0}': expected 20 digits YYYYMMDDhhmmssffffff")]
@@ -22,17 +22,17 @@ impl JobId {
     /// Builds the jid for a wall-clock instant given in microseconds since the epoch.
     pub fn from_micros(micros: i64) -> JobId {
         let secs = micros.div_euclid(1_000_000);
-        let frac = micros.rem_euclid(1_000_000) as u64;
+        let frac = micros.rem_euclid(1_000_000) as u128;
         let dt = Local
             .timestamp_opt(secs, 0)
             .single()
             .unwrap_or_else(|| Local.timestamp_opt(0, 0).unwrap());
-        let digits: u64 = dt.format("%Y%m%d%H%M%S").to_string().parse().unwrap_or(0);
+        let digits: u128 = dt.format("%Y%m%d%H%M%S").to_string().parse().unwrap_or(0);
         JobId(digits * 1_000_000 + frac)
     }
 
     /// The numeric value (also the 20-digit decimal form).
-    pub fn as_u64(self) -> u64 {
+    pub fn as_u128(self) -> u128 {
         self.0
     }
 
@@ -58,7 +58,7 @@ impl FromStr for JobId {
         if s.len() != 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(JidError(s.to_string()));
         }
-        let v: u64 = s.parse().map_err(|_| JidError(s.to_string()))?;
+        let v: u128 = s.parse().map_err(|_| JidError(s.to_string()))?;
         let jid = JobId(v);
         // Month/day/hour sanity: reject ids that cannot be a timestamp.
         let month: u32 = s[4..6].parse().unwrap_or(0);
@@ -86,7 +86,7 @@ impl From<JobId> for String {
 /// Hands out strictly increasing jids for one master process.
 #[derive(Debug, Default)]
 pub struct JidGenerator {
-    last: AtomicU64,
+    last: Mutex<u128>,
 }
 
 impl JidGenerator {
@@ -97,21 +97,14 @@ impl JidGenerator {
     pub fn next(&self) -> JobId {
         let now = chrono::Utc::now().timestamp_micros();
         let candidate = JobId::from_micros(now).0;
-        let mut prev = self.last.load(Ordering::Relaxed);
-        loop {
-            let next = if candidate > prev {
-                candidate
-            } else {
-                prev + 1
-            };
-            match self
-                .last
-                .compare_exchange(prev, next, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => return JobId(next),
-                Err(actual) => prev = actual,
-            }
-        }
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let next = if candidate > *last {
+            candidate
+        } else {
+            *last + 1
+        };
+        *last = next;
+        JobId(next)
     }
 }
 
