@@ -1,1 +1,3 @@
+//! Integration tests: one binary, one harness (`harness/lib.rs`).
 
+mod it;

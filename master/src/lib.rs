@@ -1,1 +1,106 @@
+//! The master: keys and certificates, the inventory, the job cache, the
+//! publish port (4505), the request port (4506) and the local CLI socket.
 
+pub mod clisock;
+pub mod config;
+pub mod jobs;
+pub mod keys;
+pub mod publisher;
+pub mod reqserver;
+pub mod runners;
+pub mod state;
+pub mod store;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use config::MasterConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MasterError {
+    #[error("pki: {0}")]
+    Pki(#[from] brine_pki::PkiError),
+    #[error("{0}")]
+    Store(#[from] store::StoreError),
+    #[error("cannot bind the {what} on {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot create {path}: {source}")]
+    Dir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+fn mkdir(path: &std::path::Path) -> Result<(), MasterError> {
+    std::fs::create_dir_all(path).map_err(|source| MasterError::Dir {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Runs a master until `shutdown` resolves.
+pub async fn run(config: MasterConfig, shutdown: impl Future<Output = ()>) -> Result<(), MasterError> {
+    let config = Arc::new(config);
+    for key in &config.unknown_keys {
+        tracing::warn!(key = %key, "unknown option in the master config ignored");
+    }
+    mkdir(&config.pki_dir)?;
+    mkdir(&config.cachedir)?;
+    let pki = brine_pki::MasterPki::load_or_create(&config.pki_dir, &config.id)?;
+    tracing::info!(master = %config.id, fingerprint = %pki.ca_fingerprint(), "master CA (minions may pin it as master_finger)");
+    let store = store::Store::open(&config.store_path())?;
+
+    let pub_addr = SocketAddr::new(config.interface, config.publish_port);
+    let publish_tx = publisher::bind(pub_addr).await.map_err(|e| MasterError::Bind {
+        what: "publish port",
+        addr: pub_addr.to_string(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let ret_addr = SocketAddr::new(config.interface, config.ret_port);
+    let listener = tokio::net::TcpListener::bind(ret_addr)
+        .await
+        .map_err(|source| MasterError::Bind {
+            what: "request port",
+            addr: ret_addr.to_string(),
+            source,
+        })?;
+    let sock_path = config.cli_socket();
+    let cli = clisock::bind(&sock_path).map_err(|source| MasterError::Bind {
+        what: "cli socket",
+        addr: sock_path.display().to_string(),
+        source,
+    })?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(pki.tls_server_config()?);
+    let master = Arc::new(state::Master::new(config.clone(), store, pki, publish_tx)?);
+
+    let tasks = vec![
+        tokio::spawn(reqserver::serve(master.clone(), listener, acceptor)),
+        tokio::spawn(clisock::serve(master.clone(), cli)),
+        tokio::spawn(prune_loop(master.clone())),
+    ];
+    tracing::info!(publish = %pub_addr, request = %ret_addr, "master running");
+    shutdown.await;
+    for t in tasks {
+        t.abort();
+    }
+    let _ = master.store.sync().await;
+    let _ = std::fs::remove_file(&sock_path);
+    tracing::info!("master stopped");
+    Ok(())
+}
+
+/// Drops jobs older than `keep_jobs` hours from the cache, hourly.
+async fn prune_loop(master: Arc<state::Master>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let keep_ms = master.config.keep_jobs as i64 * 3600 * 1000;
+        master.store.prune_jobs(store::now_ms() - keep_ms);
+    }
+}

@@ -193,3 +193,46 @@ mod tests {
         assert_eq!(c.unknown_keys, vec!["frobnicate"]);
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    /// `examples/minion.yaml` parses, has no unknown key, and documents every
+    /// option this loader reads.
+    #[test]
+    fn example_documents_every_option() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+        let text = std::fs::read_to_string(dir.join("minion.yaml")).unwrap();
+        let raw = RawConfig::parse("examples/minion.yaml", &text).unwrap();
+        let c = MinionConfig::from_raw(&dir, raw).unwrap();
+        assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
+        let src: String = include_str!("config.rs")
+            .split("#[cfg(test)]")
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        let re = regex_lite_keys(&src);
+        assert!(re.len() > 15, "{re:?}");
+        for key in re {
+            assert!(text.contains(&format!("\n{key}:")), "examples/minion.yaml lacks '{key}'");
+        }
+    }
+
+    /// Keys read with `raw.get(...)("key")` in this file.
+    fn regex_lite_keys(src: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for part in src.split("raw.get").skip(1) {
+            if let Some(start) = part.find("(\"") {
+                let rest = &part[start + 2..];
+                if let Some(end) = rest.find('"') {
+                    out.push(rest[..end].to_string());
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}

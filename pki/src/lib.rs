@@ -1,1 +1,101 @@
+//! Brine's trust: the master's certificate authority, minion keys and
+//! certificates, the TLS configurations of the request port, sealed
+//! publications and the framed channel over TLS.
+//!
+//! **Invariant:** a minion's identity comes only from its certificate: the
+//! CN of its client certificate and the SHA-256 fingerprint of its public key
+//! ([`peer_identity`]). Nothing a minion says inside the channel overrides it.
+//!
+//! **Invariant:** private key files are created with mode 0600 and refused
+//! on load when group or others may read or write them ([`files`]).
+//!
+//! **Boundary:** the wire types (`SealedPublication`, `EpochKey`, `Job`) and
+//! the frame codec live in `brine_proto`; this crate only fills and checks them.
 
+pub mod channel;
+pub mod files;
+pub mod fingerprint;
+mod master;
+mod minion;
+mod pem;
+pub mod sealing;
+mod tls;
+mod x509;
+
+#[cfg(test)]
+mod handshake_tests;
+
+use std::path::PathBuf;
+
+pub use master::MasterPki;
+pub use minion::MinionPki;
+pub use sealing::PublicationSealer;
+pub use tls::{ca_mismatch, is_ca_mismatch, CaMismatch, CaPin, SERVER_NAME};
+pub use x509::{inspect_csr, peer_identity, CsrInfo, PeerIdentity};
+
+/// Everything that can go wrong in this crate outside of the channel and
+/// publication opening (see [`channel::ChannelError`], [`sealing::SealError`]).
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "private key file {path} has mode {mode:04o}: it must not be readable or writable by group or others (chmod 600 it)"
+    )]
+    InsecureKeyFile { path: PathBuf, mode: u32 },
+    #[error("cannot read {what} from {path}: {reason}")]
+    BadFile {
+        path: PathBuf,
+        what: &'static str,
+        reason: String,
+    },
+    /// Files of one pki directory that do not belong together.
+    #[error("{0}")]
+    Inconsistent(String),
+    #[error("cannot {what}: {source}")]
+    Generate {
+        what: &'static str,
+        source: rcgen::Error,
+    },
+    #[error("bad certificate request: {0}")]
+    BadCsr(String),
+    #[error("certificate request is for '{csr_id}', not '{expected}'")]
+    CsrIdMismatch { csr_id: String, expected: String },
+    #[error("bad certificate: {0}")]
+    BadCertificate(String),
+    #[error(transparent)]
+    CaMismatch(#[from] CaMismatch),
+    #[error("invalid fingerprint '{0}': expected 32 hex pairs")]
+    BadFingerprint(String),
+    #[error("this minion has no certificate yet")]
+    NoCertificate,
+    #[error("tls configuration: {0}")]
+    Tls(String),
+    #[error("cannot seal the publication: {0}")]
+    Seal(String),
+}
+
+impl From<rustls::Error> for PkiError {
+    fn from(e: rustls::Error) -> Self {
+        PkiError::Tls(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shared_types_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<crate::MasterPki>();
+        check::<crate::MinionPki>();
+        check::<crate::PublicationSealer>();
+        check::<crate::CaPin>();
+        check::<crate::PkiError>();
+        check::<crate::channel::ChannelError>();
+        check::<crate::sealing::SealError>();
+    }
+}

@@ -308,6 +308,8 @@ pub enum CliReply {
         jid: JobId,
         expected: Vec<String>,
     },
+    /// No accepted minion matches: nothing was sent, no jid was assigned.
+    NoMatch,
     Return(JobReturn),
     /// End of a publish stream.
     Done {
@@ -319,6 +321,9 @@ pub enum CliReply {
     Keys {
         keys: Vec<KeyEntry>,
         changed: Vec<String>,
+        /// Fingerprint of the master's CA, what minions pin as `master_finger`.
+        #[serde(default)]
+        master_finger: String,
     },
     Value {
         value: Value,

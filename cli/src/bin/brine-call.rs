@@ -1,0 +1,91 @@
+//! `brine-call [--local] FUNCTION [ARGS...]`: run a function on this machine
+//! directly, with the minion's config, grains and modules.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context};
+use brine_cli::args::parse_call_args;
+use brine_cli::output::{render_one, OutputFormat, OutputOptions};
+use brine_minion::config::MinionConfig;
+use brine_minion::exec::Executor;
+use brine_minion::grains::GrainsHandle;
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(name = "brine-call", version, about = "Run a function on this minion directly")]
+struct Args {
+    #[arg(short = 'c', long = "config-dir", default_value = "/etc/brine", env = "BRINE_CONFIG_DIR")]
+    config_dir: PathBuf,
+    /// Run without contacting a master (masterless).
+    #[arg(long)]
+    local: bool,
+    #[arg(long = "out", default_value = "nested")]
+    out: OutputFormat,
+    #[arg(long = "out-indent")]
+    out_indent: Option<usize>,
+    #[arg(long = "no-color")]
+    no_color: bool,
+    #[arg(long = "force-color")]
+    force_color: bool,
+    /// Exit with the function's own retcode.
+    #[arg(long = "retcode-passthrough")]
+    retcode_passthrough: bool,
+    #[arg(short = 'l', long = "log-level", default_value = "warning")]
+    log_level: String,
+    /// List the functions this minion offers, with their documentation.
+    #[arg(short = 'd', long = "doc")]
+    doc: bool,
+    /// `module.function`.
+    function: Option<String>,
+    #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+    args: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let _ = brine_cli::logging::init(&args.log_level, None);
+    match run(args) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("Error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<u8> {
+    if args.doc {
+        print!("{}", brine_minion::registry::render_docs());
+        return Ok(0);
+    }
+    let fun = args
+        .function
+        .clone()
+        .ok_or_else(|| anyhow!("missing FUNCTION (try brine-call -d for the list)"))?;
+    let config = MinionConfig::load(&args.config_dir).map_err(|e| anyhow!("{e}"))?;
+    let config = Arc::new(config);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let (arg, kwarg) = parse_call_args(&args.args);
+    let ret = rt.block_on(async {
+        let grains = GrainsHandle::load(&config);
+        let executor = Executor::new(config.clone(), grains);
+        executor.call(&fun, arg, kwarg).await
+    });
+    let mut opts = OutputOptions::detect(args.out, args.no_color, args.force_color, true);
+    opts.indent = args.out_indent;
+    print!("{}", render_one(&opts, "local", &ret.ret));
+    let code = if args.retcode_passthrough {
+        ret.retcode.clamp(0, 255) as u8
+    } else if ret.success {
+        0
+    } else {
+        1
+    };
+    Ok(code)
+}

@@ -1,0 +1,288 @@
+//! `brine-key`: list, accept, reject and delete minion keys on the master.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use brine_cli::client::{master_config, MasterClient};
+use brine_cli::output::{render_value, OutputFormat, OutputOptions};
+use brine_proto::{CliReply, CliRequest, KeyCommand, KeyEntry, KeyState};
+use clap::Parser;
+use serde_json::{json, Map, Value};
+
+#[derive(Parser, Debug)]
+#[command(name = "brine-key", version, about = "Manage minion keys on the master")]
+struct Args {
+    #[arg(short = 'c', long = "config-dir", default_value = "/etc/brine", env = "BRINE_CONFIG_DIR")]
+    config_dir: PathBuf,
+    /// List every key: accepted, pending, rejected, denied, with fingerprints.
+    #[arg(short = 'L', long = "list-all")]
+    list_all: bool,
+    /// List keys in one state: acc, pre (pending), rej, den, all.
+    #[arg(short = 'l', long = "list")]
+    list: Option<String>,
+    /// Accept the pending key(s) matching this glob.
+    #[arg(short = 'a', long = "accept")]
+    accept: Option<String>,
+    /// Accept every pending key.
+    #[arg(short = 'A', long = "accept-all")]
+    accept_all: bool,
+    /// Reject the pending key(s) matching this glob.
+    #[arg(short = 'r', long = "reject")]
+    reject: Option<String>,
+    /// Reject every pending key.
+    #[arg(short = 'R', long = "reject-all")]
+    reject_all: bool,
+    /// Delete the key(s) matching this glob (any state).
+    #[arg(short = 'd', long = "delete")]
+    delete: Option<String>,
+    /// Delete every key.
+    #[arg(short = 'D', long = "delete-all")]
+    delete_all: bool,
+    /// Print the fingerprint of the key(s) matching this glob.
+    #[arg(short = 'f', long = "finger")]
+    finger: Option<String>,
+    /// Print every fingerprint.
+    #[arg(short = 'F', long = "finger-all")]
+    finger_all: bool,
+    /// Answer yes to every question.
+    #[arg(short = 'y', long = "yes")]
+    yes: bool,
+    /// Accepting also takes rejected keys.
+    #[arg(long = "include-rejected")]
+    include_rejected: bool,
+    /// Rejecting also takes accepted keys.
+    #[arg(long = "include-accepted")]
+    include_accepted: bool,
+    /// Also accept/reject everything (both of the above).
+    #[arg(long = "include-all")]
+    include_all: bool,
+    #[arg(long = "out")]
+    out: Option<OutputFormat>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let _ = brine_cli::logging::init("warning", None);
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(args)) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("Error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Salt's section titles and JSON keys, in Salt's order.
+const SECTIONS: &[(KeyState, &str, &str)] = &[
+    (KeyState::Accepted, "Accepted Keys:", "minions"),
+    (KeyState::Denied, "Denied Keys:", "minions_denied"),
+    (KeyState::Pending, "Unaccepted Keys:", "minions_pre"),
+    (KeyState::Rejected, "Rejected Keys:", "minions_rejected"),
+];
+
+async fn run(args: Args) -> anyhow::Result<u8> {
+    let config = master_config(&args.config_dir)?;
+    let socket = config.cli_socket();
+    let inc_rej = args.include_rejected || args.include_all;
+    let inc_acc = args.include_accepted || args.include_all;
+    let (cmd, verb, from): (KeyCommand, &str, Vec<KeyState>) = if let Some(g) = &args.accept {
+        (accept(g, inc_rej), "accepted", accept_from(inc_rej))
+    } else if args.accept_all {
+        (accept("*", inc_rej), "accepted", accept_from(inc_rej))
+    } else if let Some(g) = &args.reject {
+        (reject(g, inc_acc), "rejected", reject_from(inc_acc))
+    } else if args.reject_all {
+        (reject("*", inc_acc), "rejected", reject_from(inc_acc))
+    } else if let Some(g) = &args.delete {
+        (KeyCommand::Delete { glob: g.clone() }, "deleted", all_states())
+    } else if args.delete_all {
+        (KeyCommand::Delete { glob: "*".into() }, "deleted", all_states())
+    } else if let Some(g) = &args.finger {
+        return list(&socket, KeyCommand::Finger { glob: g.clone() }, &args, None, true).await;
+    } else if args.finger_all {
+        return list(&socket, KeyCommand::Finger { glob: "*".into() }, &args, None, true).await;
+    } else if let Some(which) = &args.list {
+        let state = match which.as_str() {
+            "acc" | "accepted" => Some(KeyState::Accepted),
+            "pre" | "un" | "unaccepted" | "pending" => Some(KeyState::Pending),
+            "rej" | "rejected" => Some(KeyState::Rejected),
+            "den" | "denied" => Some(KeyState::Denied),
+            "all" => None,
+            other => bail!("unknown key state '{other}': use acc, pre, rej, den or all"),
+        };
+        return list(&socket, KeyCommand::List, &args, state, false).await;
+    } else {
+        let _ = args.list_all;
+        return list(&socket, KeyCommand::List, &args, None, false).await;
+    };
+    let glob = match &cmd {
+        KeyCommand::Accept { glob, .. } | KeyCommand::Reject { glob, .. } | KeyCommand::Delete { glob } => glob.clone(),
+        _ => unreachable!("only changing commands reach here"),
+    };
+    // Show what will change and ask, as salt-key does.
+    let current = match MasterClient::call(&socket, &CliRequest::Key(KeyCommand::Finger { glob: glob.clone() })).await? {
+        CliReply::Keys { keys, .. } => keys,
+        CliReply::Error { message } => bail!("{message}"),
+        other => bail!("unexpected reply from the master: {other:?}"),
+    };
+    let targets: Vec<&KeyEntry> = current.iter().filter(|k| from.contains(&k.state)).collect();
+    if targets.is_empty() {
+        eprintln!("The key glob '{glob}' does not match any {} keys.", describe_states(&from));
+        return Ok(1);
+    }
+    if !args.yes {
+        println!("The following keys are going to be {verb}:");
+        print_sections(&targets.iter().map(|k| (*k).clone()).collect::<Vec<_>>(), None, false);
+        print!("Proceed? [n/Y] ");
+        std::io::stdout().flush().ok();
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer).context("reading the answer")?;
+        let a = answer.trim().to_lowercase();
+        if !(a.is_empty() || a == "y" || a == "yes") {
+            return Ok(1);
+        }
+    }
+    match MasterClient::call(&socket, &CliRequest::Key(cmd)).await? {
+        CliReply::Keys { changed, .. } => {
+            let word = match verb {
+                "accepted" => "Accepted",
+                "rejected" => "Rejected",
+                _ => "Deleted",
+            };
+            for id in &changed {
+                println!("Key for minion {id} {word}.");
+            }
+            Ok(0)
+        }
+        CliReply::Error { message } => bail!("{message}"),
+        other => bail!("unexpected reply from the master: {other:?}"),
+    }
+}
+
+fn accept(glob: &str, include_rejected: bool) -> KeyCommand {
+    KeyCommand::Accept {
+        glob: glob.to_string(),
+        include_rejected,
+    }
+}
+
+fn reject(glob: &str, include_accepted: bool) -> KeyCommand {
+    KeyCommand::Reject {
+        glob: glob.to_string(),
+        include_accepted,
+    }
+}
+
+fn accept_from(inc_rej: bool) -> Vec<KeyState> {
+    let mut v = vec![KeyState::Pending];
+    if inc_rej {
+        v.push(KeyState::Rejected);
+    }
+    v
+}
+
+fn reject_from(inc_acc: bool) -> Vec<KeyState> {
+    let mut v = vec![KeyState::Pending];
+    if inc_acc {
+        v.push(KeyState::Accepted);
+    }
+    v
+}
+
+fn all_states() -> Vec<KeyState> {
+    vec![KeyState::Accepted, KeyState::Pending, KeyState::Rejected, KeyState::Denied]
+}
+
+fn describe_states(states: &[KeyState]) -> String {
+    states.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" or ")
+}
+
+async fn list(
+    socket: &PathBuf,
+    cmd: KeyCommand,
+    args: &Args,
+    only: Option<KeyState>,
+    fingers: bool,
+) -> anyhow::Result<u8> {
+    let (keys, master_finger) = match MasterClient::call(socket, &CliRequest::Key(cmd)).await? {
+        CliReply::Keys { keys, master_finger, .. } => (keys, master_finger),
+        CliReply::Error { message } => bail!("{message}"),
+        other => bail!("unexpected reply from the master: {other:?}"),
+    };
+    match args.out {
+        Some(format) if format != OutputFormat::Nested => {
+            let opts = OutputOptions::detect(format, true, false, true);
+            let mut doc = keys_document(&keys, only, fingers);
+            if fingers {
+                doc["local"] = json!({ "master_ca.crt": master_finger });
+            }
+            print!("{}", render_value(&opts, &doc));
+        }
+        _ => {
+            if fingers {
+                println!("Local Keys:\nmaster_ca.crt:  {master_finger}");
+            }
+            print_sections(&keys, only, true)
+        }
+    }
+    Ok(0)
+}
+
+/// Salt's `salt-key --out json` shape (`minions`, `minions_pre`, ...); with
+/// `-f`/`-F` each section maps id to fingerprint, else lists ids, and
+/// `fingerprints` carries them alongside.
+fn keys_document(keys: &[KeyEntry], only: Option<KeyState>, fingers: bool) -> Value {
+    let mut doc = Map::new();
+    let mut fps = Map::new();
+    for (state, _, name) in SECTIONS {
+        if only.is_some_and(|o| o != *state) {
+            continue;
+        }
+        let in_state = keys.iter().filter(|k| k.state == *state);
+        if fingers {
+            let m: Map<String, Value> = in_state.map(|k| (k.id.clone(), json!(k.fingerprint))).collect();
+            doc.insert((*name).to_string(), Value::Object(m));
+        } else {
+            let ids: Vec<Value> = in_state
+                .map(|k| {
+                    fps.insert(k.id.clone(), json!(k.fingerprint));
+                    json!(k.id)
+                })
+                .collect();
+            doc.insert((*name).to_string(), Value::Array(ids));
+        }
+    }
+    if !fingers {
+        doc.insert("fingerprints".into(), Value::Object(fps));
+    }
+    Value::Object(doc)
+}
+
+fn print_sections(keys: &[KeyEntry], only: Option<KeyState>, with_fp: bool) {
+    for (state, title, _) in SECTIONS {
+        if only.is_some_and(|o| o != *state) {
+            continue;
+        }
+        let in_state: Vec<_> = keys.iter().filter(|k| k.state == *state).collect();
+        if in_state.is_empty() && !with_fp {
+            continue;
+        }
+        println!("{title}");
+        for k in in_state {
+            if with_fp {
+                println!("{}  {}", k.id, k.fingerprint);
+            } else {
+                println!("{}", k.id);
+            }
+        }
+    }
+}

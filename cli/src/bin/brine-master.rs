@@ -1,0 +1,62 @@
+//! `brine-master`: parse flags, load config, start logging, run.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(name = "brine-master", version, about = "The Brine master daemon")]
+struct Args {
+    /// Config directory holding the `master` file.
+    #[arg(short = 'c', long = "config-dir", default_value = "/etc/brine", env = "BRINE_CONFIG_DIR")]
+    config_dir: PathBuf,
+    /// Log level: error, warning, info, debug, trace (overrides log_level).
+    #[arg(short = 'l', long = "log-level")]
+    log_level: Option<String>,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let config = match brine_master::MasterConfig::load(&args.config_dir) {
+        Ok(c) => c,
+        Err(error) => {
+            eprintln!("brine-master: {error}");
+            return std::process::ExitCode::from(64);
+        }
+    };
+    let level = args.log_level.clone().unwrap_or_else(|| config.log_level.clone());
+    if let Err(error) = brine_cli::logging::init(&level, config.log_file.as_deref()) {
+        eprintln!("brine-master: {error:#}");
+        return std::process::ExitCode::from(1);
+    }
+    match run(config) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), "master failed");
+            eprintln!("brine-master: {error:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+fn run(config: brine_master::MasterConfig) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async {
+        brine_master::run(config, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,61 @@
+//! `brine-minion`: parse flags, load config, start logging, run.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(name = "brine-minion", version, about = "The Brine minion daemon")]
+struct Args {
+    /// Config directory holding the `minion` file.
+    #[arg(short = 'c', long = "config-dir", default_value = "/etc/brine", env = "BRINE_CONFIG_DIR")]
+    config_dir: PathBuf,
+    /// Log level: error, warning, info, debug, trace (overrides log_level).
+    #[arg(short = 'l', long = "log-level")]
+    log_level: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match brine_minion::config::MinionConfig::load(&args.config_dir) {
+        Ok(c) => c,
+        Err(error) => {
+            eprintln!("brine-minion: {error}");
+            return ExitCode::from(64);
+        }
+    };
+    let level = args.log_level.clone().unwrap_or_else(|| config.log_level.clone());
+    if let Err(error) = brine_cli::logging::init(&level, config.log_file.as_deref()) {
+        eprintln!("brine-minion: {error:#}");
+        return ExitCode::from(1);
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("brine-minion: cannot start the runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(brine_minion::daemon::run(config, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("brine-minion: {error}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

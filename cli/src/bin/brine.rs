@@ -1,0 +1,306 @@
+//! `brine TARGET FUNCTION [ARGS...] [key=value...]`: run a function on the
+//! minions a target selects and print each answer as it arrives.
+//!
+//! Exit codes: 0 every expected minion answered with success; 1 an error
+//! (bad target, master unreachable...); 2 no minion matched the target;
+//! 11 a minion returned a non-zero retcode; 20 an expected minion did not
+//! return (not connected, timed out or still running), which takes precedence.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use brine_cli::args::parse_call_args;
+use brine_cli::client::{master_config, MasterClient};
+use brine_cli::output::{render_all, render_one, OutputFormat, OutputOptions};
+use brine_proto::target::TargetType;
+use brine_proto::{CliReply, CliRequest, Missing};
+use clap::Parser;
+use serde_json::Value;
+
+const EX_OK: u8 = 0;
+const EX_ERROR: u8 = 1;
+const EX_NO_MATCH: u8 = 2;
+const EX_RETCODE: u8 = 11;
+const EX_MISSING: u8 = 20;
+
+#[derive(Parser, Debug)]
+#[command(name = "brine", version, about = "Run a function on the minions a target selects")]
+struct Args {
+    /// Config directory holding the master's config (for its socket and defaults).
+    #[arg(short = 'c', long = "config-dir", default_value = "/etc/brine", env = "BRINE_CONFIG_DIR")]
+    config_dir: PathBuf,
+    /// Seconds to wait for returns (default: the master's `timeout`, 5).
+    #[arg(short = 't', long)]
+    timeout: Option<u64>,
+    /// TARGET is a regular expression on minion ids.
+    #[arg(short = 'E', long = "pcre", group = "tgt_kind")]
+    pcre: bool,
+    /// TARGET is a comma-separated list of minion ids.
+    #[arg(short = 'L', long = "list", group = "tgt_kind")]
+    list: bool,
+    /// TARGET is a grain match, `key:glob` (nested keys with ':').
+    #[arg(short = 'G', long = "grain", group = "tgt_kind")]
+    grain: bool,
+    /// TARGET is a grain match with a regular expression.
+    #[arg(short = 'P', long = "grain-pcre", group = "tgt_kind")]
+    grain_pcre: bool,
+    /// TARGET is a compound expression (`G@os:Debian and web*`).
+    #[arg(short = 'C', long = "compound", group = "tgt_kind")]
+    compound: bool,
+    /// TARGET is an IP address or CIDR.
+    #[arg(short = 'S', long = "ipcidr", group = "tgt_kind")]
+    ipcidr: bool,
+    /// TARGET is a nodegroup from the master config.
+    #[arg(short = 'N', long = "nodegroup", group = "tgt_kind")]
+    nodegroup: bool,
+    /// Publish, print the jid and exit without waiting.
+    #[arg(long = "async")]
+    async_: bool,
+    /// Print the jid before the returns.
+    #[arg(long)]
+    show_jid: bool,
+    /// Say what is happening: the jid, then who did not return and why.
+    #[arg(short = 'v', long)]
+    verbose: bool,
+    /// Run on N minions (or N%) at a time.
+    #[arg(short = 'b', long = "batch", alias = "batch-size")]
+    batch: Option<String>,
+    /// Output format: nested, json, yaml, txt, raw.
+    #[arg(long = "out", alias = "output", default_value = "nested")]
+    out: OutputFormat,
+    /// Write the output to this file instead of stdout.
+    #[arg(long = "out-file")]
+    out_file: Option<PathBuf>,
+    /// Indentation for json output.
+    #[arg(long = "out-indent")]
+    out_indent: Option<usize>,
+    /// Print all returns at once, as one document, when the job is done.
+    #[arg(long = "static")]
+    static_: bool,
+    #[arg(long = "no-color")]
+    no_color: bool,
+    #[arg(long = "force-color")]
+    force_color: bool,
+    /// Log level for this command.
+    #[arg(short = 'l', long = "log-level", default_value = "warning")]
+    log_level: String,
+    /// The target expression.
+    target: String,
+    /// `module.function`.
+    function: String,
+    /// Arguments: positional, or `key=value`.
+    #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+    args: Vec<String>,
+}
+
+impl Args {
+    fn tgt_type(&self) -> TargetType {
+        match () {
+            _ if self.pcre => TargetType::Pcre,
+            _ if self.list => TargetType::List,
+            _ if self.grain => TargetType::Grain,
+            _ if self.grain_pcre => TargetType::GrainPcre,
+            _ if self.compound => TargetType::Compound,
+            _ if self.ipcidr => TargetType::Ipcidr,
+            _ if self.nodegroup => TargetType::Nodegroup,
+            _ => TargetType::Glob,
+        }
+    }
+}
+
+struct Printer {
+    opts: OutputOptions,
+    sink: Box<dyn Write>,
+    collected: Vec<(String, Value)>,
+}
+
+impl Printer {
+    fn show(&mut self, id: &str, value: Value) {
+        if self.opts.static_ {
+            self.collected.push((id.to_string(), value));
+        } else {
+            let _ = write!(self.sink, "{}", render_one(&self.opts, id, &value));
+            let _ = self.sink.flush();
+        }
+    }
+    fn finish(&mut self) {
+        if self.opts.static_ && !self.collected.is_empty() {
+            let _ = write!(self.sink, "{}", render_all(&self.opts, &self.collected));
+        }
+        let _ = self.sink.flush();
+    }
+}
+
+#[derive(Default)]
+struct Outcome {
+    matched: bool,
+    nonzero: bool,
+    missing: Vec<Missing>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let _ = brine_cli::logging::init(&args.log_level, None);
+    match run(args) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("Error: {error:#}");
+            ExitCode::from(EX_ERROR)
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<u8> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(run_async(args))
+}
+
+async fn run_async(args: Args) -> anyhow::Result<u8> {
+    let config = master_config(&args.config_dir)?;
+    let socket = config.cli_socket();
+    let (arg, kwarg) = parse_call_args(&args.args);
+    let mut opts = OutputOptions::detect(args.out, args.no_color, args.force_color, args.static_);
+    opts.indent = args.out_indent;
+    if args.out_file.is_some() {
+        opts.color = args.force_color;
+    }
+    let sink: Box<dyn Write> = match &args.out_file {
+        Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?),
+        None => Box::new(std::io::stdout()),
+    };
+    let mut printer = Printer {
+        opts,
+        sink,
+        collected: Vec::new(),
+    };
+    let tgt_type = args.tgt_type();
+
+    let mut outcome = Outcome::default();
+    match &args.batch {
+        None => {
+            run_one(&args, &socket, &args.target, tgt_type, &arg, &kwarg, &mut printer, &mut outcome).await?;
+        }
+        Some(spec) => {
+            let reply = MasterClient::call(
+                &socket,
+                &CliRequest::Resolve {
+                    tgt: args.target.clone(),
+                    tgt_type,
+                },
+            )
+            .await?;
+            let ids = match reply {
+                CliReply::Minions { ids } => ids,
+                CliReply::Error { message } => bail!("{message}"),
+                other => bail!("unexpected reply from the master: {other:?}"),
+            };
+            let size = batch_size(spec, ids.len())?;
+            for chunk in ids.chunks(size.max(1)) {
+                eprintln!("\nExecuting run on {:?}\n", chunk);
+                let tgt = chunk.join(",");
+                run_one(&args, &socket, &tgt, TargetType::List, &arg, &kwarg, &mut printer, &mut outcome).await?;
+            }
+        }
+    }
+    printer.finish();
+    if !outcome.matched {
+        eprintln!("No minions matched the target. No command was sent, no jid was assigned.");
+        return Ok(EX_NO_MATCH);
+    }
+    if args.verbose && !outcome.missing.is_empty() {
+        eprintln!("-------------------------------------------");
+        eprintln!("Summary");
+        eprintln!("-------------------------------------------");
+        for m in &outcome.missing {
+            eprintln!("{}: {}", m.id, m.reason.describe());
+        }
+    }
+    Ok(if !outcome.missing.is_empty() {
+        EX_MISSING
+    } else if outcome.nonzero {
+        EX_RETCODE
+    } else {
+        EX_OK
+    })
+}
+
+fn batch_size(spec: &str, total: usize) -> anyhow::Result<usize> {
+    let bad = || anyhow::anyhow!("invalid batch size '{spec}': expected N or N%");
+    if let Some(p) = spec.strip_suffix('%') {
+        let pct: f64 = p.trim().parse().map_err(|_| bad())?;
+        if pct <= 0.0 {
+            return Err(bad());
+        }
+        Ok(((total as f64) * pct / 100.0).ceil().max(1.0) as usize)
+    } else {
+        let n: usize = spec.trim().parse().map_err(|_| bad())?;
+        if n == 0 {
+            return Err(bad());
+        }
+        Ok(n)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_one(
+    args: &Args,
+    socket: &PathBuf,
+    tgt: &str,
+    tgt_type: TargetType,
+    arg: &[Value],
+    kwarg: &serde_json::Map<String, Value>,
+    printer: &mut Printer,
+    outcome: &mut Outcome,
+) -> anyhow::Result<()> {
+    let req = CliRequest::Publish {
+        tgt: tgt.to_string(),
+        tgt_type,
+        fun: args.function.clone(),
+        arg: arg.to_vec(),
+        kwarg: kwarg.clone(),
+        timeout: args.timeout,
+        detach: args.async_,
+    };
+    let mut client = MasterClient::request(socket, &req).await?;
+    while let Some(reply) = client.next().await? {
+        match reply {
+            CliReply::NoMatch => return Ok(()),
+            CliReply::Error { message } => bail!("{message}"),
+            CliReply::Published { jid, expected } => {
+                outcome.matched = true;
+                if args.async_ {
+                    println!("Executed command with job ID: {jid}");
+                    return Ok(());
+                }
+                if args.show_jid {
+                    println!("jid: {jid}");
+                }
+                if args.verbose {
+                    eprintln!("Executing job with jid {jid}");
+                    eprintln!("-------------------------------------------");
+                    eprintln!("Waiting for {} minion(s): {}", expected.len(), expected.join(", "));
+                }
+            }
+            CliReply::Return(ret) => {
+                if ret.retcode != 0 || !ret.success {
+                    outcome.nonzero = true;
+                }
+                printer.show(&ret.id, ret.ret);
+            }
+            CliReply::Done { missing } => {
+                for m in &missing {
+                    printer.show(&m.id, Value::String(format!("Minion did not return. [{}]", m.reason.describe())));
+                }
+                outcome.missing.extend(missing);
+                return Ok(());
+            }
+            other => bail!("unexpected reply from the master: {other:?}"),
+        }
+    }
+    bail!("the master closed the connection before the job finished")
+}

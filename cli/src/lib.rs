@@ -1,0 +1,5 @@
+//! Shared pieces of the Brine command-line tools and daemons' entry points.
+pub mod args;
+pub mod client;
+pub mod logging;
+pub mod output;

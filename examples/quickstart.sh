@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Brine's main job on one machine: build, start a master and three minions on
+# loopback under a temporary root_dir, accept their keys, run commands, a
+# grain-targeted job, grains.items and jobs.lookup_jid, then stop everything
+# it started (by PID) and remove the directory.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+profile=${BRINE_PROFILE:-debug}
+echo "==> building ($profile)"
+if [[ $profile == release ]]; then cargo build -q --release --bins; else cargo build -q --bins; fi
+bin="${CARGO_TARGET_DIR:-target}/$profile"
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/brine-quickstart.XXXXXX")
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+pub=$(free_port); ret=$(free_port)
+
+mkdir -p "$dir/master/conf"
+cat > "$dir/master/conf/master" <<YAML
+id: quickstart-master
+interface: 127.0.0.1
+publish_port: $pub
+ret_port: $ret
+root_dir: $dir/master
+YAML
+"$bin/brine-master" -c "$dir/master/conf" -l info 2> "$dir/master.log" &
+pids+=($!)
+
+declare -A roles=([web1]=web [web2]=web [db1]=db)
+for id in web1 web2 db1; do
+    mkdir -p "$dir/$id/conf"
+    cat > "$dir/$id/conf/minion" <<YAML
+id: $id
+master: 127.0.0.1
+master_port: $ret
+publish_port: $pub
+root_dir: $dir/$id
+acceptance_wait_time: 1
+grains:
+  role: ${roles[$id]}
+  owner: team-${roles[$id]}
+YAML
+    "$bin/brine-minion" -c "$dir/$id/conf" 2> "$dir/$id.log" &
+    pids+=($!)
+done
+
+c=(-c "$dir/master/conf")
+run() { echo; echo "\$ $*"; "$@"; }
+
+echo "==> waiting for three key requests"
+for _ in $(seq 100); do
+    n=$("$bin/brine-key" "${c[@]}" -l pre 2>/dev/null | grep -c -E '^(web|db)' || true)
+    [[ $n -ge 3 ]] && break
+    sleep 0.1
+done
+run "$bin/brine-key" "${c[@]}" -L
+run "$bin/brine-key" "${c[@]}" -A -y
+for _ in $(seq 100); do
+    "$bin/brine" "${c[@]}" -t 1 '*' test.ping --out json --static 2>/dev/null | grep -q db1 && \
+    [[ $("$bin/brine" "${c[@]}" -t 1 '*' test.ping --out txt 2>/dev/null | grep -c True) -ge 3 ]] && break
+    sleep 0.1
+done
+
+run "$bin/brine" "${c[@]}" '*' test.ping
+run "$bin/brine" "${c[@]}" '*' cmd.run 'uptime'
+run "$bin/brine" "${c[@]}" -G 'role:web' cmd.run 'echo served by $(hostname)'
+run "$bin/brine" "${c[@]}" -C 'G@role:db or web1' grains.item os os_family num_cpus role owner
+run "$bin/brine" "${c[@]}" db1 grains.items --out yaml
+out=$("$bin/brine" "${c[@]}" --async '*' cmd.run 'echo from the job cache')
+echo; echo "\$ brine --async '*' cmd.run 'echo from the job cache'"; echo "$out"
+jid=${out##* }
+sleep 1
+run "$bin/brine-run" "${c[@]}" jobs.lookup_jid "$jid"
+run "$bin/brine-run" "${c[@]}" manage.status
+echo
+echo "==> done; stopping the master and minions"

@@ -1,0 +1,212 @@
+//! Master configuration: defaults in code, then the YAML file `master` in the
+//! config dir, then flags. Key names follow Salt's where they mean the same.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use brine_proto::conf::{under_root, ConfError, RawConfig};
+use brine_proto::target::NodegroupDef;
+
+/// Salt options read without effect, so that an existing Salt master config
+/// carries over without a wall of warnings.
+const SALT_KEYS_IGNORED: &[&str] = &[
+    "user",
+    "worker_threads",
+    "transport",
+    "ipv6",
+    "hash_type",
+    "log_level_logfile",
+    "log_fmt_console",
+    "log_fmt_logfile",
+    "state_verbose",
+    "state_output",
+    "job_cache",
+    "minion_data_cache",
+    "open_mode",
+    "presence_events",
+    "file_recv",
+    "fileserver_backend",
+    "gather_job_timeout",
+    "max_open_files",
+    "top_file_merging_strategy",
+    "ext_pillar",
+    "external_auth",
+    "publisher_acl",
+    "client_acl",
+    "ping_on_rotate",
+    "rotate_aes_key",
+];
+
+#[derive(Debug, Clone)]
+pub struct MasterConfig {
+    pub config_dir: PathBuf,
+    /// This master's name (Salt's `id` on the master; default: the host name).
+    pub id: String,
+    /// Address both ports bind (`interface`, default 0.0.0.0).
+    pub interface: IpAddr,
+    pub publish_port: u16,
+    pub ret_port: u16,
+    pub root_dir: PathBuf,
+    pub pki_dir: PathBuf,
+    pub cachedir: PathBuf,
+    pub sock_dir: PathBuf,
+    pub log_file: Option<PathBuf>,
+    pub log_level: String,
+    /// Accept every new key (`auto_accept`).
+    pub auto_accept: bool,
+    /// File of glob patterns whose ids are accepted on request (`autosign_file`).
+    pub autosign_file: Option<PathBuf>,
+    /// Default time the CLI waits for returns (`timeout`, seconds).
+    pub timeout: u64,
+    /// Hours jobs stay in the job cache (`keep_jobs`).
+    pub keep_jobs: u64,
+    pub nodegroups: BTreeMap<String, NodegroupDef>,
+    /// Heartbeat on the request channel; a minion silent for three of these is dropped.
+    pub heartbeat_interval: Duration,
+    pub file_roots: serde_yaml::Value,
+    pub pillar_roots: serde_yaml::Value,
+    pub unknown_keys: Vec<String>,
+}
+
+impl MasterConfig {
+    pub fn load(config_dir: &Path) -> Result<Self, ConfError> {
+        let path = config_dir.join("master");
+        let raw = match std::fs::read_to_string(&path) {
+            Ok(text) => RawConfig::parse(&path.display().to_string(), &text)?,
+            Err(_) => RawConfig::empty(),
+        };
+        Self::from_raw(config_dir, raw)
+    }
+
+    pub fn from_raw(config_dir: &Path, mut raw: RawConfig) -> Result<Self, ConfError> {
+        let root_dir: PathBuf = raw.get("root_dir")?.unwrap_or_else(|| PathBuf::from("/"));
+        let id = match raw.get::<String>("id")? {
+            Some(id) => id,
+            None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|s| format!("{}_master", s.trim()))
+                .unwrap_or_else(|_| "master".into()),
+        };
+        let interface_s: String = raw
+            .get("interface")?
+            .unwrap_or_else(|| "0.0.0.0".to_string());
+        let interface: IpAddr = interface_s.parse().map_err(|_| ConfError::BadValue {
+            file: raw.file().to_string(),
+            key: "interface".into(),
+            message: format!("'{interface_s}' is not an IP address"),
+        })?;
+        let publish_port = raw.get("publish_port")?.unwrap_or(4505);
+        let ret_port = raw.get("ret_port")?.unwrap_or(4506);
+        let pki_dir = raw
+            .get::<PathBuf>("pki_dir")?
+            .unwrap_or_else(|| "/etc/brine/pki/master".into());
+        let cachedir = raw
+            .get::<PathBuf>("cachedir")?
+            .unwrap_or_else(|| "/var/cache/brine/master".into());
+        let sock_dir = raw
+            .get::<PathBuf>("sock_dir")?
+            .unwrap_or_else(|| "/var/run/brine/master".into());
+        let log_file = raw.get::<PathBuf>("log_file")?;
+        let log_level = raw.get("log_level")?.unwrap_or_else(|| "warning".into());
+        let auto_accept = raw.get("auto_accept")?.unwrap_or(false);
+        let autosign_file = raw.get::<PathBuf>("autosign_file")?;
+        let timeout = raw.get("timeout")?.unwrap_or(5);
+        let keep_jobs = raw.get("keep_jobs")?.unwrap_or(24);
+        let nodegroups = raw.get("nodegroups")?.unwrap_or_default();
+        let heartbeat_interval =
+            Duration::from_secs_f64(raw.get::<f64>("heartbeat_interval")?.unwrap_or(10.0).max(0.1));
+        let file_roots = raw.get("file_roots")?.unwrap_or(serde_yaml::Value::Null);
+        let pillar_roots = raw.get("pillar_roots")?.unwrap_or(serde_yaml::Value::Null);
+        raw.accept_ignored(SALT_KEYS_IGNORED);
+        let unknown_keys = raw.unknown_keys();
+        Ok(MasterConfig {
+            config_dir: config_dir.to_path_buf(),
+            id,
+            interface,
+            publish_port,
+            ret_port,
+            pki_dir: under_root(&root_dir, &pki_dir),
+            cachedir: under_root(&root_dir, &cachedir),
+            sock_dir: under_root(&root_dir, &sock_dir),
+            log_file: log_file.map(|p| under_root(&root_dir, &p)),
+            autosign_file: autosign_file.map(|p| under_root(&root_dir, &p)),
+            root_dir,
+            log_level,
+            auto_accept,
+            timeout,
+            keep_jobs,
+            nodegroups,
+            heartbeat_interval,
+            file_roots,
+            pillar_roots,
+            unknown_keys,
+        })
+    }
+
+    /// The local socket the CLIs talk to.
+    pub fn cli_socket(&self) -> PathBuf {
+        self.sock_dir.join("master.sock")
+    }
+
+    /// The SQLite store: keys, inventory, presence and job cache.
+    pub fn store_path(&self) -> PathBuf {
+        self.cachedir.join("brine.db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = MasterConfig::from_raw(Path::new("/etc/brine"), RawConfig::empty()).unwrap();
+        assert_eq!((c.publish_port, c.ret_port), (4505, 4506));
+        assert_eq!(c.timeout, 5);
+        assert!(!c.auto_accept);
+    }
+
+    #[test]
+    fn bad_interface_is_named() {
+        let raw = RawConfig::parse("master", "interface: nowhere\n").unwrap();
+        let err = MasterConfig::from_raw(Path::new("/etc/brine"), raw).unwrap_err();
+        assert!(err.to_string().contains("interface"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    /// `examples/master.yaml` parses, has no unknown key, and documents every
+    /// option this loader reads.
+    #[test]
+    fn example_documents_every_option() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+        let text = std::fs::read_to_string(dir.join("master.yaml")).unwrap();
+        let raw = RawConfig::parse("examples/master.yaml", &text).unwrap();
+        let c = MasterConfig::from_raw(&dir, raw).unwrap();
+        assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
+        assert_eq!(c.nodegroups.len(), 2);
+        let src: String = include_str!("config.rs")
+            .split("#[cfg(test)]")
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        let mut keys = Vec::new();
+        for part in src.split("raw.get").skip(1) {
+            if let Some(start) = part.find("(\"") {
+                let rest = &part[start + 2..];
+                if let Some(end) = rest.find('"') {
+                    keys.push(rest[..end].to_string());
+                }
+            }
+        }
+        assert!(keys.len() > 15, "{keys:?}");
+        for key in keys {
+            assert!(text.contains(&format!("\n{key}:")), "examples/master.yaml lacks '{key}'");
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Publishing a job and gathering its returns for the CLI that asked.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use brine_pki::channel::write_frame;
+use brine_proto::target::{expand_nodegroup, expand_nodegroups_in_compound, MinionFacts, TargetExpr, TargetType};
+use brine_proto::{CliReply, Grains, Job, Missing, MissingReason};
+use serde_json::{Map, Value};
+use tokio::io::AsyncWrite;
+use tracing::{info, warn, Instrument};
+
+use crate::state::{JobEvent, Master};
+use crate::store::{now_ms, JobRecord};
+
+/// Turns what the user typed into a target the minions can evaluate:
+/// nodegroups become compounds (minions do not know the master's nodegroups).
+pub fn resolve_target(master: &Master, tgt: &str, tgt_type: TargetType) -> Result<(String, TargetType, TargetExpr), String> {
+    let groups = &master.config.nodegroups;
+    let (tgt, tgt_type) = match tgt_type {
+        TargetType::Nodegroup => (
+            expand_nodegroup(tgt, groups).map_err(|e| e.to_string())?,
+            TargetType::Compound,
+        ),
+        TargetType::Compound => (
+            expand_nodegroups_in_compound(tgt, groups).map_err(|e| e.to_string())?,
+            TargetType::Compound,
+        ),
+        t => (tgt.to_string(), t),
+    };
+    let expr = TargetExpr::parse(&tgt, tgt_type).map_err(|e| e.to_string())?;
+    Ok((tgt, tgt_type, expr))
+}
+
+/// Accepted minions the inventory says match. A minion whose grains are not
+/// known yet only counts for targets that need none.
+pub fn expected_minions(master: &Master, expr: &TargetExpr) -> Vec<String> {
+    let empty = Grains::new();
+    master
+        .accepted_ids()
+        .into_iter()
+        .filter(|id| {
+            let g = master.grains(id);
+            if g.is_none() && expr.needs_grains() {
+                return false;
+            }
+            let grains = g.as_deref().unwrap_or(&empty);
+            expr.matches(&MinionFacts { id, grains })
+        })
+        .collect()
+}
+
+pub struct PublishRequest {
+    pub tgt: String,
+    pub tgt_type: TargetType,
+    pub fun: String,
+    pub arg: Vec<Value>,
+    pub kwarg: Map<String, Value>,
+    pub timeout: Option<u64>,
+    pub detach: bool,
+    pub user: String,
+}
+
+pub async fn publish<W: AsyncWrite + Unpin>(master: &Arc<Master>, req: PublishRequest, wr: &mut W) {
+    let (tgt, tgt_type, expr) = match resolve_target(master, &req.tgt, req.tgt_type) {
+        Ok(x) => x,
+        Err(message) => {
+            let _ = write_frame(wr, &CliReply::Error { message }).await;
+            return;
+        }
+    };
+    let expected = expected_minions(master, &expr);
+    if expected.is_empty() {
+        let _ = write_frame(wr, &CliReply::NoMatch).await;
+        return;
+    }
+    let timeout = req.timeout.unwrap_or(master.config.timeout);
+    let job = Job {
+        jid: master.jids.next(),
+        tgt,
+        tgt_type,
+        fun: req.fun,
+        arg: req.arg,
+        kwarg: req.kwarg,
+        user: req.user,
+        timeout,
+        master: master.config.id.clone(),
+        issued_ms: now_ms(),
+    };
+    let span = tracing::info_span!("job", jid = %job.jid, fun = %job.fun);
+    gather(master, job, expected, req.detach, wr).instrument(span).await
+}
+
+async fn gather<W: AsyncWrite + Unpin>(master: &Arc<Master>, job: Job, expected: Vec<String>, detach: bool, wr: &mut W) {
+    let jid = job.jid;
+    let connected_at_publish: HashSet<String> = expected
+        .iter()
+        .filter(|id| master.is_connected(id))
+        .cloned()
+        .collect();
+    let mut route = master.add_route(jid);
+    let sealed = match master.sealer.seal(&master.config.id, &master.epoch(), &job) {
+        Ok(b) => b,
+        Err(error) => {
+            master.remove_route(jid);
+            let message = format!("cannot seal the job: {error}");
+            let _ = write_frame(wr, &CliReply::Error { message }).await;
+            return;
+        }
+    };
+    master.store.put_job(JobRecord {
+        job: job.clone(),
+        expected: expected.clone(),
+    });
+    if master.publish_tx.send(sealed).await.is_err() {
+        warn!("publisher is gone");
+    }
+    info!(user = %job.user, tgt = %job.tgt, expected = expected.len(), "job published");
+    let reply = CliReply::Published {
+        jid,
+        expected: expected.clone(),
+    };
+    if write_frame(wr, &reply).await.is_err() || detach {
+        master.remove_route(jid);
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(job.timeout);
+    let mut waiting: BTreeSet<String> = expected.into_iter().collect();
+    let mut started: HashSet<String> = HashSet::new();
+    while !waiting.is_empty() {
+        tokio::select! {
+            ev = route.recv() => match ev {
+                Some(JobEvent::Started(id)) => { started.insert(id); }
+                Some(JobEvent::Returned(ret)) => {
+                    waiting.remove(&ret.id);
+                    if write_frame(wr, &CliReply::Return(*ret)).await.is_err() {
+                        master.remove_route(jid);
+                        return;
+                    }
+                }
+                None => break,
+            },
+            _ = tokio::time::sleep_until(deadline) => break,
+        }
+    }
+    master.remove_route(jid);
+    let missing = waiting
+        .into_iter()
+        .map(|id| {
+            let reason = if !connected_at_publish.contains(&id) || !master.is_connected(&id) {
+                MissingReason::NotConnected
+            } else if started.contains(&id) || master.is_running(jid, &id) {
+                MissingReason::StillRunning
+            } else {
+                MissingReason::TimedOut
+            };
+            Missing { id, reason }
+        })
+        .collect::<Vec<_>>();
+    if !missing.is_empty() {
+        info!(missing = missing.len(), "job finished with minions missing");
+    }
+    let _ = write_frame(wr, &CliReply::Done { missing }).await;
+}

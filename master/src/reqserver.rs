@@ -1,0 +1,371 @@
+//! The request port (4506): mutual TLS. A connection without a client
+//! certificate may only ask for one (enrollment); a connection with one is a
+//! minion session whose identity is the certificate's, never a message field.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use brine_pki::channel::{read_frame, write_frame, ChannelError};
+use brine_pki::fingerprint::same;
+use brine_pki::{inspect_csr, peer_identity};
+use brine_proto::{KeyState, MasterMsg, MinionMsg};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Notify};
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, info, warn, Instrument};
+
+use crate::state::{Master, Session};
+use crate::store::{now_ms, KeyRecord};
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a pending minion's connection is held open waiting for an operator.
+const PENDING_HOLD: Duration = Duration::from_secs(60);
+/// Missed jobs replayed to a reconnecting minion are at most this old.
+const REPLAY_WINDOW_MS: i64 = 5 * 60 * 1000;
+
+pub async fn serve(master: Arc<Master>, listener: TcpListener, acceptor: TlsAcceptor) {
+    loop {
+        let (tcp, addr) = match listener.accept().await {
+            Ok(x) => x,
+            Err(error) => {
+                // EMFILE and friends: back off instead of spinning.
+                warn!(%error, "accept failed on the request port");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let master = master.clone();
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move { handle_conn(master, acceptor, tcp, addr).await });
+    }
+}
+
+async fn handle_conn(master: Arc<Master>, acceptor: TlsAcceptor, tcp: TcpStream, addr: SocketAddr) {
+    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(error)) => {
+            debug!(%addr, %error, "tls handshake failed");
+            return;
+        }
+        Err(_) => {
+            debug!(%addr, "tls handshake timed out");
+            return;
+        }
+    };
+    let peer = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.as_ref().to_vec());
+    let (rd, wr) = tokio::io::split(tls);
+    match peer {
+        None => enrollment(master, rd, wr, addr).await,
+        Some(der) => match peer_identity(&der) {
+            Ok(ident) => {
+                let span = tracing::info_span!("session", minion_id = %ident.id, %addr);
+                session(master, rd, wr, ident.id, ident.fingerprint)
+                    .instrument(span)
+                    .await
+            }
+            Err(error) => warn!(%addr, %error, "unreadable client certificate"),
+        },
+    }
+}
+
+fn recoverable(e: &ChannelError) -> bool {
+    e.is_malformed_body()
+}
+
+// ---- enrollment ---------------------------------------------------------------
+
+enum Decision {
+    Issued(String),
+    Pending(String),
+    Rejected(String),
+}
+
+async fn enrollment<R, W>(master: Arc<Master>, mut rd: R, mut wr: W, addr: SocketAddr)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut next = match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame::<MinionMsg, _>(&mut rd)).await {
+        Ok(Ok(Some(m))) => m,
+        Ok(Ok(None)) | Err(_) => return,
+        Ok(Err(e)) => {
+            warn!(%addr, error = %e, "bad first message on enrollment connection");
+            return;
+        }
+    };
+    for _ in 0..100 {
+        let MinionMsg::CertRequest { id, csr_pem } = next else {
+            let reply = MasterMsg::CertRejected {
+                reason: "authenticate with a certificate first".into(),
+            };
+            let _ = write_frame(&mut wr, &reply).await;
+            return;
+        };
+        let waiter = master.pending_waiter(&id);
+        let notified = waiter.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let reply = decision_reply(&master, &id, &csr_pem).await;
+        let pending = matches!(reply, MasterMsg::CertPending { .. });
+        if write_frame(&mut wr, &reply).await.is_err() || !pending {
+            return;
+        }
+        // Hold the connection: when an operator accepts, answer at once
+        // instead of waiting for the minion's next poll.
+        next = tokio::select! {
+            _ = &mut notified => {
+                let reply = decision_reply(&master, &id, &csr_pem).await;
+                let _ = write_frame(&mut wr, &reply).await;
+                return;
+            }
+            _ = tokio::time::sleep(PENDING_HOLD) => return,
+            m = read_frame::<MinionMsg, _>(&mut rd) => match m {
+                Ok(Some(m)) => m,
+                _ => return,
+            },
+        };
+    }
+}
+
+async fn decision_reply(master: &Master, id: &str, csr_pem: &str) -> MasterMsg {
+    match decide(master, id, csr_pem).await {
+        Decision::Issued(cert_pem) => MasterMsg::CertIssued {
+            cert_pem,
+            ca_pem: master.pki.ca_pem(),
+        },
+        Decision::Pending(fingerprint) => MasterMsg::CertPending { fingerprint },
+        Decision::Rejected(reason) => MasterMsg::CertRejected { reason },
+    }
+}
+
+async fn decide(master: &Master, id: &str, csr_pem: &str) -> Decision {
+    let info = match inspect_csr(csr_pem) {
+        Ok(i) => i,
+        Err(error) => return Decision::Rejected(format!("bad certificate request: {error}")),
+    };
+    if info.id != id {
+        return Decision::Rejected(format!(
+            "certificate request is for '{}', not '{id}'",
+            info.id
+        ));
+    }
+    let issue = |master: &Master| match master.pki.sign_minion_csr(csr_pem, id) {
+        Ok(cert) => Decision::Issued(cert),
+        Err(error) => Decision::Rejected(format!("cannot sign the request: {error}")),
+    };
+    match master.key(id) {
+        None => {
+            let auto = master.config.auto_accept || autosign_matches(master, id);
+            let state = if auto {
+                KeyState::Accepted
+            } else {
+                KeyState::Pending
+            };
+            let rec = KeyRecord {
+                id: id.to_string(),
+                state,
+                fingerprint: info.fingerprint.clone(),
+                csr_pem: Some(csr_pem.to_string()),
+            };
+            if let Err(error) = master.put_key(rec).await {
+                return Decision::Rejected(format!("master store error: {error}"));
+            }
+            if auto {
+                info!(minion_id = id, fingerprint = %info.fingerprint, "key auto-accepted");
+                issue(master)
+            } else {
+                info!(minion_id = id, fingerprint = %info.fingerprint, "new key pending");
+                Decision::Pending(info.fingerprint)
+            }
+        }
+        Some(k) if !same(&k.fingerprint, &info.fingerprint) => {
+            warn!(
+                minion_id = id,
+                fingerprint = %info.fingerprint,
+                held = %k.fingerprint,
+                "key denied: the master holds a different key for this id"
+            );
+            Decision::Rejected(format!(
+                "the master holds a different key for '{id}'; an operator must delete it (brine-key -d {id}) first"
+            ))
+        }
+        Some(k) => match k.state {
+            KeyState::Accepted => issue(master),
+            KeyState::Pending => Decision::Pending(k.fingerprint),
+            KeyState::Rejected | KeyState::Denied => {
+                Decision::Rejected("this minion's key was rejected by the master".into())
+            }
+        },
+    }
+}
+
+fn autosign_matches(master: &Master, id: &str) -> bool {
+    let Some(path) = &master.config.autosign_file else {
+        return false;
+    };
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .any(|pat| {
+            globset::Glob::new(pat)
+                .map(|g| g.compile_matcher().is_match(id))
+                .unwrap_or(pat == id)
+        })
+}
+
+// ---- authenticated session ----------------------------------------------------
+
+async fn session<R, W>(master: Arc<Master>, mut rd: R, mut wr: W, id: String, fingerprint: String)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let accepted = master
+        .key(&id)
+        .filter(|k| k.state == KeyState::Accepted && same(&k.fingerprint, &fingerprint));
+    if accepted.is_none() {
+        warn!("certificate presented for a key that is not accepted; refused");
+        let reply = MasterMsg::Refused {
+            reason: "this minion's key is not accepted by the master".into(),
+        };
+        let _ = write_frame(&mut wr, &reply).await;
+        return;
+    }
+    let last_jid = match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame::<MinionMsg, _>(&mut rd)).await {
+        Ok(Ok(Some(MinionMsg::Hello { last_jid, .. }))) => last_jid,
+        other => {
+            debug!(?other, "no hello from minion");
+            return;
+        }
+    };
+    let hb = master.config.heartbeat_interval;
+    let (tx, mut rx) = mpsc::channel::<MasterMsg>(4096);
+    let writer = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(hb);
+        tick.tick().await;
+        loop {
+            let msg = tokio::select! {
+                m = rx.recv() => match m { Some(m) => m, None => break },
+                _ = tick.tick() => MasterMsg::Heartbeat,
+            };
+            if let Err(error) = write_frame(&mut wr, &msg).await {
+                debug!(%error, "write to minion failed");
+                break;
+            }
+        }
+    });
+    let _ = tx
+        .send(MasterMsg::Welcome {
+            master_id: master.config.id.clone(),
+            signing_key: master.pki.signing_public_key(),
+            now_ms: now_ms(),
+            epoch: master.epoch(),
+        })
+        .await;
+    let conn_id = master.next_conn_id();
+    let cut = Arc::new(Notify::new());
+    master.add_session(
+        &id,
+        Session {
+            conn_id,
+            tx: tx.clone(),
+            cut: cut.clone(),
+        },
+    );
+    info!("minion connected");
+    if let Some(last) = last_jid {
+        replay_missed(&master, &tx, last).await;
+    }
+    let reader = read_loop(&master, &mut rd, &tx, &id, hb * 3);
+    tokio::select! {
+        _ = cut.notified() => info!("session closed by the master"),
+        _ = reader => {}
+    }
+    master.remove_session(&id, conn_id);
+    drop(tx);
+    // Let the writer flush a final Refused before the socket goes away.
+    let _ = tokio::time::timeout(Duration::from_millis(200), writer).await;
+    info!("minion disconnected");
+}
+
+async fn replay_missed(master: &Master, tx: &mpsc::Sender<MasterMsg>, last: brine_proto::JobId) {
+    let jobs = match master.store.jobs_after(last, 256) {
+        Ok(j) => j,
+        Err(error) => {
+            warn!(%error, "cannot read missed jobs");
+            return;
+        }
+    };
+    let cutoff = now_ms() - REPLAY_WINDOW_MS;
+    for mut job in jobs.into_iter().filter(|j| j.issued_ms >= cutoff) {
+        job.master = master.config.id.clone();
+        debug!(jid = %job.jid, "replaying missed job");
+        let _ = tx.send(MasterMsg::Job(job)).await;
+    }
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(
+    master: &Master,
+    rd: &mut R,
+    tx: &mpsc::Sender<MasterMsg>,
+    id: &str,
+    idle: Duration,
+) {
+    loop {
+        let msg = match tokio::time::timeout(idle, read_frame::<MinionMsg, _>(rd)).await {
+            Err(_) => {
+                warn!("minion silent past the heartbeat deadline; dropping session");
+                return;
+            }
+            Ok(Ok(None)) => return,
+            Ok(Ok(Some(m))) => m,
+            Ok(Err(e)) if recoverable(&e) => {
+                warn!(error = %e, "malformed message from minion ignored");
+                continue;
+            }
+            Ok(Err(e)) => {
+                warn!(error = %e, "minion connection error");
+                return;
+            }
+        };
+        match msg {
+            MinionMsg::Heartbeat => {}
+            MinionMsg::Grains { grains } => master.set_grains(id, grains),
+            MinionMsg::JobStarted { jid } => master.job_started(jid, id),
+            MinionMsg::Return(ret) => {
+                if ret.id != id {
+                    warn!(claimed = %ret.id, jid = %ret.jid, "return in another minion's name refused");
+                    let _ = tx
+                        .send(MasterMsg::ReturnRefused {
+                            jid: ret.jid,
+                            reason: format!(
+                                "return claims id '{}' but the certificate says '{id}'",
+                                ret.id
+                            ),
+                        })
+                        .await;
+                    continue;
+                }
+                debug!(jid = %ret.jid, "return received");
+                master.job_returned(ret);
+            }
+            MinionMsg::GetEpochKey => {
+                let _ = tx.send(MasterMsg::Epoch(master.epoch())).await;
+            }
+            MinionMsg::Hello { .. } | MinionMsg::CertRequest { .. } => {
+                debug!("unexpected message in session ignored");
+            }
+        }
+    }
+}

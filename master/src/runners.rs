@@ -1,0 +1,109 @@
+//! Master-side runners for `brine-run`, named as Salt's.
+
+use brine_proto::{CliReply, JobId, MissingReason};
+use serde_json::{json, Map, Value};
+
+use crate::state::Master;
+
+/// Runners this master offers, with a one-line summary (for `brine-run -d`).
+pub const RUNNERS: &[(&str, &str)] = &[
+    ("jobs.list_jobs", "list recent jobs from the job cache, newest first"),
+    ("jobs.lookup_jid", "show every return of a job and which minions did not return"),
+    ("manage.down", "accepted minions not connected to this master"),
+    ("manage.status", "accepted minions split into up and down"),
+    ("manage.up", "accepted minions connected to this master"),
+];
+
+pub fn run(master: &Master, fun: &str, arg: &[Value], kwarg: &Map<String, Value>) -> CliReply {
+    let result = match fun {
+        "jobs.lookup_jid" => lookup_jid(master, arg, kwarg),
+        "jobs.list_jobs" => list_jobs(master, kwarg),
+        "manage.status" => Ok(status(master)),
+        "manage.up" => Ok(status(master)["up"].clone()),
+        "manage.down" => Ok(status(master)["down"].clone()),
+        _ => Err(format!(
+            "'{fun}' is not an available runner; available: {}",
+            RUNNERS.iter().map(|r| r.0).collect::<Vec<_>>().join(", ")
+        )),
+    };
+    match result {
+        Ok(value) => CliReply::Value { value },
+        Err(message) => CliReply::Error { message },
+    }
+}
+
+fn arg_str(arg: &[Value], kwarg: &Map<String, Value>, name: &str) -> Option<String> {
+    kwarg
+        .get(name)
+        .or_else(|| arg.first())
+        .map(|v| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+}
+
+fn lookup_jid(master: &Master, arg: &[Value], kwarg: &Map<String, Value>) -> Result<Value, String> {
+    let jid_s = arg_str(arg, kwarg, "jid").ok_or("jobs.lookup_jid: missing required argument 'jid'")?;
+    let jid: JobId = jid_s.parse().map_err(|e| format!("jobs.lookup_jid: {e}"))?;
+    let (rec, returns) = master
+        .store
+        .lookup_job(jid)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("jobs.lookup_jid: no job with jid {jid} in the job cache"))?;
+    let mut out = Map::new();
+    for r in &returns {
+        out.insert(r.id.clone(), r.ret.clone());
+    }
+    // Salt's `missing=True`, always on: who was expected and did not return, and why.
+    for id in rec.expected.iter().filter(|id| !out.contains_key(*id)) {
+        let reason = if !master.is_connected(id) {
+            MissingReason::NotConnected
+        } else if master.is_running(jid, id) {
+            MissingReason::StillRunning
+        } else {
+            MissingReason::TimedOut
+        };
+        out.insert(
+            id.clone(),
+            Value::String(format!("Minion did not return. [{}]", reason.describe())),
+        );
+    }
+    Ok(Value::Object(out))
+}
+
+fn list_jobs(master: &Master, kwarg: &Map<String, Value>) -> Result<Value, String> {
+    let limit = kwarg
+        .get("count")
+        .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+        .unwrap_or(100) as usize;
+    let jobs = master.store.list_jobs(limit).map_err(|e| e.to_string())?;
+    let mut out = Map::new();
+    for (rec, returned) in jobs {
+        let j = &rec.job;
+        let start = chrono::DateTime::from_timestamp_millis(j.issued_ms)
+            .map(|t| t.with_timezone(&chrono::Local).format("%Y, %b %d %H:%M:%S%.6f").to_string())
+            .unwrap_or_default();
+        out.insert(
+            j.jid.to_string(),
+            json!({
+                "Function": j.fun,
+                "Arguments": j.arg,
+                "Target": j.tgt,
+                "Target-type": j.tgt_type.as_str(),
+                "User": j.user,
+                "StartTime": start,
+                "Expected": rec.expected.len(),
+                "Returned": returned,
+            }),
+        );
+    }
+    Ok(Value::Object(out))
+}
+
+fn status(master: &Master) -> Value {
+    let (up, down): (Vec<String>, Vec<String>) = master
+        .accepted_ids()
+        .into_iter()
+        .partition(|id| master.is_connected(id));
+    json!({ "up": up, "down": down })
+}

@@ -1,0 +1,263 @@
+//! The master's shared state: key standing, inventory, live sessions, the
+//! current publication epoch and the routes that carry returns to waiting CLIs.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use brine_pki::sealing::{new_epoch_key, PublicationSealer};
+use brine_pki::MasterPki;
+use brine_proto::jid::JidGenerator;
+use brine_proto::{EpochKey, Grains, JobId, JobReturn, KeyState, MasterMsg};
+use tokio::sync::{mpsc, Notify};
+
+use crate::config::MasterConfig;
+use crate::store::{KeyRecord, Store};
+
+/// A live minion connection, authenticated by its certificate.
+pub struct Session {
+    /// Distinguishes a reconnect from the connection it replaced.
+    pub conn_id: u64,
+    pub tx: mpsc::Sender<MasterMsg>,
+    /// Fired to close the connection at once (key rejected or deleted).
+    pub cut: Arc<Notify>,
+}
+
+/// What the return handler forwards to whoever waits on a jid.
+#[derive(Debug, Clone)]
+pub enum JobEvent {
+    Started(String),
+    Returned(Box<JobReturn>),
+}
+
+pub struct Master {
+    pub config: Arc<MasterConfig>,
+    pub store: Store,
+    pub pki: MasterPki,
+    pub sealer: PublicationSealer,
+    pub jids: JidGenerator,
+    keys: RwLock<HashMap<String, KeyRecord>>,
+    inventory: RwLock<HashMap<String, Arc<Grains>>>,
+    sessions: Mutex<HashMap<String, Session>>,
+    epoch: RwLock<EpochKey>,
+    /// Jobs a CLI is waiting on: jid -> where to send starts and returns.
+    routes: Mutex<HashMap<JobId, mpsc::UnboundedSender<JobEvent>>>,
+    /// Jobs started on a minion and not yet returned: (jid, id).
+    running: Mutex<std::collections::HashSet<(JobId, String)>>,
+    /// Pending connections waiting for an operator: id -> wake-up.
+    pending_waiters: Mutex<HashMap<String, Arc<Notify>>>,
+    next_conn: AtomicU64,
+    pub publish_tx: mpsc::Sender<Vec<u8>>,
+}
+
+impl Master {
+    pub fn new(
+        config: Arc<MasterConfig>,
+        store: Store,
+        pki: MasterPki,
+        publish_tx: mpsc::Sender<Vec<u8>>,
+    ) -> Result<Master, crate::store::StoreError> {
+        let keys = store
+            .load_keys()?
+            .into_iter()
+            .map(|k| (k.id.clone(), k))
+            .collect();
+        let inventory = store
+            .load_grains()?
+            .into_iter()
+            .map(|(id, g)| (id, Arc::new(g)))
+            .collect();
+        store.mark_all_disconnected();
+        let sealer = pki.sealer();
+        // A fresh epoch per start: keys handed out by a previous run are void.
+        let epoch = new_epoch_key(crate::store::now_ms() as u64);
+        Ok(Master {
+            config,
+            store,
+            pki,
+            sealer,
+            jids: JidGenerator::new(),
+            keys: RwLock::new(keys),
+            inventory: RwLock::new(inventory),
+            sessions: Mutex::new(HashMap::new()),
+            epoch: RwLock::new(epoch),
+            routes: Mutex::new(HashMap::new()),
+            running: Mutex::new(Default::default()),
+            pending_waiters: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(1),
+            publish_tx,
+        })
+    }
+
+    // ---- keys -------------------------------------------------------------
+
+    pub fn key(&self, id: &str) -> Option<KeyRecord> {
+        read(&self.keys).get(id).cloned()
+    }
+
+    pub fn keys(&self) -> Vec<KeyRecord> {
+        let mut v: Vec<_> = read(&self.keys).values().cloned().collect();
+        v.sort_by(|a, b| (a.state, &a.id).cmp(&(b.state, &b.id)));
+        v
+    }
+
+    pub fn accepted_ids(&self) -> Vec<String> {
+        let mut v: Vec<_> = read(&self.keys)
+            .values()
+            .filter(|k| k.state == KeyState::Accepted)
+            .map(|k| k.id.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub async fn put_key(&self, rec: KeyRecord) -> Result<(), crate::store::StoreError> {
+        self.store.put_key(rec.clone()).await?;
+        write(&self.keys).insert(rec.id.clone(), rec);
+        Ok(())
+    }
+
+    pub async fn remove_key(&self, id: &str) -> Result<(), crate::store::StoreError> {
+        self.store.delete_key(id).await?;
+        write(&self.keys).remove(id);
+        write(&self.inventory).remove(id);
+        Ok(())
+    }
+
+    // ---- inventory ----------------------------------------------------------
+
+    pub fn grains(&self, id: &str) -> Option<Arc<Grains>> {
+        read(&self.inventory).get(id).cloned()
+    }
+
+    pub fn set_grains(&self, id: &str, grains: Grains) {
+        let g = Arc::new(grains);
+        write(&self.inventory).insert(id.to_string(), g.clone());
+        self.store.put_grains(id, g);
+    }
+
+    // ---- sessions -----------------------------------------------------------
+
+    pub fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Registers a session, closing any older connection of the same minion.
+    pub fn add_session(&self, id: &str, session: Session) {
+        let old = lock(&self.sessions).insert(id.to_string(), session);
+        if let Some(old) = old {
+            old.cut.notify_one();
+        }
+        self.store.put_presence(id, true);
+    }
+
+    pub fn remove_session(&self, id: &str, conn_id: u64) {
+        let mut s = lock(&self.sessions);
+        if s.get(id).map(|x| x.conn_id) == Some(conn_id) {
+            s.remove(id);
+            drop(s);
+            self.store.put_presence(id, false);
+            lock(&self.running).retain(|(_, m)| m != id);
+        }
+    }
+
+    pub fn is_connected(&self, id: &str) -> bool {
+        lock(&self.sessions).contains_key(id)
+    }
+
+    pub fn connected_ids(&self) -> Vec<String> {
+        let mut v: Vec<_> = lock(&self.sessions).keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Closes a minion's connection at once (its key is no longer accepted).
+    pub fn cut_off(&self, id: &str, reason: &str) {
+        if let Some(s) = lock(&self.sessions).remove(id) {
+            let _ = s.tx.try_send(MasterMsg::Refused {
+                reason: reason.to_string(),
+            });
+            s.cut.notify_one();
+            self.store.put_presence(id, false);
+        }
+    }
+
+    // ---- publication epoch --------------------------------------------------
+
+    pub fn epoch(&self) -> EpochKey {
+        read(&self.epoch).clone()
+    }
+
+    /// New publication key for everyone still accepted. Sent over the
+    /// existing TLS sessions: nobody re-authenticates.
+    pub fn rotate_epoch(&self) {
+        let next = {
+            let mut e = write(&self.epoch);
+            *e = new_epoch_key(e.epoch + 1);
+            e.clone()
+        };
+        let sessions = lock(&self.sessions);
+        for s in sessions.values() {
+            let _ = s.tx.try_send(MasterMsg::Epoch(next.clone()));
+        }
+        tracing::info!(epoch = next.epoch, sessions = sessions.len(), "publication key rotated");
+    }
+
+    // ---- job routes -----------------------------------------------------------
+
+    pub fn add_route(&self, jid: JobId) -> mpsc::UnboundedReceiver<JobEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        lock(&self.routes).insert(jid, tx);
+        rx
+    }
+
+    pub fn remove_route(&self, jid: JobId) {
+        lock(&self.routes).remove(&jid);
+    }
+
+    pub fn job_started(&self, jid: JobId, id: &str) {
+        lock(&self.running).insert((jid, id.to_string()));
+        if let Some(tx) = lock(&self.routes).get(&jid) {
+            let _ = tx.send(JobEvent::Started(id.to_string()));
+        }
+    }
+
+    pub fn is_running(&self, jid: JobId, id: &str) -> bool {
+        lock(&self.running).contains(&(jid, id.to_string()))
+    }
+
+    pub fn job_returned(&self, ret: JobReturn) {
+        lock(&self.running).remove(&(ret.jid, ret.id.clone()));
+        self.store.put_return(ret.clone());
+        if let Some(tx) = lock(&self.routes).get(&ret.jid) {
+            let _ = tx.send(JobEvent::Returned(Box::new(ret)));
+        }
+    }
+
+    // ---- pending minions ------------------------------------------------------
+
+    pub fn pending_waiter(&self, id: &str) -> Arc<Notify> {
+        lock(&self.pending_waiters)
+            .entry(id.to_string())
+            .or_insert_with(|| Arc::new(Notify::new()))
+            .clone()
+    }
+
+    pub fn wake_pending(&self, id: &str) {
+        if let Some(n) = lock(&self.pending_waiters).remove(id) {
+            n.notify_waiters();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|p| p.into_inner())
+}

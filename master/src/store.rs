@@ -1,0 +1,455 @@
+//! The master's embedded store: one SQLite file (WAL) holding key state,
+//! the grain inventory, presence and the job cache.
+//!
+//! Writes go through one writer thread that groups whatever is queued into a
+//! single transaction, so a burst of ten thousand returns costs a handful of
+//! commits and never blocks the tokio workers. Key changes wait for their
+//! commit (they are rare and must be durable before the CLI says "done").
+
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+
+use brine_proto::{Grains, Job, JobId, JobReturn, KeyEntry, KeyState};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store {path}: {source}")]
+    Sqlite {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("store writer stopped")]
+    WriterGone,
+}
+
+const SCHEMA: &str = "
+PRAGMA journal_mode=WAL;
+PRAGMA synchronous=NORMAL;
+CREATE TABLE IF NOT EXISTS keys (
+    id TEXT PRIMARY KEY, state TEXT NOT NULL, fingerprint TEXT NOT NULL,
+    csr_pem TEXT, updated_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS grains (
+    id TEXT PRIMARY KEY, grains TEXT NOT NULL, updated_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS presence (
+    id TEXT PRIMARY KEY, connected INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    jid TEXT PRIMARY KEY, tgt TEXT NOT NULL, tgt_type TEXT NOT NULL, fun TEXT NOT NULL,
+    arg TEXT NOT NULL, kwarg TEXT NOT NULL, user TEXT NOT NULL, timeout INTEGER NOT NULL,
+    expected TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS returns (
+    jid TEXT NOT NULL, id TEXT NOT NULL, fun TEXT NOT NULL, ret TEXT NOT NULL,
+    retcode INTEGER NOT NULL, success INTEGER NOT NULL, error TEXT,
+    started_ms INTEGER NOT NULL, finished_ms INTEGER NOT NULL,
+    PRIMARY KEY (jid, id));
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_ms);
+";
+
+/// A key row as stored (with the CSR, needed to issue the certificate).
+#[derive(Clone, Debug)]
+pub struct KeyRecord {
+    pub id: String,
+    pub state: KeyState,
+    pub fingerprint: String,
+    pub csr_pem: Option<String>,
+}
+
+impl KeyRecord {
+    pub fn entry(&self) -> KeyEntry {
+        KeyEntry {
+            id: self.id.clone(),
+            state: self.state,
+            fingerprint: self.fingerprint.clone(),
+        }
+    }
+}
+
+/// A job as the job cache keeps it.
+#[derive(Clone, Debug)]
+pub struct JobRecord {
+    pub job: Job,
+    pub expected: Vec<String>,
+}
+
+enum WriteOp {
+    PutKey(KeyRecord),
+    DeleteKey(String),
+    Grains { id: String, grains: Arc<Grains> },
+    Presence { id: String, connected: bool, at_ms: i64 },
+    AllDisconnected,
+    Job(Box<JobRecord>),
+    Return(Box<JobReturn>),
+    Prune { before_ms: i64 },
+    Sync(oneshot::Sender<()>),
+}
+
+#[derive(Clone)]
+pub struct Store {
+    path: PathBuf,
+    tx: mpsc::Sender<WriteOp>,
+    reader: Arc<Mutex<Connection>>,
+}
+
+fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |source| StoreError::Sqlite {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn key_state_str(s: KeyState) -> &'static str {
+    s.as_str()
+}
+
+fn parse_key_state(s: &str) -> KeyState {
+    match s {
+        "accepted" => KeyState::Accepted,
+        "rejected" => KeyState::Rejected,
+        "denied" => KeyState::Denied,
+        _ => KeyState::Pending,
+    }
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let err = sql_err(path);
+        let conn = Connection::open(path).map_err(&err)?;
+        conn.execute_batch(SCHEMA).map_err(&err)?;
+        let reader = Connection::open(path).map_err(&err)?;
+        let (tx, rx) = mpsc::channel();
+        let wpath = path.to_path_buf();
+        std::thread::Builder::new()
+            .name("brine-store".into())
+            .spawn(move || writer_loop(conn, rx, wpath))
+            .expect("spawn store writer");
+        Ok(Store {
+            path: path.to_path_buf(),
+            tx,
+            reader: Arc::new(Mutex::new(reader)),
+        })
+    }
+
+    fn send(&self, op: WriteOp) {
+        // The writer only stops when the process ends; a failed send then is moot.
+        let _ = self.tx.send(op);
+    }
+
+    /// Waits until everything queued so far is committed.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(WriteOp::Sync(tx));
+        rx.await.map_err(|_| StoreError::WriterGone)
+    }
+
+    pub async fn put_key(&self, rec: KeyRecord) -> Result<(), StoreError> {
+        self.send(WriteOp::PutKey(rec));
+        self.sync().await
+    }
+
+    pub async fn delete_key(&self, id: &str) -> Result<(), StoreError> {
+        self.send(WriteOp::DeleteKey(id.to_string()));
+        self.sync().await
+    }
+
+    pub fn put_grains(&self, id: &str, grains: Arc<Grains>) {
+        self.send(WriteOp::Grains {
+            id: id.to_string(),
+            grains,
+        });
+    }
+
+    pub fn put_presence(&self, id: &str, connected: bool) {
+        self.send(WriteOp::Presence {
+            id: id.to_string(),
+            connected,
+            at_ms: now_ms(),
+        });
+    }
+
+    pub fn mark_all_disconnected(&self) {
+        self.send(WriteOp::AllDisconnected);
+    }
+
+    pub fn put_job(&self, rec: JobRecord) {
+        self.send(WriteOp::Job(Box::new(rec)));
+    }
+
+    pub fn put_return(&self, ret: JobReturn) {
+        self.send(WriteOp::Return(Box::new(ret)));
+    }
+
+    pub fn prune_jobs(&self, before_ms: i64) {
+        self.send(WriteOp::Prune { before_ms });
+    }
+
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        f(&conn).map_err(sql_err(&self.path))
+    }
+
+    pub fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.with_reader(|c| {
+            let mut st = c.prepare("SELECT id, state, fingerprint, csr_pem FROM keys ORDER BY id")?;
+            let rows = st.query_map([], |r| {
+                Ok(KeyRecord {
+                    id: r.get(0)?,
+                    state: parse_key_state(&r.get::<_, String>(1)?),
+                    fingerprint: r.get(2)?,
+                    csr_pem: r.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    pub fn load_grains(&self) -> Result<Vec<(String, Grains)>, StoreError> {
+        self.with_reader(|c| {
+            let mut st = c.prepare("SELECT id, grains FROM grains")?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, text) = row?;
+                if let Ok(g) = serde_json::from_str::<Grains>(&text) {
+                    out.push((id, g));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Last time each minion was seen (unix ms), and whether it is connected.
+    pub fn load_presence(&self) -> Result<Vec<(String, bool, i64)>, StoreError> {
+        self.with_reader(|c| {
+            let mut st = c.prepare("SELECT id, connected, last_seen_ms FROM presence")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0, r.get(2)?)))?;
+            rows.collect()
+        })
+    }
+
+    pub fn lookup_job(&self, jid: JobId) -> Result<Option<(JobRecord, Vec<JobReturn>)>, StoreError> {
+        let jid_s = jid.to_string();
+        self.with_reader(|c| {
+            let job = c
+                .query_row(
+                    "SELECT tgt, tgt_type, fun, arg, kwarg, user, timeout, expected, created_ms
+                     FROM jobs WHERE jid = ?1",
+                    params![jid_s],
+                    |r| row_to_job(jid, r),
+                )
+                .optional()?;
+            let Some(job) = job else { return Ok(None) };
+            let mut st = c.prepare(
+                "SELECT id, fun, ret, retcode, success, error, started_ms, finished_ms
+                 FROM returns WHERE jid = ?1 ORDER BY id",
+            )?;
+            let rets = st
+                .query_map(params![jid_s], |r| {
+                    Ok(JobReturn {
+                        jid,
+                        id: r.get(0)?,
+                        fun: r.get(1)?,
+                        ret: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or(Value::Null),
+                        retcode: r.get(3)?,
+                        success: r.get::<_, i64>(4)? != 0,
+                        error: r
+                            .get::<_, Option<String>>(5)?
+                            .and_then(|e| serde_json::from_str(&e).ok()),
+                        started_ms: r.get(6)?,
+                        finished_ms: r.get(7)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Some((job, rets)))
+        })
+    }
+
+    /// Jobs newest first, at most `limit`.
+    pub fn list_jobs(&self, limit: usize) -> Result<Vec<(JobRecord, usize)>, StoreError> {
+        self.with_reader(|c| {
+            let mut st = c.prepare(
+                "SELECT j.jid, tgt, tgt_type, j.fun, arg, kwarg, user, timeout, expected, created_ms,
+                        (SELECT COUNT(*) FROM returns r WHERE r.jid = j.jid)
+                 FROM jobs j ORDER BY created_ms DESC, jid DESC LIMIT ?1",
+            )?;
+            let rows = st.query_map(params![limit as i64], |r| {
+                let jid: String = r.get(0)?;
+                let jid: JobId = jid.parse().map_err(|_| rusqlite::Error::InvalidQuery)?;
+                let rec = row_to_job_at(jid, r, 1)?;
+                Ok((rec, r.get::<_, i64>(10)? as usize))
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Jobs published after `after` (for minions that reconnect).
+    pub fn jobs_after(&self, after: JobId, limit: usize) -> Result<Vec<Job>, StoreError> {
+        let after_s = after.to_string();
+        self.with_reader(|c| {
+            let mut st = c.prepare(
+                "SELECT jid, tgt, tgt_type, fun, arg, kwarg, user, timeout, expected, created_ms
+                 FROM jobs WHERE jid > ?1 ORDER BY jid LIMIT ?2",
+            )?;
+            let rows = st.query_map(params![after_s, limit as i64], |r| {
+                let jid: String = r.get(0)?;
+                let jid: JobId = jid.parse().map_err(|_| rusqlite::Error::InvalidQuery)?;
+                Ok(row_to_job_at(jid, r, 1)?.job)
+            })?;
+            rows.collect()
+        })
+    }
+}
+
+fn row_to_job(jid: JobId, r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
+    row_to_job_at(jid, r, 0)
+}
+
+fn row_to_job_at(jid: JobId, r: &rusqlite::Row<'_>, o: usize) -> rusqlite::Result<JobRecord> {
+    let tgt_type: String = r.get(o + 1)?;
+    let json = |i: usize| -> rusqlite::Result<Value> {
+        Ok(serde_json::from_str(&r.get::<_, String>(i)?).unwrap_or(Value::Null))
+    };
+    let arg = match json(o + 3)? {
+        Value::Array(a) => a,
+        _ => Vec::new(),
+    };
+    let kwarg = match json(o + 4)? {
+        Value::Object(m) => m,
+        _ => Default::default(),
+    };
+    let expected: Vec<String> = serde_json::from_value(json(o + 7)?).unwrap_or_default();
+    Ok(JobRecord {
+        job: Job {
+            jid,
+            tgt: r.get(o)?,
+            tgt_type: tgt_type.parse().unwrap_or(brine_proto::target::TargetType::Glob),
+            fun: r.get(o + 2)?,
+            arg,
+            kwarg,
+            user: r.get(o + 5)?,
+            timeout: r.get::<_, i64>(o + 6)? as u64,
+            master: String::new(),
+            issued_ms: r.get(o + 8)?,
+        },
+        expected,
+    })
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteOp>, path: PathBuf) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < 4096 {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let mut acks = Vec::new();
+        if let Err(error) = apply_batch(&mut conn, batch, &mut acks) {
+            tracing::error!(path = %path.display(), %error, "store write failed; batch dropped");
+        }
+        for ack in acks {
+            let _ = ack.send(());
+        }
+    }
+}
+
+fn apply_batch(
+    conn: &mut Connection,
+    batch: Vec<WriteOp>,
+    acks: &mut Vec<oneshot::Sender<()>>,
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    for op in batch {
+        match op {
+            WriteOp::PutKey(k) => {
+                tx.execute(
+                    "INSERT INTO keys (id, state, fingerprint, csr_pem, updated_ms) VALUES (?1,?2,?3,?4,?5)
+                     ON CONFLICT(id) DO UPDATE SET state=?2, fingerprint=?3, csr_pem=?4, updated_ms=?5",
+                    params![k.id, key_state_str(k.state), k.fingerprint, k.csr_pem, now_ms()],
+                )?;
+            }
+            WriteOp::DeleteKey(id) => {
+                tx.execute("DELETE FROM keys WHERE id = ?1", params![id])?;
+                tx.execute("DELETE FROM presence WHERE id = ?1", params![id])?;
+            }
+            WriteOp::Grains { id, grains } => {
+                let text = serde_json::to_string(&*grains).unwrap_or_else(|_| "{}".into());
+                tx.execute(
+                    "INSERT INTO grains (id, grains, updated_ms) VALUES (?1,?2,?3)
+                     ON CONFLICT(id) DO UPDATE SET grains=?2, updated_ms=?3",
+                    params![id, text, now_ms()],
+                )?;
+            }
+            WriteOp::Presence { id, connected, at_ms } => {
+                tx.execute(
+                    "INSERT INTO presence (id, connected, last_seen_ms) VALUES (?1,?2,?3)
+                     ON CONFLICT(id) DO UPDATE SET connected=?2, last_seen_ms=?3",
+                    params![id, connected as i64, at_ms],
+                )?;
+            }
+            WriteOp::AllDisconnected => {
+                tx.execute("UPDATE presence SET connected = 0", [])?;
+            }
+            WriteOp::Job(rec) => {
+                let j = &rec.job;
+                tx.execute(
+                    "INSERT OR REPLACE INTO jobs (jid, tgt, tgt_type, fun, arg, kwarg, user, timeout, expected, created_ms)
+                     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                    params![
+                        j.jid.to_string(),
+                        j.tgt,
+                        j.tgt_type.as_str(),
+                        j.fun,
+                        serde_json::to_string(&j.arg).unwrap_or_default(),
+                        serde_json::to_string(&j.kwarg).unwrap_or_default(),
+                        j.user,
+                        j.timeout as i64,
+                        serde_json::to_string(&rec.expected).unwrap_or_default(),
+                        j.issued_ms,
+                    ],
+                )?;
+            }
+            WriteOp::Return(r) => {
+                tx.execute(
+                    "INSERT OR REPLACE INTO returns (jid, id, fun, ret, retcode, success, error, started_ms, finished_ms)
+                     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+                    params![
+                        r.jid.to_string(),
+                        r.id,
+                        r.fun,
+                        serde_json::to_string(&r.ret).unwrap_or_else(|_| "null".into()),
+                        r.retcode,
+                        r.success as i64,
+                        r.error.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default()),
+                        r.started_ms,
+                        r.finished_ms,
+                    ],
+                )?;
+            }
+            WriteOp::Prune { before_ms } => {
+                tx.execute(
+                    "DELETE FROM returns WHERE jid IN (SELECT jid FROM jobs WHERE created_ms < ?1)",
+                    params![before_ms],
+                )?;
+                tx.execute("DELETE FROM jobs WHERE created_ms < ?1", params![before_ms])?;
+            }
+            WriteOp::Sync(ack) => acks.push(ack),
+        }
+    }
+    tx.commit()
+}

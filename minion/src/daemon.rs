@@ -1,0 +1,56 @@
+//! The minion daemon: one link per configured master, one executor, one
+//! grains handle shared by all.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use crate::config::MinionConfig;
+use crate::exec::Executor;
+use crate::grains::GrainsHandle;
+use crate::link::{run_link, LinkCtx};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MinionError {
+    #[error("pki: {0}")]
+    Pki(#[from] brine_pki::PkiError),
+    #[error("cannot create {path}: {source}")]
+    Dir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Runs a minion until `shutdown` resolves.
+pub async fn run(config: MinionConfig, shutdown: impl Future<Output = ()>) -> Result<(), MinionError> {
+    for key in &config.unknown_keys {
+        tracing::warn!(key = %key, "unknown option in the minion config ignored");
+    }
+    for dir in [&config.pki_dir, &config.cachedir] {
+        std::fs::create_dir_all(dir).map_err(|source| MinionError::Dir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let pki = brine_pki::MinionPki::load_or_create(&config.pki_dir, &config.id)?;
+    tracing::info!(minion_id = %config.id, fingerprint = %pki.fingerprint(), "minion key");
+    let config = Arc::new(config);
+    let grains = GrainsHandle::load(&config);
+    let executor = Executor::new(config.clone(), grains.clone());
+    let ctx = LinkCtx {
+        config: config.clone(),
+        pki: Arc::new(Mutex::new(pki)),
+        executor,
+        grains,
+    };
+    let links: Vec<_> = config
+        .masters
+        .iter()
+        .map(|m| tokio::spawn(run_link(ctx.clone(), m.clone())))
+        .collect();
+    shutdown.await;
+    for l in links {
+        l.abort();
+    }
+    tracing::info!("minion stopped");
+    Ok(())
+}

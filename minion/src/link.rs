@@ -1,0 +1,525 @@
+//! One minion's link to one master: enrollment, the TLS session on the
+//! request port, the SUB socket on the publish port, and the outbox of
+//! returns that survives reconnects.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use brine_pki::channel::{read_frame, write_frame};
+use brine_pki::sealing::{open, parse_publication, SealError};
+use brine_pki::MinionPki;
+use brine_proto::target::{MinionFacts, TargetExpr};
+use brine_proto::{EpochKey, Job, JobId, MasterMsg, MinionMsg, SealedPublication};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn, Instrument};
+use zeromq::{Socket, SocketRecv};
+
+use crate::config::MinionConfig;
+use crate::exec::Executor;
+use crate::grains::GrainsHandle;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Publications held while the key for their epoch is on its way.
+const MAX_HELD: usize = 64;
+/// Jids remembered per master against replay.
+const SEEN_JIDS: usize = 10_000;
+/// Returns kept while the master is unreachable.
+const OUTBOX: usize = 100_000;
+
+/// Everything a link shares with the rest of the minion.
+#[derive(Clone)]
+pub struct LinkCtx {
+    pub config: Arc<MinionConfig>,
+    pub pki: Arc<Mutex<MinionPki>>,
+    pub executor: Executor,
+    pub grains: GrainsHandle,
+}
+
+/// Runs the link to `master` forever, reconnecting with back-off.
+pub async fn run_link(ctx: LinkCtx, master: String) {
+    let span = tracing::info_span!("link", master = %master);
+    async move {
+        let (out_tx, mut out_rx) = mpsc::channel::<MinionMsg>(OUTBOX);
+        let mut state = LinkState::default();
+        let mut backoff = Backoff::new(ctx.config.recon_default, ctx.config.recon_max);
+        loop {
+            let has_cert = lock(&ctx.pki).has_certificate();
+            if !has_cert {
+                match enroll(&ctx, &master).await {
+                    Ok(true) => backoff.reset(),
+                    Ok(false) => {}
+                    Err(error) => warn!(%error, "enrollment failed"),
+                }
+                continue;
+            }
+            match session(&ctx, &master, &mut state, &out_tx, &mut out_rx).await {
+                Ok(SessionEnd::Refused(reason)) => {
+                    warn!(%reason, "master refused this minion; requesting a certificate again");
+                    if let Err(error) = lock(&ctx.pki).clear_certificate() {
+                        warn!(%error, "cannot clear the certificate");
+                    }
+                    state.keys.clear();
+                }
+                Ok(SessionEnd::Lost) => {
+                    info!("connection to master lost; reconnecting");
+                    backoff.reset();
+                }
+                Err(error) => warn!(%error, "cannot connect to master"),
+            }
+            tokio::time::sleep(backoff.next()).await;
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Per-master memory that outlives one connection.
+#[derive(Default)]
+struct LinkState {
+    master_id: String,
+    signing_key: Vec<u8>,
+    keys: HashMap<u64, EpochKey>,
+    current_epoch: u64,
+    clock_offset_ms: i64,
+    seen: HashSet<JobId>,
+    seen_order: VecDeque<JobId>,
+    last_jid: Option<JobId>,
+    held: VecDeque<SealedPublication>,
+}
+
+enum SessionEnd {
+    Refused(String),
+    Lost,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("connect to {addr}: {source}")]
+    Connect { addr: String, source: std::io::Error },
+    #[error("tls with {addr}: {source}")]
+    Tls { addr: String, source: std::io::Error },
+    #[error("pki: {0}")]
+    Pki(#[from] brine_pki::PkiError),
+    #[error("channel: {0}")]
+    Channel(#[from] brine_pki::channel::ChannelError),
+    #[error("publish port {addr}: {message}")]
+    Sub { addr: String, message: String },
+    #[error("master sent {0} where a welcome was expected")]
+    Unexpected(String),
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn host_port(master: &str, port: u16) -> String {
+    if master.contains(':') && !master.starts_with('[') && master.parse::<std::net::Ipv6Addr>().is_ok() {
+        format!("[{master}]:{port}")
+    } else {
+        format!("{master}:{port}")
+    }
+}
+
+async fn tls_connect(
+    ctx: &LinkCtx,
+    master: &str,
+    with_cert: bool,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, LinkError> {
+    let addr = host_port(master, ctx.config.master_port);
+    let (tls_config, pin) = lock(&ctx.pki).tls_client_config(ctx.config.master_finger.as_deref(), with_cert)?;
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
+        .await
+        .map_err(|_| LinkError::Connect {
+            addr: addr.clone(),
+            source: std::io::ErrorKind::TimedOut.into(),
+        })?
+        .map_err(|source| LinkError::Connect {
+            addr: addr.clone(),
+            source,
+        })?;
+    let _ = tcp.set_nodelay(true);
+    let connector = tokio_rustls::TlsConnector::from(tls_config);
+    let name = rustls::pki_types::ServerName::try_from("brine-master").expect("static server name");
+    let tls = tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp))
+        .await
+        .map_err(|_| LinkError::Tls {
+            addr: addr.clone(),
+            source: std::io::ErrorKind::TimedOut.into(),
+        })?
+        .map_err(|source| {
+            if brine_pki::is_ca_mismatch(&source) {
+                tracing::error!(error = %source, "refusing master: its CA is not the pinned one");
+            }
+            LinkError::Tls {
+                addr: addr.clone(),
+                source,
+            }
+        })?;
+    let mut pki = lock(&ctx.pki);
+    if pki.pinned_ca_fingerprint().is_none() {
+        if let Some(der) = pin.seen() {
+            let fp = pki.pin_ca(&der)?;
+            warn!(fingerprint = %fp, "trusting the master's CA on first use; set master_finger to pin it explicitly");
+        }
+    }
+    Ok(tls)
+}
+
+// ---- enrollment ---------------------------------------------------------------
+
+/// Asks `master` for a certificate. Ok(true): issued and stored.
+async fn enroll(ctx: &LinkCtx, master: &str) -> Result<bool, LinkError> {
+    let mut wait = ctx.config.acceptance_wait_time;
+    loop {
+        match enroll_once(ctx, master, wait).await {
+            Ok(true) => return Ok(true),
+            Ok(false) => {}
+            Err(error) => warn!(%error, "certificate request failed"),
+        }
+        tokio::time::sleep(jitter(wait)).await;
+        wait = (wait * 2).min(ctx.config.acceptance_wait_time_max.max(ctx.config.acceptance_wait_time));
+    }
+}
+
+async fn enroll_once(ctx: &LinkCtx, master: &str, hold: Duration) -> Result<bool, LinkError> {
+    let tls = tls_connect(ctx, master, false).await?;
+    let (mut rd, mut wr) = tokio::io::split(tls);
+    let csr_pem = lock(&ctx.pki).csr_pem()?;
+    let req = MinionMsg::CertRequest {
+        id: ctx.config.id.clone(),
+        csr_pem,
+    };
+    write_frame(&mut wr, &req).await?;
+    let deadline = tokio::time::Instant::now() + hold.max(Duration::from_secs(1));
+    loop {
+        let msg = match tokio::time::timeout_at(deadline, read_frame::<MasterMsg, _>(&mut rd)).await {
+            Err(_) | Ok(Ok(None)) => return Ok(false),
+            Ok(r) => r?.expect("checked above"),
+        };
+        match msg {
+            MasterMsg::CertIssued { cert_pem, ca_pem } => {
+                lock(&ctx.pki).store_certificate(&cert_pem, &ca_pem)?;
+                info!("key accepted by the master; certificate stored");
+                return Ok(true);
+            }
+            MasterMsg::CertPending { fingerprint } => {
+                info!(%fingerprint, "waiting for the master to accept this minion's key");
+            }
+            MasterMsg::CertRejected { reason } => {
+                warn!(%reason, "certificate request rejected");
+                return Ok(false);
+            }
+            other => debug!(?other, "unexpected message during enrollment"),
+        }
+    }
+}
+
+// ---- session ------------------------------------------------------------------
+
+async fn subscribe(ctx: &LinkCtx, master: &str) -> Result<mpsc::Receiver<Vec<u8>>, LinkError> {
+    let addr = host_port(master, ctx.config.publish_port);
+    let mut sub = zeromq::SubSocket::new();
+    let endpoint = format!("tcp://{addr}");
+    tokio::time::timeout(CONNECT_TIMEOUT, sub.connect(&endpoint))
+        .await
+        .map_err(|_| LinkError::Sub {
+            addr: addr.clone(),
+            message: "connect timed out".into(),
+        })?
+        .map_err(|e| LinkError::Sub {
+            addr: addr.clone(),
+            message: e.to_string(),
+        })?;
+    sub.subscribe("").await.map_err(|e| LinkError::Sub {
+        addr: addr.clone(),
+        message: e.to_string(),
+    })?;
+    let (tx, rx) = mpsc::channel(1024);
+    tokio::spawn(async move {
+        loop {
+            match sub.recv().await {
+                Ok(msg) => {
+                    // A publication is a single frame; anything else is noise.
+                    let Some(frame) = msg.get(0) else { continue };
+                    if tx.send(frame.to_vec()).await.is_err() {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    debug!(%error, "publish socket closed");
+                    break;
+                }
+            }
+        }
+    });
+    Ok(rx)
+}
+
+async fn session(
+    ctx: &LinkCtx,
+    master: &str,
+    state: &mut LinkState,
+    out_tx: &mpsc::Sender<MinionMsg>,
+    out_rx: &mut mpsc::Receiver<MinionMsg>,
+) -> Result<SessionEnd, LinkError> {
+    // Subscribe first so that no publication slips by between the two.
+    let mut pubs = subscribe(ctx, master).await?;
+    let tls = tls_connect(ctx, master, true).await?;
+    let (mut rd, mut wr) = tokio::io::split(tls);
+    write_frame(
+        &mut wr,
+        &MinionMsg::Hello {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            last_jid: state.last_jid,
+        },
+    )
+    .await?;
+    let first = tokio::time::timeout(CONNECT_TIMEOUT, read_frame::<MasterMsg, _>(&mut rd))
+        .await
+        .map_err(|_| LinkError::Unexpected("nothing".into()))??;
+    match first {
+        Some(MasterMsg::Welcome {
+            master_id,
+            signing_key,
+            now_ms,
+            epoch,
+        }) => {
+            state.master_id = master_id;
+            state.signing_key = signing_key;
+            state.clock_offset_ms = now_ms - now_millis();
+            state.keys.clear();
+            state.current_epoch = epoch.epoch;
+            state.keys.insert(epoch.epoch, epoch);
+        }
+        Some(MasterMsg::Refused { reason }) => return Ok(SessionEnd::Refused(reason)),
+        Some(other) => return Err(LinkError::Unexpected(format!("{other:?}"))),
+        None => return Ok(SessionEnd::Lost),
+    }
+    info!(master_id = %state.master_id, "connected to master");
+
+    // Reads run in their own task: read_frame is not cancel-safe.
+    let (in_tx, mut inbox) = mpsc::channel::<MasterMsg>(1024);
+    let reader = tokio::spawn(async move {
+        loop {
+            match read_frame::<MasterMsg, _>(&mut rd).await {
+                Ok(Some(m)) => {
+                    if in_tx.send(m).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) if e.is_malformed_body() => warn!(error = %e, "malformed message from master ignored"),
+                Err(e) => {
+                    debug!(error = %e, "master connection closed");
+                    break;
+                }
+            }
+        }
+    });
+    let end = drive(ctx, state, &mut wr, &mut inbox, &mut pubs, out_tx, out_rx).await;
+    reader.abort();
+    end
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn drive<W: AsyncWrite + Unpin>(
+    ctx: &LinkCtx,
+    state: &mut LinkState,
+    wr: &mut W,
+    inbox: &mut mpsc::Receiver<MasterMsg>,
+    pubs: &mut mpsc::Receiver<Vec<u8>>,
+    out_tx: &mpsc::Sender<MinionMsg>,
+    out_rx: &mut mpsc::Receiver<MinionMsg>,
+) -> Result<SessionEnd, LinkError> {
+    let hb = ctx.config.heartbeat_interval;
+    let mut tick = tokio::time::interval(hb);
+    tick.tick().await;
+    let mut grains_rx = ctx.grains.subscribe();
+    let grains = ctx.grains.snapshot();
+    write_frame(wr, &MinionMsg::Grains { grains: (*grains).clone() }).await?;
+    let mut last_heard = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            m = inbox.recv() => {
+                let Some(m) = m else { return Ok(SessionEnd::Lost) };
+                last_heard = tokio::time::Instant::now();
+                match m {
+                    MasterMsg::Heartbeat => {}
+                    MasterMsg::Epoch(key) => {
+                        debug!(epoch = key.epoch, "new publication key");
+                        state.current_epoch = state.current_epoch.max(key.epoch);
+                        state.keys.insert(key.epoch, key);
+                        // Keep the newest two: publications in flight across a rotation still open.
+                        let cur = state.current_epoch;
+                        state.keys.retain(|e, _| *e + 1 >= cur);
+                        let held: Vec<_> = state.held.drain(..).collect();
+                        for p in held {
+                            handle_publication(ctx, state, p, out_tx, wr).await?;
+                        }
+                    }
+                    MasterMsg::Job(job) => {
+                        // Delivered inside our authenticated channel: no seal to check.
+                        accept_job(ctx, state, job, out_tx);
+                    }
+                    MasterMsg::Refused { reason } => return Ok(SessionEnd::Refused(reason)),
+                    MasterMsg::ReturnRefused { jid, reason } => warn!(%jid, %reason, "master refused a return"),
+                    other => debug!(?other, "unexpected message in session"),
+                }
+            }
+            p = pubs.recv() => {
+                let Some(bytes) = p else { return Ok(SessionEnd::Lost) };
+                match parse_publication(&bytes) {
+                    Ok(p) => handle_publication(ctx, state, p, out_tx, wr).await?,
+                    Err(error) => warn!(%error, "malformed publication ignored"),
+                }
+            }
+            m = out_rx.recv() => {
+                if let Some(m) = m {
+                    if let Err(e) = write_frame(wr, &m).await {
+                        // Keep it for the next connection.
+                        let _ = out_tx.try_send(m);
+                        return Err(e.into());
+                    }
+                }
+            }
+            changed = grains_rx.changed() => {
+                if changed.is_ok() {
+                    let g = grains_rx.borrow_and_update().clone();
+                    write_frame(wr, &MinionMsg::Grains { grains: (*g).clone() }).await?;
+                }
+            }
+            _ = tick.tick() => {
+                if last_heard.elapsed() > hb * 3 {
+                    warn!("master silent past the heartbeat deadline");
+                    return Ok(SessionEnd::Lost);
+                }
+                write_frame(wr, &MinionMsg::Heartbeat).await?;
+            }
+        }
+    }
+}
+
+async fn handle_publication<W: AsyncWrite + Unpin>(
+    ctx: &LinkCtx,
+    state: &mut LinkState,
+    p: SealedPublication,
+    out_tx: &mpsc::Sender<MinionMsg>,
+    wr: &mut W,
+) -> Result<(), LinkError> {
+    let Some(key) = state.keys.get(&p.epoch) else {
+        if p.epoch > state.current_epoch && state.held.len() < MAX_HELD {
+            debug!(epoch = p.epoch, "publication under a newer key; asking for it");
+            state.held.push_back(p);
+            write_frame(wr, &MinionMsg::GetEpochKey).await?;
+        } else {
+            debug!(epoch = p.epoch, "publication under a key this minion does not hold; ignored");
+        }
+        return Ok(());
+    };
+    match open(&p, &state.signing_key, key) {
+        Ok(job) => {
+            let age = now_millis() + state.clock_offset_ms - job.issued_ms;
+            let max_age = ctx.config.publication_max_age.as_millis() as i64;
+            if age > max_age || age < -max_age {
+                warn!(jid = %job.jid, age_ms = age, "publication outside the replay window ignored");
+                return Ok(());
+            }
+            if job.master != state.master_id {
+                warn!(jid = %job.jid, claimed = %job.master, "publication names another master; ignored");
+                return Ok(());
+            }
+            accept_job(ctx, state, job, out_tx);
+        }
+        Err(SealError::BadSignature) => warn!("publication with a bad signature ignored"),
+        Err(error) => warn!(%error, "publication could not be opened"),
+    }
+    Ok(())
+}
+
+/// Dedups by jid, checks the target against this minion, and starts the job.
+fn accept_job(ctx: &LinkCtx, state: &mut LinkState, job: Job, out_tx: &mpsc::Sender<MinionMsg>) {
+    if !state.seen.insert(job.jid) {
+        debug!(jid = %job.jid, "publication already seen (replay) ignored");
+        return;
+    }
+    state.seen_order.push_back(job.jid);
+    if state.seen_order.len() > SEEN_JIDS {
+        if let Some(old) = state.seen_order.pop_front() {
+            state.seen.remove(&old);
+        }
+    }
+    if state.last_jid.is_none_or(|l| job.jid > l) {
+        state.last_jid = Some(job.jid);
+    }
+    let expr = match TargetExpr::parse(&job.tgt, job.tgt_type) {
+        Ok(e) => e,
+        Err(error) => {
+            warn!(jid = %job.jid, %error, "unparseable target ignored");
+            return;
+        }
+    };
+    let grains = ctx.grains.snapshot();
+    if !expr.matches(&MinionFacts {
+        id: &ctx.config.id,
+        grains: &grains,
+    }) {
+        return;
+    }
+    let executor = ctx.executor.clone();
+    let out = out_tx.clone();
+    let span = tracing::info_span!("job", jid = %job.jid, minion_id = %ctx.config.id, fun = %job.fun);
+    tokio::spawn(
+        async move {
+            let _ = out.send(MinionMsg::JobStarted { jid: job.jid }).await;
+            let ret = executor.run(&job).await;
+            debug!(success = ret.success, "job finished");
+            if out.send(MinionMsg::Return(ret)).await.is_err() {
+                warn!("return dropped: outbox closed");
+            }
+        }
+        .instrument(span),
+    );
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// ±25 % so that a fleet does not retry in lock-step.
+fn jitter(d: Duration) -> Duration {
+    let f = 0.75 + fastrand::f64() * 0.5;
+    d.mul_f64(f)
+}
+
+struct Backoff {
+    first: Duration,
+    max: Duration,
+    cur: Duration,
+}
+
+impl Backoff {
+    fn new(first: Duration, max: Duration) -> Self {
+        Backoff {
+            first,
+            max: max.max(first),
+            cur: first,
+        }
+    }
+    fn reset(&mut self) {
+        self.cur = self.first;
+    }
+    fn next(&mut self) -> Duration {
+        let d = jitter(self.cur);
+        self.cur = (self.cur * 2).min(self.max);
+        d
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_io<T: AsyncRead + AsyncWrite>() {}

@@ -1,0 +1,184 @@
+//! Key and certificate files. Writes are atomic (a temporary file in the same
+//! directory, then a rename), so a crash never leaves half a key behind.
+//! Secret files are created with mode 0600 from the start: there is no
+//! moment at which they are readable by others.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::PkiError;
+
+/// Group and other read/write bits: a private key file must have none.
+const INSECURE_BITS: u32 = 0o066;
+
+/// Writes a secret file (a private key) with mode 0600, atomically.
+pub fn write_secret(path: &Path, contents: &[u8]) -> Result<(), PkiError> {
+    write_atomic(path, contents, 0o600)
+}
+
+/// Writes a public file (a certificate) with mode 0644, atomically.
+pub fn write_public(path: &Path, contents: &[u8]) -> Result<(), PkiError> {
+    write_atomic(path, contents, 0o644)
+}
+
+/// Refuses a private key file that group or others may read or write.
+pub fn check_private(path: &Path) -> Result<(), PkiError> {
+    let meta = fs::metadata(path).map_err(|source| io_err("inspect", path, source))?;
+    check_mode(path, meta.permissions().mode())
+}
+
+/// Reads a private key file after checking its mode on the opened file (so
+/// the file checked is the file read).
+pub fn read_private(path: &Path) -> Result<String, PkiError> {
+    let mut file = File::open(path).map_err(|source| io_err("open", path, source))?;
+    let meta = file
+        .metadata()
+        .map_err(|source| io_err("inspect", path, source))?;
+    check_mode(path, meta.permissions().mode())?;
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(|source| io_err("read", path, source))?;
+    Ok(text)
+}
+
+/// Reads a public file; `Ok(None)` when it does not exist.
+pub fn read_optional(path: &Path) -> Result<Option<String>, PkiError> {
+    match fs::read_to_string(path) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(io_err("read", path, source)),
+    }
+}
+
+/// Removes a file; a file that is already gone is fine.
+pub fn remove(path: &Path) -> Result<(), PkiError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(io_err("remove", path, source)),
+    }
+}
+
+/// Creates `dir` (mode 0700) and its parents if missing.
+pub fn ensure_dir(dir: &Path) -> Result<(), PkiError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| io_err("create directory", dir, source))
+}
+
+pub(crate) fn exists(path: &Path) -> Result<bool, PkiError> {
+    path.try_exists()
+        .map_err(|source| io_err("inspect", path, source))
+}
+
+pub(crate) fn io_err(action: &'static str, path: &Path, source: io::Error) -> PkiError {
+    PkiError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn check_mode(path: &Path, mode: u32) -> Result<(), PkiError> {
+    if mode & INSECURE_BITS != 0 {
+        return Err(PkiError::InsecureKeyFile {
+            path: path.to_path_buf(),
+            mode: mode & 0o7777,
+        });
+    }
+    Ok(())
+}
+
+fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp: PathBuf = dir.join(format!(
+        ".{name}.tmp-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)
+            .map_err(|source| io_err("create", &tmp, source))?;
+        f.write_all(contents)
+            .and_then(|()| f.sync_all())
+            .map_err(|source| io_err("write", &tmp, source))?;
+        fs::rename(&tmp, path).map_err(|source| io_err("rename into place", path, source))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+        return result;
+    }
+    // Make the rename itself durable; failure here loses nothing already written.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn secret_files_are_0600_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k.key");
+        write_secret(&p, b"one").unwrap();
+        assert_eq!(mode(&p), 0o600);
+        write_secret(&p, b"two").unwrap();
+        assert_eq!(read_private(&p).unwrap(), "two");
+        check_private(&p).unwrap();
+        // No temporary file is left behind.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
+        let err = read_private(&p).unwrap_err();
+        assert!(
+            matches!(err, PkiError::InsecureKeyFile { mode: 0o640, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains(&p.display().to_string()), "{err}");
+        assert!(err.to_string().contains("0640"), "{err}");
+        assert!(check_private(&p).is_err());
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o602)).unwrap();
+        assert!(check_private(&p).is_err());
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o400)).unwrap();
+        check_private(&p).unwrap();
+    }
+
+    #[test]
+    fn public_files_and_removal() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.crt");
+        assert_eq!(read_optional(&p).unwrap(), None);
+        write_public(&p, b"cert").unwrap();
+        assert_eq!(read_optional(&p).unwrap().as_deref(), Some("cert"));
+        remove(&p).unwrap();
+        remove(&p).unwrap();
+        assert!(!exists(&p).unwrap());
+    }
+}

@@ -1,0 +1,4 @@
+mod keys;
+mod missing;
+mod security;
+mod targeting;
