@@ -55,7 +55,8 @@ fn lookup_jid(master: &Master, arg: &[Value], kwarg: &Map<String, Value>) -> Res
         out.insert(r.id.clone(), r.ret.clone());
     }
     // Salt's `missing=True`, always on: who was expected and did not return, and why.
-    for id in rec.expected.iter().filter(|id| !out.contains_key(*id)) {
+    let missing: Vec<&String> = rec.expected.iter().filter(|id| !out.contains_key(*id)).collect();
+    for id in missing {
         let reason = if !master.is_connected(id) {
             MissingReason::NotConnected
         } else if master.is_running(jid, id) {
