@@ -25,8 +25,12 @@ pub fn yamlify(arg: &str) -> Value {
         return Value::String(arg.to_string());
     };
     match parsed {
-        serde_yaml::Value::Mapping(_) if !trimmed.starts_with('{') => Value::String(arg.to_string()),
-        serde_yaml::Value::Sequence(_) if !trimmed.starts_with('[') => Value::String(arg.to_string()),
+        serde_yaml::Value::Mapping(_) if !trimmed.starts_with('{') => {
+            Value::String(arg.to_string())
+        }
+        serde_yaml::Value::Sequence(_) if !trimmed.starts_with('[') => {
+            Value::String(arg.to_string())
+        }
         serde_yaml::Value::String(_) => {
             // YAML 1.1 words Salt reads as booleans/None.
             match trimmed {
@@ -62,12 +66,32 @@ mod tests {
 
     #[test]
     fn salt_style_arguments() {
-        let args: Vec<String> = ["uptime", "3", "True", "echo a=b", "cwd=/tmp", "timeout=5", "[1, 2]", "a: b", "env={A: x}"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let args: Vec<String> = [
+            "uptime",
+            "3",
+            "True",
+            "echo a=b",
+            "cwd=/tmp",
+            "timeout=5",
+            "[1, 2]",
+            "a: b",
+            "env={A: x}",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let (pos, kw) = parse_call_args(&args);
-        assert_eq!(pos, vec![json!("uptime"), json!(3), json!(true), json!("echo a=b"), json!([1, 2]), json!("a: b")]);
+        assert_eq!(
+            pos,
+            vec![
+                json!("uptime"),
+                json!(3),
+                json!(true),
+                json!("echo a=b"),
+                json!([1, 2]),
+                json!("a: b")
+            ]
+        );
         assert_eq!(kw["cwd"], json!("/tmp"));
         assert_eq!(kw["timeout"], json!(5));
         assert_eq!(kw["env"], json!({"A": "x"}));

@@ -28,7 +28,9 @@ impl MasterClient {
             )
         })?;
         let (rd, mut wr) = stream.into_split();
-        write_frame(&mut wr, req).await.context("sending the request to the master")?;
+        write_frame(&mut wr, req)
+            .await
+            .context("sending the request to the master")?;
         Ok(MasterClient { rd, _wr: wr })
     }
 

@@ -22,7 +22,9 @@ pub fn init(level: &str, file: Option<&Path>) -> anyhow::Result<()> {
         Ok(spec) if !spec.is_empty() => EnvFilter::try_new(spec)?,
         _ => {
             let l = salt_level(level);
-            EnvFilter::try_new(format!("warn,brine={l},brine_master={l},brine_minion={l},brine_pki={l},brine_cli={l}"))?
+            EnvFilter::try_new(format!(
+                "warn,brine={l},brine_master={l},brine_minion={l},brine_pki={l},brine_cli={l}"
+            ))?
         }
     };
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
@@ -31,7 +33,10 @@ pub fn init(level: &str, file: Option<&Path>) -> anyhow::Result<()> {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            let f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
             builder
                 .with_ansi(false)
                 .with_writer(std::sync::Mutex::new(f))

@@ -114,8 +114,11 @@ impl MasterConfig {
         let timeout = raw.get("timeout")?.unwrap_or(5);
         let keep_jobs = raw.get("keep_jobs")?.unwrap_or(24);
         let nodegroups = raw.get("nodegroups")?.unwrap_or_default();
-        let heartbeat_interval =
-            Duration::from_secs_f64(raw.get::<f64>("heartbeat_interval")?.unwrap_or(10.0).max(0.1));
+        let heartbeat_interval = Duration::from_secs_f64(
+            raw.get::<f64>("heartbeat_interval")?
+                .unwrap_or(10.0)
+                .max(0.1),
+        );
         let file_roots = raw.get("file_roots")?.unwrap_or(serde_yaml::Value::Null);
         let pillar_roots = raw.get("pillar_roots")?.unwrap_or(serde_yaml::Value::Null);
         raw.accept_ignored(SALT_KEYS_IGNORED);
@@ -206,7 +209,10 @@ mod example_tests {
         }
         assert!(keys.len() > 15, "{keys:?}");
         for key in keys {
-            assert!(text.contains(&format!("\n{key}:")), "examples/master.yaml lacks '{key}'");
+            assert!(
+                text.contains(&format!("\n{key}:")),
+                "examples/master.yaml lacks '{key}'"
+            );
         }
     }
 }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brine_pki::channel::write_frame;
-use brine_proto::target::{expand_nodegroup, expand_nodegroups_in_compound, MinionFacts, TargetExpr, TargetType};
+use brine_proto::target::{
+    expand_nodegroup, expand_nodegroups_in_compound, MinionFacts, TargetExpr, TargetType,
+};
 use brine_proto::{CliReply, Grains, Job, Missing, MissingReason};
 use serde_json::{Map, Value};
 use tokio::io::AsyncWrite;
@@ -16,7 +18,11 @@ use crate::store::{now_ms, JobRecord};
 
 /// Turns what the user typed into a target the minions can evaluate:
 /// nodegroups become compounds (minions do not know the master's nodegroups).
-pub fn resolve_target(master: &Master, tgt: &str, tgt_type: TargetType) -> Result<(String, TargetType, TargetExpr), String> {
+pub fn resolve_target(
+    master: &Master,
+    tgt: &str,
+    tgt_type: TargetType,
+) -> Result<(String, TargetType, TargetExpr), String> {
     let groups = &master.config.nodegroups;
     let (tgt, tgt_type) = match tgt_type {
         TargetType::Nodegroup => (
@@ -89,10 +95,18 @@ pub async fn publish<W: AsyncWrite + Unpin>(master: &Arc<Master>, req: PublishRe
         issued_ms: now_ms(),
     };
     let span = tracing::info_span!("job", jid = %job.jid, fun = %job.fun);
-    gather(master, job, expected, req.detach, wr).instrument(span).await
+    gather(master, job, expected, req.detach, wr)
+        .instrument(span)
+        .await
 }
 
-async fn gather<W: AsyncWrite + Unpin>(master: &Arc<Master>, job: Job, expected: Vec<String>, detach: bool, wr: &mut W) {
+async fn gather<W: AsyncWrite + Unpin>(
+    master: &Arc<Master>,
+    job: Job,
+    expected: Vec<String>,
+    detach: bool,
+    wr: &mut W,
+) {
     let jid = job.jid;
     let connected_at_publish: HashSet<String> = expected
         .iter()

@@ -45,7 +45,10 @@ fn mkdir(path: &std::path::Path) -> Result<(), MasterError> {
 }
 
 /// Runs a master until `shutdown` resolves.
-pub async fn run(config: MasterConfig, shutdown: impl Future<Output = ()>) -> Result<(), MasterError> {
+pub async fn run(
+    config: MasterConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), MasterError> {
     let config = Arc::new(config);
     for key in &config.unknown_keys {
         tracing::warn!(key = %key, "unknown option in the master config ignored");
@@ -57,11 +60,13 @@ pub async fn run(config: MasterConfig, shutdown: impl Future<Output = ()>) -> Re
     let store = store::Store::open(&config.store_path())?;
 
     let pub_addr = SocketAddr::new(config.interface, config.publish_port);
-    let publish_tx = publisher::bind(pub_addr).await.map_err(|e| MasterError::Bind {
-        what: "publish port",
-        addr: pub_addr.to_string(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
+    let publish_tx = publisher::bind(pub_addr)
+        .await
+        .map_err(|e| MasterError::Bind {
+            what: "publish port",
+            addr: pub_addr.to_string(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
     let ret_addr = SocketAddr::new(config.interface, config.ret_port);
     let listener = tokio::net::TcpListener::bind(ret_addr)
         .await

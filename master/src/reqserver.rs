@@ -93,14 +93,15 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut next = match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame::<MinionMsg, _>(&mut rd)).await {
-        Ok(Ok(Some(m))) => m,
-        Ok(Ok(None)) | Err(_) => return,
-        Ok(Err(e)) => {
-            warn!(%addr, error = %e, "bad first message on enrollment connection");
-            return;
-        }
-    };
+    let mut next =
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame::<MinionMsg, _>(&mut rd)).await {
+            Ok(Ok(Some(m))) => m,
+            Ok(Ok(None)) | Err(_) => return,
+            Ok(Err(e)) => {
+                warn!(%addr, error = %e, "bad first message on enrollment connection");
+                return;
+            }
+        };
     for _ in 0..100 {
         let MinionMsg::CertRequest { id, csr_pem } = next else {
             let reply = MasterMsg::CertRejected {
@@ -242,13 +243,14 @@ where
         let _ = write_frame(&mut wr, &reply).await;
         return;
     }
-    let last_jid = match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame::<MinionMsg, _>(&mut rd)).await {
-        Ok(Ok(Some(MinionMsg::Hello { last_jid, .. }))) => last_jid,
-        other => {
-            debug!(?other, "no hello from minion");
-            return;
-        }
-    };
+    let last_jid =
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame::<MinionMsg, _>(&mut rd)).await {
+            Ok(Ok(Some(MinionMsg::Hello { last_jid, .. }))) => last_jid,
+            other => {
+                debug!(?other, "no hello from minion");
+                return;
+            }
+        };
     let hb = master.config.heartbeat_interval;
     let (tx, mut rx) = mpsc::channel::<MasterMsg>(4096);
     let writer = tokio::spawn(async move {

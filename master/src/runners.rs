@@ -7,9 +7,18 @@ use crate::state::Master;
 
 /// Runners this master offers, with a one-line summary (for `brine-run -d`).
 pub const RUNNERS: &[(&str, &str)] = &[
-    ("jobs.list_jobs", "list recent jobs from the job cache, newest first"),
-    ("jobs.lookup_jid", "show every return of a job and which minions did not return"),
-    ("manage.down", "accepted minions not connected to this master"),
+    (
+        "jobs.list_jobs",
+        "list recent jobs from the job cache, newest first",
+    ),
+    (
+        "jobs.lookup_jid",
+        "show every return of a job and which minions did not return",
+    ),
+    (
+        "manage.down",
+        "accepted minions not connected to this master",
+    ),
     ("manage.status", "accepted minions split into up and down"),
     ("manage.up", "accepted minions connected to this master"),
 ];
@@ -33,17 +42,15 @@ pub fn run(master: &Master, fun: &str, arg: &[Value], kwarg: &Map<String, Value>
 }
 
 fn arg_str(arg: &[Value], kwarg: &Map<String, Value>, name: &str) -> Option<String> {
-    kwarg
-        .get(name)
-        .or_else(|| arg.first())
-        .map(|v| match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
+    kwarg.get(name).or_else(|| arg.first()).map(|v| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
 }
 
 fn lookup_jid(master: &Master, arg: &[Value], kwarg: &Map<String, Value>) -> Result<Value, String> {
-    let jid_s = arg_str(arg, kwarg, "jid").ok_or("jobs.lookup_jid: missing required argument 'jid'")?;
+    let jid_s =
+        arg_str(arg, kwarg, "jid").ok_or("jobs.lookup_jid: missing required argument 'jid'")?;
     let jid: JobId = jid_s.parse().map_err(|e| format!("jobs.lookup_jid: {e}"))?;
     let (rec, returns) = master
         .store
@@ -55,7 +62,11 @@ fn lookup_jid(master: &Master, arg: &[Value], kwarg: &Map<String, Value>) -> Res
         out.insert(r.id.clone(), r.ret.clone());
     }
     // Salt's `missing=True`, always on: who was expected and did not return, and why.
-    let missing: Vec<&String> = rec.expected.iter().filter(|id| !out.contains_key(*id)).collect();
+    let missing: Vec<&String> = rec
+        .expected
+        .iter()
+        .filter(|id| !out.contains_key(*id))
+        .collect();
     for id in missing {
         let reason = if !master.is_connected(id) {
             MissingReason::NotConnected
@@ -75,14 +86,21 @@ fn lookup_jid(master: &Master, arg: &[Value], kwarg: &Map<String, Value>) -> Res
 fn list_jobs(master: &Master, kwarg: &Map<String, Value>) -> Result<Value, String> {
     let limit = kwarg
         .get("count")
-        .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+        .and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
         .unwrap_or(100) as usize;
     let jobs = master.store.list_jobs(limit).map_err(|e| e.to_string())?;
     let mut out = Map::new();
     for (rec, returned) in jobs {
         let j = &rec.job;
         let start = chrono::DateTime::from_timestamp_millis(j.issued_ms)
-            .map(|t| t.with_timezone(&chrono::Local).format("%Y, %b %d %H:%M:%S%.6f").to_string())
+            .map(|t| {
+                t.with_timezone(&chrono::Local)
+                    .format("%Y, %b %d %H:%M:%S%.6f")
+                    .to_string()
+            })
             .unwrap_or_default();
         out.insert(
             j.jid.to_string(),

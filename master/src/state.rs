@@ -200,7 +200,11 @@ impl Master {
         for s in sessions.values() {
             let _ = s.tx.try_send(MasterMsg::Epoch(next.clone()));
         }
-        tracing::info!(epoch = next.epoch, sessions = sessions.len(), "publication key rotated");
+        tracing::info!(
+            epoch = next.epoch,
+            sessions = sessions.len(),
+            "publication key rotated"
+        );
     }
 
     // ---- job routes -----------------------------------------------------------

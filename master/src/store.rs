@@ -76,12 +76,21 @@ pub struct JobRecord {
 enum WriteOp {
     PutKey(KeyRecord),
     DeleteKey(String),
-    Grains { id: String, grains: Arc<Grains> },
-    Presence { id: String, connected: bool, at_ms: i64 },
+    Grains {
+        id: String,
+        grains: Arc<Grains>,
+    },
+    Presence {
+        id: String,
+        connected: bool,
+        at_ms: i64,
+    },
     AllDisconnected,
     Job(Box<JobRecord>),
     Return(Box<JobReturn>),
-    Prune { before_ms: i64 },
+    Prune {
+        before_ms: i64,
+    },
     Sync(oneshot::Sender<()>),
 }
 
@@ -197,7 +206,8 @@ impl Store {
 
     pub fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         self.with_reader(|c| {
-            let mut st = c.prepare("SELECT id, state, fingerprint, csr_pem FROM keys ORDER BY id")?;
+            let mut st =
+                c.prepare("SELECT id, state, fingerprint, csr_pem FROM keys ORDER BY id")?;
             let rows = st.query_map([], |r| {
                 Ok(KeyRecord {
                     id: r.get(0)?,
@@ -213,7 +223,8 @@ impl Store {
     pub fn load_grains(&self) -> Result<Vec<(String, Grains)>, StoreError> {
         self.with_reader(|c| {
             let mut st = c.prepare("SELECT id, grains FROM grains")?;
-            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let rows =
+                st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
             let mut out = Vec::new();
             for row in rows {
                 let (id, text) = row?;
@@ -229,12 +240,16 @@ impl Store {
     pub fn load_presence(&self) -> Result<Vec<(String, bool, i64)>, StoreError> {
         self.with_reader(|c| {
             let mut st = c.prepare("SELECT id, connected, last_seen_ms FROM presence")?;
-            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0, r.get(2)?)))?;
+            let rows =
+                st.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0, r.get(2)?)))?;
             rows.collect()
         })
     }
 
-    pub fn lookup_job(&self, jid: JobId) -> Result<Option<(JobRecord, Vec<JobReturn>)>, StoreError> {
+    pub fn lookup_job(
+        &self,
+        jid: JobId,
+    ) -> Result<Option<(JobRecord, Vec<JobReturn>)>, StoreError> {
         let jid_s = jid.to_string();
         self.with_reader(|c| {
             let job = c
@@ -329,7 +344,9 @@ fn row_to_job_at(jid: JobId, r: &rusqlite::Row<'_>, o: usize) -> rusqlite::Resul
         job: Job {
             jid,
             tgt: r.get(o)?,
-            tgt_type: tgt_type.parse().unwrap_or(brine_proto::target::TargetType::Glob),
+            tgt_type: tgt_type
+                .parse()
+                .unwrap_or(brine_proto::target::TargetType::Glob),
             fun: r.get(o + 2)?,
             arg,
             kwarg,
@@ -395,7 +412,11 @@ fn apply_batch(
                     params![id, text, now_ms()],
                 )?;
             }
-            WriteOp::Presence { id, connected, at_ms } => {
+            WriteOp::Presence {
+                id,
+                connected,
+                at_ms,
+            } => {
                 tx.execute(
                     "INSERT INTO presence (id, connected, last_seen_ms) VALUES (?1,?2,?3)
                      ON CONFLICT(id) DO UPDATE SET connected=?2, last_seen_ms=?3",

@@ -216,7 +216,10 @@ mod example_tests {
         let re = regex_lite_keys(&src);
         assert!(re.len() > 15, "{re:?}");
         for key in re {
-            assert!(text.contains(&format!("\n{key}:")), "examples/minion.yaml lacks '{key}'");
+            assert!(
+                text.contains(&format!("\n{key}:")),
+                "examples/minion.yaml lacks '{key}'"
+            );
         }
     }
 

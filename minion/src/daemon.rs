@@ -21,7 +21,10 @@ pub enum MinionError {
 }
 
 /// Runs a minion until `shutdown` resolves.
-pub async fn run(config: MinionConfig, shutdown: impl Future<Output = ()>) -> Result<(), MinionError> {
+pub async fn run(
+    config: MinionConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), MinionError> {
     for key in &config.unknown_keys {
         tracing::warn!(key = %key, "unknown option in the minion config ignored");
     }

@@ -1,4 +1,8 @@
 //! The minion: connects to every master, runs jobs, returns results.
 pub mod config;
 pub mod daemon;
+pub mod exec;
+pub mod grains;
 pub mod link;
+pub mod modules;
+pub mod registry;

@@ -98,9 +98,15 @@ enum SessionEnd {
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
     #[error("connect to {addr}: {source}")]
-    Connect { addr: String, source: std::io::Error },
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("tls with {addr}: {source}")]
-    Tls { addr: String, source: std::io::Error },
+    Tls {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("pki: {0}")]
     Pki(#[from] brine_pki::PkiError),
     #[error("channel: {0}")]
@@ -116,7 +122,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn host_port(master: &str, port: u16) -> String {
-    if master.contains(':') && !master.starts_with('[') && master.parse::<std::net::Ipv6Addr>().is_ok() {
+    if master.contains(':')
+        && !master.starts_with('[')
+        && master.parse::<std::net::Ipv6Addr>().is_ok()
+    {
         format!("[{master}]:{port}")
     } else {
         format!("{master}:{port}")
@@ -129,7 +138,8 @@ async fn tls_connect(
     with_cert: bool,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, LinkError> {
     let addr = host_port(master, ctx.config.master_port);
-    let (tls_config, pin) = lock(&ctx.pki).tls_client_config(ctx.config.master_finger.as_deref(), with_cert)?;
+    let (tls_config, pin) =
+        lock(&ctx.pki).tls_client_config(ctx.config.master_finger.as_deref(), with_cert)?;
     let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
         .await
         .map_err(|_| LinkError::Connect {
@@ -158,10 +168,13 @@ async fn tls_connect(
                 source,
             }
         })?;
-    let mut pki = lock(&ctx.pki);
-    if pki.pinned_ca_fingerprint().is_none() {
-        if let Some(der) = pin.seen() {
-            let fp = pki.pin_ca(&der)?;
+    if let Some(der) = pin.seen() {
+        let mut pki = lock(&ctx.pki);
+        let first = pki.pinned_ca_fingerprint().is_none();
+        // Always through pin_ca: two links racing on first use to masters
+        // with different CAs must not both win.
+        let fp = pki.pin_ca(&der)?;
+        if first {
             warn!(fingerprint = %fp, "trusting the master's CA on first use; set master_finger to pin it explicitly");
         }
     }
@@ -180,7 +193,11 @@ async fn enroll(ctx: &LinkCtx, master: &str) -> Result<bool, LinkError> {
             Err(error) => warn!(%error, "certificate request failed"),
         }
         tokio::time::sleep(jitter(wait)).await;
-        wait = (wait * 2).min(ctx.config.acceptance_wait_time_max.max(ctx.config.acceptance_wait_time));
+        wait = (wait * 2).min(
+            ctx.config
+                .acceptance_wait_time_max
+                .max(ctx.config.acceptance_wait_time),
+        );
     }
 }
 
@@ -195,7 +212,8 @@ async fn enroll_once(ctx: &LinkCtx, master: &str, hold: Duration) -> Result<bool
     write_frame(&mut wr, &req).await?;
     let deadline = tokio::time::Instant::now() + hold.max(Duration::from_secs(1));
     loop {
-        let msg = match tokio::time::timeout_at(deadline, read_frame::<MasterMsg, _>(&mut rd)).await {
+        let msg = match tokio::time::timeout_at(deadline, read_frame::<MasterMsg, _>(&mut rd)).await
+        {
             Err(_) | Ok(Ok(None)) => return Ok(false),
             Ok(r) => r?.expect("checked above"),
         };
@@ -311,7 +329,9 @@ async fn session(
                     }
                 }
                 Ok(None) => break,
-                Err(e) if e.is_malformed_body() => warn!(error = %e, "malformed message from master ignored"),
+                Err(e) if e.is_malformed_body() => {
+                    warn!(error = %e, "malformed message from master ignored")
+                }
                 Err(e) => {
                     debug!(error = %e, "master connection closed");
                     break;
@@ -339,7 +359,13 @@ async fn drive<W: AsyncWrite + Unpin>(
     tick.tick().await;
     let mut grains_rx = ctx.grains.subscribe();
     let grains = ctx.grains.snapshot();
-    write_frame(wr, &MinionMsg::Grains { grains: (*grains).clone() }).await?;
+    write_frame(
+        wr,
+        &MinionMsg::Grains {
+            grains: (*grains).clone(),
+        },
+    )
+    .await?;
     let mut last_heard = tokio::time::Instant::now();
     loop {
         tokio::select! {
@@ -370,7 +396,7 @@ async fn drive<W: AsyncWrite + Unpin>(
                 }
             }
             p = pubs.recv() => {
-                let Some(bytes) = p else { return Ok(SessionEnd::Lost) };
+                let Some(bytes): Option<Vec<u8>> = p else { return Ok(SessionEnd::Lost) };
                 match parse_publication(&bytes) {
                     Ok(p) => handle_publication(ctx, state, p, out_tx, wr).await?,
                     Err(error) => warn!(%error, "malformed publication ignored"),
@@ -411,11 +437,17 @@ async fn handle_publication<W: AsyncWrite + Unpin>(
 ) -> Result<(), LinkError> {
     let Some(key) = state.keys.get(&p.epoch) else {
         if p.epoch > state.current_epoch && state.held.len() < MAX_HELD {
-            debug!(epoch = p.epoch, "publication under a newer key; asking for it");
+            debug!(
+                epoch = p.epoch,
+                "publication under a newer key; asking for it"
+            );
             state.held.push_back(p);
             write_frame(wr, &MinionMsg::GetEpochKey).await?;
         } else {
-            debug!(epoch = p.epoch, "publication under a key this minion does not hold; ignored");
+            debug!(
+                epoch = p.epoch,
+                "publication under a key this minion does not hold; ignored"
+            );
         }
         return Ok(());
     };
@@ -470,7 +502,8 @@ fn accept_job(ctx: &LinkCtx, state: &mut LinkState, job: Job, out_tx: &mpsc::Sen
     }
     let executor = ctx.executor.clone();
     let out = out_tx.clone();
-    let span = tracing::info_span!("job", jid = %job.jid, minion_id = %ctx.config.id, fun = %job.fun);
+    let span =
+        tracing::info_span!("job", jid = %job.jid, minion_id = %ctx.config.id, fun = %job.fun);
     tokio::spawn(
         async move {
             let _ = out.send(MinionMsg::JobStarted { jid: job.jid }).await;

@@ -87,9 +87,9 @@ impl RawConfig {
     pub fn unknown_keys(&self) -> Vec<String> {
         self.map
             .keys()
-            .filter_map(|k| match k {
-                serde_yaml::Value::String(s) => Some(s.clone()),
-                other => Some(format!("{other:?}")),
+            .map(|k| match k {
+                serde_yaml::Value::String(s) => s.clone(),
+                other => format!("{other:?}"),
             })
             .filter(|k| !self.used.contains(k))
             .collect()

@@ -72,7 +72,8 @@ pub struct JobReturn {
     /// The id the minion claims; the master checks it against the certificate.
     pub id: String,
     pub fun: String,
-    /// The function's value, or `null` when `error` is set.
+    /// The function's value; when `error` is set, the text Salt would print
+    /// for that error, so every output format shows it.
     pub ret: Value,
     /// Process-style exit code: 0 is success.
     pub retcode: i32,

@@ -50,7 +50,11 @@ pub fn bin_dir() -> PathBuf {
 
 pub fn bin(name: &str) -> PathBuf {
     let p = bin_dir().join(name);
-    assert!(p.exists(), "{} not built: run `cargo build --workspace --bins` first", p.display());
+    assert!(
+        p.exists(),
+        "{} not built: run `cargo build --workspace --bins` first",
+        p.display()
+    );
     p
 }
 
@@ -196,7 +200,10 @@ impl ClusterBuilder {
 
     /// Starts the master (waits for its socket) and every minion.
     pub fn start(self) -> Cluster {
-        let dir = tempfile::Builder::new().prefix("brine-it-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("brine-it-")
+            .tempdir()
+            .expect("tempdir");
         let publish_port = free_port();
         let ret_port = free_port();
         let mroot = dir.path().join("master");
@@ -226,7 +233,11 @@ impl ClusterBuilder {
             || sock.exists() || !m.is_running(),
             "master socket to appear",
         );
-        assert!(c.master.is_running(), "master exited:\n{}", c.master.log_text());
+        assert!(
+            c.master.is_running(),
+            "master exited:\n{}",
+            c.master.log_text()
+        );
         for spec in self.minions {
             c.add_minion(spec);
         }
@@ -288,7 +299,9 @@ impl Cluster {
     }
 
     pub fn minion(&mut self, id: &str) -> &mut Daemon {
-        self.minions.get_mut(id).unwrap_or_else(|| panic!("no minion {id}"))
+        self.minions
+            .get_mut(id)
+            .unwrap_or_else(|| panic!("no minion {id}"))
     }
 
     pub fn stop_minion(&mut self, id: &str) {
@@ -301,7 +314,11 @@ impl Cluster {
         self.master.stop();
         self.master = start_master(&self.master_root());
         let sock = self.master_root().join("var/run/brine/master/master.sock");
-        wait_for(Duration::from_secs(20), || sock.exists(), "master socket after restart");
+        wait_for(
+            Duration::from_secs(20),
+            || sock.exists(),
+            "master socket after restart",
+        );
     }
 
     fn cli(&self, name: &str, args: &[&str]) -> CliOutput {
@@ -329,8 +346,12 @@ impl Cluster {
         let v = if out.stdout.trim().is_empty() {
             serde_json::Value::Object(Default::default())
         } else {
-            serde_json::from_str(&out.stdout)
-                .unwrap_or_else(|e| panic!("bad json ({e}) from brine {args:?}: {}\nstderr: {}", out.stdout, out.stderr))
+            serde_json::from_str(&out.stdout).unwrap_or_else(|e| {
+                panic!(
+                    "bad json ({e}) from brine {args:?}: {}\nstderr: {}",
+                    out.stdout, out.stderr
+                )
+            })
         };
         (out, v)
     }
@@ -353,14 +374,21 @@ impl Cluster {
         let v = self.keys();
         v[section]
             .as_array()
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// Waits until these ids are pending, accepts them, waits until they answer.
     pub fn accept(&self, ids: &[&str]) {
         for id in ids {
-            assert_eventually!(self.keys_in("minions_pre").contains(&id.to_string()), "{id} pending");
+            assert_eventually!(
+                self.keys_in("minions_pre").contains(&id.to_string()),
+                "{id} pending"
+            );
             let out = self.key(&["-a", id, "-y"]);
             assert_eq!(out.code, 0, "accept {id}: {out:?}");
         }

@@ -8,18 +8,28 @@ use nix::sys::signal::Signal;
 
 #[test]
 fn missing_minions_are_named_with_their_reason() {
-    let mut c = Cluster::builder().minion("up1", "").minion("gone1", "").minion("hung1", "").start();
+    let mut c = Cluster::builder()
+        .minion("up1", "")
+        .minion("gone1", "")
+        .minion("hung1", "")
+        .start();
     c.accept_all();
 
     // A stopped minion: not connected.
     c.stop_minion("gone1");
     assert_eventually!(
-        c.run(&["manage.down", "--out", "json"]).stdout.contains("gone1"),
+        c.run(&["manage.down", "--out", "json"])
+            .stdout
+            .contains("gone1"),
         "gone1 seen down"
     );
     let out = c.brine(&["-t", "2", "*", "test.ping"]);
     assert_eq!(out.code, 20, "{out:?}");
-    assert!(out.stdout.contains("gone1:") && out.stdout.contains("not connected"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("gone1:") && out.stdout.contains("not connected"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("up1:"), "{}", out.stdout);
 
     // A frozen minion: connected, silent.
@@ -32,7 +42,11 @@ fn missing_minions_are_named_with_their_reason() {
         "{}",
         out.stdout
     );
-    assert!(out.stderr.contains("hung1"), "verbose summary names it: {}", out.stderr);
+    assert!(
+        out.stderr.contains("hung1"),
+        "verbose summary names it: {}",
+        out.stderr
+    );
 
     // A job still running past the timeout.
     let out = c.brine(&["-t", "1", "up1", "test.sleep", "4"]);
@@ -72,7 +86,10 @@ fn exit_codes_and_async_lookup() {
     assert_eventually!(
         {
             let o = c.run(&["jobs.lookup_jid", &jid, "--out", "json"]);
-            o.code == 0 && serde_json::from_str::<serde_json::Value>(&o.stdout).map(|v| v["a1"] == "later").unwrap_or(false)
+            o.code == 0
+                && serde_json::from_str::<serde_json::Value>(&o.stdout)
+                    .map(|v| v["a1"] == "later")
+                    .unwrap_or(false)
         },
         "lookup_jid shows the async return"
     );
@@ -82,12 +99,20 @@ fn exit_codes_and_async_lookup() {
 
     // A return after the CLI gave up is in the cache; who is missing is named.
     let out = c.brine(&["--show-jid", "-t", "1", "a1", "test.sleep", "2"]);
-    let jid = out.stdout.lines().next().unwrap().trim_start_matches("jid: ").to_string();
+    let jid = out
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("jid: ")
+        .to_string();
     std::thread::sleep(Duration::from_millis(100));
     let o = c.run(&["jobs.lookup_jid", &jid, "--out", "json"]);
     assert!(o.stdout.contains("did not return"), "{o:?}");
     assert_eventually!(
-        c.run(&["jobs.lookup_jid", &jid, "--out", "json"]).stdout.contains("true"),
+        c.run(&["jobs.lookup_jid", &jid, "--out", "json"])
+            .stdout
+            .contains("true"),
         "late return stored"
     );
 }

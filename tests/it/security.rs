@@ -20,7 +20,10 @@ async fn tls(pki: &MinionPki, port: u16, with_cert: bool) -> Tls {
     let (cfg, _) = pki.tls_client_config(None, with_cert).unwrap();
     let tcp = TokioTcp::connect(("127.0.0.1", port)).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("brine-master").unwrap();
-    tokio_rustls::TlsConnector::from(cfg).connect(name, tcp).await.unwrap()
+    tokio_rustls::TlsConnector::from(cfg)
+        .connect(name, tcp)
+        .await
+        .unwrap()
 }
 
 async fn next_interesting(s: &mut Tls) -> MasterMsg {
@@ -30,7 +33,10 @@ async fn next_interesting(s: &mut Tls) -> MasterMsg {
             .expect("master answered")
             .unwrap()
             .expect("connection open");
-        if !matches!(m, MasterMsg::Heartbeat | MasterMsg::Epoch(_) | MasterMsg::Job(_)) {
+        if !matches!(
+            m,
+            MasterMsg::Heartbeat | MasterMsg::Epoch(_) | MasterMsg::Job(_)
+        ) {
             return m;
         }
     }
@@ -41,14 +47,23 @@ fn forged_return_is_refused_and_bad_frames_do_no_harm() {
     let c = Cluster::builder().minion("web1", "").start();
     c.accept_all();
     let dir = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         // An impostor enrolls honestly as "evil"...
         let mut pki = MinionPki::load_or_create(dir.path(), "evil").unwrap();
         let mut s = tls(&pki, c.ret_port, false).await;
-        let req = MinionMsg::CertRequest { id: "evil".into(), csr_pem: pki.csr_pem().unwrap() };
+        let req = MinionMsg::CertRequest {
+            id: "evil".into(),
+            csr_pem: pki.csr_pem().unwrap(),
+        };
         write_frame(&mut s, &req).await.unwrap();
-        assert!(matches!(next_interesting(&mut s).await, MasterMsg::CertPending { .. }));
+        assert!(matches!(
+            next_interesting(&mut s).await,
+            MasterMsg::CertPending { .. }
+        ));
         let out = c.key(&["-a", "evil", "-y"]);
         assert_eq!(out.code, 0, "{out:?}");
         let MasterMsg::CertIssued { cert_pem, ca_pem } = next_interesting(&mut s).await else {
@@ -58,10 +73,28 @@ fn forged_return_is_refused_and_bad_frames_do_no_harm() {
 
         // ...then returns in web1's name for a job web1 really ran.
         let mut s = tls(&pki, c.ret_port, true).await;
-        write_frame(&mut s, &MinionMsg::Hello { version: "x".into(), last_jid: None }).await.unwrap();
-        assert!(matches!(next_interesting(&mut s).await, MasterMsg::Welcome { .. }));
+        write_frame(
+            &mut s,
+            &MinionMsg::Hello {
+                version: "x".into(),
+                last_jid: None,
+            },
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            next_interesting(&mut s).await,
+            MasterMsg::Welcome { .. }
+        ));
         let out = c.brine(&["--async", "web1", "test.sleep", "1"]);
-        let jid: brine_proto::JobId = out.stdout.trim().rsplit(' ').next().unwrap().parse().unwrap();
+        let jid: brine_proto::JobId = out
+            .stdout
+            .trim()
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         let forged = JobReturn {
             jid,
             id: "web1".into(),
@@ -73,17 +106,24 @@ fn forged_return_is_refused_and_bad_frames_do_no_harm() {
             started_ms: 0,
             finished_ms: 0,
         };
-        write_frame(&mut s, &MinionMsg::Return(forged)).await.unwrap();
+        write_frame(&mut s, &MinionMsg::Return(forged))
+            .await
+            .unwrap();
         match next_interesting(&mut s).await {
             MasterMsg::ReturnRefused { reason, .. } => assert!(reason.contains("web1"), "{reason}"),
             other => panic!("forged return not refused: {other:?}"),
         }
         let jid_s = jid.to_string();
         assert_eventually!(
-            c.run(&["jobs.lookup_jid", &jid_s, "--out", "json"]).stdout.contains("true"),
+            c.run(&["jobs.lookup_jid", &jid_s, "--out", "json"])
+                .stdout
+                .contains("true"),
             "web1's real return stored"
         );
-        assert!(!c.run(&["jobs.lookup_jid", &jid_s, "--out", "json"]).stdout.contains("forged"));
+        assert!(!c
+            .run(&["jobs.lookup_jid", &jid_s, "--out", "json"])
+            .stdout
+            .contains("forged"));
 
         // An oversized frame on an authenticated channel: that connection ends, nothing else.
         s.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
@@ -98,6 +138,8 @@ fn forged_return_is_refused_and_bad_frames_do_no_harm() {
         let mut t2 = TcpStream::connect(("127.0.0.1", port)).unwrap();
         let _ = t2.write_all(&[0x16, 0x03, 0x01, 0xff, 0xff]);
     }
+    // The impostor's key is still accepted, but nothing serves it any more.
+    assert_eq!(c.key(&["-d", "evil", "-y"]).code, 0);
     let (out, v) = c.brine_json(&["*", "test.ping"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(v, json!({"web1": true}));
@@ -109,16 +151,29 @@ enum ProxyCmd {
 
 /// A man in the middle on the publish port: forwards the master's
 /// publications to one minion, records them, and injects what the test asks.
-fn mitm(upstream: u16, listen: u16) -> (std::sync::mpsc::Receiver<Vec<u8>>, tokio::sync::mpsc::UnboundedSender<ProxyCmd>) {
+fn mitm(
+    upstream: u16,
+    listen: u16,
+) -> (
+    std::sync::mpsc::Receiver<Vec<u8>>,
+    tokio::sync::mpsc::UnboundedSender<ProxyCmd>,
+) {
     let (seen_tx, seen_rx) = std::sync::mpsc::channel();
     let (cmd_tx, mut cmd_rx) = tokio::sync::mpsc::unbounded_channel();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let mut publ = zeromq::PubSocket::new();
-            publ.bind(&format!("tcp://127.0.0.1:{listen}")).await.unwrap();
+            publ.bind(&format!("tcp://127.0.0.1:{listen}"))
+                .await
+                .unwrap();
             let mut sub = zeromq::SubSocket::new();
-            sub.connect(&format!("tcp://127.0.0.1:{upstream}")).await.unwrap();
+            sub.connect(&format!("tcp://127.0.0.1:{upstream}"))
+                .await
+                .unwrap();
             sub.subscribe("").await.unwrap();
             loop {
                 tokio::select! {
@@ -164,7 +219,12 @@ fn replayed_forged_and_junk_publications_are_ignored() {
     let cmd = format!("echo ran >> {}", log.display());
     let out = c.brine(&["victim", "cmd.run", &cmd]);
     assert_eq!(out.code, 0, "{out:?}\n{}", c.logs());
-    let count = || std::fs::read_to_string(&log).unwrap_or_default().lines().count();
+    let count = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
     assert_eq!(count(), 1);
     // The last captured publication is that job.
     let mut captured = Vec::new();
@@ -180,12 +240,20 @@ fn replayed_forged_and_junk_publications_are_ignored() {
     let mut bad = p.clone();
     let last = bad.ciphertext.len() - 1;
     bad.ciphertext[last] ^= 1;
-    inject.send(ProxyCmd::Send(brine_proto::codec::encode(&bad).unwrap())).unwrap();
+    inject
+        .send(ProxyCmd::Send(brine_proto::codec::encode(&bad).unwrap()))
+        .unwrap();
     p.signature[0] ^= 1;
-    inject.send(ProxyCmd::Send(brine_proto::codec::encode(&p).unwrap())).unwrap();
+    inject
+        .send(ProxyCmd::Send(brine_proto::codec::encode(&p).unwrap()))
+        .unwrap();
     // Junk and a 20 MB frame.
-    inject.send(ProxyCmd::Send(b"\x00\x01garbage".to_vec())).unwrap();
-    inject.send(ProxyCmd::Send(vec![0x85; 20 * 1024 * 1024])).unwrap();
+    inject
+        .send(ProxyCmd::Send(b"\x00\x01garbage".to_vec()))
+        .unwrap();
+    inject
+        .send(ProxyCmd::Send(vec![0x85; 20 * 1024 * 1024]))
+        .unwrap();
 
     assert_eventually!(
         {
@@ -221,13 +289,23 @@ fn minion_pinned_to_another_ca_refuses_the_master() {
         grains: String::new(),
         extra: format!("master_finger: '{}'", real.to_uppercase()),
     });
-    assert_eventually!(c.keys_in("minions_pre").contains(&"pinned-right".to_string()), "right pin enrolls");
     assert_eventually!(
-        c.minions["pinned-wrong"].log_text().contains("does not match"),
+        c.keys_in("minions_pre")
+            .contains(&"pinned-right".to_string()),
+        "right pin enrolls"
+    );
+    assert_eventually!(
+        c.minions["pinned-wrong"]
+            .log_text()
+            .contains("does not match"),
         "wrong pin refuses:\n{}",
         c.minions["pinned-wrong"].log_text()
     );
-    assert!(!c.keys().to_string().contains("pinned-wrong"), "{}", c.keys());
+    assert!(
+        !c.keys().to_string().contains("pinned-wrong"),
+        "{}",
+        c.keys()
+    );
     assert!(c.minion("pinned-wrong").is_running());
     c.accept(&["pinned-right"]);
 }

@@ -7,10 +7,21 @@ use brine_tests::Cluster;
 
 fn cluster() -> Cluster {
     let c = Cluster::builder()
-        .master_config("nodegroups:\n  webs: 'G@role:web'\n  pair: [web1, db1]\n  notweb: 'not N@webs'")
-        .minion("web1", "role: web\ndc: par\ntags: [blue, green]\nrack:\n  row: a1\n  pos: 3")
-        .minion("web2", "role: web\ndc: lon\ntags: [red]\nrack:\n  row: b2\n  pos: 4")
-        .minion("db1", "role: db\ndc: par\ntags: [green]\nrack:\n  row: a1\n  pos: 7")
+        .master_config(
+            "nodegroups:\n  webs: 'G@role:web'\n  pair: [web1, db1]\n  notweb: 'not N@webs'",
+        )
+        .minion(
+            "web1",
+            "role: web\ndc: par\ntags: [blue, green]\nrack:\n  row: a1\n  pos: 3",
+        )
+        .minion(
+            "web2",
+            "role: web\ndc: lon\ntags: [red]\nrack:\n  row: b2\n  pos: 4",
+        )
+        .minion(
+            "db1",
+            "role: db\ndc: par\ntags: [green]\nrack:\n  row: a1\n  pos: 7",
+        )
         .start();
     c.accept_all();
     c
@@ -59,7 +70,11 @@ fn every_target_type_selects_exactly() {
         (Some("-P"), "role:^d", &["db1"]),
         (Some("-C"), "G@role:web and not web2", &["web1"]),
         (Some("-C"), "G@dc:par or L@web2", &["web1", "web2", "db1"]),
-        (Some("-C"), "( G@role:web or G@role:db ) and G@tags:green", &["web1", "db1"]),
+        (
+            Some("-C"),
+            "( G@role:web or G@role:db ) and G@tags:green",
+            &["web1", "db1"],
+        ),
         (Some("-C"), "web1 or db1 and G@dc:lon", &["web1"]),
         (Some("-C"), r"E@web\d and not G@dc:lon", &["web1"]),
         (Some("-C"), "S@127.0.0.0/8 and db*", &["db1"]),
@@ -80,7 +95,11 @@ fn bad_expressions_get_pointed_errors() {
     let c = Cluster::builder().minion("m1", "").start();
     let out = c.brine(&["-C", "G@os:Debian and and web*", "test.ping"]);
     assert_eq!(out.code, 1, "{out:?}");
-    assert!(out.stderr.contains("unexpected 'and' at position 16"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("unexpected 'and' at position 16"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("^"), "{}", out.stderr);
     let out = c.brine(&["-E", "web(", "test.ping"]);
     assert_eq!(out.code, 1, "{out:?}");

@@ -14,9 +14,18 @@ use brine_minion::grains::GrainsHandle;
 use clap::Parser;
 
 #[derive(Parser, Debug)]
-#[command(name = "brine-call", version, about = "Run a function on this minion directly")]
+#[command(
+    name = "brine-call",
+    version,
+    about = "Run a function on this minion directly"
+)]
 struct Args {
-    #[arg(short = 'c', long = "config-dir", default_value = "/etc/brine", env = "BRINE_CONFIG_DIR")]
+    #[arg(
+        short = 'c',
+        long = "config-dir",
+        default_value = "/etc/brine",
+        env = "BRINE_CONFIG_DIR"
+    )]
     config_dir: PathBuf,
     /// Run without contacting a master (masterless).
     #[arg(long)]
@@ -39,7 +48,7 @@ struct Args {
     doc: bool,
     /// `module.function`.
     function: Option<String>,
-    #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+    #[arg(allow_negative_numbers = true)]
     args: Vec<String>,
 }
 

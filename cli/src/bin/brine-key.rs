@@ -12,9 +12,18 @@ use clap::Parser;
 use serde_json::{json, Map, Value};
 
 #[derive(Parser, Debug)]
-#[command(name = "brine-key", version, about = "Manage minion keys on the master")]
+#[command(
+    name = "brine-key",
+    version,
+    about = "Manage minion keys on the master"
+)]
 struct Args {
-    #[arg(short = 'c', long = "config-dir", default_value = "/etc/brine", env = "BRINE_CONFIG_DIR")]
+    #[arg(
+        short = 'c',
+        long = "config-dir",
+        default_value = "/etc/brine",
+        env = "BRINE_CONFIG_DIR"
+    )]
     config_dir: PathBuf,
     /// List every key: accepted, pending, rejected, denied, with fingerprints.
     #[arg(short = 'L', long = "list-all")]
@@ -65,7 +74,10 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let _ = brine_cli::logging::init("warning", None);
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("Error: {e}");
@@ -103,13 +115,35 @@ async fn run(args: Args) -> anyhow::Result<u8> {
     } else if args.reject_all {
         (reject("*", inc_acc), "rejected", reject_from(inc_acc))
     } else if let Some(g) = &args.delete {
-        (KeyCommand::Delete { glob: g.clone() }, "deleted", all_states())
+        (
+            KeyCommand::Delete { glob: g.clone() },
+            "deleted",
+            all_states(),
+        )
     } else if args.delete_all {
-        (KeyCommand::Delete { glob: "*".into() }, "deleted", all_states())
+        (
+            KeyCommand::Delete { glob: "*".into() },
+            "deleted",
+            all_states(),
+        )
     } else if let Some(g) = &args.finger {
-        return list(&socket, KeyCommand::Finger { glob: g.clone() }, &args, None, true).await;
+        return list(
+            &socket,
+            KeyCommand::Finger { glob: g.clone() },
+            &args,
+            None,
+            true,
+        )
+        .await;
     } else if args.finger_all {
-        return list(&socket, KeyCommand::Finger { glob: "*".into() }, &args, None, true).await;
+        return list(
+            &socket,
+            KeyCommand::Finger { glob: "*".into() },
+            &args,
+            None,
+            true,
+        )
+        .await;
     } else if let Some(which) = &args.list {
         let state = match which.as_str() {
             "acc" | "accepted" => Some(KeyState::Accepted),
@@ -125,27 +159,44 @@ async fn run(args: Args) -> anyhow::Result<u8> {
         return list(&socket, KeyCommand::List, &args, None, false).await;
     };
     let glob = match &cmd {
-        KeyCommand::Accept { glob, .. } | KeyCommand::Reject { glob, .. } | KeyCommand::Delete { glob } => glob.clone(),
+        KeyCommand::Accept { glob, .. }
+        | KeyCommand::Reject { glob, .. }
+        | KeyCommand::Delete { glob } => glob.clone(),
         _ => unreachable!("only changing commands reach here"),
     };
     // Show what will change and ask, as salt-key does.
-    let current = match MasterClient::call(&socket, &CliRequest::Key(KeyCommand::Finger { glob: glob.clone() })).await? {
+    let current = match MasterClient::call(
+        &socket,
+        &CliRequest::Key(KeyCommand::Finger { glob: glob.clone() }),
+    )
+    .await?
+    {
         CliReply::Keys { keys, .. } => keys,
         CliReply::Error { message } => bail!("{message}"),
         other => bail!("unexpected reply from the master: {other:?}"),
     };
     let targets: Vec<&KeyEntry> = current.iter().filter(|k| from.contains(&k.state)).collect();
     if targets.is_empty() {
-        eprintln!("The key glob '{glob}' does not match any {} keys.", describe_states(&from));
+        eprintln!(
+            "The key glob '{glob}' does not match any {} keys.",
+            describe_states(&from)
+        );
         return Ok(1);
     }
     if !args.yes {
         println!("The following keys are going to be {verb}:");
-        print_sections(&targets.iter().map(|k| (*k).clone()).collect::<Vec<_>>(), None, false);
+        print_sections(
+            &targets.iter().map(|k| (*k).clone()).collect::<Vec<_>>(),
+            None,
+            false,
+        );
         print!("Proceed? [n/Y] ");
         std::io::stdout().flush().ok();
         let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer).context("reading the answer")?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .context("reading the answer")?;
         let a = answer.trim().to_lowercase();
         if !(a.is_empty() || a == "y" || a == "yes") {
             return Ok(1);
@@ -199,11 +250,20 @@ fn reject_from(inc_acc: bool) -> Vec<KeyState> {
 }
 
 fn all_states() -> Vec<KeyState> {
-    vec![KeyState::Accepted, KeyState::Pending, KeyState::Rejected, KeyState::Denied]
+    vec![
+        KeyState::Accepted,
+        KeyState::Pending,
+        KeyState::Rejected,
+        KeyState::Denied,
+    ]
 }
 
 fn describe_states(states: &[KeyState]) -> String {
-    states.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" or ")
+    states
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 async fn list(
@@ -214,7 +274,11 @@ async fn list(
     fingers: bool,
 ) -> anyhow::Result<u8> {
     let (keys, master_finger) = match MasterClient::call(socket, &CliRequest::Key(cmd)).await? {
-        CliReply::Keys { keys, master_finger, .. } => (keys, master_finger),
+        CliReply::Keys {
+            keys,
+            master_finger,
+            ..
+        } => (keys, master_finger),
         CliReply::Error { message } => bail!("{message}"),
         other => bail!("unexpected reply from the master: {other:?}"),
     };
@@ -249,7 +313,9 @@ fn keys_document(keys: &[KeyEntry], only: Option<KeyState>, fingers: bool) -> Va
         }
         let in_state = keys.iter().filter(|k| k.state == *state);
         if fingers {
-            let m: Map<String, Value> = in_state.map(|k| (k.id.clone(), json!(k.fingerprint))).collect();
+            let m: Map<String, Value> = in_state
+                .map(|k| (k.id.clone(), json!(k.fingerprint)))
+                .collect();
             doc.insert((*name).to_string(), Value::Object(m));
         } else {
             let ids: Vec<Value> = in_state

@@ -9,7 +9,12 @@ use clap::Parser;
 #[command(name = "brine-minion", version, about = "The Brine minion daemon")]
 struct Args {
     /// Config directory holding the `minion` file.
-    #[arg(short = 'c', long = "config-dir", default_value = "/etc/brine", env = "BRINE_CONFIG_DIR")]
+    #[arg(
+        short = 'c',
+        long = "config-dir",
+        default_value = "/etc/brine",
+        env = "BRINE_CONFIG_DIR"
+    )]
     config_dir: PathBuf,
     /// Log level: error, warning, info, debug, trace (overrides log_level).
     #[arg(short = 'l', long = "log-level")]
@@ -25,7 +30,10 @@ fn main() -> ExitCode {
             return ExitCode::from(64);
         }
     };
-    let level = args.log_level.clone().unwrap_or_else(|| config.log_level.clone());
+    let level = args
+        .log_level
+        .clone()
+        .unwrap_or_else(|| config.log_level.clone());
     if let Err(error) = brine_cli::logging::init(&level, config.log_file.as_deref()) {
         eprintln!("brine-minion: {error:#}");
         return ExitCode::from(1);

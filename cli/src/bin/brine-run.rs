@@ -14,7 +14,12 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(name = "brine-run", version, about = "Run a master-side runner")]
 struct Args {
-    #[arg(short = 'c', long = "config-dir", default_value = "/etc/brine", env = "BRINE_CONFIG_DIR")]
+    #[arg(
+        short = 'c',
+        long = "config-dir",
+        default_value = "/etc/brine",
+        env = "BRINE_CONFIG_DIR"
+    )]
     config_dir: PathBuf,
     #[arg(long = "out", default_value = "nested")]
     out: OutputFormat,
@@ -29,14 +34,17 @@ struct Args {
     doc: bool,
     /// `runner.function`, e.g. jobs.lookup_jid.
     function: Option<String>,
-    #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+    #[arg(allow_negative_numbers = true)]
     args: Vec<String>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let _ = brine_cli::logging::init("warning", None);
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("Error: {e}");
@@ -64,7 +72,11 @@ async fn run(args: Args) -> anyhow::Result<u8> {
     };
     let config = master_config(&args.config_dir)?;
     let (arg, kwarg) = parse_call_args(&args.args);
-    let reply = MasterClient::call(&config.cli_socket(), &CliRequest::Runner { fun, arg, kwarg }).await?;
+    let reply = MasterClient::call(
+        &config.cli_socket(),
+        &CliRequest::Runner { fun, arg, kwarg },
+    )
+    .await?;
     let mut opts = OutputOptions::detect(args.out, args.no_color, args.force_color, true);
     opts.indent = args.out_indent;
     match reply {

@@ -26,10 +26,19 @@ const EX_RETCODE: u8 = 11;
 const EX_MISSING: u8 = 20;
 
 #[derive(Parser, Debug)]
-#[command(name = "brine", version, about = "Run a function on the minions a target selects")]
+#[command(
+    name = "brine",
+    version,
+    about = "Run a function on the minions a target selects"
+)]
 struct Args {
     /// Config directory holding the master's config (for its socket and defaults).
-    #[arg(short = 'c', long = "config-dir", default_value = "/etc/brine", env = "BRINE_CONFIG_DIR")]
+    #[arg(
+        short = 'c',
+        long = "config-dir",
+        default_value = "/etc/brine",
+        env = "BRINE_CONFIG_DIR"
+    )]
     config_dir: PathBuf,
     /// Seconds to wait for returns (default: the master's `timeout`, 5).
     #[arg(short = 't', long)]
@@ -90,8 +99,9 @@ struct Args {
     target: String,
     /// `module.function`.
     function: String,
-    /// Arguments: positional, or `key=value`.
-    #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+    /// Arguments: positional, or `key=value`. Options may follow them, as with
+    /// Salt; an argument that starts with `-` goes after `--`.
+    #[arg(allow_negative_numbers = true)]
     args: Vec<String>,
 }
 
@@ -170,7 +180,9 @@ async fn run_async(args: Args) -> anyhow::Result<u8> {
         opts.color = args.force_color;
     }
     let sink: Box<dyn Write> = match &args.out_file {
-        Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?),
+        Some(p) => Box::new(
+            std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
+        ),
         None => Box::new(std::io::stdout()),
     };
     let mut printer = Printer {
@@ -183,7 +195,17 @@ async fn run_async(args: Args) -> anyhow::Result<u8> {
     let mut outcome = Outcome::default();
     match &args.batch {
         None => {
-            run_one(&args, &socket, &args.target, tgt_type, &arg, &kwarg, &mut printer, &mut outcome).await?;
+            run_one(
+                &args,
+                &socket,
+                &args.target,
+                tgt_type,
+                &arg,
+                &kwarg,
+                &mut printer,
+                &mut outcome,
+            )
+            .await?;
         }
         Some(spec) => {
             let reply = MasterClient::call(
@@ -203,7 +225,17 @@ async fn run_async(args: Args) -> anyhow::Result<u8> {
             for chunk in ids.chunks(size.max(1)) {
                 eprintln!("\nExecuting run on {:?}\n", chunk);
                 let tgt = chunk.join(",");
-                run_one(&args, &socket, &tgt, TargetType::List, &arg, &kwarg, &mut printer, &mut outcome).await?;
+                run_one(
+                    &args,
+                    &socket,
+                    &tgt,
+                    TargetType::List,
+                    &arg,
+                    &kwarg,
+                    &mut printer,
+                    &mut outcome,
+                )
+                .await?;
             }
         }
     }
@@ -283,7 +315,11 @@ async fn run_one(
                 if args.verbose {
                     eprintln!("Executing job with jid {jid}");
                     eprintln!("-------------------------------------------");
-                    eprintln!("Waiting for {} minion(s): {}", expected.len(), expected.join(", "));
+                    eprintln!(
+                        "Waiting for {} minion(s): {}",
+                        expected.len(),
+                        expected.join(", ")
+                    );
                 }
             }
             CliReply::Return(ret) => {
@@ -294,7 +330,10 @@ async fn run_one(
             }
             CliReply::Done { missing } => {
                 for m in &missing {
-                    printer.show(&m.id, Value::String(format!("Minion did not return. [{}]", m.reason.describe())));
+                    printer.show(
+                        &m.id,
+                        Value::String(format!("Minion did not return. [{}]", m.reason.describe())),
+                    );
                 }
                 outcome.missing.extend(missing);
                 return Ok(());

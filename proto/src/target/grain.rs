@@ -129,15 +129,17 @@ fn compile_value(value: &str, pos: usize, regex: bool) -> Result<ValuePattern, S
                 regex_problem(value, pos, &plain)
             })
     } else {
-        Glob::new(&value.to_lowercase()).map(ValuePattern::Glob).map_err(|message| {
-            Spanned::new(
-                pos,
-                Problem::BadGlob {
-                    glob: value.to_string(),
-                    message,
-                },
-            )
-        })
+        Glob::new(&value.to_lowercase())
+            .map(ValuePattern::Glob)
+            .map_err(|message| {
+                Spanned::new(
+                    pos,
+                    Problem::BadGlob {
+                        glob: value.to_string(),
+                        message,
+                    },
+                )
+            })
     }
 }
 

@@ -1,0 +1,402 @@
+//! `disk.*`: file system usage as Salt's `disk.usage` reports it from
+//! `df -P`, computed here from the mount table and statvfs(2) with df's own
+//! rules (which mounts it lists, how it rounds).
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use crate::registry::{Args, CallCtx, FunctionSpec, ModError, ModFuture, ModOutput};
+
+pub static FUNCTIONS: &[FunctionSpec] = &[FunctionSpec {
+    name: "disk.usage",
+    doc: "Return the usage of the mounted file systems, as `df -P` lists them.\n\n\
+          {mount point: {filesystem, 1K-blocks, used, available, capacity}}, numbers as strings and\n\
+          capacity like \"42%\", as Salt returns it.\n\n\
+          - args: df flags: `a` also lists pseudo and duplicate file systems, `l` only local ones.",
+    cli_example: "brine '*' disk.usage",
+    run: usage,
+}];
+
+fn usage(_ctx: CallCtx, args: Args) -> ModFuture {
+    Box::pin(async move {
+        let flags = parse_flags(&args)?;
+        // statvfs on a hung network mount blocks: keep it off the async workers.
+        let value = tokio::task::spawn_blocking(move || collect_usage(flags))
+            .await
+            .map_err(|e| ModError::Failed(format!("disk.usage worker failed: {e}")))??;
+        Ok(ModOutput::from(value))
+    })
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Flags {
+    all: bool,
+    local: bool,
+}
+
+/// Salt's optional `args` (df flags), positional or keyword.
+fn parse_flags(args: &Args) -> Result<Flags, ModError> {
+    let bad = |m: String| Err(ModError::BadArguments(format!("disk.usage: {m}")));
+    let unknown: Vec<&String> = args
+        .kwarg
+        .keys()
+        .filter(|k| !k.starts_with("__") && *k != "args")
+        .collect();
+    if !unknown.is_empty() {
+        return bad(format!("unexpected keyword argument {}", unknown[0]));
+    }
+    if args.arg.len() > 1 {
+        return bad(format!(
+            "takes at most 1 argument (df flags), got {}",
+            args.arg.len()
+        ));
+    }
+    let raw = match (args.arg.first(), args.kwarg.get("args")) {
+        (Some(_), Some(_)) => return bad("`args` given twice".into()),
+        (Some(v), None) | (None, Some(v)) => v,
+        (None, None) => return Ok(Flags::default()),
+    };
+    let text = match raw {
+        Value::Null => return Ok(Flags::default()),
+        Value::String(s) => s.as_str(),
+        other => return bad(format!("`args` must be a string of df flags, got {other}")),
+    };
+    let mut flags = Flags::default();
+    for c in text.trim_start_matches('-').chars() {
+        match c {
+            'a' => flags.all = true,
+            'l' => flags.local = true,
+            'P' | 'k' => {}
+            other => return bad(format!("unsupported df flag '{other}' (supported: a, l)")),
+        }
+    }
+    Ok(flags)
+}
+
+fn collect_usage(flags: Flags) -> Result<Value, ModError> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| ModError::Failed(format!("cannot read /proc/self/mountinfo: {e}")))?;
+    let mounts = select_mounts(parse_mountinfo(&text), flags);
+    let mut out = Map::new();
+    for m in mounts {
+        // Unreachable or vanished mounts are skipped, as df skips them.
+        let Ok(st) = nix::sys::statvfs::statvfs(m.mount_point.as_str()) else {
+            continue;
+        };
+        let stats = fs_stats(&st);
+        if stats.blocks == 0 && !flags.all {
+            continue;
+        }
+        out.insert(m.mount_point.clone(), usage_entry(&m.source, &stats));
+    }
+    Ok(Value::Object(out))
+}
+
+/// One line of /proc/self/mountinfo.
+#[derive(Debug, Clone, PartialEq)]
+struct Mount {
+    dev: String,
+    mount_point: String,
+    fs_type: String,
+    source: String,
+}
+
+/// Parses mountinfo: `id parent major:minor root mountpoint opts [tags] - type source superopts`.
+fn parse_mountinfo(text: &str) -> Vec<Mount> {
+    text.lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let l: Vec<&str> = left.split(' ').collect();
+            let r: Vec<&str> = right.split(' ').collect();
+            if l.len() < 5 || r.len() < 2 {
+                return None;
+            }
+            Some(Mount {
+                dev: l[2].to_string(),
+                mount_point: unescape(l[4]),
+                fs_type: r[0].to_string(),
+                source: unescape(r[1]),
+            })
+        })
+        .collect()
+}
+
+/// Undoes the kernel's octal escapes (`\040` for a space).
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match oct {
+            Some(d) if b[i] == b'\\' => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            _ => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).to_string()
+}
+
+/// GNU df's "dummy" file system types, hidden unless `-a`.
+const DUMMY_TYPES: &[&str] = &[
+    "autofs",
+    "proc",
+    "subfs",
+    "debugfs",
+    "devpts",
+    "fusectl",
+    "fuse.portal",
+    "mqueue",
+    "rpc_pipefs",
+    "sysfs",
+    "devfs",
+    "kernfs",
+    "ignore",
+    "none",
+];
+
+const REMOTE_TYPES: &[&str] = &[
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+    "smbfs",
+    "ncpfs",
+    "afs",
+    "ceph",
+    "glusterfs",
+    "fuse.sshfs",
+    "sshfs",
+    "9p",
+    "lustre",
+    "gpfs",
+];
+
+fn is_remote(m: &Mount) -> bool {
+    REMOTE_TYPES.contains(&m.fs_type.as_str())
+        || m.source.contains(':')
+        || m.source.starts_with("//")
+}
+
+/// The mounts df lists: without `-a`, dummy types are dropped and each
+/// device is listed once (df's rule: a real device name wins over a pseudo
+/// one, then the shortest mount point, then a newer mount over the same point).
+fn select_mounts(mounts: Vec<Mount>, flags: Flags) -> Vec<Mount> {
+    let mounts = mounts.into_iter().filter(|m| !flags.local || !is_remote(m));
+    if flags.all {
+        return mounts.collect();
+    }
+    let mut kept: Vec<Mount> = Vec::new();
+    let mut by_dev: BTreeMap<String, usize> = BTreeMap::new();
+    for m in mounts.filter(|m| !DUMMY_TYPES.contains(&m.fs_type.as_str())) {
+        match by_dev.get(&m.dev) {
+            Some(&i) => {
+                let seen = &kept[i];
+                let replace = (m.source.contains('/') && !seen.source.contains('/'))
+                    || seen.mount_point.len() > m.mount_point.len()
+                    || (seen.source != m.source && seen.mount_point == m.mount_point);
+                if replace {
+                    kept[i] = m;
+                }
+            }
+            None => {
+                by_dev.insert(m.dev.clone(), kept.len());
+                kept.push(m);
+            }
+        }
+    }
+    kept
+}
+
+/// The statvfs numbers as u64: their C types are 32 bits wide on some
+/// libcs and 64 on others, hence conversions that are no-ops here.
+#[allow(clippy::useless_conversion)]
+fn fs_stats(st: &nix::sys::statvfs::Statvfs) -> FsStats {
+    let frsize = u64::from(st.fragment_size());
+    FsStats {
+        blocks: u64::from(st.blocks()),
+        free: u64::from(st.blocks_free()),
+        avail: u64::from(st.blocks_available()),
+        frsize: if frsize == 0 {
+            u64::from(st.block_size())
+        } else {
+            frsize
+        },
+    }
+}
+
+/// statvfs numbers, in units of `frsize` bytes.
+struct FsStats {
+    blocks: u64,
+    free: u64,
+    avail: u64,
+    frsize: u64,
+}
+
+/// One `df -P` line as Salt's mapping: 1K blocks rounded up, `capacity` the
+/// used share of what non-root users can have, rounded up, as df computes it.
+fn usage_entry(source: &str, s: &FsStats) -> Value {
+    let kib = |n: u64| (n as u128 * s.frsize as u128).div_ceil(1024).to_string();
+    let used = s.blocks.saturating_sub(s.free);
+    let denom = used as u128 + s.avail as u128;
+    let capacity = if denom == 0 {
+        "-".to_string()
+    } else {
+        format!("{}%", (used as u128 * 100).div_ceil(denom))
+    };
+    json!({
+        "filesystem": source,
+        "1K-blocks": kib(s.blocks),
+        "used": kib(used),
+        "available": kib(s.avail),
+        "capacity": capacity,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MOUNTINFO: &str = "\
+22 28 0:21 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
+23 28 0:22 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw
+28 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw,errors=remount-ro
+29 28 0:25 / /run rw,nosuid,nodev shared:5 - tmpfs tmpfs rw,size=815396k,mode=755
+40 28 254:1 /srv/data /mnt/my\\040data rw,relatime shared:1 - ext4 /dev/vda1 rw
+41 28 0:40 / /net/home rw,relatime - nfs4 fs1:/export/home rw,vers=4.2
+";
+
+    #[test]
+    fn mountinfo_parsing_and_df_selection() {
+        let mounts = parse_mountinfo(MOUNTINFO);
+        assert_eq!(mounts.len(), 6);
+        assert_eq!(mounts[4].mount_point, "/mnt/my data");
+        let points = |ms: Vec<Mount>| ms.into_iter().map(|m| m.mount_point).collect::<Vec<_>>();
+        // The bind mount of /dev/vda1 goes (a longer path to the same device).
+        assert_eq!(
+            points(select_mounts(mounts.clone(), Flags::default())),
+            vec!["/", "/run", "/net/home"]
+        );
+        assert_eq!(
+            points(select_mounts(
+                mounts.clone(),
+                Flags {
+                    all: false,
+                    local: true
+                }
+            )),
+            vec!["/", "/run"]
+        );
+        assert_eq!(
+            select_mounts(
+                mounts,
+                Flags {
+                    all: true,
+                    local: false
+                }
+            )
+            .len(),
+            6
+        );
+    }
+
+    #[test]
+    fn usage_numbers_as_df() {
+        let s = FsStats {
+            blocks: 2_563_397,
+            free: 1_000_000,
+            avail: 868_000,
+            frsize: 4096,
+        };
+        assert_eq!(
+            usage_entry("/dev/vda1", &s),
+            json!({
+                "filesystem": "/dev/vda1",
+                "1K-blocks": "10253588",
+                "used": "6253588",
+                "available": "3472000",
+                "capacity": "65%",
+            })
+        );
+        let empty = FsStats {
+            blocks: 0,
+            free: 0,
+            avail: 0,
+            frsize: 4096,
+        };
+        assert_eq!(usage_entry("none", &empty)["capacity"], "-");
+        // 512-byte units round up to whole KiB.
+        let odd = FsStats {
+            blocks: 3,
+            free: 1,
+            avail: 1,
+            frsize: 512,
+        };
+        assert_eq!(usage_entry("x", &odd)["1K-blocks"], "2");
+    }
+
+    #[test]
+    fn flags_and_bad_arguments() {
+        let args = |arg: Vec<Value>| Args {
+            arg,
+            kwarg: Default::default(),
+        };
+        assert_eq!(parse_flags(&args(vec![])).unwrap(), Flags::default());
+        assert_eq!(
+            parse_flags(&args(vec![json!("a")])).unwrap(),
+            Flags {
+                all: true,
+                local: false
+            }
+        );
+        assert_eq!(
+            parse_flags(&args(vec![json!("-al")])).unwrap(),
+            Flags {
+                all: true,
+                local: true
+            }
+        );
+        let err = parse_flags(&args(vec![json!("h")])).unwrap_err();
+        assert!(err.to_string().contains("unsupported df flag 'h'"), "{err}");
+        assert!(parse_flags(&args(vec![json!(1)])).is_err());
+        let mut kw = Args::default();
+        kw.kwarg.insert("bogus".into(), json!(1));
+        assert!(matches!(parse_flags(&kw), Err(ModError::BadArguments(_))));
+    }
+
+    #[test]
+    fn usage_on_this_machine_lists_the_root() {
+        let v = collect_usage(Flags::default()).unwrap();
+        let root = &v["/"];
+        assert!(
+            root["capacity"]
+                .as_str()
+                .is_some_and(|c| c.ends_with('%') || c == "-"),
+            "{v}"
+        );
+    }
+
+    /// Through the registry, as a job would call it.
+    #[tokio::test]
+    async fn registered_and_runnable() {
+        let f = crate::registry::lookup("disk.usage").expect("registered");
+        let out = (f.run)(crate::registry::test_ctx(), Args::default())
+            .await
+            .expect("usage");
+        assert!(out.value.get("/").is_some(), "{}", out.value);
+        let args = Args {
+            arg: vec![json!("x")],
+            kwarg: Default::default(),
+        };
+        let res = (f.run)(crate::registry::test_ctx(), args).await;
+        assert!(matches!(res, Err(ModError::BadArguments(_))));
+    }
+}
