@@ -1,3 +1,4 @@
+mod inventory;
 mod keys;
 mod missing;
 mod security;
