@@ -121,3 +121,12 @@ fn from_serde(v: serde_yaml::Value) -> Node {
         serde_yaml::Value::Tagged(t) => from_serde(t.value),
     }
 }
+
+/// Serialises like Salt's `salt.utils.yaml.safe_dump` (PyYAML): flow style
+/// (`{a: 1, b: [x, y]}`) when `flow`, block style otherwise; ends with a
+/// newline. INTERIM: serde_yaml's block output until the PyYAML-compatible
+/// dumper replaces it.
+pub fn dump(value: &Value, flow: bool) -> String {
+    let _ = flow;
+    serde_yaml::to_string(value).unwrap_or_default()
+}

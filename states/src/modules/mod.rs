@@ -1,6 +1,33 @@
-//! State modules, one file each. Each exports `STATES: &[StateSpec]`; add
-//! the slice to [`MODULES`] to register it.
+//! State modules, one file each (`file` is a directory: one file per
+//! function family). Each exports `STATES: &[StateSpec]`, listed once in
+//! [`MODULES`].
 
 use crate::registry::StateSpec;
 
-pub const MODULES: &[&[StateSpec]] = &[];
+pub mod archive;
+pub mod cmd;
+pub mod cron;
+pub mod file;
+pub mod git;
+pub mod group;
+pub mod host;
+pub mod pkg;
+pub mod service;
+pub mod sysctl;
+pub mod test;
+pub mod user;
+
+pub const MODULES: &[&[StateSpec]] = &[
+    archive::STATES,
+    cmd::STATES,
+    cron::STATES,
+    file::STATES,
+    git::STATES,
+    group::STATES,
+    host::STATES,
+    pkg::STATES,
+    service::STATES,
+    sysctl::STATES,
+    test::STATES,
+    user::STATES,
+];

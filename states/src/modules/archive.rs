@@ -1,0 +1,5 @@
+//! `archive.*` states.
+
+use crate::registry::StateSpec;
+
+pub const STATES: &[StateSpec] = &[];

@@ -1,0 +1,5 @@
+//! `cmd.*` states.
+
+use crate::registry::StateSpec;
+
+pub const STATES: &[StateSpec] = &[];

@@ -1,0 +1,5 @@
+//! `cron.*` states.
+
+use crate::registry::StateSpec;
+
+pub const STATES: &[StateSpec] = &[];

@@ -1,0 +1,5 @@
+//! `file.*` states.
+
+use crate::registry::StateSpec;
+
+pub const STATES: &[StateSpec] = &[];

@@ -1,0 +1,5 @@
+//! `git.*` states.
+
+use crate::registry::StateSpec;
+
+pub const STATES: &[StateSpec] = &[];

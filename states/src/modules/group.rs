@@ -1,0 +1,5 @@
+//! `group.*` states.
+
+use crate::registry::StateSpec;
+
+pub const STATES: &[StateSpec] = &[];

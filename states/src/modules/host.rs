@@ -1,0 +1,5 @@
+//! `host.*` states.
+
+use crate::registry::StateSpec;
+
+pub const STATES: &[StateSpec] = &[];

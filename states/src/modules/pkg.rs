@@ -1,0 +1,5 @@
+//! `pkg.*` states.
+
+use crate::registry::StateSpec;
+
+pub const STATES: &[StateSpec] = &[];

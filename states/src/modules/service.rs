@@ -1,0 +1,5 @@
+//! `service.*` states.
+
+use crate::registry::StateSpec;
+
+pub const STATES: &[StateSpec] = &[];

@@ -1,0 +1,5 @@
+//! `sysctl.*` states.
+
+use crate::registry::StateSpec;
+
+pub const STATES: &[StateSpec] = &[];

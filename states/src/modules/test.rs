@@ -1,0 +1,5 @@
+//! `test.*` states.
+
+use crate::registry::StateSpec;
+
+pub const STATES: &[StateSpec] = &[];

@@ -1,0 +1,5 @@
+//! `user.*` states.
+
+use crate::registry::StateSpec;
+
+pub const STATES: &[StateSpec] = &[];
