@@ -8,9 +8,11 @@
 //! (the minion's registry), so the same code serves both.
 
 pub mod caller;
+pub mod compile;
 pub mod ctx;
 pub mod data;
 pub mod modules;
+pub mod pillar;
 pub mod registry;
 pub mod result;
 pub mod source;
