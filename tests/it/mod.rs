@@ -1,3 +1,4 @@
+mod golden;
 mod inventory;
 mod keys;
 mod missing;

@@ -43,6 +43,12 @@ struct Args {
     retcode_passthrough: bool,
     #[arg(short = 'l', long = "log-level", default_value = "warning")]
     log_level: String,
+    /// Serve `salt://` from this directory (masterless `file_roots: {base: [DIR]}`).
+    #[arg(long = "file-root")]
+    file_root: Option<PathBuf>,
+    /// Read pillar from this directory (`pillar_roots: {base: [DIR]}`).
+    #[arg(long = "pillar-root")]
+    pillar_root: Option<PathBuf>,
     /// List the functions this minion offers, with their documentation.
     #[arg(short = 'd', long = "doc")]
     doc: bool,
@@ -73,7 +79,16 @@ fn run(args: Args) -> anyhow::Result<u8> {
         .function
         .clone()
         .ok_or_else(|| anyhow!("missing FUNCTION (try brine-call -d for the list)"))?;
-    let config = MinionConfig::load(&args.config_dir).map_err(|e| anyhow!("{e}"))?;
+    let mut config = MinionConfig::load(&args.config_dir).map_err(|e| anyhow!("{e}"))?;
+    if let Some(dir) = &args.file_root {
+        config.file_roots = single_root(dir)?;
+    }
+    if let Some(dir) = &args.pillar_root {
+        config.pillar_roots = single_root(dir)?;
+    }
+    if args.local {
+        config.file_client = "local".into();
+    }
     let config = Arc::new(config);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -97,4 +112,11 @@ fn run(args: Args) -> anyhow::Result<u8> {
         1
     };
     Ok(code)
+}
+
+/// `{base: [DIR]}` for `--file-root`/`--pillar-root`, made absolute.
+fn single_root(dir: &std::path::Path) -> anyhow::Result<serde_yaml::Value> {
+    let abs = std::fs::canonicalize(dir).with_context(|| format!("{}", dir.display()))?;
+    let text = format!("base: [{:?}]", abs.display().to_string());
+    serde_yaml::from_str(&text).context("building file roots")
 }

@@ -5,6 +5,7 @@ pub mod disk;
 pub mod grains;
 pub mod network;
 pub mod saltutil;
+pub mod state;
 pub mod status;
 pub mod sys;
 pub mod test;
@@ -18,6 +19,7 @@ pub static MODULES: &[&[FunctionSpec]] = &[
     grains::FUNCTIONS,
     network::FUNCTIONS,
     saltutil::FUNCTIONS,
+    state::FUNCTIONS,
     status::FUNCTIONS,
     sys::FUNCTIONS,
     test::FUNCTIONS,
