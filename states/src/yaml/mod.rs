@@ -1,7 +1,12 @@
-//! YAML as Salt reads it (PyYAML, YAML 1.1 plus Salt's own loader rules).
-//!
-//! INTERIM: this loader goes through serde_yaml (YAML 1.2 resolution) until
-//! the Salt-compatible loader replaces it; the API below is the contract.
+//! YAML as Salt reads and writes it: PyYAML's YAML 1.1 resolution plus
+//! Salt's own loader rules (`load`), and PyYAML's emitter as Salt calls it
+//! (`dump`, `encode_scalar`, `dquote`, `squote`).
+
+mod dump;
+mod load;
+mod resolve;
+
+pub use dump::{dquote, dump, dump_with, encode_scalar, format_yaml, serialize, squote, DumpOptions, FlowStyle};
 
 use serde_json::{Map, Number, Value};
 
@@ -36,7 +41,7 @@ impl Node {
             Node::Bool(true) => "True".into(),
             Node::Bool(false) => "False".into(),
             Node::Int(i) => i.to_string(),
-            Node::Float(f) => format!("{f:?}"),
+            Node::Float(f) => resolve::python_float_repr(*f),
             Node::Str(s) => s.clone(),
             other => other.to_json().to_string(),
         }
@@ -84,49 +89,9 @@ impl Node {
     }
 }
 
-/// Loads one YAML document (an empty document is `Node::Null`).
+/// Loads one YAML document as Salt's YAML renderer reads it (an empty
+/// document is `Node::Null`; a second document is an error).
 pub fn load(text: &str) -> Result<Node, YamlError> {
-    let v: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
-        let (line, column) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((0, 0));
-        YamlError {
-            message: e.to_string(),
-            line,
-            column,
-        }
-    })?;
-    Ok(from_serde(v))
+    load::load(text)
 }
 
-fn from_serde(v: serde_yaml::Value) -> Node {
-    match v {
-        serde_yaml::Value::Null => Node::Null,
-        serde_yaml::Value::Bool(b) => Node::Bool(b),
-        serde_yaml::Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Node::Int(i)
-            } else {
-                Node::Float(n.as_f64().unwrap_or(f64::NAN))
-            }
-        }
-        serde_yaml::Value::String(s) => Node::Str(s),
-        serde_yaml::Value::Sequence(s) => Node::Seq(s.into_iter().map(from_serde).collect()),
-        serde_yaml::Value::Mapping(m) => Node::Map(
-            m.into_iter()
-                .map(|(k, v)| (from_serde(k), from_serde(v)))
-                .collect(),
-        ),
-        serde_yaml::Value::Tagged(t) => from_serde(t.value),
-    }
-}
-
-/// Serialises like Salt's `salt.utils.yaml.safe_dump` (PyYAML): flow style
-/// (`{a: 1, b: [x, y]}`) when `flow`, block style otherwise; ends with a
-/// newline. INTERIM: serde_yaml's block output until the PyYAML-compatible
-/// dumper replaces it.
-pub fn dump(value: &Value, flow: bool) -> String {
-    let _ = flow;
-    serde_yaml::to_string(value).unwrap_or_default()
-}
