@@ -110,12 +110,12 @@ pub fn serialize(value: &Value) -> String {
 pub fn encode_scalar(value: &Value) -> Result<String, String> {
     match value {
         Value::String(s) => Ok(dquote(s)),
-        Value::Array(_) => Err(
-            "yaml_encode() only works with YAML scalar data; failed for <class 'list'>".into(),
-        ),
-        Value::Object(_) => Err(
-            "yaml_encode() only works with YAML scalar data; failed for <class 'dict'>".into(),
-        ),
+        Value::Array(_) => {
+            Err("yaml_encode() only works with YAML scalar data; failed for <class 'list'>".into())
+        }
+        Value::Object(_) => {
+            Err("yaml_encode() only works with YAML scalar data; failed for <class 'dict'>".into())
+        }
         other => Ok(scalar_text(other).unwrap_or_default()),
     }
 }
@@ -241,7 +241,11 @@ fn float_text(f: f64) -> String {
         return ".nan".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { ".inf".into() } else { "-.inf".into() };
+        return if f > 0.0 {
+            ".inf".into()
+        } else {
+            "-.inf".into()
+        };
     }
     let repr = resolve::python_float_repr(f);
     if !repr.contains('.') && repr.contains('e') {
@@ -419,7 +423,13 @@ impl<'o> Emitter<'o> {
         self.indent = self.indents.pop().flatten();
     }
 
-    fn write_indicator(&mut self, indicator: &str, need_whitespace: bool, whitespace: bool, indention: bool) {
+    fn write_indicator(
+        &mut self,
+        indicator: &str,
+        need_whitespace: bool,
+        whitespace: bool,
+        indention: bool,
+    ) {
         if need_whitespace && !self.whitespace {
             self.out.push(' ');
             self.column += 1;
@@ -588,7 +598,10 @@ impl<'o> Emitter<'o> {
         } else {
             analysis.block_plain
         };
-        if !plain_allowed || (text.is_empty() && (self.flow_level > 0 || context == Context::SimpleKey)) || !plain_implicit {
+        if !plain_allowed
+            || (text.is_empty() && (self.flow_level > 0 || context == Context::SimpleKey))
+            || !plain_implicit
+        {
             style = Style::Single;
         }
         if style == Style::Single && !analysis.single_quoted {

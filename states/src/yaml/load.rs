@@ -81,12 +81,22 @@ struct Graph {
     root: Option<usize>,
 }
 
+/// saphyr's message reworded as libyaml's `problem` (what Salt shows): no
+/// "while parsing ..." context, and libyaml's phrasing where they differ.
 fn scan_error(e: &ScanError) -> YamlError {
     let info = e.info();
+    let problem = match info.split_once(", ") {
+        Some((context, problem)) if context.starts_with("while ") => problem,
+        _ => info,
+    };
     let message = if info.contains("unknown anchor") {
         "found undefined alias".to_string()
+    } else if problem.starts_with("unexpected character") || problem.starts_with("tab") {
+        "found character that cannot start any token".to_string()
+    } else if problem == "expected ',' or ']'" {
+        "did not find expected ',' or ']'".to_string()
     } else {
-        info.to_string()
+        problem.to_string()
     };
     YamlError {
         message,
@@ -120,7 +130,10 @@ fn compose(text: &str) -> Result<Graph, YamlError> {
                 documents += 1;
                 if documents > 1 {
                     // PyYAML's `get_single_node`.
-                    return Err(error_at("expected a single document in the stream", mark));
+                    return Err(error_at(
+                        "expected a single document in the stream but found another document",
+                        mark,
+                    ));
                 }
                 continue;
             }
@@ -137,8 +150,10 @@ fn compose(text: &str) -> Result<Graph, YamlError> {
             }
             Event::Scalar(value, style, anchor, tag) => {
                 let tag = tag.map(|t| format!("{}{}", t.handle, t.suffix));
-                let plain = style == ScalarStyle::Plain && tag.is_none();
-                // `!` alone is the non-specific tag: a string, never resolved.
+                // libyaml treats the non-specific tag `!` as "resolve me",
+                // even on a quoted scalar (`! '12'` is the int 12).
+                let plain =
+                    (style == ScalarStyle::Plain && tag.is_none()) || tag.as_deref() == Some("!");
                 let tag = tag.filter(|t| t != "!");
                 let node = Composed {
                     body: Body::Scalar {
@@ -294,7 +309,9 @@ impl<'g> Constructor<'g> {
                 }
                 Ok(Node::Seq(out))
             }
-            (Body::Map(_), None | Some("map") | Some("omap")) => self.construct_mapping(index, depth),
+            (Body::Map(_), None | Some("map") | Some("omap")) => {
+                self.construct_mapping(index, depth)
+            }
             (Body::Map(_), Some("set")) => match self.construct_mapping(index, depth)? {
                 Node::Map(entries) => Ok(Node::Seq(entries.into_iter().map(|(k, _)| k).collect())),
                 other => Ok(other),
@@ -307,9 +324,13 @@ impl<'g> Constructor<'g> {
                 format!("expected a sequence node, but found {}", id_of(body)),
                 node.mark,
             )),
-            (Body::Seq(_) | Body::Map(_), Some("str" | "int" | "float" | "bool" | "null" | "binary" | "timestamp")) => {
-                Err(error_at(format!("expected a scalar node, but found {}", node.id()), node.mark))
-            }
+            (
+                Body::Seq(_) | Body::Map(_),
+                Some("str" | "int" | "float" | "bool" | "null" | "binary" | "timestamp"),
+            ) => Err(error_at(
+                format!("expected a scalar node, but found {}", node.id()),
+                node.mark,
+            )),
             _ => Err(undefined_tag(node)),
         }
     }
@@ -328,7 +349,12 @@ impl<'g> Constructor<'g> {
         }
     }
 
-    fn construct_scalar(&self, node: &Composed, text: &str, plain: bool) -> Result<Node, YamlError> {
+    fn construct_scalar(
+        &self,
+        node: &Composed,
+        text: &str,
+        plain: bool,
+    ) -> Result<Node, YamlError> {
         let kind = match node.tag.as_deref() {
             None if plain => resolve::resolve_plain(text),
             None => Kind::Str,
@@ -343,10 +369,16 @@ impl<'g> Constructor<'g> {
                 Some("value") => Kind::Value,
                 Some("binary") => return binary(text).map_err(|m| error_at(m, node.mark)),
                 Some("map" | "omap" | "set") => {
-                    return Err(error_at("expected a mapping node, but found scalar", node.mark))
+                    return Err(error_at(
+                        "expected a mapping node, but found scalar",
+                        node.mark,
+                    ))
                 }
                 Some("seq" | "pairs") => {
-                    return Err(error_at("expected a sequence node, but found scalar", node.mark))
+                    return Err(error_at(
+                        "expected a sequence node, but found scalar",
+                        node.mark,
+                    ))
                 }
                 _ => return Err(undefined_tag(node)),
             },
@@ -436,7 +468,11 @@ impl<'g> Constructor<'g> {
         let Body::Scalar { text, plain } = &node.body else {
             return false;
         };
-        let wanted = if kind == Kind::Merge { "merge" } else { "value" };
+        let wanted = if kind == Kind::Merge {
+            "merge"
+        } else {
+            "value"
+        };
         match node.tag.as_deref() {
             Some(tag) => tag.strip_prefix(CORE) == Some(wanted),
             None => *plain && resolve::resolve_plain(text) == kind,
@@ -499,7 +535,11 @@ fn undefined_tag(node: &Composed) -> YamlError {
 }
 
 fn undefined_tag_named(node: &Composed, kind: Kind) -> YamlError {
-    let name = if kind == Kind::Merge { "merge" } else { "value" };
+    let name = if kind == Kind::Merge {
+        "merge"
+    } else {
+        "value"
+    };
     error_at(
         format!("could not determine a constructor for the tag '{CORE}{name}'"),
         node.mark,

@@ -6,7 +6,9 @@ mod dump;
 mod load;
 mod resolve;
 
-pub use dump::{dquote, dump, dump_with, encode_scalar, format_yaml, serialize, squote, DumpOptions, FlowStyle};
+pub use dump::{
+    dquote, dump, dump_with, encode_scalar, format_yaml, serialize, squote, DumpOptions, FlowStyle,
+};
 
 use serde_json::{Map, Number, Value};
 
@@ -95,3 +97,5 @@ pub fn load(text: &str) -> Result<Node, YamlError> {
     load::load(text)
 }
 
+#[cfg(test)]
+mod tests;

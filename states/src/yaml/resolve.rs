@@ -250,8 +250,7 @@ pub(crate) fn is_timestamp(s: &str) -> bool {
 /// octal). Python ints are unbounded; past i64 we fall back to a float.
 pub(crate) fn construct_int(raw: &str) -> Result<IntValue, String> {
     let mut text = raw;
-    if text != "0" && text.starts_with('0') && !text.starts_with("0b") && !text.starts_with("0x")
-    {
+    if text != "0" && text.starts_with('0') && !text.starts_with("0b") && !text.starts_with("0x") {
         text = text.trim_start_matches('0');
         if text.is_empty() {
             text = "0";
@@ -268,7 +267,8 @@ pub(crate) fn construct_int(raw: &str) -> Result<IntValue, String> {
     } else {
         &cleaned[..]
     };
-    let invalid = |base: u32, digits: &str| format!("invalid literal for int() with base {base}: '{digits}'");
+    let invalid =
+        |base: u32, digits: &str| format!("invalid literal for int() with base {base}: '{digits}'");
     let parse = |digits: &str, base: u32| -> Result<i128, String> {
         i128::from_str_radix(digits.trim(), base).map_err(|e| {
             use std::num::IntErrorKind;
