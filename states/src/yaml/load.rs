@@ -67,7 +67,7 @@ impl Composed {
 
 /// Loads one YAML document as Salt's YAML renderer does.
 pub(crate) fn load(text: &str) -> Result<Node, YamlError> {
-    let graph = compose(text)?;
+    let graph = compose_like_libyaml(text)?;
     match graph.root {
         None => Ok(Node::Null),
         Some(root) => Constructor::new(&graph).construct(root, 0),
@@ -111,7 +111,48 @@ enum Open {
     Map(usize, Option<usize>),
 }
 
-fn compose(text: &str) -> Result<Graph, YamlError> {
+/// Composes, accepting what libyaml accepts and saphyr does not: a tab as
+/// the separator after a `:` indicator (`key:<TAB>value`). Each such tab is
+/// turned into a space, which keeps every later position unchanged.
+fn compose_like_libyaml(text: &str) -> Result<Graph, YamlError> {
+    let mut owned: Option<String> = None;
+    loop {
+        let current = owned.as_deref().unwrap_or(text);
+        match compose(current) {
+            Err(Composing::ColonTab(at)) => {
+                let mut chars: Vec<char> = current.chars().collect();
+                // The tab is just before the reported position.
+                let tab = (0..=at.min(chars.len().saturating_sub(1)))
+                    .rev()
+                    .find(|&i| chars[i] == '\t' && i > 0 && chars[i - 1] == ':');
+                let Some(tab) = tab else {
+                    return Err(error_at(
+                        "found character that cannot start any token",
+                        Mark { line: 0, column: 0 },
+                    ));
+                };
+                chars[tab] = ' ';
+                owned = Some(chars.into_iter().collect());
+            }
+            Err(Composing::Failed(e)) => return Err(e),
+            Ok(graph) => return Ok(graph),
+        }
+    }
+}
+
+enum Composing {
+    Failed(YamlError),
+    /// saphyr refused a tab after `:` near this char index.
+    ColonTab(usize),
+}
+
+impl From<YamlError> for Composing {
+    fn from(e: YamlError) -> Self {
+        Composing::Failed(e)
+    }
+}
+
+fn compose(text: &str) -> Result<Graph, Composing> {
     let mut graph = Graph {
         nodes: Vec::new(),
         shared: Vec::new(),
@@ -121,7 +162,15 @@ fn compose(text: &str) -> Result<Graph, YamlError> {
     let mut stack: Vec<Open> = Vec::new();
     let mut documents = 0usize;
     for event in Parser::new_from_str(text) {
-        let (event, span) = event.map_err(|e| scan_error(&e))?;
+        let (event, span) = event.map_err(|e| {
+            if e.info()
+                .starts_with("':' must be followed by a valid YAML whitespace")
+            {
+                Composing::ColonTab(e.marker().index())
+            } else {
+                Composing::Failed(scan_error(&e))
+            }
+        })?;
         let mark = Mark::from_span(&span);
         let is_seq = matches!(event, Event::SequenceStart(..));
         let (index, anchor, opens) = match event {
@@ -133,7 +182,8 @@ fn compose(text: &str) -> Result<Graph, YamlError> {
                     return Err(error_at(
                         "expected a single document in the stream but found another document",
                         mark,
-                    ));
+                    )
+                    .into());
                 }
                 continue;
             }
@@ -167,7 +217,7 @@ fn compose(text: &str) -> Result<Graph, YamlError> {
             }
             Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag) => {
                 if stack.len() >= MAX_DEPTH {
-                    return Err(error_at("maximum nesting depth exceeded", mark));
+                    return Err(error_at("maximum nesting depth exceeded", mark).into());
                 }
                 let tag = tag
                     .map(|t| format!("{}{}", t.handle, t.suffix))
