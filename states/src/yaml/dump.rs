@@ -64,8 +64,13 @@ pub fn dump_with(value: &Value, options: &DumpOptions) -> String {
     emitter.out
 }
 
-/// The Jinja `yaml` filter (`format_yaml`): the dump stripped of surrounding
-/// whitespace and of a final `...` line.
+/// The Jinja `yaml` filter (`format_yaml`, default `flow=true`): the dump
+/// stripped of surrounding whitespace and of a final `...` line. Salt's
+/// `SafeOrderedDumper` sorts a plain `dict` but not an `OrderedDict`: pass
+/// `sort_keys=true` for Jinja dict literals, `import_yaml`/`load_yaml` data
+/// and grains, `false` for pillar and SLS-rendered data (Salt 3008.5 prints
+/// `{{ pillar.x | yaml }}` in document order). `dict_to_sls_yaml_params` is
+/// this over a list of one-key maps with `flow=false`.
 pub fn format_yaml(value: &Value, flow: bool, sort_keys: bool) -> String {
     let flow = if flow {
         FlowStyle::Flow

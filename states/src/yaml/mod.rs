@@ -1,6 +1,24 @@
-//! YAML as Salt reads and writes it: PyYAML's YAML 1.1 resolution plus
-//! Salt's own loader rules (`load`), and PyYAML's emitter as Salt calls it
-//! (`dump`, `encode_scalar`, `dquote`, `squote`).
+//! YAML as Salt reads and writes it.
+//!
+//! `load` reads like Salt's YAML renderer (`SaltYamlSafeLoader` over
+//! libyaml): YAML 1.1 resolution of plain scalars only (`yes`/`on` are
+//! bools, `1e3` is a string, `1:30` is 90, timestamps stay strings), Salt's
+//! octal rule (`0644` is 644, `-0644` is -420), Salt's merge-key flattening
+//! (explicit keys win, `<<: [*a, *b]` applies `*b` first, a key shared by two
+//! merged mappings is a conflict), `found conflicting ID '<key>'` for a
+//! duplicate key with Python's key equality (`1 == 1.0 == true`), and one
+//! document only. Errors carry libyaml's or Salt's wording (the `problem`
+//! part, without the "while parsing ..." context) and the problem's line.
+//!
+//! `dump` and friends write like PyYAML's `CSafeDumper` (libyaml 0.2.5) as
+//! Salt calls it; see `dump.rs` for which Salt caller each function mirrors.
+//!
+//! Known differences from Salt: duplicate anchors are accepted (the later
+//! one wins) where libyaml refuses them; anchor names may hold any
+//! non-blank characters (libyaml stops at the first one outside
+//! `[A-Za-z0-9_-]`, so `&name: v` is an anchored empty key there); `!!binary`
+//! gives text, `!!set` a list and ints beyond i64 a float; a recursive alias
+//! is an error.
 
 mod dump;
 mod load;
@@ -81,6 +99,11 @@ impl Node {
                         Node::Str(s) => s.clone(),
                         Node::Null => "null".into(),
                         Node::Bool(b) => b.to_string(),
+                        // Python's json spells non-finite float keys so.
+                        Node::Float(f) if f.is_nan() => "NaN".into(),
+                        Node::Float(f) if f.is_infinite() => {
+                            if *f > 0.0 { "Infinity" } else { "-Infinity" }.into()
+                        }
                         other => other.key_string(),
                     };
                     out.insert(key, v.to_json());
