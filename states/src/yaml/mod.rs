@@ -1,7 +1,32 @@
-//! YAML as Salt reads it (PyYAML, YAML 1.1 plus Salt's own loader rules).
+//! YAML as Salt reads and writes it.
 //!
-//! INTERIM: this loader goes through serde_yaml (YAML 1.2 resolution) until
-//! the Salt-compatible loader replaces it; the API below is the contract.
+//! `load` reads like Salt's YAML renderer (`SaltYamlSafeLoader` over
+//! libyaml): YAML 1.1 resolution of plain scalars only (`yes`/`on` are
+//! bools, `1e3` is a string, `1:30` is 90, timestamps stay strings), Salt's
+//! octal rule (`0644` is 644, `-0644` is -420), Salt's merge-key flattening
+//! (explicit keys win, `<<: [*a, *b]` applies `*b` first, a key shared by two
+//! merged mappings is a conflict), `found conflicting ID '<key>'` for a
+//! duplicate key with Python's key equality (`1 == 1.0 == true`), and one
+//! document only. Errors carry libyaml's or Salt's wording (the `problem`
+//! part, without the "while parsing ..." context) and the problem's line.
+//!
+//! `dump` and friends write like PyYAML's `CSafeDumper` (libyaml 0.2.5) as
+//! Salt calls it; see `dump.rs` for which Salt caller each function mirrors.
+//!
+//! Known differences from Salt: duplicate anchors are accepted (the later
+//! one wins) where libyaml refuses them; anchor names may hold any
+//! non-blank characters (libyaml stops at the first one outside
+//! `[A-Za-z0-9_-]`, so `&name: v` is an anchored empty key there); `!!binary`
+//! gives text, `!!set` a list and ints beyond i64 a float; a recursive alias
+//! is an error.
+
+mod dump;
+mod load;
+mod resolve;
+
+pub use dump::{
+    dquote, dump, dump_with, encode_scalar, format_yaml, serialize, squote, DumpOptions, FlowStyle,
+};
 
 use serde_json::{Map, Number, Value};
 
@@ -36,7 +61,7 @@ impl Node {
             Node::Bool(true) => "True".into(),
             Node::Bool(false) => "False".into(),
             Node::Int(i) => i.to_string(),
-            Node::Float(f) => format!("{f:?}"),
+            Node::Float(f) => resolve::python_float_repr(*f),
             Node::Str(s) => s.clone(),
             other => other.to_json().to_string(),
         }
@@ -74,6 +99,11 @@ impl Node {
                         Node::Str(s) => s.clone(),
                         Node::Null => "null".into(),
                         Node::Bool(b) => b.to_string(),
+                        // Python's json spells non-finite float keys so.
+                        Node::Float(f) if f.is_nan() => "NaN".into(),
+                        Node::Float(f) if f.is_infinite() => {
+                            if *f > 0.0 { "Infinity" } else { "-Infinity" }.into()
+                        }
                         other => other.key_string(),
                     };
                     out.insert(key, v.to_json());
@@ -84,49 +114,11 @@ impl Node {
     }
 }
 
-/// Loads one YAML document (an empty document is `Node::Null`).
+/// Loads one YAML document as Salt's YAML renderer reads it (an empty
+/// document is `Node::Null`; a second document is an error).
 pub fn load(text: &str) -> Result<Node, YamlError> {
-    let v: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
-        let (line, column) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((0, 0));
-        YamlError {
-            message: e.to_string(),
-            line,
-            column,
-        }
-    })?;
-    Ok(from_serde(v))
+    load::load(text)
 }
 
-fn from_serde(v: serde_yaml::Value) -> Node {
-    match v {
-        serde_yaml::Value::Null => Node::Null,
-        serde_yaml::Value::Bool(b) => Node::Bool(b),
-        serde_yaml::Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Node::Int(i)
-            } else {
-                Node::Float(n.as_f64().unwrap_or(f64::NAN))
-            }
-        }
-        serde_yaml::Value::String(s) => Node::Str(s),
-        serde_yaml::Value::Sequence(s) => Node::Seq(s.into_iter().map(from_serde).collect()),
-        serde_yaml::Value::Mapping(m) => Node::Map(
-            m.into_iter()
-                .map(|(k, v)| (from_serde(k), from_serde(v)))
-                .collect(),
-        ),
-        serde_yaml::Value::Tagged(t) => from_serde(t.value),
-    }
-}
-
-/// Serialises like Salt's `salt.utils.yaml.safe_dump` (PyYAML): flow style
-/// (`{a: 1, b: [x, y]}`) when `flow`, block style otherwise; ends with a
-/// newline. INTERIM: serde_yaml's block output until the PyYAML-compatible
-/// dumper replaces it.
-pub fn dump(value: &Value, flow: bool) -> String {
-    let _ = flow;
-    serde_yaml::to_string(value).unwrap_or_default()
-}
+#[cfg(test)]
+mod tests;
