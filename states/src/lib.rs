@@ -12,6 +12,7 @@ pub mod ctx;
 pub mod data;
 pub mod modules;
 pub mod registry;
+pub mod render;
 pub mod result;
 pub mod source;
 pub mod yaml;
