@@ -14,6 +14,7 @@ pub mod data;
 pub mod modules;
 pub mod pillar;
 pub mod registry;
+pub mod render;
 pub mod result;
 pub mod source;
 pub mod yaml;

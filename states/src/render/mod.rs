@@ -1,0 +1,172 @@
+//! Salt's renderers for SLS files and templates: Jinja (on minijinja, made
+//! to behave like Salt's Jinja2 environment) then YAML, as the file's `#!`
+//! line says.
+//!
+//! How Python semantics are obtained on minijinja:
+//! - maps and lists are shared mutable objects ([`mutable`]), so
+//!   `{% do d.update(...) %}` works as in Python;
+//! - the source is rewritten before compiling ([`preprocess`]): Salt's
+//!   extension tags become plain Jinja, literals become mutable objects and
+//!   `%`, `~`, `+` get Python's meaning;
+//! - values print as Python's `str()` ([`pyrepr`]);
+//! - the `salt` mapping and template loading reach the caller's
+//!   [`ExecCaller`] and [`FileSource`] through a channel ([`host`]).
+
+mod context;
+mod env;
+mod errors;
+mod filters;
+mod host;
+mod mutable;
+mod preprocess;
+mod pyformat;
+mod pyrepr;
+mod salt_object;
+#[cfg(test)]
+mod tests;
+
+use minijinja::value::Value;
+use serde_json::Map;
+
+pub use errors::{JinjaErrorKind, RenderError};
+
+use crate::caller::ExecCaller;
+use crate::source::FileSource;
+use crate::yaml;
+
+/// What a render sees of the minion.
+pub struct RenderEnv<'a> {
+    /// `salt://` reads for import/include/import_yaml.
+    pub files: &'a dyn FileSource,
+    /// The `salt` mapping: `salt['pillar.get'](...)`, `salt.grains.filter_by(...)`.
+    pub caller: &'a dyn ExecCaller,
+    pub grains: &'a Map<String, serde_json::Value>,
+    pub pillar: &'a serde_json::Value,
+    /// The minion config as a mapping.
+    pub opts: &'a serde_json::Value,
+    pub saltenv: &'a str,
+}
+
+/// The renderer pipeline of an SLS: its `#!` line, else the `renderer`
+/// option, else `jinja|yaml`.
+fn pipeline(text: &str, opts: &serde_json::Value) -> Vec<String> {
+    let first = text.lines().next().unwrap_or_default();
+    let spec = match first.strip_prefix("#!") {
+        Some(s) if !s.starts_with('/') => s.trim().to_string(),
+        _ => opts
+            .get("renderer")
+            .and_then(|r| r.as_str())
+            .unwrap_or("jinja|yaml")
+            .to_string(),
+    };
+    spec.split('|')
+        .map(|p| {
+            // a renderer may carry arguments (`jinja -s`); only the name counts
+            p.split_whitespace().next().unwrap_or_default().to_lowercase()
+        })
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// Renders one SLS file (`path` relative to the env root, e.g.
+/// `nginx/config.sls` or `nginx/init.sls`; `sls` is `nginx.config` or
+/// `nginx`) following its shebang (`#!yaml`, `#!jinja|yaml`; default
+/// `jinja|yaml`) into a YAML node.
+pub fn render_sls(
+    env: &RenderEnv,
+    sls: &str,
+    path: &str,
+    text: &str,
+) -> Result<yaml::Node, RenderError> {
+    let stages = pipeline(text, env.opts);
+    let mut rendered = text.to_string();
+    let mut data_stage = None;
+    for stage in &stages {
+        match stage.as_str() {
+            "jinja" => {
+                rendered = render_jinja(env, path, Some(sls), &rendered, &Map::new())?
+            }
+            "yaml" | "yamlex" | "json" => data_stage = Some(stage.clone()),
+            // nothing encrypted to decrypt: the text passes through
+            "gpg" | "nacl" => {}
+            other => return Err(RenderError::UnknownRenderer(other.to_string())),
+        }
+    }
+    match data_stage {
+        Some(_) => yaml::load(&rendered).map_err(|e| RenderError::Yaml {
+            file: path.to_string(),
+            message: e.message,
+            line: e.line,
+        }),
+        None => Ok(yaml::Node::Str(rendered)),
+    }
+}
+
+/// Renders a Jinja template to text (for `file.managed` `template: jinja`),
+/// with `extra` variables (`defaults` overlaid by `context`, plus `sls`
+/// when rendering for a state) added to the usual context.
+pub fn render_template(
+    env: &RenderEnv,
+    path: &str,
+    text: &str,
+    extra: &Map<String, serde_json::Value>,
+) -> Result<String, RenderError> {
+    let sls = extra.get("sls").and_then(|s| s.as_str());
+    render_jinja(env, path, sls, text, extra)
+}
+
+/// The Jinja stage. `sls` is `None` for a template outside any SLS.
+fn render_jinja(
+    env: &RenderEnv,
+    path: &str,
+    sls: Option<&str>,
+    text: &str,
+    extra: &Map<String, serde_json::Value>,
+) -> Result<String, RenderError> {
+    let name = env::join_path(path, "");
+    let source = preprocess::preprocess(text, &name);
+    let mut json_globals: Vec<(String, serde_json::Value)> = vec![
+        ("grains".into(), serde_json::Value::Object(env.grains.clone())),
+        ("pillar".into(), env.pillar.clone()),
+        ("opts".into(), env.opts.clone()),
+        ("saltenv".into(), env.saltenv.into()),
+    ];
+    if let Some(sls) = sls {
+        json_globals.push(("sls".into(), sls.into()));
+        for (k, v) in context::sls_context(&name, sls) {
+            json_globals.push((k.to_string(), v.into()));
+        }
+    }
+    for (k, v) in extra {
+        json_globals.push((k.clone(), v.clone()));
+    }
+    let rendered = host::run_with_host(env.caller, env.files, env.saltenv, |h| {
+        let sources: env::Sources = Default::default();
+        if let Ok(mut s) = sources.lock() {
+            s.insert(name.clone(), source.clone());
+        }
+        let mut globals: Vec<(String, Value)> = vec![(
+            "salt".to_string(),
+            Value::from_object(salt_object::SaltFunctions { host: h.clone() }),
+        )];
+        globals.extend(
+            json_globals
+                .iter()
+                .map(|(k, v)| (k.clone(), mutable::from_json(v))),
+        );
+        let source_of = |n: &str| sources.lock().ok().and_then(|s| s.get(n).cloned());
+        let mut jenv = env::build(h, sources.clone(), globals);
+        let result = jenv
+            .add_template_owned(name.clone(), source.clone())
+            .and_then(|_| jenv.get_template(&name))
+            .and_then(|t| t.render(minijinja::context! {}));
+        result.map_err(|e| errors::from_minijinja(&e, &name, &source_of))
+    })
+    .map_err(RenderError::Internal)??;
+    // Jinja drops the template's final newline; Salt puts it back
+    let mut out = rendered;
+    if text.ends_with('\n') {
+        out.push('\n');
+    }
+    Ok(out)
+}

@@ -1,0 +1,534 @@
+//! Python's mutable `dict` and `list` (and the immutable `tuple`) as
+//! minijinja objects.
+//!
+//! minijinja values are immutable, but Salt formulas mutate in place all the
+//! time (`{% do d.update({...}) %}`, `{% do l.append(x) %}`), and the change
+//! must be visible through every name bound to the same object, as in Python.
+//! So every map and list entering a template (context, `salt[...]` results,
+//! `import_yaml`, and literals, which [`super::preprocess`] wraps in
+//! `__pydict`/`__pylist`) becomes one of these objects.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use indexmap::IndexMap;
+use minijinja::value::{Enumerator, Object, ObjectRepr, Value, ValueKind};
+use minijinja::{Error, ErrorKind, State};
+
+use super::pyrepr;
+use crate::yaml::Node;
+
+/// Python `dict`: insertion-ordered, shared, mutable.
+#[derive(Debug, Default)]
+pub struct PyDict(Mutex<IndexMap<Value, Value>>);
+
+/// Python `list`: shared, mutable.
+#[derive(Debug, Default)]
+pub struct PyList(Mutex<Vec<Value>>);
+
+/// Python `tuple`: what `items()`, `dictsort` and the regex filters give;
+/// printed with parentheses, which the YAML stage reads back as strings.
+#[derive(Debug, Default)]
+pub struct PyTuple(pub Vec<Value>);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // a panic while holding the lock cannot leave the data half-updated in a
+    // way that matters for rendering, so a poisoned lock is still usable
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub fn new_dict(items: IndexMap<Value, Value>) -> Value {
+    Value::from_object(PyDict(Mutex::new(items)))
+}
+
+pub fn new_list(items: Vec<Value>) -> Value {
+    Value::from_object(PyList(Mutex::new(items)))
+}
+
+pub fn new_tuple(items: Vec<Value>) -> Value {
+    Value::from_object(PyTuple(items))
+}
+
+/// Positional arguments and keyword arguments of a call, as minijinja passes
+/// them (kwargs, if any, as a last map value).
+pub fn split_args(args: &[Value]) -> (Vec<Value>, Vec<(String, Value)>) {
+    let mut pos = args.to_vec();
+    let mut kwargs = Vec::new();
+    if pos.last().is_some_and(Value::is_kwargs) {
+        if let Some(kw) = pos.pop() {
+            if let Ok(keys) = kw.try_iter() {
+                for k in keys {
+                    let v = kw.get_item(&k).unwrap_or_default();
+                    kwargs.push((k.as_str().unwrap_or_default().to_string(), v));
+                }
+            }
+        }
+    }
+    (pos, kwargs)
+}
+
+fn arg_error(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidOperation, msg.into())
+}
+
+/// The items of any sequence-like value (our objects, native lists, strings
+/// give their characters as Python iterates them).
+pub fn items_of(value: &Value) -> Result<Vec<Value>, Error> {
+    if let Some(l) = value.downcast_object_ref::<PyList>() {
+        return Ok(l.snapshot());
+    }
+    if let Some(t) = value.downcast_object_ref::<PyTuple>() {
+        return Ok(t.0.clone());
+    }
+    if let Some(s) = value.as_str() {
+        return Ok(s.chars().map(|c| Value::from(c.to_string())).collect());
+    }
+    Ok(value.try_iter()?.collect())
+}
+
+/// The (key, value) pairs of any map-like value.
+pub fn pairs_of(value: &Value) -> Result<Vec<(Value, Value)>, Error> {
+    if let Some(d) = value.downcast_object_ref::<PyDict>() {
+        return Ok(d.snapshot());
+    }
+    if value.kind() == ValueKind::Map {
+        let mut out = Vec::new();
+        for k in value.try_iter()? {
+            let v = value.get_item(&k)?;
+            out.push((k, v));
+        }
+        return Ok(out);
+    }
+    // `dict.update([('a', 1)])` also takes a sequence of pairs
+    let mut out = Vec::new();
+    for item in items_of(value)? {
+        let kv = items_of(&item)?;
+        if kv.len() != 2 {
+            return Err(arg_error(
+                "dictionary update sequence element has wrong length",
+            ));
+        }
+        out.push((kv[0].clone(), kv[1].clone()));
+    }
+    Ok(out)
+}
+
+/// Turns a native minijinja map or list (a literal, a builtin filter's
+/// result) into a mutable Python one; leaves everything else as it is.
+pub fn to_mutable(value: Value) -> Value {
+    if value.as_object().is_some_and(|o| {
+        o.downcast_ref::<PyDict>().is_some()
+            || o.downcast_ref::<PyList>().is_some()
+            || o.downcast_ref::<PyTuple>().is_some()
+    }) {
+        return value;
+    }
+    match value.kind() {
+        ValueKind::Map if !value.is_kwargs() => match pairs_of(&value) {
+            Ok(p) => new_dict(p.into_iter().collect()),
+            Err(_) => value,
+        },
+        ValueKind::Seq => match value.try_iter() {
+            Ok(it) => new_list(it.collect()),
+            Err(_) => value,
+        },
+        _ => value,
+    }
+}
+
+/// JSON data (grains, pillar, a function's return) as template values.
+pub fn from_json(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::from(()),
+        serde_json::Value::Bool(b) => Value::from(*b),
+        serde_json::Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else {
+                Value::from(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        serde_json::Value::String(s) => Value::from(s.as_str()),
+        serde_json::Value::Array(a) => new_list(a.iter().map(from_json).collect()),
+        serde_json::Value::Object(m) => new_dict(
+            m.iter()
+                .map(|(k, v)| (Value::from(k.as_str()), from_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// Loaded YAML as template values (keys keep their types).
+pub fn from_node(n: &Node) -> Value {
+    match n {
+        Node::Null => Value::from(()),
+        Node::Bool(b) => Value::from(*b),
+        Node::Int(i) => Value::from(*i),
+        Node::Float(f) => Value::from(*f),
+        Node::Str(s) => Value::from(s.as_str()),
+        Node::Seq(items) => new_list(items.iter().map(from_node).collect()),
+        Node::Map(m) => new_dict(m.iter().map(|(k, v)| (from_node(k), from_node(v))).collect()),
+    }
+}
+
+/// Template values as JSON (arguments to execution functions, `|json`).
+/// Non-string keys become strings as Python's json module writes them.
+pub fn to_json(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    if v.is_none() || v.is_undefined() {
+        return J::Null;
+    }
+    match v.kind() {
+        ValueKind::Bool => J::Bool(v.is_true()),
+        ValueKind::Number => {
+            if v.is_integer() {
+                if let Some(i) = v.as_i64() {
+                    return J::from(i);
+                }
+                if let Ok(u) = u64::try_from(v.clone()) {
+                    return J::from(u);
+                }
+            }
+            f64::try_from(v.clone())
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(J::Number)
+                .unwrap_or(J::Null)
+        }
+        ValueKind::String => J::String(v.as_str().unwrap_or_default().to_string()),
+        ValueKind::Map => {
+            let mut out = serde_json::Map::new();
+            for (k, val) in pairs_of(v).unwrap_or_default() {
+                out.insert(json_key(&k), to_json(&val));
+            }
+            J::Object(out)
+        }
+        ValueKind::Seq | ValueKind::Iterable => {
+            J::Array(items_of(v).unwrap_or_default().iter().map(to_json).collect())
+        }
+        _ => J::String(pyrepr::py_str(v)),
+    }
+}
+
+fn json_key(k: &Value) -> String {
+    match k.kind() {
+        ValueKind::None => "null".into(),
+        ValueKind::Bool => if k.is_true() { "true" } else { "false" }.into(),
+        _ => pyrepr::py_str(k),
+    }
+}
+
+fn none() -> Value {
+    Value::from(())
+}
+
+impl PyDict {
+    pub fn snapshot(&self) -> Vec<(Value, Value)> {
+        lock(&self.0)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    pub fn get(&self, key: &Value) -> Option<Value> {
+        lock(&self.0).get(key).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        lock(&self.0).len()
+    }
+
+    fn method(&self, name: &str, args: &[Value]) -> Result<Value, Error> {
+        let (pos, kwargs) = split_args(args);
+        let arg = |i: usize| pos.get(i).cloned();
+        match name {
+            "get" => Ok(arg(0)
+                .and_then(|k| self.get(&k))
+                .or_else(|| arg(1))
+                .unwrap_or_else(none)),
+            "keys" => Ok(new_list(lock(&self.0).keys().cloned().collect())),
+            "values" => Ok(new_list(lock(&self.0).values().cloned().collect())),
+            "items" => Ok(new_list(
+                self.snapshot()
+                    .into_iter()
+                    .map(|(k, v)| new_tuple(vec![k, v]))
+                    .collect(),
+            )),
+            "update" => {
+                let mut new = Vec::new();
+                if let Some(other) = arg(0) {
+                    new = pairs_of(&other)?;
+                }
+                new.extend(kwargs.into_iter().map(|(k, v)| (Value::from(k), v)));
+                let mut map = lock(&self.0);
+                for (k, v) in new {
+                    map.insert(k, v);
+                }
+                Ok(none())
+            }
+            "setdefault" => {
+                let key = arg(0).ok_or_else(|| arg_error("setdefault expected at least 1 argument"))?;
+                let mut map = lock(&self.0);
+                Ok(map
+                    .entry(key)
+                    .or_insert_with(|| arg(1).unwrap_or_else(none))
+                    .clone())
+            }
+            "pop" => {
+                let key = arg(0).ok_or_else(|| arg_error("pop expected at least 1 argument"))?;
+                let removed = lock(&self.0).shift_remove(&key);
+                match (removed, arg(1)) {
+                    (Some(v), _) | (None, Some(v)) => Ok(v),
+                    (None, None) => Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        pyrepr::py_repr(&key),
+                    )),
+                }
+            }
+            "popitem" => lock(&self.0)
+                .pop()
+                .map(|(k, v)| new_tuple(vec![k, v]))
+                .ok_or_else(|| arg_error("'popitem(): dictionary is empty'")),
+            "copy" => Ok(new_dict(lock(&self.0).clone())),
+            "clear" => {
+                lock(&self.0).clear();
+                Ok(none())
+            }
+            "has_key" => Ok(Value::from(arg(0).is_some_and(|k| self.get(&k).is_some()))),
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("'dict object' has no attribute '{name}'"),
+            )),
+        }
+    }
+}
+
+impl Object for PyDict {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.get(key)
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(lock(&self.0).keys().cloned().collect())
+    }
+
+    fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
+        Some(self.len())
+    }
+
+    fn is_true(self: &Arc<Self>) -> bool {
+        self.len() > 0
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        self.method(method, args)
+    }
+
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&pyrepr::py_repr(&Value::from_dyn_object(self.clone())))
+    }
+}
+
+impl PyList {
+    pub fn snapshot(&self) -> Vec<Value> {
+        lock(&self.0).clone()
+    }
+
+    pub fn push(&self, v: Value) {
+        lock(&self.0).push(v);
+    }
+
+    fn method(&self, name: &str, args: &[Value]) -> Result<Value, Error> {
+        let (pos, kwargs) = split_args(args);
+        let arg = |i: usize| pos.get(i).cloned();
+        match name {
+            "append" => {
+                self.push(arg(0).ok_or_else(|| arg_error("append() takes exactly one argument"))?);
+                Ok(none())
+            }
+            "extend" => {
+                let more = items_of(&arg(0).unwrap_or_default())?;
+                lock(&self.0).extend(more);
+                Ok(none())
+            }
+            "insert" => {
+                let idx = arg(0).and_then(|v| v.as_i64()).unwrap_or(0);
+                let v = arg(1).unwrap_or_else(none);
+                let mut l = lock(&self.0);
+                let len = l.len() as i64;
+                let at = if idx < 0 { (len + idx).max(0) } else { idx.min(len) };
+                l.insert(at as usize, v);
+                Ok(none())
+            }
+            "pop" => {
+                let mut l = lock(&self.0);
+                let len = l.len() as i64;
+                let idx = arg(0).and_then(|v| v.as_i64()).unwrap_or(-1);
+                let at = if idx < 0 { len + idx } else { idx };
+                if at < 0 || at >= len {
+                    return Err(arg_error("pop index out of range"));
+                }
+                Ok(l.remove(at as usize))
+            }
+            "remove" => {
+                let x = arg(0).unwrap_or_else(none);
+                let mut l = lock(&self.0);
+                match l.iter().position(|v| *v == x) {
+                    Some(i) => {
+                        l.remove(i);
+                        Ok(none())
+                    }
+                    None => Err(arg_error("list.remove(x): x not in list")),
+                }
+            }
+            "index" => {
+                let x = arg(0).unwrap_or_else(none);
+                lock(&self.0)
+                    .iter()
+                    .position(|v| *v == x)
+                    .map(|i| Value::from(i as i64))
+                    .ok_or_else(|| arg_error(format!("{} is not in list", pyrepr::py_repr(&x))))
+            }
+            "count" => {
+                let x = arg(0).unwrap_or_else(none);
+                Ok(Value::from(
+                    lock(&self.0).iter().filter(|v| **v == x).count() as i64,
+                ))
+            }
+            "reverse" => {
+                lock(&self.0).reverse();
+                Ok(none())
+            }
+            "sort" => {
+                let reverse = kwargs
+                    .iter()
+                    .any(|(k, v)| k == "reverse" && v.is_true());
+                let mut l = lock(&self.0);
+                l.sort();
+                if reverse {
+                    l.reverse();
+                }
+                Ok(none())
+            }
+            "copy" => Ok(new_list(self.snapshot())),
+            "clear" => {
+                lock(&self.0).clear();
+                Ok(none())
+            }
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("'list object' has no attribute '{name}'"),
+            )),
+        }
+    }
+}
+
+/// Python indexing of a sequence (negative indexes count from the end).
+fn seq_index(items: &[Value], key: &Value) -> Option<Value> {
+    let i = key.as_i64()?;
+    let len = items.len() as i64;
+    let at = if i < 0 { len + i } else { i };
+    if at < 0 || at >= len {
+        return None;
+    }
+    items.get(at as usize).cloned()
+}
+
+impl Object for PyList {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        seq_index(&lock(&self.0), key)
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.snapshot())
+    }
+
+    fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
+        Some(lock(&self.0).len())
+    }
+
+    fn is_true(self: &Arc<Self>) -> bool {
+        !lock(&self.0).is_empty()
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        self.method(method, args)
+    }
+
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&pyrepr::py_repr(&Value::from_dyn_object(self.clone())))
+    }
+}
+
+impl Object for PyTuple {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        seq_index(&self.0, key)
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.0.clone())
+    }
+
+    fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
+        Some(self.0.len())
+    }
+
+    fn is_true(self: &Arc<Self>) -> bool {
+        !self.0.is_empty()
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let x = args.first().cloned().unwrap_or_default();
+        match method {
+            "count" => Ok(Value::from(self.0.iter().filter(|v| **v == x).count() as i64)),
+            "index" => self
+                .0
+                .iter()
+                .position(|v| *v == x)
+                .map(|i| Value::from(i as i64))
+                .ok_or_else(|| arg_error("tuple.index(x): x not in tuple")),
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("'tuple object' has no attribute '{method}'"),
+            )),
+        }
+    }
+
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&pyrepr::py_repr(&Value::from_dyn_object(self.clone())))
+    }
+}
+
+/// `value[key]`, `None` when missing.
+pub fn item(value: &Value, key: &Value) -> Option<Value> {
+    value.get_item(key).ok().filter(|v| !v.is_undefined())
+}
