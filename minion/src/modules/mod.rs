@@ -1,9 +1,12 @@
 //! Execution modules: one file per module, one static table.
 
 pub mod cmd;
+pub mod config;
+pub mod data;
 pub mod disk;
 pub mod grains;
 pub mod network;
+pub mod pillar;
 pub mod saltutil;
 pub mod status;
 pub mod sys;
@@ -14,9 +17,11 @@ use crate::registry::FunctionSpec;
 /// Every module's `FUNCTIONS` slice; `registry::functions()` merges and sorts them.
 pub static MODULES: &[&[FunctionSpec]] = &[
     cmd::FUNCTIONS,
+    config::FUNCTIONS,
     disk::FUNCTIONS,
     grains::FUNCTIONS,
     network::FUNCTIONS,
+    pillar::FUNCTIONS,
     saltutil::FUNCTIONS,
     status::FUNCTIONS,
     sys::FUNCTIONS,
