@@ -3,8 +3,10 @@
 pub mod cmd;
 pub mod config;
 pub mod data;
+pub mod defaults;
 pub mod disk;
 pub mod grains;
+pub mod log;
 pub mod network;
 pub mod pillar;
 pub mod saltutil;
@@ -18,8 +20,10 @@ use crate::registry::FunctionSpec;
 pub static MODULES: &[&[FunctionSpec]] = &[
     cmd::FUNCTIONS,
     config::FUNCTIONS,
+    defaults::FUNCTIONS,
     disk::FUNCTIONS,
     grains::FUNCTIONS,
+    log::FUNCTIONS,
     network::FUNCTIONS,
     pillar::FUNCTIONS,
     saltutil::FUNCTIONS,
