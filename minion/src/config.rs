@@ -69,6 +69,10 @@ pub struct MinionConfig {
     pub pillar_roots: serde_yaml::Value,
     /// Keys in the file that Brine does not know (warned about at start).
     pub unknown_keys: Vec<String>,
+    /// Values of the keys Brine does not act on (unknown ones and Salt's
+    /// ignored ones): Salt keeps every key in `__opts__`, and `config.get`
+    /// reads custom options from there.
+    pub other_options: serde_json::Map<String, serde_json::Value>,
 }
 
 impl MinionConfig {
@@ -146,8 +150,17 @@ impl MinionConfig {
             .unwrap_or_else(|| "remote".to_string());
         let file_roots = raw.get("file_roots")?.unwrap_or(serde_yaml::Value::Null);
         let pillar_roots = raw.get("pillar_roots")?.unwrap_or(serde_yaml::Value::Null);
+        let unread = raw.unknown_keys();
         raw.accept_ignored(SALT_KEYS_IGNORED);
         let unknown_keys = raw.unknown_keys();
+        let mut other_options = serde_json::Map::new();
+        for key in unread {
+            // A value JSON cannot hold (non-string map keys) is left out
+            // rather than failing the whole config.
+            if let Ok(Some(value)) = raw.get::<serde_json::Value>(&key) {
+                other_options.insert(key, value);
+            }
+        }
         Ok(MinionConfig {
             config_dir: config_dir.to_path_buf(),
             id,
@@ -176,7 +189,58 @@ impl MinionConfig {
             file_roots,
             pillar_roots,
             unknown_keys,
+            other_options,
         })
+    }
+
+    /// The options as Salt's `__opts__` names them (what `config.get`,
+    /// `config.items` and Jinja's `opts` read): the keys Brine models, a few
+    /// Salt defaults that formulas test, then every other key of the file.
+    pub fn as_opts(&self) -> serde_json::Value {
+        use serde_json::{json, Value};
+        let path = |p: &Path| Value::String(p.display().to_string());
+        let master = match self.masters.as_slice() {
+            [one] => json!(one),
+            many => json!(many),
+        };
+        let yaml = |v: &serde_yaml::Value| serde_json::to_value(v).unwrap_or(Value::Null);
+        let mut opts = json!({
+            "id": self.id,
+            "master": master,
+            "master_port": self.master_port,
+            "publish_port": self.publish_port,
+            "root_dir": path(&self.root_dir),
+            "config_dir": path(&self.config_dir),
+            "conf_file": path(&self.config_dir.join("minion")),
+            "pki_dir": path(&self.pki_dir),
+            "cachedir": path(&self.cachedir),
+            "log_file": self.log_file.as_deref().map(path),
+            "log_level": self.log_level,
+            "grains": self.grains,
+            "master_finger": self.master_finger,
+            "acceptance_wait_time": self.acceptance_wait_time.as_secs_f64(),
+            "acceptance_wait_time_max": self.acceptance_wait_time_max.as_secs_f64(),
+            "recon_default": self.recon_default.as_millis() as u64,
+            "recon_max": self.recon_max.as_millis() as u64,
+            "file_client": self.file_client,
+            "file_roots": yaml(&self.file_roots),
+            "pillar_roots": yaml(&self.pillar_roots),
+            "renderer": "jinja|yaml",
+            "state_top": "top.sls",
+            "test": false,
+            "saltenv": null,
+            "pillarenv": null,
+            "hash_type": "sha256",
+            "pillar_merge_lists": false,
+            "pillar_raise_on_missing": false,
+            "ipv6": null,
+        });
+        if let Value::Object(m) = &mut opts {
+            for (k, v) in &self.other_options {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+        opts
     }
 
     /// The file holding grains set at runtime (`grains.setval`), as Salt's

@@ -74,6 +74,8 @@ impl Executor {
                     grains: self.inner.grains.clone(),
                     running: self.inner.running.clone(),
                     jid: job.jid,
+                    // TODO(lead): the minion's compiled pillar once it arrives.
+                    pillar: Arc::new(Value::Object(Map::new())),
                 };
                 supervise(spec.name, (spec.run)(ctx, args), kill_rx).await
             }

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::data::{self, python_str, python_type};
 use crate::registry::{as_bool, as_str, Args, CallCtx, FunctionSpec, ModError, ModFuture};
 
 /// Salt's `DEFAULT_TARGET_DELIM`.
@@ -34,6 +35,34 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
               - destructive: remove the key as well (default False).",
         cli_example: "brine '*' grains.delval key",
         run: delval,
+    },
+    FunctionSpec {
+        name: "grains.equals",
+        doc: "Return True if the grain's value, as a string, equals the given value as a string.\n\n\
+              - key: the grain; nested keys with ':'.\n\
+              - value: the value to compare with.",
+        cli_example: "brine '*' grains.equals fqdn <expected_fqdn>\nbrine '*' grains.equals systemd:version 219",
+        run: equals,
+    },
+    FunctionSpec {
+        name: "grains.fetch",
+        doc: "Same as grains.get (the name Jinja templates use).",
+        cli_example: "brine '*' grains.fetch pkg:apache",
+        run: get,
+    },
+    FunctionSpec {
+        name: "grains.filter_by",
+        doc: "Return the entry of a lookup dict whose key (a glob) matches the value of a grain; \
+              what formulas use for their map.jinja.\n\n\
+              - lookup_dict: {glob: value}; the first key matching the grain's value wins \
+              (for a list grain, the first item that matches any key).\n\
+              - grain: the grain to match on, nested keys with ':' (default 'os_family').\n\
+              - merge: a dict merged recursively over the result (e.g. a pillar lookup).\n\
+              - default: the lookup_dict key used when nothing matches (default 'default').\n\
+              - base: a lookup_dict key whose value the result is merged over.\n\n\
+              Returns None when nothing matches and there is no default entry.",
+        cli_example: "brine '*' grains.filter_by '{Debian: Debheads rule, RedHat: I love my hat}'\nbrine '*' grains.filter_by '{A: B, C: {D: {E: F, G: H}}}' 'xxx' '{D: {E: I}, J: K}' 'C'",
+        run: filter_by,
     },
     FunctionSpec {
         name: "grains.get",
@@ -225,6 +254,52 @@ fn has_value(ctx: CallCtx, args: Args) -> ModFuture {
         a.finish()?;
         let g = ctx.grains.snapshot();
         Ok(Value::Bool(traverse(&g, &key, DELIM).is_some()).into())
+    })
+}
+
+fn equals(ctx: CallCtx, args: Args) -> ModFuture {
+    Box::pin(async move {
+        let mut a = args.parser();
+        let key = a.take_str("key", 0)?;
+        let value = a.take("value", 1)?;
+        a.finish()?;
+        let g = ctx.grains.snapshot();
+        // Salt compares `str(value) == str(get(key))`, and get's default is ''.
+        let current = lookup(&g, &key, DELIM).unwrap_or_else(|| json!(""));
+        Ok(Value::Bool(python_str(&value) == python_str(&current)).into())
+    })
+}
+
+fn filter_by(ctx: CallCtx, args: Args) -> ModFuture {
+    Box::pin(async move {
+        let mut a = args.parser();
+        let lookup_dict = a.take("lookup_dict", 0)?;
+        let grain = a
+            .opt_str("grain", 1)?
+            .unwrap_or_else(|| "os_family".to_string());
+        let merge = a.opt("merge", 2)?;
+        let default = a
+            .opt_str("default", 3)?
+            .unwrap_or_else(|| "default".to_string());
+        let base = a.opt_str("base", 4)?;
+        a.finish()?;
+        let Value::Object(lookup_dict) = lookup_dict else {
+            return Err(ModError::Failed(format!(
+                "'{}' object has no attribute 'get'",
+                python_type(&lookup_dict)
+            )));
+        };
+        let grains = Value::Object((*ctx.grains.snapshot()).clone());
+        let found = data::filter_by(
+            &lookup_dict,
+            &grain,
+            &grains,
+            merge.as_ref(),
+            &default,
+            base.as_deref(),
+        )
+        .map_err(|e| ModError::Failed(e.to_string()))?;
+        Ok(found.unwrap_or(Value::Null).into())
     })
 }
 
@@ -495,6 +570,90 @@ mod tests {
                 has_value,
                 "grains.has_value",
                 vec![json!("pkg:x")],
+                json!({})
+            )
+            .await,
+            json!(false)
+        );
+    }
+
+    #[tokio::test]
+    async fn filter_by_and_equals() {
+        let mut g = grains();
+        g.insert("os_family".into(), json!("Debian"));
+        let ctx = test_ctx_with(g);
+        let run = |arg: Vec<Value>, kw: Value| {
+            let ctx = ctx.clone();
+            async move {
+                let kw = kw.as_object().cloned().unwrap_or_default();
+                with_fun("grains.filter_by", filter_by(ctx, Args::new(arg, kw)))
+                    .await
+                    .map(|o| o.value)
+                    .map_err(|e| e.to_string())
+            }
+        };
+        let map =
+            json!({"Debian": {"pkg": "apache2", "svc": "apache2"}, "RedHat": {"pkg": "httpd"}});
+        assert_eq!(
+            run(vec![map.clone()], json!({})).await,
+            Ok(json!({"pkg": "apache2", "svc": "apache2"}))
+        );
+        assert_eq!(
+            run(
+                vec![map.clone()],
+                json!({"merge": {"pkg": "apache2-custom"}})
+            )
+            .await,
+            Ok(json!({"pkg": "apache2-custom", "svc": "apache2"}))
+        );
+        assert_eq!(
+            run(vec![map.clone(), json!("os")], json!({})).await,
+            Ok(json!({"pkg": "apache2", "svc": "apache2"})),
+            "os is Debian too"
+        );
+        assert_eq!(
+            run(vec![map.clone(), json!("nope")], json!({})).await,
+            Ok(Value::Null)
+        );
+        assert_eq!(
+            run(
+                vec![json!({"web*": 1, "default": 0}), json!("roles")],
+                json!({})
+            )
+            .await,
+            Ok(json!(1))
+        );
+        assert_eq!(
+            run(
+                vec![json!({"default": {"a": 1, "b": 1}, "Deb*": {"b": 2}})],
+                json!({"base": "default"})
+            )
+            .await,
+            Ok(json!({"a": 1, "b": 2}))
+        );
+        assert_eq!(
+            run(vec![map.clone()], json!({"merge": [1]})).await,
+            Err("filter_by merge argument must be a dictionary.".into())
+        );
+        assert_eq!(
+            run(vec![], json!({})).await,
+            Err("grains.filter_by() missing 1 required positional argument: 'lookup_dict'".into())
+        );
+        assert_eq!(
+            call(
+                equals,
+                "grains.equals",
+                vec![json!("num"), json!("3")],
+                json!({})
+            )
+            .await,
+            json!(true)
+        );
+        assert_eq!(
+            call(
+                equals,
+                "grains.equals",
+                vec![json!("os"), json!("debian")],
                 json!({})
             )
             .await,

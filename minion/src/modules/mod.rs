@@ -1,9 +1,14 @@
 //! Execution modules: one file per module, one static table.
 
 pub mod cmd;
+pub mod config;
+pub mod data;
+pub mod defaults;
 pub mod disk;
 pub mod grains;
+pub mod log;
 pub mod network;
+pub mod pillar;
 pub mod saltutil;
 pub mod state;
 pub mod status;
@@ -15,9 +20,13 @@ use crate::registry::FunctionSpec;
 /// Every module's `FUNCTIONS` slice; `registry::functions()` merges and sorts them.
 pub static MODULES: &[&[FunctionSpec]] = &[
     cmd::FUNCTIONS,
+    config::FUNCTIONS,
+    defaults::FUNCTIONS,
     disk::FUNCTIONS,
     grains::FUNCTIONS,
+    log::FUNCTIONS,
     network::FUNCTIONS,
+    pillar::FUNCTIONS,
     saltutil::FUNCTIONS,
     state::FUNCTIONS,
     status::FUNCTIONS,
