@@ -10,9 +10,11 @@
 pub mod caller;
 pub mod ctx;
 pub mod data;
+pub mod high;
 pub mod modules;
 pub mod registry;
 pub mod result;
+pub mod runtime;
 pub mod source;
 pub mod yaml;
 
