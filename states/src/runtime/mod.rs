@@ -382,14 +382,6 @@ impl<'scope, 'env: 'scope> Runner<'scope, 'env> {
         (status, reqs)
     }
 
-    fn store(&mut self, ci: usize, tag: String, ret: Ret) {
-        if self.is_prereq(ci) {
-            self.pre.insert(tag, ret);
-        } else {
-            self.running.insert(tag, ret);
-        }
-    }
-
     fn call_chunk(&mut self, ci: usize, depth: usize) {
         let tag = gen_tag(self.low(ci));
         let (status, reqs) = self.check_requisites(ci);
@@ -478,7 +470,11 @@ impl<'scope, 'env: 'scope> Runner<'scope, 'env> {
             Status::Met | Status::SkipWatch | Status::Change => {
                 let low = self.low(ci).clone();
                 let ret = self.call(low, ci);
-                self.store(ci, tag, ret);
+                if prereq {
+                    self.pre.insert(tag, ret);
+                } else {
+                    self.running.insert(tag, ret);
+                }
             }
         }
     }
