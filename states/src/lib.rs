@@ -11,11 +11,13 @@ pub mod caller;
 pub mod compile;
 pub mod ctx;
 pub mod data;
+pub mod high;
 pub mod modules;
 pub mod pillar;
 pub mod registry;
 pub mod render;
 pub mod result;
+pub mod runtime;
 pub mod source;
 pub mod yaml;
 

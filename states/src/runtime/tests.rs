@@ -1,0 +1,507 @@
+//! Runs high data (as `state.show_sls` prints it) and compares with what
+//! Salt 3008.5's `state.apply` gave for the same SLS.
+
+use serde_json::{json, Map, Value};
+
+use super::{apply, RunOpts};
+use crate::caller::{CallError, ExecCaller};
+use crate::ctx::{StateCtx, TemplateRenderer};
+use crate::high;
+use crate::source::LocalRoots;
+
+pub(super) struct NoCaller;
+impl ExecCaller for NoCaller {
+    fn call(&self, fun: &str, _: Vec<Value>, _: Map<String, Value>) -> Result<Value, CallError> {
+        Err(CallError::Unknown(fun.to_string()))
+    }
+    fn has(&self, _: &str) -> bool {
+        false
+    }
+}
+
+pub(super) struct Verbatim;
+impl TemplateRenderer for Verbatim {
+    fn render(
+        &self,
+        _: &str,
+        text: &str,
+        _: &str,
+        _: &Map<String, Value>,
+    ) -> Result<String, String> {
+        Ok(text.to_string())
+    }
+}
+
+/// Runs `f` with a context over an empty file root.
+pub(super) fn with_ctx<T>(test: bool, f: impl FnOnce(&StateCtx<'_>) -> T) -> T {
+    let cache = tempfile::TempDir::new().unwrap();
+    let grains = Map::new();
+    let pillar = json!({});
+    let roots = LocalRoots::default();
+    let ctx = StateCtx {
+        test,
+        saltenv: "base".into(),
+        grains: &grains,
+        pillar: &pillar,
+        files: &roots,
+        templates: &Verbatim,
+        caller: &NoCaller,
+        cachedir: cache.path().to_path_buf(),
+    };
+    f(&ctx)
+}
+
+/// High data of SLS `t` as show_sls gives it: auto `order` appended.
+fn sls(states: Value) -> Map<String, Value> {
+    let mut high = Map::new();
+    let mut auto = 10000;
+    for (id, body) in states.as_object().unwrap() {
+        let mut body = body.as_object().unwrap().clone();
+        for args in body.values_mut() {
+            let args = args.as_array_mut().unwrap();
+            if !args.iter().any(|a| a.get("order").is_some()) {
+                args.push(json!({"order": auto}));
+                auto += 1;
+            }
+        }
+        body.insert("__sls__".into(), json!("t"));
+        body.insert("__env__".into(), json!("base"));
+        high.insert(id.clone(), Value::Object(body));
+    }
+    high
+}
+
+fn run_sls(states: Value, test: bool, failhard: bool) -> Map<String, Value> {
+    let high = sls(states);
+    with_ctx(test, |ctx| {
+        apply(&high, ctx, &RunOpts { failhard }).unwrap()
+    })
+}
+
+fn errors_of(states: Value) -> Vec<String> {
+    with_ctx(false, |ctx| {
+        apply(&sls(states), ctx, &RunOpts::default()).unwrap_err()
+    })
+}
+
+/// `(tag, run_num, result, comment)` in run order.
+fn summary(ret: &Map<String, Value>) -> Vec<(String, u64, Value, String)> {
+    let mut out: Vec<_> = ret
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v["__run_num__"].as_u64().unwrap(),
+                v["result"].clone(),
+                v["comment"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    out.sort_by_key(|e| e.1);
+    out
+}
+
+#[test]
+fn order_requisites_onchanges_watch_and_names_as_salt() {
+    let ret = run_sls(
+        json!({
+            "first": {"cmd": ["run", {"name": "echo hello; echo err >&2"}, {"cwd": "/tmp"}]},
+            "z": {"test": ["succeed_without_changes", {"order": 1}]},
+            "w": {"cmd": ["wait", {"name": "echo waited"}, {"watch": [{"cmd": "first"}]}]},
+            "oc": {"test": ["nop", {"onchanges": ["z"]}]},
+            "fail": {"test": ["fail_without_changes"]},
+            "after": {"test": ["nop", {"require": ["fail"]}]},
+            "ns": {"test": ["nop", {"names": ["n1", {"n2": [{"foo": "bar"}]}]}]},
+        }),
+        false,
+        false,
+    );
+    let s = summary(&ret);
+    let tags: Vec<(&str, u64)> = s.iter().map(|e| (e.0.as_str(), e.1)).collect();
+    // run_num 2 is the cmd.wait call whose empty result fires mod_watch
+    assert_eq!(
+        tags,
+        vec![
+            ("test_|-z_|-z_|-succeed_without_changes", 0),
+            ("cmd_|-first_|-echo hello; echo err >&2_|-run", 1),
+            ("cmd_|-w_|-echo waited_|-wait", 3),
+            ("test_|-oc_|-oc_|-nop", 4),
+            ("test_|-fail_|-fail_|-fail_without_changes", 5),
+            ("test_|-after_|-after_|-nop", 6),
+            ("test_|-ns_|-n1_|-nop", 7),
+            ("test_|-ns_|-n2_|-nop", 8),
+        ]
+    );
+    let first = &ret["cmd_|-first_|-echo hello; echo err >&2_|-run"];
+    assert_eq!(first["changes"]["stdout"], "hello");
+    assert_eq!(first["changes"]["stderr"], "err");
+    assert_eq!(first["changes"]["retcode"], 0);
+    assert_eq!(first["comment"], "Command \"echo hello; echo err >&2\" run");
+    assert_eq!(
+        ret["cmd_|-w_|-echo waited_|-wait"]["changes"]["stdout"],
+        "waited"
+    );
+    assert_eq!(
+        ret["test_|-oc_|-oc_|-nop"]["comment"],
+        "State was not run because none of the onchanges reqs changed"
+    );
+    assert_eq!(ret["test_|-oc_|-oc_|-nop"]["__state_ran__"], false);
+    assert_eq!(ret["test_|-after_|-after_|-nop"]["result"], false);
+    assert_eq!(
+        ret["test_|-after_|-after_|-nop"]["comment"],
+        "One or more requisite failed: t.fail"
+    );
+    let z = &ret["test_|-z_|-z_|-succeed_without_changes"];
+    assert_eq!(z["__sls__"], "t");
+    assert_eq!(z["__id__"], "z");
+    assert!(z["duration"].is_f64());
+    assert_eq!(z["start_time"].as_str().unwrap().len(), 15);
+}
+
+#[test]
+fn missing_requisite_is_salts_error() {
+    assert_eq!(
+        errors_of(json!({
+            "a": {"test": ["succeed_with_changes", {"require": [{"file": "nothere"}]}]},
+            "b": {"test": ["nop"]},
+        })),
+        vec!["Referenced state does not exist for requisite [require: (file: nothere)] in state [a] in SLS [t]"]
+    );
+}
+
+#[test]
+fn cycle_is_salts_error() {
+    assert_eq!(
+        errors_of(json!({
+            "a": {"test": ["succeed_with_changes", {"require": ["b"]}]},
+            "b": {"test": ["nop", {"require": [{"test": "a"}]}]},
+        })),
+        vec!["Recursive requisites were found: ({'SLS': 't', 'ID': 'b'}, 'require', {'SLS': 't', 'ID': 'a'}), ({'SLS': 't', 'ID': 'a'}, 'require', {'SLS': 't', 'ID': 'b'})"]
+    );
+}
+
+#[test]
+fn prereq_and_in_forms_order_as_salt() {
+    let ret = run_sls(
+        json!({
+            "svc": {"test": ["succeed_with_changes", {"prereq": [{"cmd": "mk"}]}]},
+            "mk": {"cmd": ["run", {"name": "echo make"}]},
+            "other": {"test": ["nop", {"require_in": [{"cmd": "mk"}]}, {"watch_in": [{"test": "svc"}]}]},
+        }),
+        false,
+        false,
+    );
+    let order: Vec<String> = summary(&ret).into_iter().map(|e| e.0).collect();
+    assert_eq!(
+        order,
+        vec![
+            "test_|-other_|-other_|-nop",
+            "test_|-svc_|-svc_|-succeed_with_changes",
+            "cmd_|-mk_|-echo make_|-run"
+        ]
+    );
+    assert_eq!(
+        ret["cmd_|-mk_|-echo make_|-run"]["changes"]["stdout"],
+        "make"
+    );
+}
+
+#[test]
+fn prereq_without_changes_skips_the_prerequiring_state() {
+    let ret = run_sls(
+        json!({
+            "svc": {"test": ["succeed_with_changes", {"prereq": [{"test": "quiet"}]}]},
+            "quiet": {"test": ["succeed_without_changes"]},
+        }),
+        false,
+        false,
+    );
+    let svc = &ret["test_|-svc_|-svc_|-succeed_with_changes"];
+    assert_eq!(svc["comment"], "No changes detected");
+    assert_eq!(svc["result"], true);
+}
+
+#[test]
+fn unless_onlyif_creates_as_salt() {
+    let ret = run_sls(
+        json!({
+            "u1": {"cmd": ["run", {"name": "echo u1"}, {"unless": "true"}]},
+            "o1": {"test": ["succeed_with_changes", {"onlyif": ["false"]}]},
+            "c1": {"test": ["succeed_with_changes", {"creates": "/tmp"}]},
+            "both": {"test": ["succeed_with_changes", {"onlyif": "true"}, {"unless": "true"}]},
+            "both2": {"test": ["succeed_with_changes", {"onlyif": "true"}, {"unless": "false"}, {"creates": "/nonexist"}]},
+        }),
+        false,
+        false,
+    );
+    let u1 = &ret["cmd_|-u1_|-echo u1_|-run"];
+    assert_eq!(u1["comment"], "unless condition is true");
+    assert_eq!(u1["skip_watch"], true);
+    assert_eq!(u1["result"], true);
+    assert_eq!(u1["changes"], json!({}));
+    assert_eq!(
+        ret["test_|-o1_|-o1_|-succeed_with_changes"]["comment"],
+        "onlyif condition is false"
+    );
+    assert_eq!(
+        ret["test_|-c1_|-c1_|-succeed_with_changes"]["comment"],
+        "/tmp exists"
+    );
+    assert_eq!(
+        ret["test_|-both_|-both_|-succeed_with_changes"]["comment"],
+        "onlyif condition is true\nunless condition is true"
+    );
+    assert_eq!(
+        ret["test_|-both2_|-both2_|-succeed_with_changes"]["comment"],
+        "Success!"
+    );
+}
+
+#[test]
+fn unknown_function_names_the_nearest() {
+    let ret = run_sls(json!({"unk": {"test": ["nopp"]}}), false, false);
+    let unk = &ret["test_|-unk_|-unk_|-nopp"];
+    assert_eq!(unk["result"], false);
+    assert_eq!(
+        unk["comment"],
+        "State 'test.nopp' was not found in SLS 't'\nReason: 'test.nopp' is not available.\nDid you mean 'test.nop'?\n"
+    );
+}
+
+#[test]
+fn failhard_stops_the_run_but_not_under_test() {
+    let states = json!({
+        "f1": {"test": ["fail_without_changes", {"failhard": true}]},
+        "after": {"test": ["nop"]},
+    });
+    let ret = run_sls(states.clone(), false, false);
+    assert_eq!(ret.len(), 1);
+    let ret = run_sls(states, true, false);
+    assert_eq!(ret.len(), 2);
+    assert_eq!(
+        ret["test_|-f1_|-f1_|-fail_without_changes"]["comment"],
+        "If we weren't testing, this would be a failure!"
+    );
+    // the run option
+    let ret = run_sls(
+        json!({"f": {"test": ["fail_without_changes"]}, "n": {"test": ["nop"]}}),
+        false,
+        true,
+    );
+    assert_eq!(ret.len(), 1);
+}
+
+#[test]
+fn test_mode_reports_would_change_and_runs_nothing() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let marker = dir.path().join("m");
+    let ret = run_sls(
+        json!({"mk": {"cmd": ["run", {"name": format!("touch {}", marker.display())}]}}),
+        true,
+        false,
+    );
+    let (_, v) = ret.iter().next().unwrap();
+    assert_eq!(v["result"], Value::Null);
+    assert_eq!(v["changes"]["cmd"], format!("touch {}", marker.display()));
+    assert!(!marker.exists());
+}
+
+#[test]
+fn listen_fires_mod_watch_at_the_end() {
+    let ret = run_sls(
+        json!({
+            "p1": {"test": ["succeed_with_changes"]},
+            "l1": {"test": ["nop", {"listen": [{"test": "p1"}]}]},
+        }),
+        false,
+        false,
+    );
+    let l = &ret["test_|-listener_l1_|-l1_|-mod_watch"];
+    assert_eq!(l["comment"], "Watch statement fired.");
+    assert_eq!(l["__run_num__"], 2);
+    assert_eq!(l["__id__"], "listener_l1");
+}
+
+#[test]
+fn watch_on_test_state_fires_mod_watch_listing_changes() {
+    let ret = run_sls(
+        json!({
+            "a": {"test": ["succeed_with_changes"]},
+            "b": {"test": ["nop", {"watch": ["a"]}]},
+        }),
+        false,
+        false,
+    );
+    let b = &ret["test_|-b_|-b_|-nop"];
+    assert_eq!(b["comment"], "Watch statement fired.");
+    assert_eq!(b["changes"]["Requisites with changes"], json!(["test: a"]));
+}
+
+#[test]
+fn onfail_runs_only_after_a_failure() {
+    let ret = run_sls(
+        json!({
+            "bad": {"test": ["fail_without_changes"]},
+            "good": {"test": ["succeed_without_changes"]},
+            "rescue": {"test": ["nop", {"onfail": ["bad"]}]},
+            "idle": {"test": ["nop", {"onfail": ["good"]}]},
+        }),
+        false,
+        false,
+    );
+    assert_eq!(ret["test_|-rescue_|-rescue_|-nop"]["comment"], "Success!");
+    assert_eq!(
+        ret["test_|-idle_|-idle_|-nop"]["comment"],
+        "State was not run because onfail req did not change"
+    );
+}
+
+#[test]
+fn requisite_by_sls_and_glob() {
+    // `late` requires its own SLS, so itself: Salt reports the cycle
+    let errs = errors_of(json!({
+        "late": {"test": ["nop", {"require": [{"sls": "t"}]}, {"order": 1}]},
+        "u1": {"cmd": ["run", {"name": "true"}]},
+    }));
+    assert_eq!(
+        errs,
+        vec!["Recursive requisites were found: ({'SLS': 't', 'ID': 'late'}, 'require', {'SLS': 't', 'ID': 'late'})"]
+    );
+    let ret = run_sls(
+        json!({
+            "u1": {"cmd": ["run", {"name": "true"}]},
+            "g1": {"test": ["nop", {"require": [{"cmd": "u*"}]}, {"order": 1}]},
+        }),
+        false,
+        false,
+    );
+    assert_eq!(ret["test_|-g1_|-g1_|-nop"]["__run_num__"], 1);
+}
+
+#[test]
+fn compile_low_matches_show_low_sls() {
+    let high = sls(json!({
+        "z": {"test": ["succeed_without_changes", {"order": 1}]},
+        "ns": {"test": ["nop", {"names": ["n1", {"n2": [{"foo": "bar"}]}]}]},
+    }));
+    let chunks = high::compile_low(&high).unwrap();
+    assert_eq!(
+        Value::Array(chunks.into_iter().map(Value::Object).collect()),
+        json!([
+            {"state": "test", "name": "z", "__sls__": "t", "__env__": "base", "__id__": "z", "order": 1, "fun": "succeed_without_changes"},
+            {"state": "test", "name": "n1", "__sls__": "t", "__env__": "base", "__id__": "ns", "order": 10000.0001, "fun": "nop"},
+            {"state": "test", "name": "n2", "__sls__": "t", "__env__": "base", "__id__": "ns", "order": 10000.0002, "foo": "bar", "fun": "nop"},
+        ])
+    );
+}
+
+#[test]
+fn verify_high_messages_as_salt() {
+    let high = sls(json!({
+        "a": {"pkg": ["installed", "removed"]},
+        "b": {"file": [{"name": "x"}, {"require": {"file": "y"}}]},
+    }));
+    assert_eq!(
+        high::verify_high(&high),
+        vec![
+            "Too many functions declared in state 'a' in SLS 't'. Please choose one of the following: installed, removed",
+            "The require statement in state 'b' in SLS 't' needs to be formed as a list",
+            "No function declared in state 'b' in SLS 't'",
+        ]
+    );
+}
+
+#[test]
+fn extend_and_exclude() {
+    let mut high = sls(json!({
+        "a": {"test": ["nop", {"comment": "one"}]},
+        "b": {"test": ["nop"]},
+    }));
+    high.insert(
+        "__extend__".into(),
+        json!([{"a": {"test": [{"comment": "two"}], "__sls__": "t", "__env__": "base"}}]),
+    );
+    high.insert("__exclude__".into(), json!([{"id": "b"}]));
+    high::apply_extend_exclude(&mut high).unwrap();
+    assert!(!high.contains_key("b"));
+    assert_eq!(high["a"]["test"][1], json!({"comment": "two"}));
+
+    let mut bad = sls(json!({"a": {"test": ["nop"]}}));
+    bad.insert(
+        "__extend__".into(),
+        json!([{"zz": {"test": [{"comment": "x"}], "__sls__": "t", "__env__": "base"}}]),
+    );
+    let errs = high::apply_extend_exclude(&mut bad).unwrap_err();
+    assert!(
+        errs[0].starts_with("Cannot extend ID 'zz' in 'base:t'. It is not part of the high state.")
+    );
+}
+
+#[test]
+fn cmd_run_in_a_temp_dir_changes_and_fails_like_salt() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let d = dir.path().display().to_string();
+    let ret = run_sls(
+        json!({
+            "mk": {"cmd": ["run", {"name": "echo data > out; pwd"}, {"cwd": d}, {"creates": format!("{d}/never")}]},
+            "bad": {"cmd": ["run", {"name": "exit 3"}]},
+            "env": {"cmd": ["run", {"name": "echo $FOO"}, {"env": [{"FOO": "bar"}]}]},
+            "nocwd": {"cmd": ["run", {"name": "true"}, {"cwd": format!("{d}/missing")}]},
+            "slow": {"cmd": ["run", {"name": "sleep 5"}, {"timeout": 0.2}]},
+        }),
+        false,
+        false,
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out")).unwrap(),
+        "data\n"
+    );
+    let mk = &ret["cmd_|-mk_|-echo data > out; pwd_|-run"];
+    assert_eq!(mk["changes"]["stdout"].as_str().unwrap(), d);
+    assert!(mk["changes"]["pid"].as_u64().unwrap() > 0);
+    let bad = &ret["cmd_|-bad_|-exit 3_|-run"];
+    assert_eq!(bad["result"], false);
+    assert_eq!(bad["changes"]["retcode"], 3);
+    assert_eq!(
+        ret["cmd_|-env_|-echo $FOO_|-run"]["changes"]["stdout"],
+        "bar"
+    );
+    assert_eq!(
+        ret["cmd_|-nocwd_|-true_|-run"]["comment"],
+        format!("Desired working directory \"{d}/missing\" is not available")
+    );
+    let slow = &ret["cmd_|-slow_|-sleep 5_|-run"];
+    assert_eq!(slow["result"], false);
+    assert_eq!(slow["changes"]["stdout"], "Timed out after 0.2 seconds");
+}
+
+#[test]
+fn parallel_states_run_in_threads_and_report_parallel() {
+    let ret = run_sls(
+        json!({
+            "p1": {"cmd": ["run", {"name": "echo p1"}, {"parallel": true}]},
+            "p2": {"cmd": ["run", {"name": "echo p2"}, {"parallel": true}]},
+            "after": {"test": ["nop", {"require": [{"cmd": "p1"}]}]},
+        }),
+        false,
+        false,
+    );
+    let p1 = &ret["cmd_|-p1_|-echo p1_|-run"];
+    assert_eq!(p1["__parallel__"], true);
+    assert_eq!(p1["result"], true);
+    assert_eq!(p1["changes"]["stdout"], "p1");
+    assert_eq!(ret["test_|-after_|-after_|-nop"]["result"], true);
+}
+
+#[test]
+fn stateful_command_reports_its_own_changes() {
+    let ret = run_sls(
+        json!({"s": {"cmd": ["run", {"name": "echo hi; echo \"changed=yes comment='did it'\""}, {"stateful": true}]}}),
+        false,
+        false,
+    );
+    let (_, s) = ret.iter().next().unwrap();
+    assert_eq!(s["comment"], "did it");
+    assert_eq!(s["changes"]["changed"], "yes");
+    assert_eq!(s["changes"]["stdout"], "hi");
+}
