@@ -76,33 +76,6 @@ pub struct MinionConfig {
 }
 
 impl MinionConfig {
-    /// The config as Salt's `__opts__` mapping (what templates read as
-    /// `opts` and `config.get` searches first), with Salt's key names.
-    pub fn as_opts(&self) -> serde_json::Value {
-        let yaml_to_json =
-            |v: &serde_yaml::Value| serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
-        serde_json::json!({
-            "id": self.id,
-            "master": if self.masters.len() == 1 { serde_json::json!(self.masters[0]) } else { serde_json::json!(self.masters) },
-            "master_port": self.master_port,
-            "publish_port": self.publish_port,
-            "root_dir": self.root_dir.display().to_string(),
-            "pki_dir": self.pki_dir.display().to_string(),
-            "cachedir": self.cachedir.display().to_string(),
-            "config_dir": self.config_dir.display().to_string(),
-            "conf_file": self.config_dir.join("minion").display().to_string(),
-            "file_client": self.file_client,
-            "file_roots": yaml_to_json(&self.file_roots),
-            "pillar_roots": yaml_to_json(&self.pillar_roots),
-            "renderer": "jinja|yaml",
-            "saltenv": null,
-            "pillarenv": null,
-            "state_auto_order": true,
-            "test": false,
-            "grains": self.grains,
-        })
-    }
-
     /// Loads `<config_dir>/minion` if it exists, else the defaults.
     pub fn load(config_dir: &Path) -> Result<Self, ConfError> {
         let path = config_dir.join("minion");
