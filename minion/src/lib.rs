@@ -1,4 +1,5 @@
 //! The minion: connects to every master, runs jobs, returns results.
+pub mod caller;
 pub mod config;
 pub mod daemon;
 pub mod exec;

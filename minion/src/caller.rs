@@ -1,0 +1,124 @@
+//! The bridge from the state system to the function table: what
+//! `salt['pillar.get'](...)` in a template and `module.run` in a state call.
+//!
+//! **Invariant:** [`RegistryCaller::call`] blocks its thread until the
+//! function finishes, so it must run on a blocking thread (the renderer runs
+//! in `tokio::task::spawn_blocking`), never on a runtime worker: there,
+//! `Handle::block_on` panics.
+
+use brine_states::{CallError, ExecCaller};
+use serde_json::{Map, Value};
+use tokio::runtime::Handle;
+
+use crate::registry::{self, Args, CallCtx};
+
+/// Runs `"mod.fun"` from the minion's registry with one context (config,
+/// grains, pillar, jid of the state run).
+#[derive(Clone)]
+pub struct RegistryCaller {
+    ctx: CallCtx,
+    handle: Handle,
+}
+
+impl RegistryCaller {
+    /// `handle` is the runtime the functions' async work runs on.
+    pub fn new(ctx: CallCtx, handle: Handle) -> RegistryCaller {
+        RegistryCaller { ctx, handle }
+    }
+
+    /// The context every call gets.
+    pub fn ctx(&self) -> &CallCtx {
+        &self.ctx
+    }
+}
+
+impl ExecCaller for RegistryCaller {
+    fn call(
+        &self,
+        fun: &str,
+        args: Vec<Value>,
+        kwargs: Map<String, Value>,
+    ) -> Result<Value, CallError> {
+        let spec = registry::lookup(fun).ok_or_else(|| CallError::Unknown(fun.to_string()))?;
+        let args = Args::new(args, kwargs);
+        let run = registry::with_fun(spec.name, (spec.run)(self.ctx.clone(), args));
+        self.handle
+            .block_on(run)
+            .map(|out| out.value)
+            .map_err(|e| CallError::Failed(e.to_string()))
+    }
+
+    fn has(&self, fun: &str) -> bool {
+        registry::lookup(fun).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::test_ctx;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    /// Calls through the bridge from a blocking thread, as the renderer does.
+    async fn call_blocking(
+        fun: &'static str,
+        args: Value,
+        kwargs: Value,
+    ) -> Result<Value, CallError> {
+        let mut ctx = test_ctx();
+        ctx.pillar = Arc::new(json!({"pkg": {"apache": "httpd"}}));
+        let caller = RegistryCaller::new(ctx, Handle::current());
+        let args = args.as_array().cloned().unwrap_or_default();
+        let kwargs = kwargs.as_object().cloned().unwrap_or_default();
+        tokio::task::spawn_blocking(move || caller.call(fun, args, kwargs))
+            .await
+            .expect("render thread")
+    }
+
+    #[tokio::test]
+    async fn calls_functions_from_a_blocking_thread() {
+        assert_eq!(
+            call_blocking("pillar.get", json!(["pkg:apache"]), json!({})).await,
+            Ok(json!("httpd"))
+        );
+        assert_eq!(
+            call_blocking("test.echo", json!(["hi"]), json!({})).await,
+            Ok(json!("hi"))
+        );
+        assert_eq!(
+            call_blocking("no.such", json!([]), json!({})).await,
+            Err(CallError::Unknown("no.such".into()))
+        );
+        assert_eq!(
+            call_blocking("pillar.get", json!([]), json!({})).await,
+            Err(CallError::Failed(
+                "pillar.get() missing 1 required positional argument: 'key'".into()
+            ))
+        );
+        assert_eq!(
+            call_blocking("pillar.keys", json!(["nope"]), json!({})).await,
+            Err(CallError::Failed("Pillar key not found: nope".into()))
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn async_functions_finish_on_the_runtime() {
+        // cmd.run spawns a process and awaits it on the runtime.
+        assert_eq!(
+            call_blocking("cmd.run", json!(["echo bridged"]), json!({})).await,
+            Ok(json!("bridged"))
+        );
+    }
+
+    #[test]
+    fn has_reports_registered_functions() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let caller = RegistryCaller::new(test_ctx(), rt.handle().clone());
+        assert!(caller.has("pillar.get"));
+        assert!(caller.has("grains.filter_by"));
+        assert!(!caller.has("pillar.nope"));
+    }
+}
