@@ -142,7 +142,7 @@ pub fn order_chunks(
     let cap = graph.cap();
     let order = match graph.order(cap) {
         Ok(order) => order,
-        Err(()) => {
+        Err(_) => {
             errors.push(format!(
                 "Recursive requisites were found: {}",
                 graph.cycles_str()

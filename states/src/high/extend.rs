@@ -137,6 +137,7 @@ fn first_key(v: &Value) -> Option<&str> {
 fn merge_args(existing: &mut Vec<Value>, run: Vec<Value>) {
     for arg in run {
         let mut update = false;
+        #[allow(clippy::needless_range_loop)] // entries are replaced in place by index
         for hind in 0..existing.len() {
             if arg.is_string() && existing[hind].is_string() {
                 // replacing the function

@@ -109,6 +109,11 @@ fn prereq_tag(tag: &str) -> String {
     format!("{tag}_|-__prereq_test__")
 }
 
+/// The requisites loop; [`DependencyGraph::cycles_str`] says where.
+#[derive(Debug, thiserror::Error)]
+#[error("recursive requisites")]
+pub struct Cycle;
+
 struct Node {
     tag: String,
     chunk: Option<usize>,
@@ -401,7 +406,7 @@ impl DependencyGraph {
 
     /// Chunk indices in execution order (a chunk under a prereq appears
     /// twice: its dry-run check, then its real run). `Err` on a cycle.
-    pub fn order(&mut self, cap: i64) -> Result<Vec<usize>, ()> {
+    pub fn order(&mut self, cap: i64) -> Result<Vec<usize>, Cycle> {
         let count = self.nodes.len();
         let mut in_degree: Vec<usize> = self
             .in_edges
@@ -409,8 +414,8 @@ impl DependencyGraph {
             .map(|m| m.values().map(Vec::len).sum())
             .collect();
         let mut heap = BinaryHeap::new();
-        for n in 0..count {
-            if in_degree[n] == 0 {
+        for (n, degree) in in_degree.iter().enumerate() {
+            if *degree == 0 {
                 let key = self.sort_key(cap, n);
                 heap.push(key);
             }
@@ -435,7 +440,7 @@ impl DependencyGraph {
             }
         }
         if processed != count {
-            return Err(());
+            return Err(Cycle);
         }
         Ok(out)
     }

@@ -22,7 +22,7 @@ pub const STATES: &[StateSpec] = &[
     StateSpec {
         name: "cmd.run",
         doc: "Run a command unless it is already done.\n\nname: the command (run by `shell -c`); cwd, runas, shell, env (list of one-key maps or a map), timeout, ignore_timeout, stateful, success_retcodes, success_stdout, success_stderr, hide_output; unless/onlyif/creates are handled for every state.",
-        run: run,
+        run,
         mod_watch: Some(mod_watch),
     },
     StateSpec {
