@@ -91,7 +91,9 @@ fn rewrite_one(caps: &Captures, name: &str, open_loads: &mut Vec<(String, String
             format!("{{%{lead} endset %}}{{% set {var} = {var}|load_{kind} {trail}%}}")
         }
         // an `endload` without its start: leave it for the syntax error
-        None => caps.get(0).map_or(String::new(), |m| m.as_str().to_string()),
+        None => caps
+            .get(0)
+            .map_or(String::new(), |m| m.as_str().to_string()),
     }
 }
 
@@ -107,13 +109,7 @@ struct Edit {
 }
 
 fn rewrite_python_semantics(source: &str, name: &str) -> Option<String> {
-    let tree = parse(
-        source,
-        name,
-        SyntaxConfig::default(),
-        WhitespaceConfig::default(),
-    )
-    .ok()?;
+    let tree = parse(source, name, SyntaxConfig, WhitespaceConfig::default()).ok()?;
     let mut w = Walker {
         source,
         edits: Vec::new(),
@@ -233,7 +229,12 @@ impl Walker<'_> {
         }
     }
 
-    fn wrap(&mut self, span: minijinja::machinery::Span, opener: &'static str, inner: impl FnOnce(&mut Self)) {
+    fn wrap(
+        &mut self,
+        span: minijinja::machinery::Span,
+        opener: &'static str,
+        inner: impl FnOnce(&mut Self),
+    ) {
         self.insert(span.start_offset, opener);
         inner(self);
         self.insert(span.end_offset, ")");
