@@ -301,6 +301,10 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_test("regex_match", |v: Value, a: Args| -> Result<bool, Error> {
         Ok(!regex_find(&v, &a, true)?.is_none())
     });
+    env.add_test("callable", |v: Value| {
+        v.as_object()
+            .is_some_and(|o| matches!(o.repr(), minijinja::value::ObjectRepr::Plain))
+    });
     env.add_test("equalto", |v: Value, other: Value| v == other);
     env.add_test("list", |v: Value| is_list(&v));
     env.add_test("is_list", |v: Value| is_list(&v));
