@@ -88,7 +88,10 @@ mod tests {
 
     #[test]
     fn template_rendered_for_an_sls() {
-        let ctx = sls_context("/var/cache/salt/files/base/nginx/files/nginx.conf", "nginx.config");
+        let ctx = sls_context(
+            "/var/cache/salt/files/base/nginx/files/nginx.conf",
+            "nginx.config",
+        );
         assert_eq!(get(&ctx, "tplfile"), "nginx.config");
         assert_eq!(get(&ctx, "tpldir"), ".");
         assert_eq!(get(&ctx, "slspath"), "<missing>");

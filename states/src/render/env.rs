@@ -145,7 +145,9 @@ fn py_mod(a: Value, b: Value) -> Result<Value, Error> {
                 "integer division or modulo by zero",
             ));
         }
-        return Ok(int_value(x.rem_euclid(y) + if y < 0 && x.rem_euclid(y) != 0 { y } else { 0 }));
+        return Ok(int_value(
+            x.rem_euclid(y) + if y < 0 && x.rem_euclid(y) != 0 { y } else { 0 },
+        ));
     }
     let x = f64::try_from(a.clone()).map_err(|_| Error::from(ErrorKind::InvalidOperation))?;
     let y = f64::try_from(b.clone()).map_err(|_| Error::from(ErrorKind::InvalidOperation))?;
@@ -328,7 +330,7 @@ pub fn py_split(s: &str, sep: Option<&str>, max: Option<usize>, from_right: bool
                 _ => words.into_iter().map(String::from).collect(),
             }
         }
-        Some(sep) if sep.is_empty() => vec![s.to_string()],
+        Some("") => vec![s.to_string()],
         Some(sep) => match (max, from_right) {
             (Some(m), false) => s.splitn(m + 1, sep).map(String::from).collect(),
             (Some(m), true) => {
@@ -341,7 +343,12 @@ pub fn py_split(s: &str, sep: Option<&str>, max: Option<usize>, from_right: bool
     }
 }
 
-fn unknown_method(state: &State, value: &Value, method: &str, args: &[Value]) -> Result<Value, Error> {
+fn unknown_method(
+    state: &State,
+    value: &Value,
+    method: &str,
+    args: &[Value],
+) -> Result<Value, Error> {
     if let Some(s) = value.as_str() {
         if let Some(rv) = string_method(s, method, args)? {
             return Ok(rv);
@@ -508,7 +515,10 @@ mod tests {
     fn split_like_python() {
         assert_eq!(py_split("a b  c", None, None, false), ["a", "b", "c"]);
         assert_eq!(py_split("a.b.c", Some("."), Some(1), true), ["a.b", "c"]);
-        assert_eq!(py_split("a,b,,c", Some(","), None, false), ["a", "b", "", "c"]);
+        assert_eq!(
+            py_split("a,b,,c", Some(","), None, false),
+            ["a", "b", "", "c"]
+        );
         assert_eq!(py_split(" a b c ", None, Some(1), false), ["a", "b c "]);
     }
 }

@@ -12,8 +12,8 @@ use regex::RegexBuilder;
 
 use super::errors::{JinjaErrorKind, SaltJinjaError};
 use super::mutable::{
-    from_json, from_node, item, items_of, new_dict, new_list, new_tuple, pairs_of, split_args, to_json,
-    PyDict, PyList, PyTuple,
+    from_json, from_node, item, items_of, new_dict, new_list, new_tuple, pairs_of, split_args,
+    to_json, PyDict, PyList, PyTuple,
 };
 use super::pyformat;
 use super::pyrepr::{self, py_str, yaml_dquote, yaml_squote};
@@ -75,19 +75,29 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("load_json", load_json);
     env.add_filter("load_text", |v: Value| Value::from(text(&v)));
     env.add_filter("yaml_encode", yaml_encode);
-    env.add_filter("yaml_dquote", |v: Value| Value::from(yaml_dquote(&text(&v))));
-    env.add_filter("yaml_squote", |v: Value| Value::from(yaml_squote(&text(&v))));
+    env.add_filter("yaml_dquote", |v: Value| {
+        Value::from(yaml_dquote(&text(&v)))
+    });
+    env.add_filter("yaml_squote", |v: Value| {
+        Value::from(yaml_squote(&text(&v)))
+    });
     env.add_filter("traverse", |v: Value, a: Args| -> Result<Value, Error> {
         let key = arg(&a, 0, "key").unwrap_or_default();
         let default = arg(&a, 1, "default").unwrap_or(Value::from(()));
         let delim = arg(&a, 2, "delimiter").map_or(":".to_string(), |d| text(&d));
         Ok(traverse(&v, &key, default, &delim))
     });
-    env.add_filter("unique", |v: Value| -> Result<Value, Error> { Ok(new_list(unique(items_of(&v)?))) });
+    env.add_filter("unique", |v: Value| -> Result<Value, Error> {
+        Ok(new_list(unique(items_of(&v)?)))
+    });
     env.add_filter("regex_match", |v: Value, a: Args| regex_find(&v, &a, true));
-    env.add_filter("regex_search", |v: Value, a: Args| regex_find(&v, &a, false));
+    env.add_filter("regex_search", |v: Value, a: Args| {
+        regex_find(&v, &a, false)
+    });
     env.add_filter("regex_replace", regex_replace);
-    env.add_filter("regex_escape", |v: Value| Value::from(python_re_escape(&text(&v))));
+    env.add_filter("regex_escape", |v: Value| {
+        Value::from(python_re_escape(&text(&v)))
+    });
     env.add_filter("to_bool", |v: Value| Value::from(to_bool(&v)));
     env.add_filter("sequence", |v: Value| -> Value {
         if matches!(v.kind(), ValueKind::Seq | ValueKind::Map) {
@@ -98,25 +108,44 @@ pub fn register(env: &mut Environment<'static>) {
     });
     env.add_filter("is_list", |v: Value| Value::from(is_list(&v)));
     env.add_filter("is_iter", |v: Value| {
-        Value::from(matches!(v.kind(), ValueKind::Seq | ValueKind::Map | ValueKind::Iterable))
+        Value::from(matches!(
+            v.kind(),
+            ValueKind::Seq | ValueKind::Map | ValueKind::Iterable
+        ))
     });
     env.add_filter("exactly_one_true", |v: Value| -> Result<Value, Error> {
-        Ok(Value::from(items_of(&v)?.iter().filter(|x| x.is_true()).count() == 1))
+        Ok(Value::from(
+            items_of(&v)?.iter().filter(|x| x.is_true()).count() == 1,
+        ))
     });
-    env.add_filter("exactly_n_true", |v: Value, n: usize| -> Result<Value, Error> {
-        Ok(Value::from(items_of(&v)?.iter().filter(|x| x.is_true()).count() == n))
-    });
+    env.add_filter(
+        "exactly_n_true",
+        |v: Value, n: usize| -> Result<Value, Error> {
+            Ok(Value::from(
+                items_of(&v)?.iter().filter(|x| x.is_true()).count() == n,
+            ))
+        },
+    );
     env.add_filter("skip", |_v: Value| Value::from(""));
     env.add_filter("quote", |v: Value| Value::from(shell_quote(&text(&v))));
     env.add_filter("min", |v: Value| -> Result<Value, Error> {
-        items_of(&v)?.into_iter().min().ok_or_else(|| fail("min() arg is an empty sequence"))
+        items_of(&v)?
+            .into_iter()
+            .min()
+            .ok_or_else(|| fail("min() arg is an empty sequence"))
     });
     env.add_filter("max", |v: Value| -> Result<Value, Error> {
-        items_of(&v)?.into_iter().max().ok_or_else(|| fail("max() arg is an empty sequence"))
+        items_of(&v)?
+            .into_iter()
+            .max()
+            .ok_or_else(|| fail("max() arg is an empty sequence"))
     });
     env.add_filter("avg", |v: Value| -> Result<Value, Error> {
         let items = items_of(&v)?;
-        let sum: f64 = items.iter().filter_map(|x| f64::try_from(x.clone()).ok()).sum();
+        let sum: f64 = items
+            .iter()
+            .filter_map(|x| f64::try_from(x.clone()).ok())
+            .sum();
         Ok(Value::from(sum / items.len().max(1) as f64))
     });
     env.add_filter("union", |a: Value, b: Value| -> Result<Value, Error> {
@@ -126,18 +155,31 @@ pub fn register(env: &mut Environment<'static>) {
     });
     env.add_filter("intersect", |a: Value, b: Value| -> Result<Value, Error> {
         let other = items_of(&b)?;
-        Ok(new_list(unique(items_of(&a)?.into_iter().filter(|x| other.contains(x)).collect())))
+        Ok(new_list(unique(
+            items_of(&a)?
+                .into_iter()
+                .filter(|x| other.contains(x))
+                .collect(),
+        )))
     });
     env.add_filter("difference", |a: Value, b: Value| -> Result<Value, Error> {
         let other = items_of(&b)?;
-        Ok(new_list(unique(items_of(&a)?.into_iter().filter(|x| !other.contains(x)).collect())))
+        Ok(new_list(unique(
+            items_of(&a)?
+                .into_iter()
+                .filter(|x| !other.contains(x))
+                .collect(),
+        )))
     });
-    env.add_filter("symmetric_difference", |a: Value, b: Value| -> Result<Value, Error> {
-        let (la, lb) = (items_of(&a)?, items_of(&b)?);
-        let mut out: Vec<Value> = la.iter().filter(|x| !lb.contains(x)).cloned().collect();
-        out.extend(lb.iter().filter(|x| !la.contains(x)).cloned());
-        Ok(new_list(unique(out)))
-    });
+    env.add_filter(
+        "symmetric_difference",
+        |a: Value, b: Value| -> Result<Value, Error> {
+            let (la, lb) = (items_of(&a)?, items_of(&b)?);
+            let mut out: Vec<Value> = la.iter().filter(|x| !lb.contains(x)).cloned().collect();
+            out.extend(lb.iter().filter(|x| !la.contains(x)).cloned());
+            Ok(new_list(unique(out)))
+        },
+    );
     env.add_filter("flatten", |v: Value| -> Result<Value, Error> {
         let mut out = Vec::new();
         flatten_into(&v, &mut out)?;
@@ -155,10 +197,15 @@ pub fn register(env: &mut Environment<'static>) {
     });
     env.add_filter("to_num", |v: Value| to_num(&v));
     env.add_filter("str_to_num", |v: Value| to_num(&v));
-    env.add_filter("substring_in_list", |s: Value, l: Value| -> Result<Value, Error> {
-        let s = text(&s);
-        Ok(Value::from(items_of(&l)?.iter().any(|x| text(x).contains(&s))))
-    });
+    env.add_filter(
+        "substring_in_list",
+        |s: Value, l: Value| -> Result<Value, Error> {
+            let s = text(&s);
+            Ok(Value::from(
+                items_of(&l)?.iter().any(|x| text(x).contains(&s)),
+            ))
+        },
+    );
     env.add_filter("contains_whitespace", |v: Value| {
         Value::from(text(&v).chars().any(char::is_whitespace))
     });
@@ -182,6 +229,38 @@ pub fn register(env: &mut Environment<'static>) {
                 .map(|(k, v)| new_tuple(vec![k, v]))
                 .collect(),
         ))
+    });
+    env.add_filter("truncate", |v: Value, a: Args| -> Value {
+        // Jinja2's truncate(length=255, killwords=False, end='...', leeway=5)
+        let s = text(&v);
+        let length = arg(&a, 0, "length")
+            .and_then(|l| l.as_usize())
+            .unwrap_or(255);
+        let killwords = flag(&a, 1, "killwords");
+        let end = arg(&a, 2, "end").map_or("...".to_string(), |e| text(&e));
+        let leeway = arg(&a, 3, "leeway").and_then(|l| l.as_usize()).unwrap_or(5);
+        let chars: Vec<char> = s.chars().collect();
+        if chars.len() <= length + leeway {
+            return Value::from(s);
+        }
+        let head: String = chars[..length.saturating_sub(end.chars().count())]
+            .iter()
+            .collect();
+        if killwords {
+            return Value::from(format!("{head}{end}"));
+        }
+        let head = head
+            .rsplit_once(' ')
+            .map_or(head.as_str(), |(h, _)| h)
+            .to_string();
+        Value::from(format!("{head}{end}"))
+    });
+    env.add_filter("wordcount", |v: Value| {
+        let words = text(&v)
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .filter(|w| !w.is_empty())
+            .count();
+        Value::from(words as i64)
     });
     env.add_filter("string", |v: Value| Value::from(py_str(&v)));
     env.add_filter("format", |v: Value, a: Args| -> Result<Value, Error> {
@@ -209,7 +288,9 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("indent", indent);
     env.add_filter("list", |v: Value| -> Result<Value, Error> {
         if v.kind() == ValueKind::Map {
-            return Ok(new_list(pairs_of(&v)?.into_iter().map(|(k, _)| k).collect()));
+            return Ok(new_list(
+                pairs_of(&v)?.into_iter().map(|(k, _)| k).collect(),
+            ));
         }
         Ok(new_list(items_of(&v)?))
     });
@@ -219,6 +300,10 @@ pub fn register(env: &mut Environment<'static>) {
     });
     env.add_test("regex_match", |v: Value, a: Args| -> Result<bool, Error> {
         Ok(!regex_find(&v, &a, true)?.is_none())
+    });
+    env.add_test("callable", |v: Value| {
+        v.as_object()
+            .is_some_and(|o| matches!(o.repr(), minijinja::value::ObjectRepr::Plain))
     });
     env.add_test("equalto", |v: Value, other: Value| v == other);
     env.add_test("list", |v: Value| is_list(&v));
@@ -299,7 +384,7 @@ pub fn traverse(data: &Value, key: &Value, default: Value, delim: &str) -> Value
                 .filter(|x| x.kind() == ValueKind::Map)
                 .find_map(|d| {
                     let k = idx.map(Value::from).unwrap_or_else(|| each.clone());
-                    item(&d, &k)
+                    item(d, &k)
                 });
             match (embedded, idx) {
                 (Some(v), _) => ptr = v,
@@ -318,9 +403,7 @@ pub fn traverse(data: &Value, key: &Value, default: Value, delim: &str) -> Value
                 Some(v) => ptr = v,
                 None => {
                     // a key that reads as another YAML type (`1`, `true`)
-                    let loaded = crate::yaml::load(&text(&each))
-                        .ok()
-                        .map(|n| from_node(&n));
+                    let loaded = crate::yaml::load(&text(&each)).ok().map(|n| from_node(&n));
                     match loaded {
                         Some(k) if k != each => match item(&ptr, &k) {
                             Some(v) => ptr = v,
@@ -356,7 +439,8 @@ fn regex_find(v: &Value, a: &[Value], anchored: bool) -> Result<Value, Error> {
         .map_err(|e| fail(format!("bad regular expression: {e}")))?;
     let subject = text(v);
     let caps = if anchored {
-        re.captures(&subject).filter(|c| c.get(0).is_some_and(|m| m.start() == 0))
+        re.captures(&subject)
+            .filter(|c| c.get(0).is_some_and(|m| m.start() == 0))
     } else {
         re.captures(&subject)
     };
@@ -368,11 +452,13 @@ fn regex_find(v: &Value, a: &[Value], anchored: bool) -> Result<Value, Error> {
             .multi_line(false)
             .build()
             .ok()
-            .and_then(|r| r.captures(&subject).map(|c| {
-                c.iter()
-                    .map(|m| m.map(|m| m.as_str().to_string()))
-                    .collect::<Vec<_>>()
-            })),
+            .and_then(|r| {
+                r.captures(&subject).map(|c| {
+                    c.iter()
+                        .map(|m| m.map(|m| m.as_str().to_string()))
+                        .collect::<Vec<_>>()
+                })
+            }),
         (_, Some(c)) => Some(
             c.iter()
                 .map(|m| m.map(|m| m.as_str().to_string()))
@@ -492,8 +578,7 @@ fn shell_quote(s: &str) -> String {
     if s.is_empty() {
         return "''".into();
     }
-    if s
-        .chars()
+    if s.chars()
         .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c))
     {
         return s.to_string();
@@ -562,12 +647,15 @@ fn dictsort(v: Value, a: Args) -> Result<Value, Error> {
             _ => x,
         }
     };
-    pairs.sort_by(|a, b| key_of(a).cmp(&key_of(b)));
+    pairs.sort_by_key(key_of);
     if reverse {
         pairs.reverse();
     }
     Ok(new_list(
-        pairs.into_iter().map(|(k, v)| new_tuple(vec![k, v])).collect(),
+        pairs
+            .into_iter()
+            .map(|(k, v)| new_tuple(vec![k, v]))
+            .collect(),
     ))
 }
 
@@ -614,4 +702,3 @@ pub fn context_snapshot(names: &[(String, Value)]) -> Value {
     }
     new_dict(map)
 }
-

@@ -62,7 +62,10 @@ fn pipeline(text: &str, opts: &serde_json::Value) -> Vec<String> {
     spec.split('|')
         .map(|p| {
             // a renderer may carry arguments (`jinja -s`); only the name counts
-            p.split_whitespace().next().unwrap_or_default().to_lowercase()
+            p.split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_lowercase()
         })
         .filter(|p| !p.is_empty())
         .collect()
@@ -83,9 +86,7 @@ pub fn render_sls(
     let mut data_stage = None;
     for stage in &stages {
         match stage.as_str() {
-            "jinja" => {
-                rendered = render_jinja(env, path, Some(sls), &rendered, &Map::new())?
-            }
+            "jinja" => rendered = render_jinja(env, path, Some(sls), &rendered, &Map::new())?,
             "yaml" | "yamlex" | "json" => data_stage = Some(stage.clone()),
             // nothing encrypted to decrypt: the text passes through
             "gpg" | "nacl" => {}
@@ -126,7 +127,10 @@ fn render_jinja(
     let name = env::join_path(path, "");
     let source = preprocess::preprocess(text, &name);
     let mut json_globals: Vec<(String, serde_json::Value)> = vec![
-        ("grains".into(), serde_json::Value::Object(env.grains.clone())),
+        (
+            "grains".into(),
+            serde_json::Value::Object(env.grains.clone()),
+        ),
         ("pillar".into(), env.pillar.clone()),
         ("opts".into(), env.opts.clone()),
         ("saltenv".into(), env.saltenv.into()),

@@ -169,7 +169,11 @@ pub fn from_node(n: &Node) -> Value {
         Node::Float(f) => Value::from(*f),
         Node::Str(s) => Value::from(s.as_str()),
         Node::Seq(items) => new_list(items.iter().map(from_node).collect()),
-        Node::Map(m) => new_dict(m.iter().map(|(k, v)| (from_node(k), from_node(v))).collect()),
+        Node::Map(m) => new_dict(
+            m.iter()
+                .map(|(k, v)| (from_node(k), from_node(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -205,9 +209,13 @@ pub fn to_json(v: &Value) -> serde_json::Value {
             }
             J::Object(out)
         }
-        ValueKind::Seq | ValueKind::Iterable => {
-            J::Array(items_of(v).unwrap_or_default().iter().map(to_json).collect())
-        }
+        ValueKind::Seq | ValueKind::Iterable => J::Array(
+            items_of(v)
+                .unwrap_or_default()
+                .iter()
+                .map(to_json)
+                .collect(),
+        ),
         _ => J::String(pyrepr::py_str(v)),
     }
 }
@@ -234,6 +242,10 @@ impl PyDict {
 
     pub fn get(&self, key: &Value) -> Option<Value> {
         lock(&self.0).get(key).cloned()
+    }
+
+    pub fn set(&self, key: Value, value: Value) {
+        lock(&self.0).insert(key, value);
     }
 
     pub fn len(&self) -> usize {
@@ -269,7 +281,8 @@ impl PyDict {
                 Ok(none())
             }
             "setdefault" => {
-                let key = arg(0).ok_or_else(|| arg_error("setdefault expected at least 1 argument"))?;
+                let key =
+                    arg(0).ok_or_else(|| arg_error("setdefault expected at least 1 argument"))?;
                 let mut map = lock(&self.0);
                 Ok(map
                     .entry(key)
@@ -367,7 +380,11 @@ impl PyList {
                 let v = arg(1).unwrap_or_else(none);
                 let mut l = lock(&self.0);
                 let len = l.len() as i64;
-                let at = if idx < 0 { (len + idx).max(0) } else { idx.min(len) };
+                let at = if idx < 0 {
+                    (len + idx).max(0)
+                } else {
+                    idx.min(len)
+                };
                 l.insert(at as usize, v);
                 Ok(none())
             }
@@ -411,9 +428,7 @@ impl PyList {
                 Ok(none())
             }
             "sort" => {
-                let reverse = kwargs
-                    .iter()
-                    .any(|(k, v)| k == "reverse" && v.is_true());
+                let reverse = kwargs.iter().any(|(k, v)| k == "reverse" && v.is_true());
                 let mut l = lock(&self.0);
                 l.sort();
                 if reverse {
@@ -509,7 +524,9 @@ impl Object for PyTuple {
     ) -> Result<Value, Error> {
         let x = args.first().cloned().unwrap_or_default();
         match method {
-            "count" => Ok(Value::from(self.0.iter().filter(|v| **v == x).count() as i64)),
+            "count" => Ok(Value::from(
+                self.0.iter().filter(|v| **v == x).count() as i64
+            )),
             "index" => self
                 .0
                 .iter()

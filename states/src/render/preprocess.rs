@@ -33,15 +33,40 @@ static SALT_TAG: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static regex")
 });
 
+/// `{% do EXPR %}`: Jinja takes any expression, minijinja only a call.
+static DO_TAG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\{%([-+]?)\s*do\s").expect("static regex"));
+
 static RAW_BLOCK: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?s)\{%[-+]?\s*raw\s*[-+]?%\}.*?\{%[-+]?\s*endraw\s*[-+]?%\}")
         .expect("static regex")
 });
 
 fn rewrite_salt_tags(source: &str, name: &str) -> String {
-    if !source.contains("import_") && !source.contains("load_") {
+    if !source.contains("import_") && !source.contains("load_") && !source.contains("do") {
         return source.to_string();
     }
+    let raw_spans: Vec<(usize, usize)> = RAW_BLOCK
+        .find_iter(source)
+        .map(|m| (m.start(), m.end()))
+        .collect();
+    let in_raw = |at: usize| raw_spans.iter().any(|(s, e)| at >= *s && at < *e);
+    let mut last = 0;
+    let mut with_sets = String::with_capacity(source.len());
+    for caps in DO_TAG.captures_iter(source) {
+        let Some(whole) = caps.get(0) else { continue };
+        if in_raw(whole.start()) {
+            continue;
+        }
+        with_sets.push_str(&source[last..whole.start()]);
+        with_sets.push_str(&format!(
+            "{{%{} set __do = ",
+            caps.get(1).map_or("", |m| m.as_str())
+        ));
+        last = whole.end();
+    }
+    with_sets.push_str(&source[last..]);
+    let source = with_sets.as_str();
     let raw_spans: Vec<(usize, usize)> = RAW_BLOCK
         .find_iter(source)
         .map(|m| (m.start(), m.end()))
@@ -91,7 +116,9 @@ fn rewrite_one(caps: &Captures, name: &str, open_loads: &mut Vec<(String, String
             format!("{{%{lead} endset %}}{{% set {var} = {var}|load_{kind} {trail}%}}")
         }
         // an `endload` without its start: leave it for the syntax error
-        None => caps.get(0).map_or(String::new(), |m| m.as_str().to_string()),
+        None => caps
+            .get(0)
+            .map_or(String::new(), |m| m.as_str().to_string()),
     }
 }
 
@@ -107,13 +134,7 @@ struct Edit {
 }
 
 fn rewrite_python_semantics(source: &str, name: &str) -> Option<String> {
-    let tree = parse(
-        source,
-        name,
-        SyntaxConfig::default(),
-        WhitespaceConfig::default(),
-    )
-    .ok()?;
+    let tree = parse(source, name, SyntaxConfig, WhitespaceConfig::default()).ok()?;
     let mut w = Walker {
         source,
         edits: Vec::new(),
@@ -233,7 +254,12 @@ impl Walker<'_> {
         }
     }
 
-    fn wrap(&mut self, span: minijinja::machinery::Span, opener: &'static str, inner: impl FnOnce(&mut Self)) {
+    fn wrap(
+        &mut self,
+        span: minijinja::machinery::Span,
+        opener: &'static str,
+        inner: impl FnOnce(&mut Self),
+    ) {
         self.insert(span.start_offset, opener);
         inner(self);
         self.insert(span.end_offset, ")");

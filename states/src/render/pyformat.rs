@@ -31,15 +31,13 @@ fn pad(s: String, spec: &Spec, numeric: bool) -> String {
     }
     let n = spec.width - len;
     let fill = spec.fill.unwrap_or(if spec.zero { '0' } else { ' ' });
-    let align = spec
-        .align
-        .unwrap_or(if spec.left {
-            '<'
-        } else if spec.zero || numeric {
-            '>'
-        } else {
-            '<'
-        });
+    let align = spec.align.unwrap_or(if spec.left {
+        '<'
+    } else if spec.zero || numeric {
+        '>'
+    } else {
+        '<'
+    });
     let fills = |k: usize| fill.to_string().repeat(k);
     match align {
         '>' => {
@@ -194,10 +192,7 @@ pub fn percent_format(fmt: &str, operand: &Value) -> Result<String, Error> {
         }
         if chars.get(i) == Some(&'*') {
             i += 1;
-            width = args
-                .get(next)
-                .map(|v| v.to_string())
-                .unwrap_or_default();
+            width = args.get(next).map(|v| v.to_string()).unwrap_or_default();
             next += 1;
         }
         spec.width = width.parse().unwrap_or(0);
@@ -241,9 +236,7 @@ pub fn percent_format(fmt: &str, operand: &Value) -> Result<String, Error> {
         out.push_str(&format_one(&value, &spec)?);
     }
     if key_free(fmt) && next < args.len() && mapping.is_none() {
-        return Err(fail(
-            "not all arguments converted during string formatting",
-        ));
+        return Err(fail("not all arguments converted during string formatting"));
     }
     Ok(out)
 }
@@ -345,10 +338,14 @@ pub fn str_format(fmt: &str, args: &[Value]) -> Result<String, Error> {
                 let mut value = if head.is_empty() {
                     let v = pos.get(auto).cloned();
                     auto += 1;
-                    v.ok_or_else(|| fail("Replacement index out of range for positional args tuple"))?
+                    v.ok_or_else(|| {
+                        fail("Replacement index out of range for positional args tuple")
+                    })?
                 } else if let Ok(n) = head.parse::<usize>() {
                     pos.get(n).cloned().ok_or_else(|| {
-                        fail(format!("Replacement index {n} out of range for positional args tuple"))
+                        fail(format!(
+                            "Replacement index {n} out of range for positional args tuple"
+                        ))
                     })?
                 } else {
                     kw.iter()
@@ -542,8 +539,18 @@ mod tests {
     fn percent_formats_like_python() {
         let t = new_tuple(vec![Value::from("x"), Value::from(5)]);
         assert_eq!(percent_format("%s=%d", &t).unwrap(), "x=5");
-        assert_eq!(percent_format("/home/%s", &Value::from("bob")).unwrap(), "/home/bob");
-        assert_eq!(percent_format("%05.1f|%-3s|%%", &new_tuple(vec![Value::from(3.14159), Value::from("a")])).unwrap(), "003.1|a  |%");
+        assert_eq!(
+            percent_format("/home/%s", &Value::from("bob")).unwrap(),
+            "/home/bob"
+        );
+        assert_eq!(
+            percent_format(
+                "%05.1f|%-3s|%%",
+                &new_tuple(vec![Value::from(2.6875), Value::from("a")])
+            )
+            .unwrap(),
+            "002.7|a  |%"
+        );
         assert_eq!(percent_format("%s", &Value::from(true)).unwrap(), "True");
     }
 
