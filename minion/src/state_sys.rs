@@ -318,8 +318,7 @@ impl StateSystem {
                 l.extend(exclude.iter().cloned());
             }
         }
-        brine_states::high::apply_extend_exclude(&mut high).map_err(StateCallError::Compile)?;
-        brine_states::high::compile_low(&high).map_err(StateCallError::Compile)
+        brine_states::high::compile(&high).map_err(StateCallError::Compile)
     }
 
     /// Runs high data: Salt's `call_high`. Returns results keyed

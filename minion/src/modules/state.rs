@@ -11,6 +11,8 @@ use crate::state_sys::{StateCallError, StateSystem};
 /// a run where a state failed (`EX_STATE_FAILURE`).
 const RETCODE_COMPILE: i32 = 1;
 const RETCODE_FAILED: i32 = 2;
+/// Salt's `EX_PILLAR_FAILURE`.
+const RETCODE_PILLAR: i32 = 5;
 
 pub static FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
@@ -181,17 +183,22 @@ where
 }
 
 /// Salt prints compile errors as the return (a list of strings, retcode 1);
-/// a pillar failure is an error of the call itself.
+/// a pillar failure the same way, led by "Pillar failed to render".
 fn error_output(e: StateCallError) -> Result<ModOutput, ModError> {
     match e {
         StateCallError::Compile(errors) => Ok(ModOutput {
             value: Value::Array(errors.into_iter().map(Value::String).collect()),
             retcode: RETCODE_COMPILE,
         }),
-        StateCallError::Pillar(errors) => Err(ModError::Failed(format!(
-            "Pillar failed to render: {}",
-            errors.join("\n")
-        ))),
+        StateCallError::Pillar(errors) => Ok(ModOutput {
+            value: Value::Array(
+                std::iter::once("Pillar failed to render".to_string())
+                    .chain(errors)
+                    .map(Value::String)
+                    .collect(),
+            ),
+            retcode: RETCODE_PILLAR,
+        }),
     }
 }
 
