@@ -127,6 +127,10 @@ pub enum MinionMsg {
         #[serde(default)]
         have_sha256: Option<String>,
     },
+    /// The environments of the master's file server.
+    FileEnvs {
+        req: u64,
+    },
     /// This minion's pillar, compiled by the master (the id is the certificate's).
     PillarGet {
         req: u64,
@@ -180,6 +184,11 @@ pub enum MasterMsg {
     FileListReply {
         req: u64,
         result: Result<Vec<(String, String)>, String>,
+    },
+    /// Reply to `FileEnvs`, sorted.
+    FileEnvsReply {
+        req: u64,
+        envs: Vec<String>,
     },
     /// Reply to `FileGet`: `Ok(None)` when no root has the file.
     FileReply {
@@ -409,6 +418,11 @@ mod tests {
             saltenv: "base".into(),
             path: "a/b.txt".into(),
             have_sha256: Some("ab".into()),
+        });
+        round_trip(MinionMsg::FileEnvs { req: 3 });
+        round_trip(MasterMsg::FileEnvsReply {
+            req: 3,
+            envs: vec!["base".into()],
         });
         round_trip(MinionMsg::PillarGet {
             req: 8,
