@@ -96,6 +96,11 @@ impl FileServer {
         Ok(out)
     }
 
+    /// The file server's environments, sorted.
+    pub fn envs(&self) -> Vec<String> {
+        self.files.envs()
+    }
+
     /// One file of `saltenv`. `Ok(None)`: no root has it. When `have_sha256`
     /// is the file's hash, the blob carries no bytes.
     pub fn get(

@@ -413,6 +413,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 };
                 answer(tx, reply);
             }
+            MinionMsg::FileEnvs { req } => {
+                let envs = files.envs();
+                let _ = tx.send(MasterMsg::FileEnvsReply { req, envs }).await;
+            }
             MinionMsg::PillarGet { req, saltenv } => {
                 let files = files.clone();
                 let master = master.clone();

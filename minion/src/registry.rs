@@ -23,6 +23,9 @@ pub struct CallCtx {
     pub running: RunningJobs,
     /// The job this call belongs to (a local call gets a fresh one).
     pub jid: JobId,
+    /// Requests to the connected masters (file server, pillar); `None` for
+    /// a local call (`brine-call`).
+    pub master: Option<crate::link::MasterClient>,
 }
 
 /// Why a function gave no value.
@@ -468,6 +471,7 @@ pub(crate) fn test_ctx_with(grains: brine_proto::Grains) -> CallCtx {
         grains: GrainsHandle::from_grains(grains),
         running: RunningJobs::default(),
         jid: brine_proto::jid::JidGenerator::new().next(),
+        master: None,
     }
 }
 
