@@ -6,3 +6,4 @@ pub mod grains;
 pub mod link;
 pub mod modules;
 pub mod registry;
+pub mod remote;

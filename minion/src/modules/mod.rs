@@ -1,6 +1,7 @@
 //! Execution modules: one file per module, one static table.
 
 pub mod cmd;
+pub mod cp;
 pub mod disk;
 pub mod grains;
 pub mod network;
@@ -14,6 +15,7 @@ use crate::registry::FunctionSpec;
 /// Every module's `FUNCTIONS` slice; `registry::functions()` merges and sorts them.
 pub static MODULES: &[&[FunctionSpec]] = &[
     cmd::FUNCTIONS,
+    cp::FUNCTIONS,
     disk::FUNCTIONS,
     grains::FUNCTIONS,
     network::FUNCTIONS,
