@@ -1,3 +1,4 @@
+mod fileserver;
 mod inventory;
 mod keys;
 mod missing;
