@@ -65,8 +65,10 @@ pub struct MasterConfig {
     pub nodegroups: BTreeMap<String, NodegroupDef>,
     /// Heartbeat on the request channel; a minion silent for three of these is dropped.
     pub heartbeat_interval: Duration,
-    pub file_roots: serde_yaml::Value,
-    pub pillar_roots: serde_yaml::Value,
+    /// Each environment's file server roots, searched in order (`file_roots`).
+    pub file_roots: Roots,
+    /// Each environment's pillar roots (`pillar_roots`).
+    pub pillar_roots: Roots,
     pub unknown_keys: Vec<String>,
 }
 
@@ -119,8 +121,14 @@ impl MasterConfig {
                 .unwrap_or(10.0)
                 .max(0.1),
         );
-        let file_roots = raw.get("file_roots")?.unwrap_or(serde_yaml::Value::Null);
-        let pillar_roots = raw.get("pillar_roots")?.unwrap_or(serde_yaml::Value::Null);
+        let file = raw.file().to_string();
+        let file_roots = parse_roots(&file, "file_roots", raw.get("file_roots")?, "/srv/salt")?;
+        let pillar_roots = parse_roots(
+            &file,
+            "pillar_roots",
+            raw.get("pillar_roots")?,
+            "/srv/pillar",
+        )?;
         raw.accept_ignored(SALT_KEYS_IGNORED);
         let unknown_keys = raw.unknown_keys();
         Ok(MasterConfig {
@@ -158,9 +166,111 @@ impl MasterConfig {
     }
 }
 
+/// Environment name to its root directories, in search order.
+pub type Roots = BTreeMap<String, Vec<PathBuf>>;
+
+/// Reads `file_roots`/`pillar_roots`: `{env: [dir, ...]}`, or a bare list of
+/// directories meaning `base`; absent means `{base: [default]}`. As in Salt,
+/// these paths are taken as written: `root_dir` does not relocate them (Salt's
+/// `prepend_root_dirs` leaves them out).
+pub fn parse_roots(
+    file: &str,
+    key: &str,
+    value: Option<serde_yaml::Value>,
+    default: &str,
+) -> Result<Roots, ConfError> {
+    let bad = |message: String| ConfError::BadValue {
+        file: file.to_string(),
+        key: key.to_string(),
+        message,
+    };
+    let dirs = |env: &str, v: serde_yaml::Value| -> Result<Vec<PathBuf>, ConfError> {
+        match v {
+            serde_yaml::Value::Null => Ok(Vec::new()),
+            serde_yaml::Value::String(s) => Ok(vec![PathBuf::from(s)]),
+            serde_yaml::Value::Sequence(items) => items
+                .into_iter()
+                .map(|i| match i {
+                    serde_yaml::Value::String(s) => Ok(PathBuf::from(s)),
+                    other => Err(bad(format!(
+                        "environment '{env}': {other:?} is not a directory path"
+                    ))),
+                })
+                .collect(),
+            other => Err(bad(format!(
+                "environment '{env}': expected a list of directories, got {other:?}"
+            ))),
+        }
+    };
+    let mut roots = Roots::new();
+    match value {
+        None => {
+            roots.insert("base".into(), vec![PathBuf::from(default)]);
+        }
+        Some(serde_yaml::Value::Mapping(m)) => {
+            for (env, v) in m {
+                let env = match env {
+                    serde_yaml::Value::String(s) => s,
+                    serde_yaml::Value::Number(n) => n.to_string(),
+                    serde_yaml::Value::Bool(b) => if b { "True" } else { "False" }.to_string(),
+                    other => return Err(bad(format!("{other:?} is not an environment name"))),
+                };
+                let d = dirs(&env, v)?;
+                roots.insert(env, d);
+            }
+        }
+        Some(v @ (serde_yaml::Value::Sequence(_) | serde_yaml::Value::String(_))) => {
+            roots.insert("base".into(), dirs("base", v)?);
+        }
+        Some(other) => {
+            return Err(bad(format!(
+                "expected a mapping of environments to directories, got {other:?}"
+            )))
+        }
+    }
+    Ok(roots)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn roots_of(text: &str) -> Result<(Roots, Roots), ConfError> {
+        let raw = RawConfig::parse("master", text).unwrap();
+        let c = MasterConfig::from_raw(Path::new("/etc/brine"), raw)?;
+        Ok((c.file_roots, c.pillar_roots))
+    }
+
+    #[test]
+    fn roots_default_to_srv_and_ignore_root_dir() {
+        let (files, pillar) = roots_of("root_dir: /tmp/r\n").unwrap();
+        assert_eq!(files["base"], vec![PathBuf::from("/srv/salt")]);
+        assert_eq!(pillar["base"], vec![PathBuf::from("/srv/pillar")]);
+        assert_eq!(files.len(), 1);
+    }
+
+    #[test]
+    fn roots_read_environments_or_a_bare_list() {
+        let (files, pillar) = roots_of(
+            "file_roots:\n  base: [/a, /b]\n  dev:\n    - /c\n  empty:\npillar_roots: [/p]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            files["base"],
+            vec![PathBuf::from("/a"), PathBuf::from("/b")]
+        );
+        assert_eq!(files["dev"], vec![PathBuf::from("/c")]);
+        assert!(files["empty"].is_empty());
+        assert_eq!(pillar["base"], vec![PathBuf::from("/p")]);
+    }
+
+    #[test]
+    fn bad_roots_are_named() {
+        let err = roots_of("file_roots: 3\n").unwrap_err();
+        assert!(err.to_string().contains("file_roots"), "{err}");
+        let err = roots_of("pillar_roots:\n  base: {a: 1}\n").unwrap_err();
+        assert!(err.to_string().contains("pillar_roots"), "{err}");
+    }
 
     #[test]
     fn defaults_need_no_file() {

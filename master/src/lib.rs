@@ -3,6 +3,7 @@
 
 pub mod clisock;
 pub mod config;
+pub mod fileserver;
 pub mod jobs;
 pub mod keys;
 pub mod publisher;

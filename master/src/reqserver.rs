@@ -9,6 +9,7 @@ use std::time::Duration;
 use brine_pki::channel::{read_frame, write_frame, ChannelError};
 use brine_pki::fingerprint::same;
 use brine_pki::{inspect_csr, peer_identity};
+use brine_proto::target::MinionFacts;
 use brine_proto::{KeyState, MasterMsg, MinionMsg};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -16,6 +17,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn, Instrument};
 
+use crate::fileserver::{FileServer, PlainYamlRenderer, ServeError};
 use crate::state::{Master, Session};
 use crate::store::{now_ms, KeyRecord};
 
@@ -26,6 +28,10 @@ const PENDING_HOLD: Duration = Duration::from_secs(60);
 const REPLAY_WINDOW_MS: i64 = 5 * 60 * 1000;
 
 pub async fn serve(master: Arc<Master>, listener: TcpListener, acceptor: TlsAcceptor) {
+    let files = Arc::new(FileServer::new(
+        master.config.file_roots.clone(),
+        master.config.pillar_roots.clone(),
+    ));
     loop {
         let (tcp, addr) = match listener.accept().await {
             Ok(x) => x,
@@ -39,11 +45,18 @@ pub async fn serve(master: Arc<Master>, listener: TcpListener, acceptor: TlsAcce
         let _ = tcp.set_nodelay(true);
         let master = master.clone();
         let acceptor = acceptor.clone();
-        tokio::spawn(async move { handle_conn(master, acceptor, tcp, addr).await });
+        let files = files.clone();
+        tokio::spawn(async move { handle_conn(master, files, acceptor, tcp, addr).await });
     }
 }
 
-async fn handle_conn(master: Arc<Master>, acceptor: TlsAcceptor, tcp: TcpStream, addr: SocketAddr) {
+async fn handle_conn(
+    master: Arc<Master>,
+    files: Arc<FileServer>,
+    acceptor: TlsAcceptor,
+    tcp: TcpStream,
+    addr: SocketAddr,
+) {
     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(error)) => {
@@ -67,7 +80,7 @@ async fn handle_conn(master: Arc<Master>, acceptor: TlsAcceptor, tcp: TcpStream,
         Some(der) => match peer_identity(&der) {
             Ok(ident) => {
                 let span = tracing::info_span!("session", minion_id = %ident.id, %addr);
-                session(master, rd, wr, ident.id, ident.fingerprint)
+                session(master, files, rd, wr, ident.id, ident.fingerprint)
                     .instrument(span)
                     .await
             }
@@ -227,8 +240,14 @@ fn autosign_matches(master: &Master, id: &str) -> bool {
 
 // ---- authenticated session ----------------------------------------------------
 
-async fn session<R, W>(master: Arc<Master>, mut rd: R, mut wr: W, id: String, fingerprint: String)
-where
+async fn session<R, W>(
+    master: Arc<Master>,
+    files: Arc<FileServer>,
+    mut rd: R,
+    mut wr: W,
+    id: String,
+    fingerprint: String,
+) where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
@@ -289,7 +308,7 @@ where
     if let Some(last) = last_jid {
         replay_missed(&master, &tx, last).await;
     }
-    let reader = read_loop(&master, &mut rd, &tx, &id, hb * 3);
+    let reader = read_loop(&master, &files, &mut rd, &tx, &id, hb * 3);
     tokio::select! {
         _ = cut.notified() => info!("session closed by the master"),
         _ = reader => {}
@@ -318,7 +337,8 @@ async fn replay_missed(master: &Master, tx: &mpsc::Sender<MasterMsg>, last: brin
 }
 
 async fn read_loop<R: AsyncRead + Unpin>(
-    master: &Master,
+    master: &Arc<Master>,
+    files: &Arc<FileServer>,
     rd: &mut R,
     tx: &mpsc::Sender<MasterMsg>,
     id: &str,
@@ -365,9 +385,81 @@ async fn read_loop<R: AsyncRead + Unpin>(
             MinionMsg::GetEpochKey => {
                 let _ = tx.send(MasterMsg::Epoch(master.epoch())).await;
             }
+            MinionMsg::FileList { req, saltenv } => {
+                let files = files.clone();
+                let reply = move || {
+                    let result = files.list(&saltenv).map_err(|e| e.to_string());
+                    MasterMsg::FileListReply { req, result }
+                };
+                answer(tx, reply);
+            }
+            MinionMsg::FileGet {
+                req,
+                saltenv,
+                path,
+                have_sha256,
+            } => {
+                let files = files.clone();
+                let minion_id = id.to_string();
+                let reply = move || {
+                    let result = files.get(&saltenv, &path, have_sha256.as_deref());
+                    if let Err(ServeError::Refused(_)) = &result {
+                        warn!(%minion_id, %saltenv, %path, "file request outside the file roots refused");
+                    }
+                    MasterMsg::FileReply {
+                        req,
+                        result: result.map_err(|e| e.to_string()),
+                    }
+                };
+                answer(tx, reply);
+            }
+            MinionMsg::FileEnvs { req } => {
+                let envs = files.envs();
+                let _ = tx.send(MasterMsg::FileEnvsReply { req, envs }).await;
+            }
+            MinionMsg::PillarGet { req, saltenv } => {
+                let files = files.clone();
+                let master = master.clone();
+                // The certificate's id: a minion only ever gets its own pillar.
+                let minion_id = id.to_string();
+                let reply = move || {
+                    let grains = master.grains(&minion_id).unwrap_or_default();
+                    let facts = MinionFacts {
+                        id: &minion_id,
+                        grains: &grains,
+                    };
+                    let compiled = files.pillar(&facts, saltenv.as_deref(), &PlainYamlRenderer);
+                    for error in &compiled.errors {
+                        warn!(%minion_id, %error, "pillar error");
+                    }
+                    MasterMsg::PillarReply {
+                        req,
+                        pillar: compiled.pillar,
+                        errors: compiled.errors,
+                    }
+                };
+                answer(tx, reply);
+            }
             MinionMsg::Hello { .. } | MinionMsg::CertRequest { .. } => {
                 debug!("unexpected message in session ignored");
             }
         }
     }
+}
+
+/// Runs a file server or pillar request off the session's reader (it reads
+/// and hashes files) and queues its reply; the minion matches it by `req`.
+fn answer(tx: &mpsc::Sender<MasterMsg>, reply: impl FnOnce() -> MasterMsg + Send + 'static) {
+    let tx = tx.clone();
+    tokio::spawn(
+        async move {
+            match tokio::task::spawn_blocking(reply).await {
+                Ok(msg) => {
+                    let _ = tx.send(msg).await;
+                }
+                Err(error) => warn!(%error, "file server request failed"),
+            }
+        }
+        .in_current_span(),
+    );
 }

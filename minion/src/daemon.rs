@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use crate::config::MinionConfig;
 use crate::exec::Executor;
 use crate::grains::GrainsHandle;
-use crate::link::{run_link, LinkCtx};
+use crate::link::{run_link, LinkCtx, MasterClient};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MinionError {
@@ -38,12 +38,14 @@ pub async fn run(
     tracing::info!(minion_id = %config.id, fingerprint = %pki.fingerprint(), "minion key");
     let config = Arc::new(config);
     let grains = GrainsHandle::load(&config);
-    let executor = Executor::new(config.clone(), grains.clone());
+    let client = MasterClient::new(&config.masters);
+    let executor = Executor::connected(config.clone(), grains.clone(), client.clone());
     let ctx = LinkCtx {
         config: config.clone(),
         pki: Arc::new(Mutex::new(pki)),
         executor,
         grains,
+        client,
     };
     let links: Vec<_> = config
         .masters

@@ -22,6 +22,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::MinionConfig;
 use crate::grains::GrainsHandle;
+use crate::link::MasterClient;
 use crate::registry::{self, Args, CallCtx, ModError, ModFuture, ModResult};
 
 /// Salt's `EX_GENERIC`: the retcode of a return that carries an error.
@@ -38,16 +39,37 @@ struct Inner {
     grains: GrainsHandle,
     running: RunningJobs,
     jids: JidGenerator,
+    master: Option<MasterClient>,
 }
 
 impl Executor {
+    /// An executor without masters (`brine-call`).
     pub fn new(config: Arc<MinionConfig>, grains: GrainsHandle) -> Self {
+        Executor::build(config, grains, None)
+    }
+
+    /// An executor whose functions reach the masters through `client`
+    /// (file server, pillar).
+    pub fn connected(
+        config: Arc<MinionConfig>,
+        grains: GrainsHandle,
+        client: MasterClient,
+    ) -> Self {
+        Executor::build(config, grains, Some(client))
+    }
+
+    fn build(
+        config: Arc<MinionConfig>,
+        grains: GrainsHandle,
+        master: Option<MasterClient>,
+    ) -> Self {
         Executor {
             inner: Arc::new(Inner {
                 config,
                 grains,
                 running: RunningJobs::default(),
                 jids: JidGenerator::new(),
+                master,
             }),
         }
     }
@@ -76,6 +98,7 @@ impl Executor {
                     jid: job.jid,
                     // TODO(lead): the minion's compiled pillar once it arrives.
                     pillar: Arc::new(Value::Object(Map::new())),
+                    master: self.inner.master.clone(),
                 };
                 supervise(spec.name, (spec.run)(ctx, args), kill_rx).await
             }

@@ -7,4 +7,5 @@ pub mod grains;
 pub mod link;
 pub mod modules;
 pub mod registry;
+pub mod remote;
 pub mod state_sys;

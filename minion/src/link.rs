@@ -3,6 +3,7 @@
 //! returns that survives reconnects.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,10 +11,10 @@ use brine_pki::channel::{read_frame, write_frame};
 use brine_pki::sealing::{open, parse_publication, SealError};
 use brine_pki::MinionPki;
 use brine_proto::target::{MinionFacts, TargetExpr};
-use brine_proto::{EpochKey, Job, JobId, MasterMsg, MinionMsg, SealedPublication};
+use brine_proto::{EpochKey, FileBlob, Job, JobId, MasterMsg, MinionMsg, SealedPublication};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn, Instrument};
 use zeromq::{Socket, SocketRecv};
 
@@ -36,6 +37,200 @@ pub struct LinkCtx {
     pub pki: Arc<Mutex<MinionPki>>,
     pub executor: Executor,
     pub grains: GrainsHandle,
+    /// Requests to the master (files, pillar) ride this link's session.
+    pub client: MasterClient,
+}
+
+// ---- requests to the master -----------------------------------------------------
+
+/// How long a file or pillar request waits for the master's reply.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("not connected to any master")]
+    NotConnected,
+    #[error("no reply from master {master} within {secs} s")]
+    Timeout { master: String, secs: u64 },
+    #[error("connection to master {0} lost before it replied")]
+    Lost(String),
+    /// The master answered with an error.
+    #[error("{0}")]
+    Master(String),
+    #[error("master sent an unexpected reply: {0}")]
+    Unexpected(String),
+}
+
+/// A handle to send requests to the first connected master and await the
+/// reply. Cloneable; execution functions get it through their `CallCtx`.
+#[derive(Clone)]
+pub struct MasterClient {
+    inner: Arc<ClientInner>,
+}
+
+struct ClientInner {
+    /// Masters in config order, each with its session's request queue while connected.
+    links: Mutex<Vec<(String, Option<mpsc::Sender<MinionMsg>>)>>,
+    /// Requests awaiting a reply: the master asked, and who waits.
+    pending: Mutex<HashMap<u64, (String, oneshot::Sender<MasterMsg>)>>,
+    next_req: AtomicU64,
+    timeout: Duration,
+}
+
+impl MasterClient {
+    /// A client for `masters` (in the order they are tried).
+    pub fn new(masters: &[String]) -> MasterClient {
+        MasterClient::with_timeout(masters, REQUEST_TIMEOUT)
+    }
+
+    pub fn with_timeout(masters: &[String], timeout: Duration) -> MasterClient {
+        MasterClient {
+            inner: Arc::new(ClientInner {
+                links: Mutex::new(masters.iter().map(|m| (m.clone(), None)).collect()),
+                pending: Mutex::new(HashMap::new()),
+                next_req: AtomicU64::new(1),
+                timeout,
+            }),
+        }
+    }
+
+    /// Whether some master's session is up.
+    pub fn is_connected(&self) -> bool {
+        lock(&self.inner.links).iter().any(|(_, tx)| tx.is_some())
+    }
+
+    fn set_session(&self, master: &str, tx: Option<mpsc::Sender<MinionMsg>>) {
+        let closed = tx.is_none();
+        let mut links = lock(&self.inner.links);
+        match links.iter_mut().find(|(m, _)| m == master) {
+            Some(slot) => slot.1 = tx,
+            None => links.push((master.to_string(), tx)),
+        }
+        drop(links);
+        if closed {
+            // The session is gone: its requests fail now, not at their timeout.
+            lock(&self.inner.pending).retain(|_, (m, _)| m != master);
+        }
+    }
+
+    /// Hands a reply to the request waiting for it; false when none waits
+    /// (it timed out, or the reply is not one).
+    fn complete(&self, msg: MasterMsg) -> bool {
+        let req = match &msg {
+            MasterMsg::FileListReply { req, .. }
+            | MasterMsg::FileReply { req, .. }
+            | MasterMsg::FileEnvsReply { req, .. }
+            | MasterMsg::PillarReply { req, .. } => *req,
+            _ => return false,
+        };
+        match lock(&self.inner.pending).remove(&req) {
+            Some((_, waiter)) => waiter.send(msg).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Sends the request `make(req)` to the first connected master and waits
+    /// for the reply carrying the same `req`.
+    async fn request(
+        &self,
+        make: impl FnOnce(u64) -> MinionMsg,
+    ) -> Result<MasterMsg, RequestError> {
+        let (master, tx) = lock(&self.inner.links)
+            .iter()
+            .find_map(|(m, tx)| tx.clone().map(|tx| (m.clone(), tx)))
+            .ok_or(RequestError::NotConnected)?;
+        let req = self.inner.next_req.fetch_add(1, Ordering::Relaxed);
+        let (done_tx, done_rx) = oneshot::channel();
+        lock(&self.inner.pending).insert(req, (master.clone(), done_tx));
+        if tx.send(make(req)).await.is_err() {
+            lock(&self.inner.pending).remove(&req);
+            return Err(RequestError::Lost(master));
+        }
+        let outcome = tokio::time::timeout(self.inner.timeout, done_rx).await;
+        lock(&self.inner.pending).remove(&req);
+        match outcome {
+            Ok(Ok(msg)) => Ok(msg),
+            Ok(Err(_)) => Err(RequestError::Lost(master)),
+            Err(_) => Err(RequestError::Timeout {
+                master,
+                secs: self.inner.timeout.as_secs(),
+            }),
+        }
+    }
+
+    /// `(path, sha256)` of every file of `saltenv` on the master, sorted.
+    pub async fn file_list(&self, saltenv: &str) -> Result<Vec<(String, String)>, RequestError> {
+        let saltenv = saltenv.to_string();
+        match self
+            .request(|req| MinionMsg::FileList { req, saltenv })
+            .await?
+        {
+            MasterMsg::FileListReply { result, .. } => result.map_err(RequestError::Master),
+            other => Err(RequestError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// The master's file server environments.
+    pub async fn file_envs(&self) -> Result<Vec<String>, RequestError> {
+        match self.request(|req| MinionMsg::FileEnvs { req }).await? {
+            MasterMsg::FileEnvsReply { envs, .. } => Ok(envs),
+            other => Err(RequestError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// One file; `Ok(None)` when the master has no such file. With `have`
+    /// equal to the file's sha256, the blob comes back without bytes.
+    pub async fn file_get(
+        &self,
+        saltenv: &str,
+        path: &str,
+        have: Option<&str>,
+    ) -> Result<Option<FileBlob>, RequestError> {
+        let (saltenv, path_s, have) = (
+            saltenv.to_string(),
+            path.to_string(),
+            have.map(str::to_string),
+        );
+        let msg = self
+            .request(|req| MinionMsg::FileGet {
+                req,
+                saltenv,
+                path: path_s,
+                have_sha256: have,
+            })
+            .await?;
+        match msg {
+            MasterMsg::FileReply { result, .. } => {
+                let blob = result.map_err(RequestError::Master)?;
+                match &blob {
+                    Some(FileBlob { data: Some(d), .. }) => {
+                        info!(path, bytes = d.len(), "file received from master")
+                    }
+                    Some(FileBlob { data: None, .. }) => {
+                        info!(path, "cached file is current; nothing transferred")
+                    }
+                    None => {}
+                }
+                Ok(blob)
+            }
+            other => Err(RequestError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// This minion's pillar as the master compiles it, and its errors.
+    pub async fn pillar(
+        &self,
+        saltenv: Option<&str>,
+    ) -> Result<(serde_json::Value, Vec<String>), RequestError> {
+        let saltenv = saltenv.map(str::to_string);
+        match self
+            .request(|req| MinionMsg::PillarGet { req, saltenv })
+            .await?
+        {
+            MasterMsg::PillarReply { pillar, errors, .. } => Ok((pillar, errors)),
+            other => Err(RequestError::Unexpected(format!("{other:?}"))),
+        }
+    }
 }
 
 /// Runs the link to `master` forever, reconnecting with back-off.
@@ -339,7 +534,22 @@ async fn session(
             }
         }
     });
-    let end = drive(ctx, state, &mut wr, &mut inbox, &mut pubs, out_tx, out_rx).await;
+    // Requests get a queue of their own: unlike returns, they are not kept
+    // for the next connection (the caller times out or tries another master).
+    let (req_tx, mut req_rx) = mpsc::channel::<MinionMsg>(256);
+    ctx.client.set_session(master, Some(req_tx));
+    let end = drive(
+        ctx,
+        state,
+        &mut wr,
+        &mut inbox,
+        &mut pubs,
+        out_tx,
+        out_rx,
+        &mut req_rx,
+    )
+    .await;
+    ctx.client.set_session(master, None);
     reader.abort();
     end
 }
@@ -353,6 +563,7 @@ async fn drive<W: AsyncWrite + Unpin>(
     pubs: &mut mpsc::Receiver<Vec<u8>>,
     out_tx: &mpsc::Sender<MinionMsg>,
     out_rx: &mut mpsc::Receiver<MinionMsg>,
+    req_rx: &mut mpsc::Receiver<MinionMsg>,
 ) -> Result<SessionEnd, LinkError> {
     let hb = ctx.config.heartbeat_interval;
     let mut tick = tokio::time::interval(hb);
@@ -392,6 +603,14 @@ async fn drive<W: AsyncWrite + Unpin>(
                     }
                     MasterMsg::Refused { reason } => return Ok(SessionEnd::Refused(reason)),
                     MasterMsg::ReturnRefused { jid, reason } => warn!(%jid, %reason, "master refused a return"),
+                    m @ (MasterMsg::FileListReply { .. }
+                    | MasterMsg::FileReply { .. }
+                    | MasterMsg::FileEnvsReply { .. }
+                    | MasterMsg::PillarReply { .. }) => {
+                        if !ctx.client.complete(m) {
+                            debug!("reply to a request nobody waits for (timed out) dropped");
+                        }
+                    }
                     other => debug!(?other, "unexpected message in session"),
                 }
             }
@@ -402,6 +621,7 @@ async fn drive<W: AsyncWrite + Unpin>(
                     Err(error) => warn!(%error, "malformed publication ignored"),
                 }
             }
+            Some(m) = req_rx.recv() => write_frame(wr, &m).await?,
             m = out_rx.recv() => {
                 if let Some(m) = m {
                     if let Err(e) = write_frame(wr, &m).await {

@@ -113,6 +113,30 @@ pub enum MinionMsg {
     /// The minion saw a publication under an epoch it has no key for.
     GetEpochKey,
     Heartbeat,
+    /// Every file of `saltenv` on the master's file server, with its sha256.
+    FileList {
+        req: u64,
+        saltenv: String,
+    },
+    /// One file from the master's file server. With `have_sha256` equal to
+    /// the file's current hash, the reply carries no bytes.
+    FileGet {
+        req: u64,
+        saltenv: String,
+        path: String,
+        #[serde(default)]
+        have_sha256: Option<String>,
+    },
+    /// The environments of the master's file server.
+    FileEnvs {
+        req: u64,
+    },
+    /// This minion's pillar, compiled by the master (the id is the certificate's).
+    PillarGet {
+        req: u64,
+        #[serde(default)]
+        saltenv: Option<String>,
+    },
 }
 
 /// Master to minion on the request port (4506), inside TLS.
@@ -156,6 +180,47 @@ pub enum MasterMsg {
         reason: String,
     },
     Heartbeat,
+    /// Reply to `FileList`: `(path, sha256 hex)` pairs, sorted by path.
+    FileListReply {
+        req: u64,
+        result: Result<Vec<(String, String)>, String>,
+    },
+    /// Reply to `FileEnvs`, sorted.
+    FileEnvsReply {
+        req: u64,
+        envs: Vec<String>,
+    },
+    /// Reply to `FileGet`: `Ok(None)` when no root has the file.
+    FileReply {
+        req: u64,
+        result: Result<Option<FileBlob>, String>,
+    },
+    /// Reply to `PillarGet`: the pillar and every error met compiling it.
+    PillarReply {
+        req: u64,
+        pillar: Value,
+        #[serde(default)]
+        errors: Vec<String>,
+    },
+}
+
+/// A file served by the master.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileBlob {
+    /// sha256 of the file, lowercase hex.
+    pub sha256: String,
+    /// The bytes; `None` when the minion already holds this hash.
+    #[serde(default, with = "serde_bytes")]
+    pub data: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for FileBlob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileBlob")
+            .field("sha256", &self.sha256)
+            .field("len", &self.data.as_ref().map(Vec::len))
+            .finish()
+    }
 }
 
 /// A symmetric key for publications. Only accepted minions receive it.
@@ -332,4 +397,75 @@ pub enum CliReply {
     Error {
         message: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{decode, encode};
+
+    fn round_trip<T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(
+        msg: T,
+    ) {
+        let bytes = encode(&msg).unwrap();
+        assert_eq!(decode::<T>(&bytes).unwrap(), msg);
+    }
+
+    #[test]
+    fn file_server_messages_survive_the_codec() {
+        round_trip(MinionMsg::FileGet {
+            req: 7,
+            saltenv: "base".into(),
+            path: "a/b.txt".into(),
+            have_sha256: Some("ab".into()),
+        });
+        round_trip(MinionMsg::FileEnvs { req: 3 });
+        round_trip(MasterMsg::FileEnvsReply {
+            req: 3,
+            envs: vec!["base".into()],
+        });
+        round_trip(MinionMsg::PillarGet {
+            req: 8,
+            saltenv: None,
+        });
+        round_trip(MasterMsg::FileReply {
+            req: 7,
+            result: Ok(Some(FileBlob {
+                sha256: "ab".into(),
+                data: Some(vec![0, 1, 255]),
+            })),
+        });
+        round_trip(MasterMsg::FileReply {
+            req: 7,
+            result: Ok(Some(FileBlob {
+                sha256: "ab".into(),
+                data: None,
+            })),
+        });
+        round_trip(MasterMsg::FileListReply {
+            req: 9,
+            result: Err("no such environment 'dev'".into()),
+        });
+        round_trip(MasterMsg::PillarReply {
+            req: 10,
+            pillar: serde_json::json!({"k": [1, "v"]}),
+            errors: vec![],
+        });
+    }
+
+    #[test]
+    fn file_bytes_travel_as_binary_not_as_an_array() {
+        let data = vec![7u8; 1000];
+        let bytes = encode(&MasterMsg::FileReply {
+            req: 1,
+            result: Ok(Some(FileBlob {
+                sha256: String::new(),
+                data: Some(data),
+            })),
+        })
+        .unwrap();
+        // msgpack bin: one byte per byte plus a small header, not one
+        // marker per element.
+        assert!(bytes.len() < 1100, "{}", bytes.len());
+    }
 }

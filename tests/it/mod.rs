@@ -1,3 +1,4 @@
+mod fileserver;
 mod golden;
 mod inventory;
 mod keys;

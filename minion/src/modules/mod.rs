@@ -2,6 +2,7 @@
 
 pub mod cmd;
 pub mod config;
+pub mod cp;
 pub mod data;
 pub mod defaults;
 pub mod disk;
@@ -21,6 +22,7 @@ use crate::registry::FunctionSpec;
 pub static MODULES: &[&[FunctionSpec]] = &[
     cmd::FUNCTIONS,
     config::FUNCTIONS,
+    cp::FUNCTIONS,
     defaults::FUNCTIONS,
     disk::FUNCTIONS,
     grains::FUNCTIONS,

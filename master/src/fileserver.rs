@@ -1,0 +1,391 @@
+//! The master's file server and pillar compiler for connected minions.
+//!
+//! Files come from the master's `file_roots` through [`LocalRoots`] (which
+//! refuses `..`, absolute paths and symlinks leading out of a root); a
+//! request path is also checked after percent-decoding, so `%2e%2e%2f` is
+//! refused like `../`. Hashes are cached by (path, mtime, size) so that a
+//! listing does not read every file again.
+//!
+//! **Invariant:** the minion id used here (for pillar) is the session's,
+//! taken from the client certificate, never from a message.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use brine_proto::target::MinionFacts;
+use brine_proto::{FileBlob, MAX_FRAME_LEN};
+use brine_states::compile::SlsRenderer;
+use brine_states::pillar::{compile_pillar, CompiledPillar};
+use brine_states::source::clean_rel_path;
+use brine_states::yaml::Node;
+use brine_states::{FileSource, LocalRoots, SourceError};
+
+/// Room left in a frame for the envelope around a file's bytes.
+const FRAME_OVERHEAD: usize = 64 * 1024;
+
+/// Largest file the server sends in one reply.
+pub const MAX_FILE_LEN: u64 = (MAX_FRAME_LEN - FRAME_OVERHEAD) as u64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A path that tries to leave the roots: logged by the caller as an attack.
+    #[error("refused path '{0}': outside the file roots")]
+    Refused(String),
+    #[error("{0}")]
+    Source(SourceError),
+    #[error("file '{path}' is {len} bytes, over the file server's limit of {limit} bytes")]
+    TooLarge { path: String, len: u64, limit: u64 },
+}
+
+impl From<SourceError> for ServeError {
+    fn from(e: SourceError) -> Self {
+        match e {
+            SourceError::Outside(p) => ServeError::Refused(p),
+            other => ServeError::Source(other),
+        }
+    }
+}
+
+/// sha256 of a file as last seen, valid while mtime and size are unchanged.
+#[derive(Clone)]
+struct HashEntry {
+    mtime: SystemTime,
+    len: u64,
+    sha256: String,
+}
+
+pub struct FileServer {
+    files: LocalRoots,
+    pillar: LocalRoots,
+    hashes: Mutex<HashMap<PathBuf, HashEntry>>,
+}
+
+impl FileServer {
+    pub fn new(
+        file_roots: BTreeMap<String, Vec<PathBuf>>,
+        pillar_roots: BTreeMap<String, Vec<PathBuf>>,
+    ) -> FileServer {
+        FileServer {
+            files: LocalRoots::new(file_roots),
+            pillar: LocalRoots::new(pillar_roots),
+            hashes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Every file of `saltenv` with its sha256, sorted by path. Files whose
+    /// symlinks lead out of the roots are left out.
+    pub fn list(&self, saltenv: &str) -> Result<Vec<(String, String)>, ServeError> {
+        let mut out = Vec::new();
+        for rel in self.files.list(saltenv)? {
+            let disk = match self.files.locate(saltenv, &rel) {
+                Ok(Some(p)) => p,
+                Ok(None) | Err(SourceError::Outside(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            match self.sha256_of(&disk) {
+                Ok((sha, _)) => out.push((rel, sha)),
+                // Removed between the walk and now: not in the listing.
+                Err(ServeError::Source(SourceError::Io { source, .. }))
+                    if source.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The file server's environments, sorted.
+    pub fn envs(&self) -> Vec<String> {
+        self.files.envs()
+    }
+
+    /// One file of `saltenv`. `Ok(None)`: no root has it. When `have_sha256`
+    /// is the file's hash, the blob carries no bytes.
+    pub fn get(
+        &self,
+        saltenv: &str,
+        path: &str,
+        have_sha256: Option<&str>,
+    ) -> Result<Option<FileBlob>, ServeError> {
+        let rel = check_request_path(path)?;
+        let Some(disk) = self.files.locate(saltenv, &rel)? else {
+            return Ok(None);
+        };
+        let (sha256, len) = self.sha256_of(&disk)?;
+        if have_sha256.is_some_and(|h| h.eq_ignore_ascii_case(&sha256)) {
+            return Ok(Some(FileBlob { sha256, data: None }));
+        }
+        if len > MAX_FILE_LEN {
+            return Err(ServeError::TooLarge {
+                path: rel,
+                len,
+                limit: MAX_FILE_LEN,
+            });
+        }
+        let data = std::fs::read(&disk).map_err(|source| io_error(&rel, source))?;
+        // The file may have changed since it was hashed: hash what is sent.
+        let sha256 = sha256_hex(&data);
+        Ok(Some(FileBlob {
+            sha256,
+            data: Some(data),
+        }))
+    }
+
+    /// The pillar of the minion `facts` describes, from the pillar roots;
+    /// only environment `saltenv` when given (Salt's `pillarenv`).
+    pub fn pillar(
+        &self,
+        facts: &MinionFacts<'_>,
+        saltenv: Option<&str>,
+        renderer: &dyn SlsRenderer,
+    ) -> CompiledPillar {
+        match saltenv {
+            None => compile_pillar(&self.pillar, renderer, facts, false),
+            Some(env) => {
+                let only: BTreeMap<String, Vec<PathBuf>> = self
+                    .pillar
+                    .roots
+                    .get(env)
+                    .map(|dirs| BTreeMap::from([(env.to_string(), dirs.clone())]))
+                    .unwrap_or_default();
+                compile_pillar(&LocalRoots::new(only), renderer, facts, false)
+            }
+        }
+    }
+
+    /// sha256 and size of `disk`, from the cache while mtime and size match.
+    fn sha256_of(&self, disk: &Path) -> Result<(String, u64), ServeError> {
+        let rel = disk.display().to_string();
+        let meta = std::fs::metadata(disk).map_err(|source| io_error(&rel, source))?;
+        let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        let len = meta.len();
+        if let Some(e) = lock(&self.hashes).get(disk) {
+            if e.mtime == mtime && e.len == len {
+                return Ok((e.sha256.clone(), len));
+            }
+        }
+        let sha256 = hash_file(disk).map_err(|source| io_error(&rel, source))?;
+        lock(&self.hashes).insert(
+            disk.to_path_buf(),
+            HashEntry {
+                mtime,
+                len,
+                sha256: sha256.clone(),
+            },
+        );
+        Ok((sha256, len))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn io_error(path: &str, source: std::io::Error) -> ServeError {
+    ServeError::Source(SourceError::Io {
+        path: path.to_string(),
+        source,
+    })
+}
+
+/// The relative path a request names, or `Refused`. Checked as sent and
+/// after percent-decoding, so an encoded `..` or separator cannot slip past
+/// (the lookup itself uses the path as sent, so a file really named `a%20b`
+/// is still served).
+pub fn check_request_path(path: &str) -> Result<String, ServeError> {
+    let refused = || ServeError::Refused(path.to_string());
+    if path.is_empty() {
+        return Err(refused());
+    }
+    let decoded = percent_decode(path).ok_or_else(refused)?;
+    if decoded != path {
+        clean_rel_path(&decoded).map_err(|_| refused())?;
+    }
+    let rel = clean_rel_path(path).map_err(|_| refused())?;
+    if rel.is_empty() {
+        return Err(refused());
+    }
+    Ok(rel)
+}
+
+/// `%XX` decoded repeatedly until nothing changes (double encoding included);
+/// `None` when the result is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let mut cur = s.to_string();
+    for _ in 0..4 {
+        let b = cur.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' && i + 2 < b.len() {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
+                if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(b[i]);
+            i += 1;
+        }
+        let next = String::from_utf8(out).ok()?;
+        if next == cur {
+            return Some(cur);
+        }
+        cur = next;
+    }
+    Some(cur)
+}
+
+/// sha256 of `data`, lowercase hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
+}
+
+fn hash_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        ctx.update(&buf[..n]);
+    }
+    Ok(hex(ctx.finish().as_ref()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Pillar SLS as plain YAML, without Jinja.
+// TODO(render): use brine_states::render once merged.
+pub struct PlainYamlRenderer;
+
+impl SlsRenderer for PlainYamlRenderer {
+    fn render(&self, _saltenv: &str, _sls: &str, path: &str, text: &str) -> Result<Node, String> {
+        brine_states::yaml::load(text).map_err(|e| format!("{path}: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn server(dir: &Path) -> FileServer {
+        let files = dir.join("files");
+        let pillar = dir.join("pillar");
+        std::fs::create_dir_all(files.join("a")).unwrap();
+        std::fs::create_dir_all(&pillar).unwrap();
+        std::fs::write(files.join("a/b.txt"), "hello\n").unwrap();
+        std::fs::write(files.join("top.sls"), "base: {'*': [a]}\n").unwrap();
+        FileServer::new(
+            BTreeMap::from([("base".to_string(), vec![files])]),
+            BTreeMap::from([("base".to_string(), vec![pillar])]),
+        )
+    }
+
+    const HELLO_SHA: &str = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
+
+    #[test]
+    fn lists_files_with_their_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = server(dir.path());
+        let list = fs.list("base").unwrap();
+        assert_eq!(list[0], ("a/b.txt".to_string(), HELLO_SHA.to_string()));
+        assert_eq!(list.len(), 2);
+        assert!(matches!(
+            fs.list("nope"),
+            Err(ServeError::Source(SourceError::NoEnv(_)))
+        ));
+    }
+
+    #[test]
+    fn a_changed_file_is_hashed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = server(dir.path());
+        assert_eq!(fs.list("base").unwrap()[0].1, HELLO_SHA);
+        std::fs::write(dir.path().join("files/a/b.txt"), "hello, longer\n").unwrap();
+        assert_ne!(fs.list("base").unwrap()[0].1, HELLO_SHA);
+    }
+
+    #[test]
+    fn get_sends_bytes_unless_the_minion_has_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = server(dir.path());
+        let blob = fs.get("base", "a/b.txt", None).unwrap().unwrap();
+        assert_eq!(blob.data.as_deref(), Some(&b"hello\n"[..]));
+        assert_eq!(blob.sha256, HELLO_SHA);
+        let blob = fs.get("base", "a/b.txt", Some(HELLO_SHA)).unwrap().unwrap();
+        assert_eq!(blob.data, None);
+        let blob = fs.get("base", "a/b.txt", Some("00")).unwrap().unwrap();
+        assert!(blob.data.is_some());
+        assert!(fs.get("base", "a/missing", None).unwrap().is_none());
+    }
+
+    #[test]
+    fn paths_leaving_the_roots_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = server(dir.path());
+        std::fs::write(dir.path().join("secret"), "s").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret"), dir.path().join("files/link"))
+            .unwrap();
+        for bad in [
+            "../secret",
+            "a/../../secret",
+            "/etc/passwd",
+            "%2e%2e/secret",
+            "%2E%2E%2Fsecret",
+            "a%2f..%2f..%2fsecret",
+            "%252e%252e/secret",
+            "..\\secret",
+            "a/b.txt\0",
+            "link",
+            "",
+        ] {
+            let r = fs.get("base", bad, None);
+            assert!(matches!(r, Err(ServeError::Refused(_))), "{bad:?}: {r:?}");
+        }
+        // The escaping symlink is not listed either.
+        let names: Vec<_> = fs.list("base").unwrap().into_iter().map(|e| e.0).collect();
+        assert_eq!(names, vec!["a/b.txt", "top.sls"]);
+    }
+
+    #[test]
+    fn a_file_named_with_a_percent_is_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = server(dir.path());
+        std::fs::write(dir.path().join("files/a%20b"), "x").unwrap();
+        let blob = fs.get("base", "a%20b", None).unwrap().unwrap();
+        assert_eq!(blob.data.as_deref(), Some(&b"x"[..]));
+    }
+
+    #[test]
+    fn pillar_is_compiled_for_the_minion() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = server(dir.path());
+        let p = dir.path().join("pillar");
+        std::fs::write(
+            p.join("top.sls"),
+            "base:\n  'web*':\n    - web\n  'db*':\n    - db\n",
+        )
+        .unwrap();
+        std::fs::write(p.join("web.sls"), "role: web\nport: 80\n").unwrap();
+        std::fs::write(p.join("db.sls"), "role: db\n").unwrap();
+        let grains = brine_proto::Grains::new();
+        let facts = MinionFacts {
+            id: "web1",
+            grains: &grains,
+        };
+        let c = fs.pillar(&facts, None, &PlainYamlRenderer);
+        assert!(c.errors.is_empty(), "{:?}", c.errors);
+        assert_eq!(c.pillar, json!({"role": "web", "port": 80}));
+        let c = fs.pillar(&facts, Some("dev"), &PlainYamlRenderer);
+        assert_eq!(c.pillar, json!({}));
+    }
+}
