@@ -10,6 +10,7 @@ pub mod log;
 pub mod network;
 pub mod pillar;
 pub mod saltutil;
+pub mod slsutil;
 pub mod status;
 pub mod sys;
 pub mod test;
@@ -27,6 +28,7 @@ pub static MODULES: &[&[FunctionSpec]] = &[
     network::FUNCTIONS,
     pillar::FUNCTIONS,
     saltutil::FUNCTIONS,
+    slsutil::FUNCTIONS,
     status::FUNCTIONS,
     sys::FUNCTIONS,
     test::FUNCTIONS,
