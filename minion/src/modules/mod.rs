@@ -5,6 +5,7 @@ pub mod config;
 pub mod data;
 pub mod defaults;
 pub mod disk;
+pub mod file;
 pub mod grains;
 pub mod log;
 pub mod network;
@@ -23,6 +24,7 @@ pub static MODULES: &[&[FunctionSpec]] = &[
     config::FUNCTIONS,
     defaults::FUNCTIONS,
     disk::FUNCTIONS,
+    file::FUNCTIONS,
     grains::FUNCTIONS,
     log::FUNCTIONS,
     network::FUNCTIONS,
