@@ -8,6 +8,7 @@ pub mod disk;
 pub mod file;
 pub mod grains;
 pub mod log;
+pub mod match_;
 pub mod network;
 pub mod pillar;
 pub mod saltutil;
@@ -27,6 +28,7 @@ pub static MODULES: &[&[FunctionSpec]] = &[
     file::FUNCTIONS,
     grains::FUNCTIONS,
     log::FUNCTIONS,
+    match_::FUNCTIONS,
     network::FUNCTIONS,
     pillar::FUNCTIONS,
     saltutil::FUNCTIONS,
