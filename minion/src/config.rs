@@ -130,7 +130,7 @@ impl MinionConfig {
         for key in unread {
             // A value JSON cannot hold (non-string map keys) is left out
             // rather than failing the whole config.
-            if let Ok(Some(value)) = raw.get::<serde_json::Value>(&key) {
+            if let Ok(Some(value)) = RawConfig::get::<serde_json::Value>(&mut raw, &key) {
                 other_options.insert(key, value);
             }
         }

@@ -6,11 +6,14 @@ pub mod cp;
 pub mod data;
 pub mod defaults;
 pub mod disk;
+pub mod file;
 pub mod grains;
 pub mod log;
+pub mod match_;
 pub mod network;
 pub mod pillar;
 pub mod saltutil;
+pub mod slsutil;
 pub mod state;
 pub mod status;
 pub mod sys;
@@ -25,11 +28,14 @@ pub static MODULES: &[&[FunctionSpec]] = &[
     cp::FUNCTIONS,
     defaults::FUNCTIONS,
     disk::FUNCTIONS,
+    file::FUNCTIONS,
     grains::FUNCTIONS,
     log::FUNCTIONS,
+    match_::FUNCTIONS,
     network::FUNCTIONS,
     pillar::FUNCTIONS,
     saltutil::FUNCTIONS,
+    slsutil::FUNCTIONS,
     state::FUNCTIONS,
     status::FUNCTIONS,
     sys::FUNCTIONS,
