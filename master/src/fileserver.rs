@@ -262,13 +262,54 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Pillar SLS as plain YAML, without Jinja.
-// TODO(render): use brine_states::render once merged.
-pub struct PlainYamlRenderer;
+/// Pillar SLS rendered on the master, Jinja then YAML, with the minion's
+/// grains (from the master's store) in the context. Execution functions are
+/// not available there (Salt would run the master's own modules): a
+/// `salt['mod.fun']` call in a pillar SLS is a render error naming it.
+pub struct MasterPillarRenderer<'a> {
+    pub files: &'a dyn FileSource,
+    pub grains: &'a serde_json::Map<String, serde_json::Value>,
+    pub opts: &'a serde_json::Value,
+}
 
-impl SlsRenderer for PlainYamlRenderer {
-    fn render(&self, _saltenv: &str, _sls: &str, path: &str, text: &str) -> Result<Node, String> {
-        brine_states::yaml::load(text).map_err(|e| format!("{path}: {e}"))
+struct NoFunctions;
+
+impl brine_states::ExecCaller for NoFunctions {
+    fn call(
+        &self,
+        fun: &str,
+        _args: Vec<serde_json::Value>,
+        _kwargs: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<serde_json::Value, brine_states::CallError> {
+        Err(brine_states::CallError::Unknown(format!(
+            "{fun} (execution functions are not available to pillar rendered on the master)"
+        )))
+    }
+
+    fn has(&self, _fun: &str) -> bool {
+        false
+    }
+}
+
+impl SlsRenderer for MasterPillarRenderer<'_> {
+    fn render(&self, saltenv: &str, sls: &str, path: &str, text: &str) -> Result<Node, String> {
+        let empty = serde_json::Value::Object(serde_json::Map::new());
+        let env = brine_states::render::RenderEnv {
+            files: self.files,
+            caller: &NoFunctions,
+            grains: self.grains,
+            pillar: &empty,
+            opts: self.opts,
+            saltenv,
+        };
+        brine_states::render::render_sls(&env, sls, path, text).map_err(|e| e.to_string())
+    }
+}
+
+impl FileServer {
+    /// The pillar roots, for the renderer's imports.
+    pub fn pillar_roots(&self) -> &LocalRoots {
+        &self.pillar
     }
 }
 
@@ -382,10 +423,16 @@ mod tests {
             id: "web1",
             grains: &grains,
         };
-        let c = fs.pillar(&facts, None, &PlainYamlRenderer);
+        let opts = json!({});
+        let r = MasterPillarRenderer {
+            files: fs.pillar_roots(),
+            grains: facts.grains,
+            opts: &opts,
+        };
+        let c = fs.pillar(&facts, None, &r);
         assert!(c.errors.is_empty(), "{:?}", c.errors);
         assert_eq!(c.pillar, json!({"role": "web", "port": 80}));
-        let c = fs.pillar(&facts, Some("dev"), &PlainYamlRenderer);
+        let c = fs.pillar(&facts, Some("dev"), &r);
         assert_eq!(c.pillar, json!({}));
     }
 }

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn, Instrument};
 
-use crate::fileserver::{FileServer, PlainYamlRenderer, ServeError};
+use crate::fileserver::{FileServer, MasterPillarRenderer, ServeError};
 use crate::state::{Master, Session};
 use crate::store::{now_ms, KeyRecord};
 
@@ -428,7 +428,13 @@ async fn read_loop<R: AsyncRead + Unpin>(
                         id: &minion_id,
                         grains: &grains,
                     };
-                    let compiled = files.pillar(&facts, saltenv.as_deref(), &PlainYamlRenderer);
+                    let opts = serde_json::json!({"id": minion_id, "__role": "master"});
+                    let renderer = MasterPillarRenderer {
+                        files: files.pillar_roots(),
+                        grains: &grains,
+                        opts: &opts,
+                    };
+                    let compiled = files.pillar(&facts, saltenv.as_deref(), &renderer);
                     for error in &compiled.errors {
                         warn!(%minion_id, %error, "pillar error");
                     }

@@ -293,7 +293,10 @@ mod example_tests {
         for part in src.split("raw.get").skip(1) {
             // Only `raw.get("key")` or `raw.get::<T>("key")`: the quote
             // must follow the call directly, not appear later in the file.
-            if let Some(start) = part.find("(\"").filter(|&i| !part[..i].contains([';', '{', ')'])) {
+            if let Some(start) = part
+                .find("(\"")
+                .filter(|&i| !part[..i].contains([';', '{', ')']))
+            {
                 let rest = &part[start + 2..];
                 if let Some(end) = rest.find('"') {
                     out.push(rest[..end].to_string());

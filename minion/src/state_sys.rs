@@ -89,7 +89,9 @@ impl SlsRenderer for MinionRenderer<'_> {
 /// One state call's environment: roots, grains, pillar, opts.
 pub struct StateSystem {
     pub config: Arc<MinionConfig>,
-    pub files: LocalRoots,
+    /// `salt://`: the master's file server through the local cache when
+    /// connected, the minion's own `file_roots` when `file_client: local`.
+    pub files: Box<dyn FileSource>,
     pub pillar_files: LocalRoots,
     pub grains: Map<String, Value>,
     pub opts: Value,
@@ -100,7 +102,14 @@ pub struct StateSystem {
 impl StateSystem {
     pub fn new(ctx: &CallCtx, handle: tokio::runtime::Handle) -> StateSystem {
         let config = ctx.config.clone();
-        let files = roots_from_config(&config.file_roots, "/srv/salt");
+        let files: Box<dyn FileSource> = match (&ctx.master, config.file_client.as_str()) {
+            (Some(client), c) if c != "local" => Box::new(crate::remote::RemoteFiles::new(
+                client.clone(),
+                handle.clone(),
+                &config.cachedir,
+            )),
+            _ => Box::new(roots_from_config(&config.file_roots, "/srv/salt")),
+        };
         let pillar_files = roots_from_config(&config.pillar_roots, "/srv/pillar");
         let grains = ctx.grains.snapshot().as_ref().clone();
         let opts = config.as_opts();
@@ -124,6 +133,18 @@ impl StateSystem {
     /// Compiles this minion's pillar from its pillar roots, with `overrides`
     /// (`pillar=` on the command line) merged over it.
     pub fn pillar(&self, overrides: Option<&Value>) -> Result<Value, StateCallError> {
+        if let (Some(client), true) = (&self.ctx.master, self.config.file_client != "local") {
+            let (mut pillar, errors) = self.handle.block_on(client.pillar(None)).map_err(|e| {
+                StateCallError::Pillar(vec![format!("fetching pillar from the master: {e}")])
+            })?;
+            if !errors.is_empty() {
+                return Err(StateCallError::Pillar(errors));
+            }
+            if let Some(o) = overrides {
+                brine_states::data::update(&mut pillar, o.clone(), false);
+            }
+            return Ok(pillar);
+        }
         let empty = Value::Object(Map::new());
         let caller = self.caller(&empty);
         let renderer = MinionRenderer {
@@ -157,13 +178,13 @@ impl StateSystem {
     ) -> Result<Map<String, Value>, StateCallError> {
         let caller = self.caller(pillar);
         let renderer = MinionRenderer {
-            files: &self.files,
+            files: self.files.as_ref(),
             caller: &caller,
             grains: &self.grains,
             pillar,
             opts: &self.opts,
         };
-        let mut compiler = HighCompiler::new(&self.files, &renderer);
+        let mut compiler = HighCompiler::new(self.files.as_ref(), &renderer);
         let (high, mut errors) = compiler.render_highstate(&[(saltenv.to_string(), mods.to_vec())]);
         for (id, sls, ty) in &compiler.non_string_ids {
             errors.push(format!(
@@ -187,7 +208,7 @@ impl StateSystem {
     pub fn top(&self, pillar: &Value) -> Result<Map<String, Value>, StateCallError> {
         let caller = self.caller(pillar);
         let renderer = MinionRenderer {
-            files: &self.files,
+            files: self.files.as_ref(),
             caller: &caller,
             grains: &self.grains,
             pillar,
@@ -253,13 +274,13 @@ impl StateSystem {
         }
         let caller = self.caller(pillar);
         let renderer = MinionRenderer {
-            files: &self.files,
+            files: self.files.as_ref(),
             caller: &caller,
             grains: &self.grains,
             pillar,
             opts: &self.opts,
         };
-        let mut compiler = HighCompiler::new(&self.files, &renderer);
+        let mut compiler = HighCompiler::new(self.files.as_ref(), &renderer);
         let (high, mut errors) = compiler.render_highstate(&matches);
         errors.extend(brine_states::high::verify_high(&high));
         if errors.is_empty() {
@@ -334,7 +355,7 @@ impl StateSystem {
         let chunks = self.low(high, exclude)?;
         let caller = self.caller(pillar);
         let renderer = MinionRenderer {
-            files: &self.files,
+            files: self.files.as_ref(),
             caller: &caller,
             grains: &self.grains,
             pillar,
@@ -349,7 +370,7 @@ impl StateSystem {
             saltenv: saltenv.to_string(),
             grains: &self.grains,
             pillar,
-            files: &self.files,
+            files: self.files.as_ref(),
             templates: &templates,
             caller: &caller,
             cachedir: self.config.cachedir.clone(),
