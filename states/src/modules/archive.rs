@@ -237,7 +237,7 @@ pub fn extracted(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
         Some(other) => return fail(format!("Invalid archive_format '{other}'. Either set it to a supported value (tar, zip) or remove this argument and the archive format will be guessed based on file extension.")),
         None => match guess_format(&source) {
             Some(f) => f,
-            None => return fail(format!("Could not guess archive_format from the value of the 'source' argument. Please set this archive_format to one of the following: tar, zip")),
+            None => return fail("Could not guess archive_format from the value of the 'source' argument. Please set this archive_format to one of the following: tar, zip".to_string()),
         },
     };
     let (archive, temporary) = match fetch_source(ctx, &source) {

@@ -359,9 +359,8 @@ fn update(c: &Ctx<'_>) -> StateResult {
         None => true,
         Some(l) => is_ancestor(l),
     };
-    if !revs_match
-        && ((!fast_forward && !c.force_reset) || (fast_forward && local_changes && !c.force_reset))
-    {
+    // Not a fast-forward, or a fast-forward over uncommitted changes.
+    if !revs_match && !c.force_reset && (!fast_forward || local_changes) {
         return not_fast_forward(
             c,
             local_rev.as_deref().unwrap_or(""),
