@@ -345,7 +345,7 @@ pub fn absent(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
 mod tests {
     use super::*;
     use crate::modules::sys::run::Cmd;
-    use crate::modules::sys::testutil::{args, is_root, unique_name, TestEnv};
+    use crate::modules::sys::testutil::{account_lock, args, is_root, unique_name, TestEnv};
     use crate::modules::user::tests::UserGuard;
 
     fn job(cmd: &str, rest: Value) -> Job {
@@ -414,6 +414,7 @@ mod tests {
             println!("real_crontab_of_a_test_user: skipped, needs root and crontab");
             return;
         }
+        let _serial = account_lock();
         let user = unique_name("c");
         let _guard = UserGuard(user.clone());
         Cmd::new("useradd").args(["-M", &user]).run_ok().unwrap();

@@ -249,7 +249,7 @@ pub fn absent(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::modules::sys::testutil::{args, is_root, unique_name, TestEnv};
+    use crate::modules::sys::testutil::{account_lock, args, is_root, unique_name, TestEnv};
 
     /// Deletes the named groups when dropped, so a failing test leaves none.
     pub(crate) struct GroupGuard(pub Vec<String>);
@@ -307,6 +307,7 @@ pub(crate) mod tests {
             println!("real_group_present_members_and_absent: skipped, needs root");
             return;
         }
+        let _serial = account_lock();
         let name = unique_name("g");
         let _guard = GroupGuard(vec![name.clone()]);
         let env = TestEnv::new("/nonexistent".into(), std::env::temp_dir());

@@ -445,7 +445,7 @@ pub fn absent(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
 pub(crate) mod tests {
     use super::*;
     use crate::modules::group::tests::GroupGuard;
-    use crate::modules::sys::testutil::{args, is_root, unique_name, TestEnv};
+    use crate::modules::sys::testutil::{account_lock, args, is_root, unique_name, TestEnv};
 
     /// Deletes the user, its home and its crontab when dropped.
     pub(crate) struct UserGuard(pub String);
@@ -458,12 +458,43 @@ pub(crate) mod tests {
         }
     }
 
+    /// The comment Salt 3008 printed for this state against a stock Debian
+    /// root account (dry run: nothing changes).
+    #[test]
+    fn dry_run_comment_matches_salt_for_root() {
+        let root = accounts::user_info("root");
+        if root
+            .as_ref()
+            .is_none_or(|r| r.shell == "/bin/zsh" || r.fullname() == "Rooty")
+            || accounts::group_info("adm").is_none()
+        {
+            println!("dry_run_comment_matches_salt_for_root: skipped, not a stock root account");
+            return;
+        }
+        let env = TestEnv::new("/nonexistent".into(), std::env::temp_dir());
+        let r = present(
+            &env.ctx(true),
+            &args(
+                "root",
+                json!({"shell": "/bin/zsh", "groups": ["adm", "root"], "fullname": "Rooty"}),
+            ),
+        );
+        assert_eq!(r.result, None);
+        assert_eq!(
+            r.comment,
+            "The following user attributes are set to be changed:\ngroups: ['adm']\nshell: /bin/zsh\nfullname: Rooty\n"
+        );
+        assert!(r.changes.is_empty());
+        assert_eq!(accounts::user_info("root"), root, "dry run changed root");
+    }
+
     #[test]
     fn real_user_lifecycle() {
         if !is_root() {
             println!("real_user_lifecycle: skipped, needs root");
             return;
         }
+        let _serial = account_lock();
         let name = unique_name("u");
         let extra = unique_name("ug");
         let _guard = UserGuard(name.clone());

@@ -117,3 +117,10 @@ pub fn is_root() -> bool {
 pub fn unique_name(tag: &str) -> String {
     format!("brinetest{}{tag}", std::process::id())
 }
+
+/// Serializes tests that add or delete accounts: `useradd` and friends fail
+/// when another one holds the lock on `/etc/passwd`.
+pub fn account_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
