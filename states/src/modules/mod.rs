@@ -13,6 +13,7 @@ pub mod group;
 pub mod host;
 pub mod pkg;
 pub mod service;
+pub mod sys;
 pub mod sysctl;
 pub mod test;
 pub mod user;
