@@ -98,11 +98,13 @@ fn write_str(s: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::sorted_json;
     use serde_json::json;
 
     #[test]
     fn one_return_is_one_document_indented_by_four() {
-        let v = json!({"list": [1, 2.5, null], "b": true, "empty": {}, "none": [], "s": "héllo \"q\"\n\x1b"});
+        let v = sorted_json!({"list": [1, 2.5, null], "b": true, "empty": {}, "none": [], "s": "héllo \"q\"\n\x1b"});
         let want = r#"{
     "web1": {
         "b": true,
@@ -121,9 +123,15 @@ mod tests {
 
     #[test]
     fn indent_follows_out_indent() {
-        let v = json!({"a": [1]});
+        let v = sorted_json!({"a": [1]});
         assert_eq!(
-            render_entries(&[("web1", &json!(true)), ("web2", &json!(false))], 2),
+            render_entries(
+                &[
+                    ("web1", &sorted_json!(true)),
+                    ("web2", &sorted_json!(false))
+                ],
+                2
+            ),
             "{\n  \"web1\": true,\n  \"web2\": false\n}"
         );
         assert_eq!(render_value(&v, 0), "{\n\"a\": [\n1\n]\n}");
@@ -131,18 +139,19 @@ mod tests {
 
     #[test]
     fn scalars_and_floats_print_like_python() {
-        assert_eq!(render_value(&json!("x"), 4), "\"x\"");
-        assert_eq!(render_value(&json!(1e16), 4), "1e+16");
-        assert_eq!(render_value(&json!(1.0), 4), "1.0");
-        assert_eq!(render_value(&json!({}), 4), "{}");
-        assert_eq!(render_value(&json!([]), 4), "[]");
+        assert_eq!(render_value(&sorted_json!("x"), 4), "\"x\"");
+        assert_eq!(render_value(&sorted_json!(1e16), 4), "1e+16");
+        assert_eq!(render_value(&sorted_json!(1.0), 4), "1.0");
+        assert_eq!(render_value(&sorted_json!({}), 4), "{}");
+        assert_eq!(render_value(&sorted_json!([]), 4), "[]");
     }
 
     #[test]
     fn output_reads_back_as_the_same_data() {
-        let v = json!({"a": {"b": [1, "x", {"c": null}], "d": -0.001}, "é": "\u{7f}\u{2028}"});
+        let v =
+            sorted_json!({"a": {"b": [1, "x", {"c": null}], "d": -0.001}, "é": "\u{7f}\u{2028}"});
         let text = render_entries(&[("web1", &v)], 4);
         let back: Value = serde_json::from_str(&text).expect("valid json");
-        assert_eq!(back, json!({"web1": v}));
+        assert_eq!(back, sorted_json!({"web1": v}));
     }
 }

@@ -155,6 +155,29 @@ fn color_wanted(
 
 const DEFAULT_JSON_INDENT: usize = 4;
 
+/// Test inputs with keys sorted: `json!` keeps insertion order (as Salt's
+/// json/raw/txt outputters do), and the format tests are about layout.
+#[cfg(test)]
+#[macro_export]
+macro_rules! sorted_json {
+    ($($t:tt)*) => {
+        $crate::output::sort_keys(serde_json::json!($($t)*))
+    };
+}
+
+#[cfg(test)]
+pub(crate) fn sort_keys(v: Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut pairs: Vec<(String, Value)> = m.into_iter().collect();
+            pairs.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(pairs.into_iter().map(|(k, v)| (k, sort_keys(v))).collect())
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(sort_keys).collect()),
+        other => other,
+    }
+}
+
 /// One minion's return as Salt prints it: `{minion_id: value}`.
 pub fn render_one(opts: &OutputOptions, minion_id: &str, value: &Value) -> String {
     render_entries(opts, &[(minion_id, value)])
@@ -207,6 +230,8 @@ fn finish(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::sorted_json;
     use serde_json::json;
 
     fn opts(format: OutputFormat) -> OutputOptions {
@@ -216,6 +241,15 @@ mod tests {
             static_: false,
             indent: None,
         }
+    }
+
+    #[test]
+    fn json_keeps_the_order_the_minion_sent() {
+        let v = serde_json::json!({"b": 1, "a": 2});
+        assert_eq!(
+            render_one(&opts(OutputFormat::Json), "m", &v),
+            "{\n    \"m\": {\n        \"b\": 1,\n        \"a\": 2\n    }\n}\n"
+        );
     }
 
     #[test]
@@ -251,7 +285,7 @@ mod tests {
 
     #[test]
     fn each_format_renders_one_return() {
-        let v = json!({"b": [1, "x"], "a": true});
+        let v = sorted_json!({"b": [1, "x"], "a": true});
         let cases = [
             (OutputFormat::Nested, "web1:\n    ----------\n    a:\n        True\n    b:\n        - 1\n        - x\n"),
             (
@@ -270,8 +304,8 @@ mod tests {
     #[test]
     fn static_output_is_one_document_sorted_by_id() {
         let returns = vec![
-            ("web2".to_string(), json!(false)),
-            ("web1".to_string(), json!("a\nb")),
+            ("web2".to_string(), sorted_json!(false)),
+            ("web1".to_string(), sorted_json!("a\nb")),
         ];
         let cases = [
             (
@@ -293,7 +327,7 @@ mod tests {
 
     #[test]
     fn bare_values_per_format() {
-        let v = json!(["web1", "web2"]);
+        let v = sorted_json!(["web1", "web2"]);
         let cases = [
             (OutputFormat::Nested, "- web1\n- web2\n"),
             (OutputFormat::Json, "[\n    \"web1\",\n    \"web2\"\n]\n"),
@@ -309,13 +343,23 @@ mod tests {
     #[test]
     fn trailing_whitespace_goes_and_empty_output_prints_nothing() {
         assert_eq!(
-            render_one(&opts(OutputFormat::Nested), "web1", &json!("x  \n\n")),
+            render_one(
+                &opts(OutputFormat::Nested),
+                "web1",
+                &sorted_json!("x  \n\n")
+            ),
             "web1:\n    x\n"
         );
-        assert_eq!(render_one(&opts(OutputFormat::Txt), "web1", &json!("")), "");
-        assert_eq!(render_value(&opts(OutputFormat::Nested), &json!({})), "");
         assert_eq!(
-            render_value(&opts(OutputFormat::Yaml), &json!("hi")),
+            render_one(&opts(OutputFormat::Txt), "web1", &sorted_json!("")),
+            ""
+        );
+        assert_eq!(
+            render_value(&opts(OutputFormat::Nested), &sorted_json!({})),
+            ""
+        );
+        assert_eq!(
+            render_value(&opts(OutputFormat::Yaml), &sorted_json!("hi")),
             "hi\n"
         );
     }
@@ -325,14 +369,15 @@ mod tests {
         let mut o = opts(OutputFormat::Json);
         o.indent = Some(2);
         assert_eq!(
-            render_one(&o, "web1", &json!([1])),
+            render_one(&o, "web1", &sorted_json!([1])),
             "{\n  \"web1\": [\n    1\n  ]\n}\n"
         );
     }
 
     #[test]
     fn no_escape_bytes_without_color() {
-        let v = json!({"s": "\x1b[31mred\x1b[0m", "n": [1, null, {"k": false}], "\x1b": "k"});
+        let v =
+            sorted_json!({"s": "\x1b[31mred\x1b[0m", "n": [1, null, {"k": false}], "\x1b": "k"});
         for format in [
             OutputFormat::Nested,
             OutputFormat::Json,
@@ -350,7 +395,7 @@ mod tests {
         let plain_nested = render_one(
             &opts(OutputFormat::Nested),
             "web1",
-            &json!({"a": [1, "x", null]}),
+            &sorted_json!({"a": [1, "x", null]}),
         );
         assert!(!plain_nested.contains('\x1b'));
     }

@@ -231,6 +231,8 @@ pub(super) fn rstrip(s: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::sorted_json;
     use serde_json::json;
 
     #[test]
@@ -270,15 +272,15 @@ mod tests {
 
     #[test]
     fn values_print_like_python_repr() {
-        let v = json!({"b": [1, 2.0, null], "a": {"t": true, "f": false}, "s": "x"});
+        let v = sorted_json!({"b": [1, 2.0, null], "a": {"t": true, "f": false}, "s": "x"});
         assert_eq!(
             repr(&v),
             "{'a': {'f': False, 't': True}, 'b': [1, 2.0, None], 's': 'x'}"
         );
-        assert_eq!(repr(&json!({})), "{}");
-        assert_eq!(repr(&json!([])), "[]");
-        assert_eq!(repr(&json!(u64::MAX)), "18446744073709551615");
-        assert_eq!(repr(&json!(-3)), "-3");
+        assert_eq!(repr(&sorted_json!({})), "{}");
+        assert_eq!(repr(&sorted_json!([])), "[]");
+        assert_eq!(repr(&sorted_json!(u64::MAX)), "18446744073709551615");
+        assert_eq!(repr(&sorted_json!(-3)), "-3");
     }
 
     #[test]

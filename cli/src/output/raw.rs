@@ -22,12 +22,17 @@ pub(super) fn render_value(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::sorted_json;
     use serde_json::json;
 
     #[test]
     fn one_return_is_a_python_dict() {
-        assert_eq!(render_entries(&[("web1", &json!(true))]), "{'web1': True}");
-        let v = json!({"list": ["Hello", "World"], "bar": "baz", "n": null, "f": 1e-5, "e": {}, "l": []});
+        assert_eq!(
+            render_entries(&[("web1", &sorted_json!(true))]),
+            "{'web1': True}"
+        );
+        let v = sorted_json!({"list": ["Hello", "World"], "bar": "baz", "n": null, "f": 1e-5, "e": {}, "l": []});
         assert_eq!(
             render_entries(&[("myminion", &v)]),
             "{'myminion': {'bar': 'baz', 'e': {}, 'f': 1e-05, 'l': [], 'list': ['Hello', 'World'], 'n': None}}"
@@ -36,7 +41,7 @@ mod tests {
 
     #[test]
     fn strings_use_python_quoting() {
-        let v = json!("it's\nmultiline ✓");
+        let v = sorted_json!("it's\nmultiline ✓");
         assert_eq!(
             render_entries(&[("web1", &v)]),
             "{'web1': \"it's\\nmultiline ✓\"}"
@@ -45,8 +50,8 @@ mod tests {
 
     #[test]
     fn bare_values() {
-        assert_eq!(render_value(&json!("plain text\n")), "plain text\n");
-        assert_eq!(render_value(&json!([1, false])), "[1, False]");
-        assert_eq!(render_value(&json!(3.0)), "3.0");
+        assert_eq!(render_value(&sorted_json!("plain text\n")), "plain text\n");
+        assert_eq!(render_value(&sorted_json!([1, false])), "[1, False]");
+        assert_eq!(render_value(&sorted_json!(3.0)), "3.0");
     }
 }

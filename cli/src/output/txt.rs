@@ -182,15 +182,17 @@ fn words(line: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::sorted_json;
     use serde_json::json;
 
     #[test]
     fn string_returns_print_one_line_per_line() {
-        let out = render_entries(&[("web1", &json!("total 0\ndrwxr-xr-x 2 root\n"))]);
+        let out = render_entries(&[("web1", &sorted_json!("total 0\ndrwxr-xr-x 2 root\n"))]);
         assert_eq!(out, "web1: total 0\nweb1: drwxr-xr-x 2 root\n");
-        assert_eq!(render_entries(&[("web1", &json!(""))]), "");
+        assert_eq!(render_entries(&[("web1", &sorted_json!(""))]), "");
         assert_eq!(
-            render_entries(&[("wéb1", &json!("ünïcode ✓"))]),
+            render_entries(&[("wéb1", &sorted_json!("ünïcode ✓"))]),
             "wéb1: ünïcode ✓\n"
         );
     }
@@ -198,11 +200,11 @@ mod tests {
     #[test]
     fn other_returns_print_as_python_str() {
         let entries = [
-            ("a", &json!(true)),
-            ("b", &json!(null)),
-            ("c", &json!(1.5)),
-            ("d", &json!({"k": [1, "x"], "e": {}})),
-            ("e", &json!([])),
+            ("a", &sorted_json!(true)),
+            ("b", &sorted_json!(null)),
+            ("c", &sorted_json!(1.5)),
+            ("d", &sorted_json!({"k": [1, "x"], "e": {}})),
+            ("e", &sorted_json!([])),
         ];
         assert_eq!(
             render_entries(&entries),
@@ -212,13 +214,16 @@ mod tests {
 
     #[test]
     fn bare_values() {
-        assert_eq!(render_value(&json!("hello\n")), "hello\n\n");
+        assert_eq!(render_value(&sorted_json!("hello\n")), "hello\n\n");
         assert_eq!(
-            render_value(&json!({"web1": "up", "web2": false})),
+            render_value(&sorted_json!({"web1": "up", "web2": false})),
             "web1: up\nweb2: False\n"
         );
-        assert_eq!(render_value(&json!(["web1", "web2"])), "['web1', 'web2']\n");
-        assert_eq!(render_value(&json!(null)), "None\n");
+        assert_eq!(
+            render_value(&sorted_json!(["web1", "web2"])),
+            "['web1', 'web2']\n"
+        );
+        assert_eq!(render_value(&sorted_json!(null)), "None\n");
     }
 
     #[test]
@@ -231,12 +236,12 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join(",\n ")
         );
-        assert_eq!(render_value(&json!(ids)), want);
+        assert_eq!(render_value(&sorted_json!(ids)), want);
     }
 
     #[test]
     fn long_nested_values_wrap_like_pprint() {
-        let v = json!([{"name": "x".repeat(40), "comment": "a b ".repeat(20)}, 1]);
+        let v = sorted_json!([{"name": "x".repeat(40), "comment": "a b ".repeat(20)}, 1]);
         let want = "\
 [{'comment': 'a b a b a b a b a b a b a b a b a b a b a b a b a b a b a b a b '
              'a b a b a b a b ',
