@@ -183,7 +183,7 @@ pub fn meta_changes(
     }
     if let Some(m) = mode {
         // The mode of a symlink itself cannot be changed on Linux.
-        if m != cur.mode && !(cur.is_link && !follow_symlinks) {
+        if (follow_symlinks || !cur.is_link) && m != cur.mode {
             changes.insert("mode".into(), Value::String(m.to_string()));
         }
     }
