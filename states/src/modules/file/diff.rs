@@ -60,6 +60,36 @@ pub fn unified_text(old: &str, new: &str) -> String {
     out
 }
 
+/// `"\n".join(difflib.unified_diff(a, b))` over lines without newlines, as
+/// `file.append` builds its diff: headers keep their own newline, so they
+/// are followed by an empty line.
+pub fn unified_joined(old: &[&str], new: &[&str]) -> String {
+    let ops = capture_diff_slices(Algorithm::Myers, old, new);
+    let mut items: Vec<String> = Vec::new();
+    for group in group_diff_ops(ops, 3) {
+        let (Some(first), Some(last)) = (group.first(), group.last()) else {
+            continue;
+        };
+        if items.is_empty() {
+            items.push("--- \n".into());
+            items.push("+++ \n".into());
+        }
+        let old_range = range(first.old_range().start, last.old_range().end);
+        let new_range = range(first.new_range().start, last.new_range().end);
+        items.push(format!("@@ -{old_range} +{new_range} @@\n"));
+        for op in &group {
+            let (tag, old_r, new_r) = op.as_tag_tuple();
+            if tag == DiffTag::Equal {
+                items.extend(old[old_r].iter().map(|l| format!(" {l}")));
+                continue;
+            }
+            items.extend(old[old_r].iter().map(|l| format!("-{l}")));
+            items.extend(new[new_r].iter().map(|l| format!("+{l}")));
+        }
+    }
+    items.join("\n")
+}
+
 /// difflib's `_format_range_unified`.
 fn range(start: usize, stop: usize) -> String {
     let length = stop - start;
@@ -123,6 +153,15 @@ mod tests {
         let d = unified(old.as_bytes(), new.as_bytes());
         assert_eq!(d.matches("@@ -").count(), 2, "{d}");
         assert!(d.starts_with("--- \n+++ \n@@ -1,5 +1,5 @@\n 1\n-2\n+two\n"));
+    }
+
+    #[test]
+    fn joined_form_matches_file_append() {
+        // "\n".join(difflib.unified_diff(["a"], ["a", "b"]))
+        assert_eq!(
+            unified_joined(&["a"], &["a", "b"]),
+            "--- \n\n+++ \n\n@@ -1 +1,2 @@\n\n a\n+b"
+        );
     }
 
     #[test]
