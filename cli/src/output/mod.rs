@@ -92,6 +92,25 @@ pub fn default_format(fun: &str) -> OutputFormat {
     }
 }
 
+/// Reads `--state-verbose`: `true`/`True` or `false`/`False`, as Salt.
+pub fn parse_state_verbose(s: &str) -> Result<bool, String> {
+    match s {
+        "true" | "True" => Ok(true),
+        "false" | "False" => Ok(false),
+        _ => Err(format!("invalid state verbose '{s}' (valid: true, false)")),
+    }
+}
+
+/// The outputter for `fun` given `--out`. As in Salt, `--out highstate`
+/// does not force `highstate` on a function that does not return state
+/// results: that function keeps its own outputter (Salt issue #29796).
+pub fn format_for(out: Option<OutputFormat>, fun: &str) -> OutputFormat {
+    match out {
+        None | Some(OutputFormat::Highstate) => default_format(fun),
+        Some(format) => format,
+    }
+}
+
 impl fmt::Display for OutputFormat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -288,6 +307,71 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "unknown output format 'xml' (valid: nested, json, yaml, txt, raw, highstate)"
+        );
+    }
+
+    #[test]
+    fn state_functions_default_to_highstate() {
+        for fun in [
+            "state.apply",
+            "state.sls",
+            "state.highstate",
+            "state.single",
+            "state.sls_id",
+            "state.test",
+        ] {
+            assert_eq!(default_format(fun), OutputFormat::Highstate, "{fun}");
+        }
+        for fun in ["test.ping", "state.show_sls", "cmd.run", "state"] {
+            assert_eq!(default_format(fun), OutputFormat::Nested, "{fun}");
+        }
+        assert_eq!(
+            "highstate".parse::<OutputFormat>(),
+            Ok(OutputFormat::Highstate)
+        );
+        let highstate = Some(OutputFormat::Highstate);
+        assert_eq!(format_for(highstate, "state.sls"), OutputFormat::Highstate);
+        assert_eq!(format_for(highstate, "test.ping"), OutputFormat::Nested);
+        assert_eq!(
+            format_for(Some(OutputFormat::Json), "state.sls"),
+            OutputFormat::Json
+        );
+        assert_eq!(format_for(None, "grains.items"), OutputFormat::Nested);
+    }
+
+    #[test]
+    fn state_verbose_takes_salts_spellings() {
+        assert_eq!(parse_state_verbose("False"), Ok(false));
+        assert_eq!(parse_state_verbose("true"), Ok(true));
+        assert_eq!(
+            parse_state_verbose("no"),
+            Err("invalid state verbose 'no' (valid: true, false)".to_string())
+        );
+    }
+
+    #[test]
+    fn highstate_prints_state_returns_and_falls_back_to_nested() {
+        let mut o = opts(OutputFormat::Highstate);
+        o.state_output = "terse".parse().expect("terse");
+        let states = json!({"test_|-a_|-a_|-succeed_with_changes": {
+            "name": "a", "result": true, "comment": "Success!", "changes": {"k": 1},
+            "__run_num__": 0, "start_time": "10:00:00.000000", "duration": 1.5, "__id__": "a"
+        }});
+        let want = "web1:\n  Name: a - Function: test.succeed_with_changes - Result: Changed - Started: 10:00:00.000000 - Duration: 1.5 ms\n\n\
+                    Summary for web1\n------------\nSucceeded: 1 (changed=1)\nFailed:    0\n------------\n\
+                    Total states run:     1\nTotal run time:   1.500 ms\n";
+        assert_eq!(render_one(&o, "web1", &states), want);
+        o.state_verbose = false;
+        o.state_output = StateOutput::default();
+        let clean = json!({"test_|-a_|-a_|-nop": {
+            "name": "a", "result": true, "comment": "", "changes": {}, "__run_num__": 0, "__id__": "a"
+        }});
+        assert!(render_one(&o, "web1", &clean).starts_with("web1:\n\nSummary for web1\n"));
+        // No `changes` key: Salt's outputter raises and Salt prints `nested`.
+        let odd = json!({"x": {"result": true, "__run_num__": 0}});
+        assert_eq!(
+            render_one(&o, "web1", &odd),
+            render_one(&opts(OutputFormat::Nested), "web1", &odd)
         );
     }
 
