@@ -862,9 +862,9 @@ fn split_chunks(text: &str) -> Vec<String> {
 
 const PPRINT_WIDTH: usize = 80;
 
-/// `pprint.pformat()`: the sorted repr when it fits in 80 columns, else
-/// one dict item or list item per line. Long strings are not split as
-/// pprint would.
+/// `pprint.pformat()` of a dict or list: the sorted repr when it fits in
+/// 80 columns, else one item per line, long strings cut at spaces into
+/// adjacent literals.
 fn pformat(value: &Value) -> String {
     let mut out = String::new();
     pformat_into(value, 0, 0, &mut out);
@@ -913,8 +913,77 @@ fn pformat_into(value: &Value, indent: usize, allowance: usize, out: &mut String
             }
             out.push(']');
         }
+        Value::String(text) => pformat_str(text, indent, allowance, out),
         _ => out.push_str(&rep),
     }
+}
+
+/// pprint's `_pprint_str` below the top level: each line of the text, and
+/// a line too long for its column cut after runs of spaces, as adjacent
+/// literals one under another.
+fn pformat_str(text: &str, indent: usize, allowance: usize, out: &mut String) {
+    let width = PPRINT_WIDTH as isize - indent as isize;
+    let lines = splitlines(text, true);
+    let mut chunks: Vec<String> = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let last_line = i + 1 == lines.len();
+        let line_width = if last_line {
+            width - allowance as isize
+        } else {
+            width
+        };
+        let rep = repr(&Value::String((*line).to_string()));
+        if rep.chars().count() as isize <= line_width {
+            chunks.push(rep);
+            continue;
+        }
+        let parts = space_separated_parts(line);
+        let mut current = String::new();
+        for (j, part) in parts.iter().enumerate() {
+            let part_width = if last_line && j + 1 == parts.len() {
+                width - allowance as isize
+            } else {
+                width
+            };
+            let candidate = format!("{current}{part}");
+            if repr(&Value::String(candidate.clone())).chars().count() as isize > part_width {
+                if !current.is_empty() {
+                    chunks.push(repr(&Value::String(std::mem::take(&mut current))));
+                }
+                current = (*part).to_string();
+            } else {
+                current = candidate;
+            }
+        }
+        if !current.is_empty() {
+            chunks.push(repr(&Value::String(current)));
+        }
+    }
+    if chunks.len() <= 1 {
+        out.push_str(&repr(&Value::String(text.to_string())));
+        return;
+    }
+    out.push_str(&chunks.join(&format!("\n{:indent$}", "")));
+}
+
+/// `re.findall(r"\S*\s*", line)` without its final empty match: words,
+/// each with the spaces after it.
+fn space_separated_parts(line: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut in_space = false;
+    for (i, c) in line.char_indices() {
+        let space = is_space(c);
+        if in_space && !space {
+            parts.push(&line[start..i]);
+            start = i;
+        }
+        in_space = space;
+    }
+    if start < line.len() {
+        parts.push(&line[start..]);
+    }
+    parts
 }
 
 #[cfg(test)]
