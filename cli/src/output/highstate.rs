@@ -784,14 +784,24 @@ fn is_python_int(value: &Value) -> bool {
 const WARNING_WIDTH: usize = 80;
 const WARNING_INDENT: usize = 14;
 
-/// `textwrap.fill(text, width=80)` with every line 14 columns in: words
-/// are kept whole, hyphenated words may break after a hyphen, a word
-/// longer than a line is cut.
+/// The characters `textwrap` treats as whitespace.
+fn is_wrap_space(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\x0b' | '\x0c' | '\r' | ' ')
+}
+
+/// A chunk that `str.strip()` empties.
+fn is_blank(chunk: &str) -> bool {
+    chunk.chars().all(is_space)
+}
+
+/// `textwrap.fill(text, width=80)` with every line 14 columns in, as
+/// Python's `TextWrapper` does it: tabs expanded, whitespace made spaces,
+/// lines broken between words or after a hyphen inside a word, a word
+/// longer than a line cut.
 fn fill_warning(text: &str) -> String {
-    // TextWrapper turns every whitespace character into a space.
-    let text: String = text
+    let text: String = expand_tabs(text)
         .chars()
-        .map(|c| if is_space(c) { ' ' } else { c })
+        .map(|c| if is_wrap_space(c) { ' ' } else { c })
         .collect();
     let mut chunks: Vec<String> = split_chunks(&text);
     chunks.reverse();
@@ -801,7 +811,7 @@ fn fill_warning(text: &str) -> String {
     while !chunks.is_empty() {
         let mut line: Vec<String> = Vec::new();
         let mut len = 0usize;
-        if !lines.is_empty() && chunks.last().is_some_and(|c| c.trim().is_empty()) {
+        if !lines.is_empty() && chunks.last().is_some_and(|c| is_blank(c)) {
             chunks.pop();
         }
         while let Some(chunk) = chunks.last() {
@@ -813,15 +823,23 @@ fn fill_warning(text: &str) -> String {
             line.push(chunks.pop().unwrap_or_default());
         }
         if let Some(chunk) = chunks.last_mut() {
-            if chunk.chars().count() > width {
-                let room = width.saturating_sub(len).max(1);
-                let head: String = chunk.chars().take(room).collect();
-                let tail: String = chunk.chars().skip(room).collect();
-                *chunk = tail;
-                line.push(head);
+            let n = chunk.chars().count();
+            if n > width {
+                let room = width - len;
+                let mut end = room;
+                // Cut after the last hyphen that fits, if any word
+                // character comes before it.
+                let chars: Vec<char> = chunk.chars().collect();
+                if let Some(hyphen) = chars[..room.min(n)].iter().rposition(|c| *c == '-') {
+                    if hyphen > 0 && chars[..hyphen].iter().any(|c| *c != '-') {
+                        end = hyphen + 1;
+                    }
+                }
+                line.push(chars[..end].iter().collect());
+                *chunk = chars[end..].iter().collect();
             }
         }
-        if line.last().is_some_and(|c| c.trim().is_empty()) {
+        if line.last().is_some_and(|c| is_blank(c)) {
             line.pop();
         }
         if !line.is_empty() {
@@ -831,31 +849,98 @@ fn fill_warning(text: &str) -> String {
     lines.join("\n")
 }
 
-/// TextWrapper's chunks: runs of spaces, and words split after a hyphen
-/// that joins two letters (`well-` `known`).
-fn split_chunks(text: &str) -> Vec<String> {
-    let mut chunks = Vec::new();
-    let mut current = String::new();
-    let mut in_space = false;
-    let chars: Vec<char> = text.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
-        let space = c == ' ';
-        if !current.is_empty() && space != in_space {
-            chunks.push(std::mem::take(&mut current));
-        }
-        in_space = space;
-        current.push(c);
-        let hyphen_break = c == '-'
-            && i >= 2
-            && chars[i - 1].is_alphabetic()
-            && chars[i - 2].is_alphabetic()
-            && chars.get(i + 1).is_some_and(|n| n.is_alphabetic());
-        if hyphen_break {
-            chunks.push(std::mem::take(&mut current));
+/// `str.expandtabs(8)`.
+fn expand_tabs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut column = 0usize;
+    for c in text.chars() {
+        match c {
+            '\t' => {
+                let spaces = 8 - column % 8;
+                out.extend(std::iter::repeat_n(' ', spaces));
+                column += spaces;
+            }
+            '\n' | '\r' => {
+                out.push(c);
+                column = 0;
+            }
+            _ => {
+                out.push(c);
+                column += 1;
+            }
         }
     }
-    if !current.is_empty() {
-        chunks.push(current);
+    out
+}
+
+/// Python's `\w`, close enough.
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// textwrap's `letter`: a word character that is not a digit.
+fn is_letter(c: char) -> bool {
+    c.is_alphabetic() || c == '_'
+}
+
+/// textwrap's `word_punct`.
+fn is_word_punct(c: char) -> bool {
+    is_word(c) || matches!(c, '!' | '"' | '\'' | '&' | '.' | ',' | '?')
+}
+
+/// TextWrapper's `wordsep_re` split: runs of spaces; `--` dashes between
+/// words; words, ending after a hyphen that joins letters (`well-`
+/// `known`) or before `--`.
+fn split_chunks(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let at = |i: usize| chars.get(i).copied();
+    let letter_at = |i: usize| at(i).is_some_and(is_letter);
+    // `(?=-{2,}\w)` at i.
+    let dashes_then_word = |i: usize| {
+        let mut j = i;
+        while at(j) == Some('-') {
+            j += 1;
+        }
+        j - i >= 2 && at(j).is_some_and(is_word)
+    };
+    let mut chunks = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let start = i;
+        if chars[i] == ' ' {
+            while at(i) == Some(' ') {
+                i += 1;
+            }
+        } else if i > 0 && is_word_punct(chars[i - 1]) && dashes_then_word(i) {
+            while at(i) == Some('-') {
+                i += 1;
+            }
+        } else {
+            i += 1;
+            loop {
+                // A hyphen joining letters: `ab-c`, `a-b-c`.
+                let hyphen = at(i) == Some('-')
+                    && ((i >= 2 && letter_at(i - 2) && letter_at(i - 1))
+                        || (i >= 3
+                            && letter_at(i - 3)
+                            && at(i - 2) == Some('-')
+                            && letter_at(i - 1)))
+                    && letter_at(i + 1)
+                    && (letter_at(i + 2) || (at(i + 2) == Some('-') && letter_at(i + 3)));
+                if hyphen {
+                    i += 1;
+                    break;
+                }
+                if at(i).is_none_or(|c| c == ' ') {
+                    break;
+                }
+                if is_word_punct(chars[i - 1]) && dashes_then_word(i) {
+                    break;
+                }
+                i += 1;
+            }
+        }
+        chunks.push(chars[start..i].iter().collect());
     }
     chunks
 }
