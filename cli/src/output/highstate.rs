@@ -262,14 +262,14 @@ impl Tally {
 
 struct Highstate<'a> {
     settings: &'a Settings,
-    p: &'static Palette,
+    palette: &'static Palette,
 }
 
 impl<'a> Highstate<'a> {
     fn new(settings: &'a Settings) -> Self {
         Highstate {
             settings,
-            p: if settings.color { &COLORS } else { &NO_COLORS },
+            palette: if settings.color { &COLORS } else { &NO_COLORS },
         }
     }
 
@@ -302,7 +302,7 @@ impl<'a> Highstate<'a> {
         data: &Value,
         indent_level: usize,
     ) -> Rendered<(String, bool)> {
-        let p = self.p;
+        let p = self.palette;
         let mut hcolor = p.green;
         let mut hstrs: Vec<String> = Vec::new();
         let mut nchanges = 0usize;
@@ -353,7 +353,7 @@ impl<'a> Highstate<'a> {
         data: &Map<String, Value>,
         indent_level: usize,
     ) -> Rendered<(Vec<String>, usize, Option<&'static str>)> {
-        let p = self.p;
+        let p = self.palette;
         let mut hcolor = None;
         let mut hstrs: Vec<String> = Vec::new();
         let mut nchanges = 0usize;
@@ -475,7 +475,7 @@ impl<'a> Highstate<'a> {
         ret: &Map<String, Value>,
         ctext: &str,
     ) -> Rendered<Vec<String>> {
-        let endc = self.p.endc;
+        let endc = self.palette.endc;
         let [fun_mod, id, name, fun, ..] = comps else {
             return Err(NotHighstate);
         };
@@ -513,7 +513,7 @@ impl<'a> Highstate<'a> {
         comps: &[&str],
         ret: &Map<String, Value>,
     ) -> Rendered<String> {
-        let p = self.p;
+        let p = self.palette;
         let (Some(fun_mod), Some(name), Some(fun)) = (comps.first(), comps.get(2), comps.last())
         else {
             return Err(NotHighstate);
@@ -587,7 +587,7 @@ impl<'a> Highstate<'a> {
 
     /// The `Summary for <id>` lines.
     fn summary(&self, host: &str, tally: &Tally, nchanges: usize) -> Vec<String> {
-        let p = self.p;
+        let p = self.palette;
         let endc = p.endc;
         let succeeded = tally.get(&ResultKey::True) + tally.get(&ResultKey::None);
         let unchanged = tally.get(&ResultKey::None);
