@@ -13,7 +13,10 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use brine_cli::args::parse_call_args;
 use brine_cli::client::{master_config, MasterClient};
-use brine_cli::output::{render_all, render_one, OutputFormat, OutputOptions};
+use brine_cli::output::{
+    format_for, parse_state_verbose, render_all, render_one, OutputFormat, OutputOptions,
+    StateOutput,
+};
 use brine_proto::target::TargetType;
 use brine_proto::{CliReply, CliRequest, Missing};
 use clap::Parser;
@@ -76,9 +79,10 @@ struct Args {
     /// Run on N minions (or N%) at a time.
     #[arg(short = 'b', long = "batch", alias = "batch-size")]
     batch: Option<String>,
-    /// Output format: nested, json, yaml, txt, raw.
-    #[arg(long = "out", alias = "output", default_value = "nested")]
-    out: OutputFormat,
+    /// Output format: nested, json, yaml, txt, raw, highstate (default:
+    /// highstate for the state functions, nested for the others).
+    #[arg(long = "out", alias = "output")]
+    out: Option<OutputFormat>,
     /// Write the output to this file instead of stdout.
     #[arg(long = "out-file")]
     out_file: Option<PathBuf>,
@@ -88,6 +92,19 @@ struct Args {
     /// Print all returns at once, as one document, when the job is done.
     #[arg(long = "static")]
     static_: bool,
+    /// `highstate` output: full, terse, mixed or changes (`_id` suffix: the
+    /// state ID in place of its name).
+    #[arg(long = "state-output", alias = "state_output", default_value = "full")]
+    state_output: StateOutput,
+    /// `highstate` output: `false` hides states that succeeded without changes.
+    #[arg(
+        long = "state-verbose",
+        alias = "state_verbose",
+        default_value = "true",
+        value_parser = parse_state_verbose,
+        action = clap::ArgAction::Set
+    )]
+    state_verbose: bool,
     #[arg(long = "no-color")]
     no_color: bool,
     #[arg(long = "force-color")]
@@ -174,8 +191,11 @@ async fn run_async(args: Args) -> anyhow::Result<u8> {
     let config = master_config(&args.config_dir)?;
     let socket = config.cli_socket();
     let (arg, kwarg) = parse_call_args(&args.args);
-    let mut opts = OutputOptions::detect(args.out, args.no_color, args.force_color, args.static_);
+    let format = format_for(args.out, &args.function);
+    let mut opts = OutputOptions::detect(format, args.no_color, args.force_color, args.static_);
     opts.indent = args.out_indent;
+    opts.state_output = args.state_output;
+    opts.state_verbose = args.state_verbose;
     if args.out_file.is_some() {
         opts.color = args.force_color;
     }

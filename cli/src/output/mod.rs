@@ -1,5 +1,5 @@
 //! Salt's outputters for `brine`, `brine-run` and `brine-call`: `--out
-//! nested|json|yaml|txt|raw` print what `salt --out ...` prints for the same
+//! nested|json|yaml|txt|raw|highstate` print what `salt --out ...` prints for the same
 //! data, byte for byte where the data allows (see each format's module).
 //!
 //! As in Salt, each minion's return is rendered on its own as the one-entry
@@ -8,7 +8,11 @@
 //! outputter returns and prints it with a newline, and prints nothing when
 //! the text is empty; every `render_*` function here returns exactly the
 //! bytes to write.
+//!
+//! The state functions (`state.apply`, `state.sls`...) print with
+//! `highstate` unless `--out` says otherwise: see [`default_format`].
 
+mod highstate;
 mod json;
 mod nested;
 mod python;
@@ -23,6 +27,8 @@ use std::str::FromStr;
 
 use serde_json::Value;
 
+pub use highstate::{StateOutput, StateOutputMode, UnknownStateOutput};
+
 /// An outputter, chosen with `--out`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputFormat {
@@ -31,16 +37,18 @@ pub enum OutputFormat {
     Yaml,
     Txt,
     Raw,
+    Highstate,
 }
 
 impl OutputFormat {
     /// Every format, in the order `--help` lists them.
-    pub const ALL: [OutputFormat; 5] = [
+    pub const ALL: [OutputFormat; 6] = [
         OutputFormat::Nested,
         OutputFormat::Json,
         OutputFormat::Yaml,
         OutputFormat::Txt,
         OutputFormat::Raw,
+        OutputFormat::Highstate,
     ];
 
     /// The name `--out` takes.
@@ -51,7 +59,55 @@ impl OutputFormat {
             OutputFormat::Yaml => "yaml",
             OutputFormat::Txt => "txt",
             OutputFormat::Raw => "raw",
+            OutputFormat::Highstate => "highstate",
         }
+    }
+}
+
+/// The functions Salt prints with `highstate` (`__outputter__` in
+/// `salt/modules/state.py`).
+const HIGHSTATE_FUNCTIONS: [&str; 13] = [
+    "state.apply",
+    "state.check_request",
+    "state.highstate",
+    "state.pkg",
+    "state.request",
+    "state.run_request",
+    "state.single",
+    "state.sls",
+    "state.sls_id",
+    "state.template",
+    "state.template_str",
+    "state.test",
+    "state.top",
+];
+
+/// The outputter for `fun` when `--out` is not given: `highstate` for the
+/// state functions, as in Salt, `nested` for everything else.
+pub fn default_format(fun: &str) -> OutputFormat {
+    if HIGHSTATE_FUNCTIONS.contains(&fun) {
+        OutputFormat::Highstate
+    } else {
+        OutputFormat::Nested
+    }
+}
+
+/// Reads `--state-verbose`: `true`/`True` or `false`/`False`, as Salt.
+pub fn parse_state_verbose(s: &str) -> Result<bool, String> {
+    match s {
+        "true" | "True" => Ok(true),
+        "false" | "False" => Ok(false),
+        _ => Err(format!("invalid state verbose '{s}' (valid: true, false)")),
+    }
+}
+
+/// The outputter for `fun` given `--out`. As in Salt, `--out highstate`
+/// does not force `highstate` on a function that does not return state
+/// results: that function keeps its own outputter (Salt issue #29796).
+pub fn format_for(out: Option<OutputFormat>, fun: &str) -> OutputFormat {
+    match out {
+        None | Some(OutputFormat::Highstate) => default_format(fun),
+        Some(format) => format,
     }
 }
 
@@ -99,16 +155,21 @@ impl FromStr for OutputFormat {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutputOptions {
     pub format: OutputFormat,
-    /// ANSI colors; only `nested` has any.
+    /// ANSI colors; only `nested` and `highstate` have any.
     pub color: bool,
     /// `--static`: the caller collects every return and calls [`render_all`].
     pub static_: bool,
     /// `--out-indent`: spaces per level for `json` (4 when `None`).
     pub indent: Option<usize>,
+    /// `--state-output`, for `highstate`.
+    pub state_output: StateOutput,
+    /// `--state-verbose`: false hides states that succeeded without
+    /// changes, for `highstate`.
+    pub state_verbose: bool,
 }
 
 impl OutputOptions {
-    /// Options for stdout. Color is on for `nested` when stdout is a
+    /// Options for stdout. Color is on for `nested` and `highstate` when stdout is a
     /// terminal and `NO_COLOR` is unset or empty (no-color.org);
     /// `--force-color` turns it on anyway and wins over `--no-color`, as in
     /// Salt.
@@ -132,6 +193,16 @@ impl OutputOptions {
             color,
             static_,
             indent: None,
+            state_output: StateOutput::default(),
+            state_verbose: true,
+        }
+    }
+
+    fn highstate(&self) -> highstate::Settings {
+        highstate::Settings {
+            color: self.color,
+            state_output: self.state_output,
+            state_verbose: self.state_verbose,
         }
     }
 }
@@ -143,7 +214,7 @@ fn color_wanted(
     no_color_env: Option<&OsStr>,
     stdout_is_tty: bool,
 ) -> bool {
-    if format != OutputFormat::Nested {
+    if !matches!(format, OutputFormat::Nested | OutputFormat::Highstate) {
         return false;
     }
     if force_color {
@@ -199,6 +270,9 @@ pub fn render_value(opts: &OutputOptions, value: &Value) -> String {
         OutputFormat::Yaml => yaml::render_value(value),
         OutputFormat::Txt => txt::render_value(value),
         OutputFormat::Raw => raw::render_value(value),
+        // Salt prints with `nested` what `highstate` cannot.
+        OutputFormat::Highstate => highstate::render_value(value, &opts.highstate())
+            .unwrap_or_else(|| nested::render_value(value, opts.color)),
     };
     finish(&text)
 }
@@ -212,6 +286,8 @@ fn render_entries(opts: &OutputOptions, entries: &[(&str, &Value)]) -> String {
         OutputFormat::Yaml => yaml::render_entries(entries),
         OutputFormat::Txt => txt::render_entries(entries),
         OutputFormat::Raw => raw::render_entries(entries),
+        OutputFormat::Highstate => highstate::render_entries(entries, &opts.highstate())
+            .unwrap_or_else(|| nested::render_entries(entries, opts.color)),
     };
     finish(&text)
 }
@@ -240,6 +316,8 @@ mod tests {
             color: false,
             static_: false,
             indent: None,
+            state_output: StateOutput::default(),
+            state_verbose: true,
         }
     }
 
@@ -262,12 +340,77 @@ mod tests {
         let err = "xml".parse::<OutputFormat>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown output format 'xml' (valid: nested, json, yaml, txt, raw)"
+            "unknown output format 'xml' (valid: nested, json, yaml, txt, raw, highstate)"
         );
     }
 
     #[test]
-    fn color_only_for_nested_on_a_terminal() {
+    fn state_functions_default_to_highstate() {
+        for fun in [
+            "state.apply",
+            "state.sls",
+            "state.highstate",
+            "state.single",
+            "state.sls_id",
+            "state.test",
+        ] {
+            assert_eq!(default_format(fun), OutputFormat::Highstate, "{fun}");
+        }
+        for fun in ["test.ping", "state.show_sls", "cmd.run", "state"] {
+            assert_eq!(default_format(fun), OutputFormat::Nested, "{fun}");
+        }
+        assert_eq!(
+            "highstate".parse::<OutputFormat>(),
+            Ok(OutputFormat::Highstate)
+        );
+        let highstate = Some(OutputFormat::Highstate);
+        assert_eq!(format_for(highstate, "state.sls"), OutputFormat::Highstate);
+        assert_eq!(format_for(highstate, "test.ping"), OutputFormat::Nested);
+        assert_eq!(
+            format_for(Some(OutputFormat::Json), "state.sls"),
+            OutputFormat::Json
+        );
+        assert_eq!(format_for(None, "grains.items"), OutputFormat::Nested);
+    }
+
+    #[test]
+    fn state_verbose_takes_salts_spellings() {
+        assert_eq!(parse_state_verbose("False"), Ok(false));
+        assert_eq!(parse_state_verbose("true"), Ok(true));
+        assert_eq!(
+            parse_state_verbose("no"),
+            Err("invalid state verbose 'no' (valid: true, false)".to_string())
+        );
+    }
+
+    #[test]
+    fn highstate_prints_state_returns_and_falls_back_to_nested() {
+        let mut o = opts(OutputFormat::Highstate);
+        o.state_output = "terse".parse().expect("terse");
+        let states = json!({"test_|-a_|-a_|-succeed_with_changes": {
+            "name": "a", "result": true, "comment": "Success!", "changes": {"k": 1},
+            "__run_num__": 0, "start_time": "10:00:00.000000", "duration": 1.5, "__id__": "a"
+        }});
+        let want = "web1:\n  Name: a - Function: test.succeed_with_changes - Result: Changed - Started: 10:00:00.000000 - Duration: 1.5 ms\n\n\
+                    Summary for web1\n------------\nSucceeded: 1 (changed=1)\nFailed:    0\n------------\n\
+                    Total states run:     1\nTotal run time:   1.500 ms\n";
+        assert_eq!(render_one(&o, "web1", &states), want);
+        o.state_verbose = false;
+        o.state_output = StateOutput::default();
+        let clean = json!({"test_|-a_|-a_|-nop": {
+            "name": "a", "result": true, "comment": "", "changes": {}, "__run_num__": 0, "__id__": "a"
+        }});
+        assert!(render_one(&o, "web1", &clean).starts_with("web1:\n\nSummary for web1\n"));
+        // No `changes` key: Salt's outputter raises and Salt prints `nested`.
+        let odd = json!({"x": {"result": true, "__run_num__": 0}});
+        assert_eq!(
+            render_one(&o, "web1", &odd),
+            render_one(&opts(OutputFormat::Nested), "web1", &odd)
+        );
+    }
+
+    #[test]
+    fn color_only_for_nested_and_highstate_on_a_terminal() {
         use OutputFormat::*;
         let set = Some(OsStr::new("1"));
         let empty = Some(OsStr::new(""));
@@ -281,6 +424,8 @@ mod tests {
         for f in [Json, Yaml, Txt, Raw] {
             assert!(!color_wanted(f, false, true, None, true));
         }
+        assert!(color_wanted(Highstate, false, false, None, true));
+        assert!(!color_wanted(Highstate, true, false, None, true));
     }
 
     #[test]

@@ -51,8 +51,14 @@ pub(super) fn render_entries(entries: &[(&str, &Value)], color: bool) -> String 
 
 /// Renders a bare value.
 pub(super) fn render_value(value: &Value, color: bool) -> String {
+    render_indented(value, 0, color)
+}
+
+/// Renders a bare value `indent` columns in, as Salt's `nested_indent`
+/// does (the `highstate` outputter prints changes 14 columns in).
+pub(super) fn render_indented(value: &Value, indent: usize, color: bool) -> String {
     let mut out = Vec::new();
-    Nest::new(color).display(value, 0, "", &mut out);
+    Nest::new(color).display(value, indent, "", &mut out);
     out.join("\n")
 }
 
@@ -133,7 +139,7 @@ impl Nest {
 }
 
 /// Salt's `strip_esc_sequence`: ESC becomes `?`.
-fn strip_esc(s: &str) -> std::borrow::Cow<'_, str> {
+pub(super) fn strip_esc(s: &str) -> std::borrow::Cow<'_, str> {
     if s.contains('\x1b') {
         s.replace('\x1b', "?").into()
     } else {
