@@ -311,12 +311,11 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_test("to_bool", |v: Value| to_bool(&v));
 }
 
-/// `|yaml`: PyYAML's `safe_dump`, without the document end marker.
+/// `|yaml`: Salt's filter over libyaml's `safe_dump`. Keys are sorted, as
+/// for the plain dicts most template values are (Salt keeps document order
+/// only for pillar/SLS OrderedDicts, which Brine cannot tell apart here).
 pub fn yaml_text(v: &Value, flow: bool) -> String {
-    let s = crate::yaml::dump(&to_json(v), flow);
-    let s = s.trim();
-    let s = s.strip_suffix("\n...").unwrap_or(s);
-    s.to_string()
+    crate::yaml::format_yaml(&to_json(v), flow, true)
 }
 
 fn load_yaml(v: Value) -> Result<Value, Error> {

@@ -174,39 +174,14 @@ pub fn str_repr(s: &str) -> String {
 }
 
 /// A YAML double-quoted scalar as PyYAML writes it (`"a\nb"`).
-// TODO(yaml): use yaml::dquote once the loader helper provides it.
+/// `|yaml_dquote`: a double-quoted YAML scalar.
 pub fn yaml_dquote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\0' => out.push_str("\\0"),
-            c if (c as u32) < 0x20 || (0x7f..0xa0).contains(&(c as u32)) => {
-                out.push_str(&format!("\\x{:02X}", c as u32))
-            }
-            c if (c as u32) > 0x7e && (c as u32) <= 0xff => {
-                out.push_str(&format!("\\x{:02X}", c as u32))
-            }
-            c if (c as u32) > 0xff && (c as u32) <= 0xffff => {
-                out.push_str(&format!("\\u{:04X}", c as u32))
-            }
-            c if (c as u32) > 0xffff => out.push_str(&format!("\\U{:08X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    crate::yaml::dquote(s)
 }
 
-/// A YAML single-quoted scalar (`'it''s'`).
-// TODO(yaml): use yaml::squote once the loader helper provides it.
+/// `|yaml_squote`: a single-quoted YAML scalar.
 pub fn yaml_squote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+    crate::yaml::squote(s)
 }
 
 #[cfg(test)]
