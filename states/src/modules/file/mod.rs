@@ -12,6 +12,7 @@ pub mod edit;
 pub mod fsio;
 pub mod managed;
 pub mod perms;
+pub mod recurse;
 pub mod serialize;
 pub mod source;
 pub mod symlink;
@@ -36,6 +37,7 @@ pub const STATES: &[StateSpec] = &[
     spec("file.managed", managed::DOC, managed::managed),
     spec("file.missing", absent::MISSING_DOC, absent::missing),
     spec("file.prepend", edit::PREPEND_DOC, edit::prepend),
+    spec("file.recurse", recurse::DOC, recurse::recurse),
     spec("file.replace", edit::REPLACE_DOC, edit::replace),
     spec("file.serialize", serialize::DOC, serialize::serialize),
     spec("file.symlink", symlink::DOC, symlink::symlink),
