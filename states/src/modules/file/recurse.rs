@@ -347,6 +347,35 @@ mod tests {
     }
 
     #[test]
+    fn test_mode_comment_lists_each_change_like_salt() {
+        let kit = Kit::new();
+        kit.serve("app/a.conf", "a\n");
+        let dest = kit.path("rc");
+        std::fs::create_dir_all(&dest).unwrap();
+        std::fs::write(format!("{dest}/a.conf"), "zz\n").unwrap();
+        std::fs::write(format!("{dest}/extra"), "").unwrap();
+        let r = kit.run(
+            "file.recurse",
+            &dest,
+            json!({"source": "salt://app", "clean": true}),
+            true,
+        );
+        // Shape taken from Salt 3008.5 on the same tree.
+        assert_eq!(
+            r.comment,
+            format!(
+                "#### {dest}/a.conf ####\nThe file {dest}/a.conf is set to be changed\nNote: No changes made, actual changes may\nbe different due to other states.\n\n#### removed ####\n{dest}/extra"
+            )
+        );
+        assert_eq!(
+            r.changes,
+            *json!({format!("{dest}/a.conf"): {"diff": "--- \n+++ \n@@ -1 +1 @@\n-zz\n+a\n"}})
+                .as_object()
+                .unwrap()
+        );
+    }
+
+    #[test]
     fn bad_sources_fail_like_salt() {
         let kit = Kit::new();
         let dest = kit.path("d");
