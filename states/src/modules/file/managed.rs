@@ -33,7 +33,9 @@ impl Plan {
         Plan {
             user: perms::Owner::from_arg(args, "user"),
             group: perms::Owner::from_arg(args, "group"),
-            mode: perms::normalize_mode(args.get("mode")),
+            // `mode: keep` (the source's mode) is not available through
+            // FileSource: treated as "leave the mode alone".
+            mode: perms::normalize_mode(args.get("mode")).filter(|m| m != "keep"),
             dir_mode: perms::normalize_mode(args.get("dir_mode")),
             makedirs: args.bool("makedirs", false),
             backup: args
