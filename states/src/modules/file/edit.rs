@@ -171,12 +171,26 @@ pub fn python_repl(repl: &str) -> String {
     out
 }
 
-fn edited(res_name: &str, test: bool, diff_text: String, would: &str, did: &str) -> StateResult {
+/// The state's report of an edit. With `show_changes: False` Salt's module
+/// returns `True` instead of the diff, and that is what lands in `diff`.
+fn edited(
+    res_name: &str,
+    test: bool,
+    diff_text: String,
+    show_changes: bool,
+    would: &str,
+    did: &str,
+) -> StateResult {
     if diff_text.is_empty() {
         return StateResult::ok(res_name, "No changes needed to be made");
     }
     let mut changes = Map::new();
-    changes.insert("diff".into(), Value::String(diff_text));
+    let shown = if show_changes {
+        Value::String(diff_text)
+    } else {
+        Value::Bool(true)
+    };
+    changes.insert("diff".into(), shown);
     if test {
         StateResult::would(res_name, would, changes)
     } else {
@@ -199,20 +213,14 @@ pub fn replace(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
         return StateResult::fail(name, msg);
     }
     match replace_inner(ctx, args) {
-        Ok(d) => {
-            let shown = if !d.is_empty() && !args.bool("show_changes", true) {
-                "True".to_string()
-            } else {
-                d
-            };
-            edited(
-                name,
-                ctx.test,
-                shown,
-                "Changes would have been made",
-                "Changes were made",
-            )
-        }
+        Ok(d) => edited(
+            name,
+            ctx.test,
+            d,
+            args.bool("show_changes", true),
+            "Changes would have been made",
+            "Changes were made",
+        ),
         Err(e) => StateResult::fail(name, e),
     }
 }
@@ -307,20 +315,14 @@ pub fn line(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
         return StateResult::fail(name, "Content can only be empty if mode is ['delete']");
     }
     match line_inner(ctx, args, &mode, content) {
-        Ok(d) => {
-            let shown = if !d.is_empty() && !args.bool("show_changes", true) {
-                "True".to_string()
-            } else {
-                d
-            };
-            edited(
-                name,
-                ctx.test,
-                shown,
-                "Changes would be made",
-                "Changes were made",
-            )
-        }
+        Ok(d) => edited(
+            name,
+            ctx.test,
+            d,
+            args.bool("show_changes", true),
+            "Changes would be made",
+            "Changes were made",
+        ),
         Err(e) => StateResult::fail(name, e),
     }
 }
@@ -816,20 +818,14 @@ pub fn blockreplace(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
         return StateResult::fail(name, e);
     }
     match blockreplace_inner(ctx, args) {
-        Ok(d) => {
-            let shown = if !d.is_empty() && !args.bool("show_changes", true) {
-                "True".to_string()
-            } else {
-                d
-            };
-            edited(
-                name,
-                ctx.test,
-                shown,
-                "Changes would be made",
-                "Changes were made",
-            )
-        }
+        Ok(d) => edited(
+            name,
+            ctx.test,
+            d,
+            args.bool("show_changes", true),
+            "Changes would be made",
+            "Changes were made",
+        ),
         Err(e) => StateResult {
             result: Some(false),
             ..StateResult::fail(
@@ -1191,6 +1187,13 @@ mod tests {
             false,
         );
         assert_eq!(r.comment, format!("{}: file not found", kit.path("none")));
+        let r = kit.run(
+            "file.replace",
+            &f,
+            json!({"pattern": "listen", "repl": "port", "show_changes": false}),
+            false,
+        );
+        assert_eq!(r.changes, *json!({"diff": true}).as_object().unwrap());
     }
 
     #[test]

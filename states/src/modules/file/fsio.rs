@@ -58,6 +58,19 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{base}.brine-{}-{n}", std::process::id()))
 }
 
+/// The process umask, read from `/proc/self/status` (setting it to read it
+/// would race with other threads); 022 when unknown.
+pub fn umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o022)
+}
+
 /// Salt's `backup_minion`: copies `path` to
 /// `<cachedir>/file_backup/<dir>/<name>_<Www_Mmm_dd_HH:MM:SS_micros_YYYY>`.
 pub fn backup(path: &Path, cachedir: &Path) -> std::io::Result<PathBuf> {

@@ -33,7 +33,9 @@ impl Plan {
         Plan {
             user: perms::Owner::from_arg(args, "user"),
             group: perms::Owner::from_arg(args, "group"),
-            mode: perms::normalize_mode(args.get("mode")),
+            // `mode: keep` (the source's mode) is not available through
+            // FileSource: treated as "leave the mode alone".
+            mode: perms::normalize_mode(args.get("mode")).filter(|m| m != "keep"),
             dir_mode: perms::normalize_mode(args.get("dir_mode")),
             makedirs: args.bool("makedirs", false),
             backup: args
@@ -292,8 +294,17 @@ pub fn apply(ctx: &StateCtx<'_>, name: &str, content: &Content, plan: &Plan) -> 
         }
     }
     let restrictive = plan.mode.is_some();
+    // Salt copies a source through a 0600 temp file, then applies the mode
+    // the umask would have given: new source files report that mode.
+    let mut mode = plan.mode.clone();
     let written = match content {
-        Content::Source(data) | Content::Inline(data) => {
+        Content::Source(data) => {
+            res.changes
+                .insert("diff".into(), Value::String("New file".into()));
+            mode = mode.or_else(|| Some(format!("{:04o}", 0o666 & !fsio::umask())));
+            fsio::write(path, data, true, None)
+        }
+        Content::Inline(data) => {
             res.changes
                 .insert("diff".into(), Value::String("New file".into()));
             fsio::write(path, data, restrictive, None)
@@ -308,7 +319,15 @@ pub fn apply(ctx: &StateCtx<'_>, name: &str, content: &Content, plan: &Plan) -> 
     if let Err(e) = written {
         return StateResult::fail(name, format!("File {name} not created: {e}"));
     }
-    let errors = apply_perms(path, plan, &mut res.changes);
+    let errors = perms::apply(
+        path,
+        plan.user.as_ref(),
+        plan.group.as_ref(),
+        mode.as_deref(),
+        plan.follow_symlinks,
+        false,
+        &mut res.changes,
+    );
     finish(res, name, errors, true)
 }
 

@@ -31,7 +31,7 @@ pub fn serialize(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
         .to_lowercase();
     let truthy = |k: &str| {
         args.get(k)
-            .is_some_and(|v| source::python_str(v) != "" && *v != Value::Bool(false))
+            .is_some_and(|v| !source::python_str(v).is_empty() && *v != Value::Bool(false))
     };
     if truthy("dataset") && truthy("dataset_pillar") {
         return StateResult::fail(
