@@ -100,7 +100,6 @@ mod tests {
     use super::*;
     #[allow(unused_imports)]
     use crate::sorted_json;
-    use serde_json::json;
 
     #[test]
     fn one_return_is_one_document_indented_by_four() {

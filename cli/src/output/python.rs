@@ -233,7 +233,6 @@ mod tests {
     use super::*;
     #[allow(unused_imports)]
     use crate::sorted_json;
-    use serde_json::json;
 
     #[test]
     fn floats_print_like_python_repr() {

@@ -24,7 +24,6 @@ mod tests {
     use super::*;
     #[allow(unused_imports)]
     use crate::sorted_json;
-    use serde_json::json;
 
     #[test]
     fn one_return_is_a_python_dict() {

@@ -184,7 +184,6 @@ mod tests {
     use super::*;
     #[allow(unused_imports)]
     use crate::sorted_json;
-    use serde_json::json;
 
     #[test]
     fn string_returns_print_one_line_per_line() {

@@ -137,7 +137,7 @@ impl<'a> HighCompiler<'a> {
         let mut state = match rendered {
             None | Some(Node::Null) => return (High::new(), errors),
             Some(Node::Str(s)) if s.is_empty() => return (High::new(), errors),
-            Some(Node::Map(m)) => self.to_high(m, sls),
+            Some(Node::Map(m)) => self.high_of(m, sls),
             Some(_) => {
                 errors.push(format!("SLS {sls} does not render to a dictionary"));
                 return (High::new(), errors);
@@ -166,7 +166,7 @@ impl<'a> HighCompiler<'a> {
 
         for inc in include {
             let (env_key, inc_sls) = match inc {
-                Value::Object(m) => match m.into_iter().last() {
+                Value::Object(m) => match m.into_iter().next_back() {
                     Some((k, Value::String(s))) => (k, s),
                     Some((k, other)) => (k, scalar_str(&other)),
                     None => continue,
@@ -174,7 +174,7 @@ impl<'a> HighCompiler<'a> {
                 Value::String(s) => (saltenv.to_string(), s),
                 other => (saltenv.to_string(), scalar_str(&other)),
             };
-            let known_env = self.files.envs().iter().any(|e| *e == env_key) || env_key == "_xenv";
+            let known_env = self.files.envs().contains(&env_key) || env_key == "_xenv";
             if !known_env {
                 errors.push(format!(
                     "Nonexistent saltenv '{env_key}' found in include of '{inc_sls}' within SLS '{saltenv}:{sls}'"
@@ -277,7 +277,7 @@ impl<'a> HighCompiler<'a> {
 
     /// Turns the rendered top-level mapping into high data, remembering IDs
     /// that were not strings.
-    fn to_high(&mut self, m: Vec<(Node, Node)>, sls: &str) -> High {
+    fn high_of(&mut self, m: Vec<(Node, Node)>, sls: &str) -> High {
         let mut high = High::new();
         for (k, v) in m {
             let key = match &k {
