@@ -229,7 +229,7 @@ pub fn local_roots(config: &MinionConfig) -> Result<LocalRoots, String> {
     roots_from_yaml(&config.file_roots, "/srv/salt").map(LocalRoots::new)
 }
 
-fn roots_from_yaml(
+pub fn roots_from_yaml(
     value: &serde_yaml::Value,
     default: &str,
 ) -> Result<BTreeMap<String, Vec<PathBuf>>, String> {

@@ -6,8 +6,6 @@
 //! [`RegistryCaller`], which blocks on the runtime), so callers run it on a
 //! blocking thread.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use brine_proto::target::MinionFacts;
@@ -30,37 +28,18 @@ pub enum StateCallError {
     Pillar(Vec<String>),
 }
 
-/// Reads Salt's `file_roots`/`pillar_roots` shapes: `{env: [dirs]}`, or a
-/// bare list of dirs meaning `base`.
-pub fn roots_from_config(value: &serde_yaml::Value, default: &str) -> LocalRoots {
-    let mut roots: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
-    let dirs = |v: &serde_yaml::Value| -> Vec<PathBuf> {
-        match v {
-            serde_yaml::Value::Sequence(s) => s
-                .iter()
-                .filter_map(|d| d.as_str())
-                .map(PathBuf::from)
-                .collect(),
-            serde_yaml::Value::String(s) => vec![PathBuf::from(s)],
-            _ => Vec::new(),
-        }
-    };
-    match value {
-        serde_yaml::Value::Mapping(m) => {
-            for (k, v) in m {
-                if let Some(env) = k.as_str() {
-                    roots.insert(env.to_string(), dirs(v));
-                }
-            }
-        }
-        serde_yaml::Value::Sequence(_) => {
-            roots.insert("base".into(), dirs(value));
-        }
-        _ => {
-            roots.insert("base".into(), vec![PathBuf::from(default)]);
+/// `file_roots`/`pillar_roots` as the minion config gives them (one parser
+/// for the whole minion: `remote::roots_from_yaml`); a malformed value is
+/// logged and treated as no roots, so a state run reports missing SLS
+/// instead of crashing.
+fn roots_or_empty(value: &serde_yaml::Value, default: &str, key: &str) -> LocalRoots {
+    match crate::remote::roots_from_yaml(value, default) {
+        Ok(roots) => LocalRoots::new(roots),
+        Err(error) => {
+            tracing::warn!(%error, "ignoring malformed {key}");
+            LocalRoots::default()
         }
     }
-    LocalRoots::new(roots)
 }
 
 /// Renders SLS files with a fixed grains/pillar/opts context.
@@ -108,9 +87,13 @@ impl StateSystem {
                 handle.clone(),
                 &config.cachedir,
             )),
-            _ => Box::new(roots_from_config(&config.file_roots, "/srv/salt")),
+            _ => Box::new(roots_or_empty(
+                &config.file_roots,
+                "/srv/salt",
+                "file_roots",
+            )),
         };
-        let pillar_files = roots_from_config(&config.pillar_roots, "/srv/pillar");
+        let pillar_files = roots_or_empty(&config.pillar_roots, "/srv/pillar", "pillar_roots");
         let grains = ctx.grains.snapshot().as_ref().clone();
         let opts = config.as_opts();
         StateSystem {
