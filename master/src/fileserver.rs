@@ -422,6 +422,7 @@ mod tests {
         let facts = MinionFacts {
             id: "web1",
             grains: &grains,
+            pillar: None,
         };
         let opts = json!({});
         let r = MasterPillarRenderer {

@@ -52,7 +52,12 @@ pub fn expected_minions(master: &Master, expr: &TargetExpr) -> Vec<String> {
                 return false;
             }
             let grains = g.as_deref().unwrap_or(&empty);
-            expr.matches(&MinionFacts { id, grains })
+            let pillar = master.pillar(id);
+            expr.matches(&MinionFacts {
+                id,
+                grains,
+                pillar: pillar.as_deref(),
+            })
         })
         .collect()
 }

@@ -11,6 +11,7 @@ use brine_pki::fingerprint::same;
 use brine_pki::{inspect_csr, peer_identity};
 use brine_proto::target::MinionFacts;
 use brine_proto::{KeyState, MasterMsg, MinionMsg};
+use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify};
@@ -427,6 +428,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     let facts = MinionFacts {
                         id: &minion_id,
                         grains: &grains,
+                        pillar: None,
                     };
                     let opts = serde_json::json!({"id": minion_id, "__role": "master"});
                     let renderer = MasterPillarRenderer {
@@ -437,6 +439,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     let compiled = files.pillar(&facts, saltenv.as_deref(), &renderer);
                     for error in &compiled.errors {
                         warn!(%minion_id, %error, "pillar error");
+                    }
+                    // The default environments' pillar is what pillar targets see.
+                    if let (None, Value::Object(map)) = (&saltenv, &compiled.pillar) {
+                        master.set_pillar(&minion_id, map.clone());
                     }
                     MasterMsg::PillarReply {
                         req,

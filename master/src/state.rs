@@ -38,6 +38,9 @@ pub struct Master {
     pub jids: JidGenerator,
     keys: RwLock<HashMap<String, KeyRecord>>,
     inventory: RwLock<HashMap<String, Arc<Grains>>>,
+    /// The pillar last compiled for each minion (Salt's pillar cache), for
+    /// `-I`/`I@` targets. Memory only: rebuilt as minions connect.
+    pillars: RwLock<HashMap<String, Arc<Grains>>>,
     sessions: Mutex<HashMap<String, Session>>,
     epoch: RwLock<EpochKey>,
     /// Jobs a CLI is waiting on: jid -> where to send starts and returns.
@@ -79,6 +82,7 @@ impl Master {
             jids: JidGenerator::new(),
             keys: RwLock::new(keys),
             inventory: RwLock::new(inventory),
+            pillars: RwLock::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
             epoch: RwLock::new(epoch),
             routes: Mutex::new(HashMap::new()),
@@ -121,6 +125,7 @@ impl Master {
         self.store.delete_key(id).await?;
         write(&self.keys).remove(id);
         write(&self.inventory).remove(id);
+        write(&self.pillars).remove(id);
         Ok(())
     }
 
@@ -134,6 +139,15 @@ impl Master {
         let g = Arc::new(grains);
         write(&self.inventory).insert(id.to_string(), g.clone());
         self.store.put_grains(id, g);
+    }
+
+    /// The pillar last compiled for `id`, if any since this master started.
+    pub fn pillar(&self, id: &str) -> Option<Arc<Grains>> {
+        read(&self.pillars).get(id).cloned()
+    }
+
+    pub fn set_pillar(&self, id: &str, pillar: Grains) {
+        write(&self.pillars).insert(id.to_string(), Arc::new(pillar));
     }
 
     // ---- sessions -----------------------------------------------------------

@@ -23,6 +23,7 @@ use tracing::{debug, info, warn};
 use crate::config::MinionConfig;
 use crate::grains::GrainsHandle;
 use crate::link::MasterClient;
+use crate::pillar_store::PillarStore;
 use crate::registry::{self, Args, CallCtx, ModError, ModFuture, ModResult};
 
 /// Salt's `EX_GENERIC`: the retcode of a return that carries an error.
@@ -40,6 +41,7 @@ struct Inner {
     running: RunningJobs,
     jids: JidGenerator,
     master: Option<MasterClient>,
+    pillar: PillarStore,
 }
 
 impl Executor {
@@ -70,6 +72,7 @@ impl Executor {
                 running: RunningJobs::default(),
                 jids: JidGenerator::new(),
                 master,
+                pillar: PillarStore::default(),
             }),
         }
     }
@@ -91,21 +94,51 @@ impl Executor {
                 let entry = RunningJob::from_job(job, &args);
                 let _registered = self.inner.running.register(entry, kill_tx);
                 info!(jid = %job.jid, fun = %job.fun, user = %job.user, "job started");
-                let ctx = CallCtx {
-                    config: self.inner.config.clone(),
-                    grains: self.inner.grains.clone(),
-                    running: self.inner.running.clone(),
-                    jid: job.jid,
-                    // TODO(lead): the minion's compiled pillar once it arrives.
-                    pillar: Arc::new(Value::Object(Map::new())),
-                    master: self.inner.master.clone(),
-                };
+                let mut ctx = self.ctx(job.jid);
+                if spec.name == "pillar.items" {
+                    // Salt's pillar.items asks for a fresh pillar.
+                    ctx.pillar = match self.inner.pillar.refresh(&ctx).await {
+                        Ok(p) => p,
+                        Err(error) => {
+                            warn!(%error, "pillar refresh failed; using the pillar held");
+                            self.inner.pillar.get_or_load(&ctx).await
+                        }
+                    };
+                } else if !compiles_own_pillar(spec.name) {
+                    ctx.pillar = self.inner.pillar.get_or_load(&ctx).await;
+                }
                 supervise(spec.name, (spec.run)(ctx, args), kill_rx).await
             }
         };
         let ret = build_return(&self.inner.config.id, job, outcome, started_ms, now_ms());
         debug!(jid = %job.jid, fun = %job.fun, retcode = ret.retcode, "job finished");
         ret
+    }
+
+    /// A call context with an empty pillar (filled in by the caller).
+    fn ctx(&self, jid: JobId) -> CallCtx {
+        CallCtx {
+            config: self.inner.config.clone(),
+            grains: self.inner.grains.clone(),
+            running: self.inner.running.clone(),
+            jid,
+            pillar: Arc::new(Value::Object(Map::new())),
+            pillar_store: self.inner.pillar.clone(),
+            master: self.inner.master.clone(),
+        }
+    }
+
+    /// Loads the pillar if none is held yet (on connecting to a master, so
+    /// that the master's pillar cache for `I@` targets fills and the first
+    /// job does not wait for it).
+    pub async fn warm_pillar(&self) {
+        let ctx = self.ctx(self.inner.jids.next());
+        self.inner.pillar.get_or_load(&ctx).await;
+    }
+
+    /// The pillar held now, for matching `I@` targets.
+    pub fn pillar(&self) -> Option<Arc<Value>> {
+        self.inner.pillar.current()
     }
 
     /// Runs `fun` here and now, as `brine-call` does: a job with a fresh jid
@@ -125,6 +158,12 @@ impl Executor {
         };
         self.run(&job).await
     }
+}
+
+/// Functions that compile a fresh pillar themselves (state runs and
+/// `refresh_pillar`): loading the in-memory one first would do it twice.
+fn compiles_own_pillar(fun: &str) -> bool {
+    fun.starts_with("state.") || fun == "saltutil.refresh_pillar"
 }
 
 // ---- running jobs -------------------------------------------------------------------

@@ -6,6 +6,7 @@ pub mod exec;
 pub mod grains;
 pub mod link;
 pub mod modules;
+pub mod pillar_store;
 pub mod registry;
 pub mod remote;
 pub mod state_sys;

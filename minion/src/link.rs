@@ -538,6 +538,10 @@ async fn session(
     // for the next connection (the caller times out or tries another master).
     let (req_tx, mut req_rx) = mpsc::channel::<MinionMsg>(256);
     ctx.client.set_session(master, Some(req_tx));
+    if ctx.executor.pillar().is_none() {
+        let executor = ctx.executor.clone();
+        tokio::spawn(async move { executor.warm_pillar().await }.in_current_span());
+    }
     let end = drive(
         ctx,
         state,
@@ -714,9 +718,11 @@ fn accept_job(ctx: &LinkCtx, state: &mut LinkState, job: Job, out_tx: &mpsc::Sen
         }
     };
     let grains = ctx.grains.snapshot();
+    let pillar = ctx.executor.pillar();
     if !expr.matches(&MinionFacts {
         id: &ctx.config.id,
         grains: &grains,
+        pillar: pillar.as_deref().and_then(serde_json::Value::as_object),
     }) {
         return;
     }

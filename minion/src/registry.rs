@@ -26,6 +26,9 @@ pub struct CallCtx {
     /// The minion's current pillar (`pillar.*`, `config.get`); an empty
     /// object until pillar arrives. Shared, so cloning the context is cheap.
     pub pillar: Arc<Value>,
+    /// The minion's in-memory pillar, which `pillar` was read from
+    /// (`saltutil.refresh_pillar` and state runs replace it).
+    pub pillar_store: crate::pillar_store::PillarStore,
     /// Requests to the connected masters (file server, pillar); `None` for
     /// a local call (`brine-call`).
     pub master: Option<crate::link::MasterClient>,
@@ -475,6 +478,7 @@ pub(crate) fn test_ctx_with(grains: brine_proto::Grains) -> CallCtx {
         running: RunningJobs::default(),
         jid: brine_proto::jid::JidGenerator::new().next(),
         pillar: Arc::new(Value::Object(Map::new())),
+        pillar_store: Default::default(),
         master: None,
     }
 }

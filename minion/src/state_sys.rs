@@ -113,20 +113,32 @@ impl StateSystem {
         RegistryCaller::new(ctx, self.handle.clone())
     }
 
-    /// Compiles this minion's pillar from its pillar roots, with `overrides`
-    /// (`pillar=` on the command line) merged over it.
+    /// Compiles this minion's pillar fresh, with `overrides` (`pillar=` on
+    /// the command line) merged over it. The in-memory pillar follows the
+    /// fresh one (overrides left out).
     pub fn pillar(&self, overrides: Option<&Value>) -> Result<Value, StateCallError> {
+        let (mut pillar, errors) = self
+            .compiled_pillar()
+            .map_err(|e| StateCallError::Pillar(vec![e]))?;
+        if !errors.is_empty() {
+            return Err(StateCallError::Pillar(errors));
+        }
+        self.ctx.pillar_store.set(pillar.clone());
+        if let Some(o) = overrides {
+            brine_states::data::update(&mut pillar, o.clone(), false);
+        }
+        Ok(pillar)
+    }
+
+    /// This minion's pillar and the errors of its SLS files: from the master
+    /// when connected (`file_client` not `local`), otherwise compiled from the
+    /// minion's own `pillar_roots`. `Err` when the master could not be asked.
+    pub fn compiled_pillar(&self) -> Result<(Value, Vec<String>), String> {
         if let (Some(client), true) = (&self.ctx.master, self.config.file_client != "local") {
-            let (mut pillar, errors) = self.handle.block_on(client.pillar(None)).map_err(|e| {
-                StateCallError::Pillar(vec![format!("fetching pillar from the master: {e}")])
-            })?;
-            if !errors.is_empty() {
-                return Err(StateCallError::Pillar(errors));
-            }
-            if let Some(o) = overrides {
-                brine_states::data::update(&mut pillar, o.clone(), false);
-            }
-            return Ok(pillar);
+            return self
+                .handle
+                .block_on(client.pillar(None))
+                .map_err(|e| format!("fetching pillar from the master: {e}"));
         }
         let empty = Value::Object(Map::new());
         let caller = self.caller(&empty);
@@ -140,16 +152,10 @@ impl StateSystem {
         let facts = MinionFacts {
             id: &self.config.id,
             grains: &self.grains,
+            pillar: None,
         };
         let compiled = compile_pillar(&self.pillar_files, &renderer, &facts, false);
-        if !compiled.errors.is_empty() {
-            return Err(StateCallError::Pillar(compiled.errors));
-        }
-        let mut pillar = compiled.pillar;
-        if let Some(o) = overrides {
-            brine_states::data::update(&mut pillar, o.clone(), false);
-        }
-        Ok(pillar)
+        Ok((compiled.pillar, compiled.errors))
     }
 
     /// Salt's `state.show_sls`: high data of `mods` in `saltenv`, verified.
@@ -234,6 +240,7 @@ impl StateSystem {
         let facts = MinionFacts {
             id: &self.config.id,
             grains: &self.grains,
+            pillar: pillar.as_object(),
         };
         let (m, warnings) = top_matches(&top, &facts, saltenv);
         for w in warnings {

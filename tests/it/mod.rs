@@ -4,4 +4,5 @@ mod inventory;
 mod keys;
 mod missing;
 mod security;
+mod states;
 mod targeting;

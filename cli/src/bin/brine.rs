@@ -64,6 +64,13 @@ struct Args {
     /// TARGET is an IP address or CIDR.
     #[arg(short = 'S', long = "ipcidr", group = "tgt_kind")]
     ipcidr: bool,
+    /// TARGET is a pillar match, `key:glob`, against the pillar the master
+    /// last compiled for each minion.
+    #[arg(short = 'I', long = "pillar", group = "tgt_kind")]
+    pillar: bool,
+    /// TARGET is a pillar match with a regular expression.
+    #[arg(short = 'J', long = "pillar-pcre", group = "tgt_kind")]
+    pillar_pcre: bool,
     /// TARGET is a nodegroup from the master config.
     #[arg(short = 'N', long = "nodegroup", group = "tgt_kind")]
     nodegroup: bool,
@@ -132,6 +139,8 @@ impl Args {
             _ if self.compound => TargetType::Compound,
             _ if self.ipcidr => TargetType::Ipcidr,
             _ if self.nodegroup => TargetType::Nodegroup,
+            _ if self.pillar => TargetType::Pillar,
+            _ if self.pillar_pcre => TargetType::PillarPcre,
             _ => TargetType::Glob,
         }
     }

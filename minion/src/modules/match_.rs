@@ -76,6 +76,7 @@ fn matches(ctx: &CallCtx, tgt: &str, kind: TargetType, minion_id: Option<String>
         Ok(expr) => expr.matches(&MinionFacts {
             id: &id,
             grains: &grains,
+            pillar: ctx.pillar.as_object(),
         }),
         Err(error) => {
             tracing::warn!(%error, tgt, "invalid target expression: no match");

@@ -38,6 +38,17 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         run: refresh_grains,
     },
     FunctionSpec {
+        name: "saltutil.refresh_pillar",
+        doc: "Compile this minion's pillar again (on the master when connected, from the \
+              local pillar_roots when masterless) and keep it in memory for pillar.get, \
+              config.get, templates and I@ targets. Returns True; an error when the master \
+              could not be reached (the old pillar is kept).\n\n\
+              - wait, timeout, clean_cache: accepted for Salt compatibility (the refresh \
+              always completes before the call returns).",
+        cli_example: "brine '*' saltutil.refresh_pillar",
+        run: refresh_pillar,
+    },
+    FunctionSpec {
         name: "saltutil.running",
         doc: "Return the jobs running on this minion (this call excluded), each as \
               {jid, fun, arg, tgt, tgt_type, user, pid, ret, master, started}.",
@@ -121,6 +132,19 @@ fn refresh_grains(ctx: CallCtx, args: Args) -> ModFuture {
         a.ignore(&["refresh_pillar", "clean_pillar_cache"]);
         a.finish()?;
         ctx.grains.refresh();
+        Ok(Value::Bool(true).into())
+    })
+}
+
+fn refresh_pillar(ctx: CallCtx, args: Args) -> ModFuture {
+    Box::pin(async move {
+        let mut a = args.parser();
+        a.ignore(&["wait", "timeout", "clean_cache"]);
+        a.finish()?;
+        ctx.pillar_store
+            .refresh(&ctx)
+            .await
+            .map_err(ModError::Failed)?;
         Ok(Value::Bool(true).into())
     })
 }

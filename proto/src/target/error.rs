@@ -32,7 +32,7 @@ pub enum TargetError {
         problem: Problem,
     },
     #[error(
-        "unknown target type '{0}'; expected one of glob, pcre, list, grain, grain_pcre, compound, ipcidr, nodegroup"
+        "unknown target type '{0}'; expected one of glob, pcre, list, grain, grain_pcre, compound, ipcidr, nodegroup, pillar, pillar_pcre"
     )]
     UnknownTargetType(String),
     /// A nodegroup target reached a matcher: only the master knows the

@@ -27,9 +27,8 @@ pub(super) enum Matcher {
     /// An address or network; matches if one of the minion's addresses of
     /// that family (grain `ipv4` or `ipv6`) is in it.
     Ipcidr(IpNet),
-    /// `key:value` on the pillar. Minions do not send their pillar yet, so
-    /// this is matched against an empty pillar and never matches; it is
-    /// still compiled so that a bad one is refused.
+    /// `key:value` on the pillar, glob or regex value; never matches a
+    /// minion whose pillar is unknown.
     Pillar(SubdictMatcher),
 }
 
@@ -151,7 +150,7 @@ impl Matcher {
             Matcher::List(ids) => ids.contains(facts.id),
             Matcher::Grain(subdict) => subdict.is_match(facts.grains),
             Matcher::Ipcidr(net) => has_address_in(facts.grains, net),
-            Matcher::Pillar(subdict) => subdict.is_match(&Map::new()),
+            Matcher::Pillar(subdict) => facts.pillar.is_some_and(|p| subdict.is_match(p)),
         }
     }
 

@@ -14,12 +14,16 @@
 //! | `grain`      | `-G` | `os:Debian`, `roles:web`        | grains, glob value     |
 //! | `grain_pcre` | `-P` | `os:Deb\|Ubu`                   | grains, regex value    |
 //! | `ipcidr`     | `-S` | `10.0.0.0/8`, `fe80::1`         | grains `ipv4`, `ipv6`  |
+//! | `pillar`     | `-I` | `role:web`, `users:alice:*`     | pillar, glob value     |
+//! | `pillar_pcre`| `-J` | `role:web\d+`                   | pillar, regex value    |
 //! | `compound`   | `-C` | `G@os:Debian and not web2`      | all of the above       |
 //! | `nodegroup`  | `-N` | `webs`                          | expanded by the master |
 //!
 //! In compounds, `G@`, `P@`, `E@`, `L@`, `S@` prefix a word with its type and
-//! a bare word is a glob on the id. `I@` and `J@` (pillar glob and regex) are
-//! parsed and checked but never match: minions do not send their pillar yet.
+//! a bare word is a glob on the id; `I@` and `J@` match the pillar. The
+//! pillar is the minion's own; the master matches against the pillar it last
+//! compiled for each minion (Salt's pillar cache), and a minion whose pillar
+//! it has not compiled yet does not match.
 //!
 //! **Boundary:** [`TargetType`] is on the wire (`Job::tgt_type`), and so is
 //! the syntax: master and minions of different versions must agree on it.
@@ -55,6 +59,8 @@ pub enum TargetType {
     Compound,
     Ipcidr,
     Nodegroup,
+    Pillar,
+    PillarPcre,
 }
 
 impl TargetType {
@@ -69,6 +75,8 @@ impl TargetType {
             TargetType::Compound => "compound",
             TargetType::Ipcidr => "ipcidr",
             TargetType::Nodegroup => "nodegroup",
+            TargetType::Pillar => "pillar",
+            TargetType::PillarPcre => "pillar_pcre",
         }
     }
 }
@@ -83,7 +91,7 @@ impl FromStr for TargetType {
     type Err = TargetError;
 
     /// Reads Salt's `tgt_type` names: `glob`, `pcre`, `list`, `grain`,
-    /// `grain_pcre`, `compound`, `ipcidr`, `nodegroup`.
+    /// `grain_pcre`, `compound`, `ipcidr`, `nodegroup`, `pillar`, `pillar_pcre`.
     fn from_str(name: &str) -> Result<TargetType, TargetError> {
         Ok(match name {
             "glob" => TargetType::Glob,
@@ -94,16 +102,21 @@ impl FromStr for TargetType {
             "compound" => TargetType::Compound,
             "ipcidr" => TargetType::Ipcidr,
             "nodegroup" => TargetType::Nodegroup,
+            "pillar" => TargetType::Pillar,
+            "pillar_pcre" => TargetType::PillarPcre,
             _ => return Err(TargetError::UnknownTargetType(name.to_string())),
         })
     }
 }
 
-/// What a target is matched against: one minion's id and grains.
+/// What a target is matched against: one minion's id, grains and pillar.
 #[derive(Clone, Copy, Debug)]
 pub struct MinionFacts<'a> {
     pub id: &'a str,
     pub grains: &'a crate::Grains,
+    /// `None` when the pillar is not known (not compiled yet): pillar
+    /// targets do not match.
+    pub pillar: Option<&'a crate::Grains>,
 }
 
 /// A parsed target with its globs and regexes compiled, ready to be matched
@@ -127,6 +140,8 @@ impl TargetExpr {
             TargetType::Grain => Matcher::grain(tgt, 0, ':', false).map(Node::Target),
             TargetType::GrainPcre => Matcher::grain(tgt, 0, ':', true).map(Node::Target),
             TargetType::Ipcidr => Matcher::ipcidr(tgt, 0).map(Node::Target),
+            TargetType::Pillar => Matcher::pillar(tgt, 0, ':', false).map(Node::Target),
+            TargetType::PillarPcre => Matcher::pillar(tgt, 0, ':', true).map(Node::Target),
             TargetType::Compound => compound::parse(tgt),
             TargetType::Nodegroup => {
                 return Err(TargetError::NodegroupNotExpanded {

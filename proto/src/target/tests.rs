@@ -57,6 +57,20 @@ fn grains_of(id: &str) -> crate::Grains {
     }
 }
 
+/// Pillar known for web1 and db12; web2's was never compiled (`None`).
+fn pillar_of(id: &str) -> Option<crate::Grains> {
+    let pillar = match id {
+        "web1" => json!({"role": "web", "users": {"alice": "admin"}}),
+        "db12" => json!({"role": "db", "users": {"bob": "dba"}}),
+        "lb-1.example.com" => json!({}),
+        _ => return None,
+    };
+    match pillar {
+        serde_json::Value::Object(map) => Some(map),
+        _ => unreachable!(),
+    }
+}
+
 /// The minions of the fleet `tgt` selects, in fleet order.
 fn selected(tgt_type: TargetType, tgt: &str) -> Vec<&'static str> {
     let expr = TargetExpr::parse(tgt, tgt_type).unwrap_or_else(|e| panic!("{tgt}: {e}"));
@@ -65,9 +79,11 @@ fn selected(tgt_type: TargetType, tgt: &str) -> Vec<&'static str> {
         .copied()
         .filter(|id| {
             let grains = grains_of(id);
+            let pillar = pillar_of(id);
             expr.matches(&MinionFacts {
                 id,
                 grains: &grains,
+                pillar: pillar.as_ref(),
             })
         })
         .collect()
@@ -347,14 +363,24 @@ fn compound_typed_words() {
 }
 
 #[test]
-fn pillar_targets_parse_but_match_an_empty_pillar() {
+fn pillar_targets_match_the_known_pillar_only() {
     check(
         TargetType::Compound,
         &[
-            ("I@role:web or web1", &["web1"]),
-            ("not I@role:*", ALL),
-            ("J@role:^w.*", NONE),
+            ("I@role:web or web2", &["web1", "web2"]),
+            ("I@role:*", &["web1", "db12"]),
+            ("not I@role:*", &["web2", "lb-1.example.com"]),
+            ("J@role:^w.*", &["web1"]),
+            ("I@users:bob:dba", &["db12"]),
         ],
+    );
+    check(
+        TargetType::Pillar,
+        &[("role:d*", &["db12"]), ("users:alice:*", &["web1"])],
+    );
+    check(
+        TargetType::PillarPcre,
+        &[("role:(web|db)$", &["web1", "db12"])],
     );
     assert!(
         error_text(TargetType::Compound, "I@role").contains("pillar target 'role' needs key:value")
@@ -567,10 +593,10 @@ fn target_type_names_are_salts_and_the_wire_names() {
         );
     }
     assert_eq!(TargetType::GrainPcre.as_str(), "grain_pcre");
-    let err = "pillar".parse::<TargetType>().unwrap_err();
+    let err = "pillars".parse::<TargetType>().unwrap_err();
     assert_eq!(
         err.to_string(),
-        "unknown target type 'pillar'; expected one of glob, pcre, list, grain, grain_pcre, compound, ipcidr, nodegroup"
+        "unknown target type 'pillars'; expected one of glob, pcre, list, grain, grain_pcre, compound, ipcidr, nodegroup, pillar, pillar_pcre"
     );
 }
 

@@ -10,8 +10,9 @@ pub type TopMatches = Vec<(String, Vec<String>)>;
 
 /// Evaluates merged top data (`{env: {target: [sls..., {match: grain}]}}`)
 /// for one minion. `only_env` restricts to one environment (`saltenv=`).
-/// Targets this minion cannot evaluate (pillar, nodegroup) never match and
-/// are reported in the returned warnings.
+/// Targets this minion cannot evaluate (nodegroup, data) never match and
+/// are reported in the returned warnings; pillar targets match the pillar in
+/// `facts` (none when compiling the pillar's own top).
 pub fn top_matches(
     top: &Map<String, Value>,
     facts: &MinionFacts<'_>,
@@ -51,6 +52,8 @@ pub fn top_matches(
                 "grain_pcre" => TargetType::GrainPcre,
                 "compound" => TargetType::Compound,
                 "ipcidr" => TargetType::Ipcidr,
+                "pillar" => TargetType::Pillar,
+                "pillar_pcre" => TargetType::PillarPcre,
                 other => {
                     warnings.push(format!("top file target '{target}' uses match '{other}', which this minion cannot evaluate"));
                     continue;
@@ -102,6 +105,7 @@ mod tests {
         let facts = MinionFacts {
             id: "web1",
             grains: &grains,
+            pillar: None,
         };
         let (m, w) = top_matches(top.as_object().unwrap(), &facts, None);
         assert!(w.is_empty());
