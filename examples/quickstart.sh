@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Brine's main job on one machine: build, start a master and three minions on
 # loopback under a temporary root_dir, accept their keys, run commands, a
-# grain-targeted job, grains.items and jobs.lookup_jid, then stop everything
-# it started (by PID) and remove the directory.
+# grain-targeted job, grains.items and jobs.lookup_jid, apply the example
+# state tree (examples/states, pillar from examples/pillar) through the master
+# (dry run, real run, converged run) and once masterless with brine-call,
+# then stop everything it started (by PID) and remove the directory. States
+# write only under the temporary directory (grain srv_root).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -30,6 +33,12 @@ interface: 127.0.0.1
 publish_port: $pub
 ret_port: $ret
 root_dir: $dir/master
+file_roots:
+  base:
+    - $PWD/examples/states
+pillar_roots:
+  base:
+    - $PWD/examples/pillar
 YAML
 "$bin/brine-master" -c "$dir/master/conf" -l info 2> "$dir/master.log" &
 pids+=($!)
@@ -47,6 +56,7 @@ acceptance_wait_time: 1
 grains:
   role: ${roles[$id]}
   owner: team-${roles[$id]}
+  srv_root: $dir/$id/srv
 YAML
     "$bin/brine-minion" -c "$dir/$id/conf" 2> "$dir/$id.log" &
     pids+=($!)
@@ -80,5 +90,26 @@ jid=${out##* }
 sleep 1
 run "$bin/brine-run" "${c[@]}" jobs.lookup_jid "$jid"
 run "$bin/brine-run" "${c[@]}" manage.status
+
+echo; echo "==> states: examples/states through the master's file server"
+run "$bin/brine" "${c[@]}" '*' state.show_top
+run "$bin/brine" "${c[@]}" -G 'role:web' state.apply test=True --state-output=terse
+run "$bin/brine" "${c[@]}" '*' state.apply
+run "$bin/brine" "${c[@]}" '*' state.apply --state-output=changes
+run cat "$dir/web1/srv/etc/site.conf"
+run "$bin/brine" "${c[@]}" web1 pillar.get web:port
+
+echo; echo "==> masterless: the same tree with brine-call --local"
+mkdir -p "$dir/local/conf"
+cat > "$dir/local/conf/minion" <<YAML
+id: laptop
+root_dir: $dir/local
+grains:
+  role: db
+  srv_root: $dir/local/srv
+YAML
+run "$bin/brine-call" -c "$dir/local/conf" --local --file-root examples/states \
+    --pillar-root examples/pillar state.apply db pillar='{"db": {"max_connections": 50}}'
+run cat "$dir/local/srv/etc/db.json"
 echo
 echo "==> done; stopping the master and minions"

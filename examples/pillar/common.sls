@@ -1,0 +1,3 @@
+owner: team-{{ grains.get('role', 'ops') }}
+db:
+  max_connections: 200
