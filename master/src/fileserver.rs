@@ -1,10 +1,12 @@
 //! The master's file server and pillar compiler for connected minions.
 //!
-//! Files come from the master's `file_roots` through [`LocalRoots`] (which
-//! refuses `..`, absolute paths and symlinks leading out of a root); a
-//! request path is also checked after percent-decoding, so `%2e%2e%2f` is
-//! refused like `../`. Hashes are cached by (path, mtime, size) so that a
-//! listing does not read every file again.
+//! Files come from the backends of `fileserver_backend`, searched in that
+//! order: `roots` (the master's `file_roots`) and `gitfs` (snapshots of git
+//! branches and tags, see [`crate::gitfs`]). Both are read through
+//! [`LocalRoots`] (which refuses `..`, absolute paths and symlinks leading
+//! out of a root); a request path is also checked after percent-decoding,
+//! so `%2e%2e%2f` is refused like `../`. Hashes are cached by (path, mtime,
+//! size) so that a listing does not read every file again.
 //!
 //! **Invariant:** the minion id used here (for pillar) is the session's,
 //! taken from the client certificate, never from a message.
@@ -12,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use brine_proto::target::MinionFacts;
@@ -22,6 +24,8 @@ use brine_states::pillar::{compile_pillar, CompiledPillar};
 use brine_states::source::clean_rel_path;
 use brine_states::yaml::Node;
 use brine_states::{FileSource, LocalRoots, SourceError};
+
+use crate::gitfs::{GitFs, GitfsConfig, UpdateError, View};
 
 /// Room left in a frame for the envelope around a file's bytes.
 const FRAME_OVERHEAD: usize = 64 * 1024;
@@ -57,48 +61,188 @@ struct HashEntry {
     sha256: String,
 }
 
+/// A file server backend (`fileserver_backend`), named as Salt's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Roots,
+    Gitfs,
+}
+
+impl Backend {
+    /// `roots`, `gitfs` (or Salt's alias `git`); `None` for others.
+    pub fn parse(name: &str) -> Option<Backend> {
+        match name.trim() {
+            "roots" => Some(Backend::Roots),
+            "gitfs" | "git" => Some(Backend::Gitfs),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Roots => "roots",
+            Backend::Gitfs => "gitfs",
+        }
+    }
+}
+
+/// One backend's files at the time of a request; a gitfs view is held so
+/// the request finishes on the snapshots it started on.
+enum Source<'a> {
+    Roots(&'a LocalRoots),
+    Git(Arc<View>),
+}
+
+impl Source<'_> {
+    fn roots(&self) -> &LocalRoots {
+        match self {
+            Source::Roots(r) => r,
+            Source::Git(v) => v.roots(),
+        }
+    }
+}
+
 pub struct FileServer {
     files: LocalRoots,
+    /// Search order (`fileserver_backend`).
+    backends: Vec<Backend>,
+    gitfs: Option<GitFs>,
     pillar: LocalRoots,
     hashes: Mutex<HashMap<PathBuf, HashEntry>>,
 }
 
 impl FileServer {
+    /// A file server with the `roots` backend only.
     pub fn new(
         file_roots: BTreeMap<String, Vec<PathBuf>>,
         pillar_roots: BTreeMap<String, Vec<PathBuf>>,
     ) -> FileServer {
         FileServer {
             files: LocalRoots::new(file_roots),
+            backends: vec![Backend::Roots],
+            gitfs: None,
             pillar: LocalRoots::new(pillar_roots),
             hashes: Mutex::new(HashMap::new()),
         }
     }
 
+    /// The file server `config` describes. gitfs serves nothing until its
+    /// first [`update_gitfs`](FileServer::update_gitfs).
+    pub fn from_config(config: &crate::MasterConfig) -> FileServer {
+        Self::with_backends(
+            config.file_roots.clone(),
+            config.pillar_roots.clone(),
+            &config.fileserver_backend,
+            &config.cachedir,
+            &config.gitfs,
+        )
+    }
+
+    pub fn with_backends(
+        file_roots: BTreeMap<String, Vec<PathBuf>>,
+        pillar_roots: BTreeMap<String, Vec<PathBuf>>,
+        backends: &[Backend],
+        cachedir: &Path,
+        gitfs: &GitfsConfig,
+    ) -> FileServer {
+        let mut fs = Self::new(file_roots, pillar_roots);
+        fs.backends = backends.to_vec();
+        if backends.contains(&Backend::Gitfs) && !gitfs.remotes.is_empty() {
+            fs.gitfs = Some(GitFs::new(cachedir, gitfs));
+        }
+        fs
+    }
+
+    /// The gitfs backend, when configured with remotes.
+    pub fn gitfs(&self) -> Option<&GitFs> {
+        self.gitfs.as_ref()
+    }
+
+    /// Fetches the gitfs remotes now (blocks; run it off the runtime).
+    /// `Ok` when gitfs is not configured.
+    pub fn update_gitfs(&self) -> Result<(), UpdateError> {
+        let Some(g) = &self.gitfs else {
+            return Ok(());
+        };
+        let result = g.update();
+        // Hashes of snapshots just deleted are of no further use.
+        lock(&self.hashes).retain(|path, _| path.exists());
+        result
+    }
+
+    /// The backends in search order, `only` those when given.
+    fn sources(&self, only: Option<&[Backend]>) -> Vec<Source<'_>> {
+        self.backends
+            .iter()
+            .filter(|b| only.is_none_or(|o| o.contains(b)))
+            .filter_map(|b| match b {
+                Backend::Roots => Some(Source::Roots(&self.files)),
+                Backend::Gitfs => self.gitfs.as_ref().map(|g| Source::Git(g.view())),
+            })
+            .collect()
+    }
+
     /// Every file of `saltenv` with its sha256, sorted by path. Files whose
     /// symlinks lead out of the roots are left out.
     pub fn list(&self, saltenv: &str) -> Result<Vec<(String, String)>, ServeError> {
-        let mut out = Vec::new();
-        for rel in self.files.list(saltenv)? {
-            let disk = match self.files.locate(saltenv, &rel) {
-                Ok(Some(p)) => p,
-                Ok(None) | Err(SourceError::Outside(_)) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            match self.sha256_of(&disk) {
-                Ok((sha, _)) => out.push((rel, sha)),
-                // Removed between the walk and now: not in the listing.
-                Err(ServeError::Source(SourceError::Io { source, .. }))
-                    if source.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        self.list_in(saltenv, None)
     }
 
-    /// The file server's environments, sorted.
+    /// [`list`](FileServer::list) over `only` these backends when given.
+    /// A path in several backends is the first one's, as `get` serves it.
+    pub fn list_in(
+        &self,
+        saltenv: &str,
+        only: Option<&[Backend]>,
+    ) -> Result<Vec<(String, String)>, ServeError> {
+        let mut out = BTreeMap::new();
+        let mut known_env = false;
+        for source in self.sources(only) {
+            let roots = source.roots();
+            let rels = match roots.list(saltenv) {
+                Ok(r) => r,
+                Err(SourceError::NoEnv(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            known_env = true;
+            for rel in rels {
+                if out.contains_key(&rel) {
+                    continue;
+                }
+                let disk = match roots.locate(saltenv, &rel) {
+                    Ok(Some(p)) => p,
+                    Ok(None) | Err(SourceError::Outside(_)) => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                match self.sha256_of(&disk) {
+                    Ok((sha, _)) => {
+                        out.insert(rel, sha);
+                    }
+                    // Removed between the walk and now: not in the listing.
+                    Err(ServeError::Source(SourceError::Io { source, .. }))
+                        if source.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        if !known_env {
+            return Err(SourceError::NoEnv(saltenv.to_string()).into());
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// The file server's environments, sorted: every backend's.
     pub fn envs(&self) -> Vec<String> {
-        self.files.envs()
+        self.envs_in(None)
+    }
+
+    /// [`envs`](FileServer::envs) of `only` these backends when given.
+    pub fn envs_in(&self, only: Option<&[Backend]>) -> Vec<String> {
+        let mut all = std::collections::BTreeSet::new();
+        for source in self.sources(only) {
+            all.extend(source.roots().envs());
+        }
+        all.into_iter().collect()
     }
 
     /// One file of `saltenv`. `Ok(None)`: no root has it. When `have_sha256`
@@ -110,7 +254,24 @@ impl FileServer {
         have_sha256: Option<&str>,
     ) -> Result<Option<FileBlob>, ServeError> {
         let rel = check_request_path(path)?;
-        let Some(disk) = self.files.locate(saltenv, &rel)? else {
+        let sources = self.sources(None);
+        let mut found = None;
+        let mut known_env = false;
+        for source in &sources {
+            match source.roots().locate(saltenv, &rel) {
+                Ok(Some(p)) => {
+                    found = Some(p);
+                    break;
+                }
+                Ok(None) => known_env = true,
+                Err(SourceError::NoEnv(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let Some(disk) = found else {
+            if !known_env {
+                return Err(SourceError::NoEnv(saltenv.to_string()).into());
+            }
             return Ok(None);
         };
         let (sha256, len) = self.sha256_of(&disk)?;
