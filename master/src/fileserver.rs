@@ -596,4 +596,107 @@ mod tests {
         let c = fs.pillar(&facts, Some("dev"), &r);
         assert_eq!(c.pillar, json!({}));
     }
+
+    /// A git repository with `web.sls` on master and a `dev` branch.
+    fn git_repo(dir: &Path) -> PathBuf {
+        let repo = dir.join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .arg("-C")
+                .arg(&repo)
+                .args([
+                    "-c",
+                    "user.name=T",
+                    "-c",
+                    "user.email=t@e",
+                    "-c",
+                    "commit.gpgsign=false",
+                ])
+                .args(args)
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        };
+        git(&["init", "--quiet", "--initial-branch=master"]);
+        std::fs::write(repo.join("web.sls"), "from git\n").unwrap();
+        std::fs::write(repo.join("git-only.txt"), "g\n").unwrap();
+        git(&["add", "-A"]);
+        git(&["commit", "--quiet", "-m", "x"]);
+        git(&["branch", "dev"]);
+        repo
+    }
+
+    fn with_backends(dir: &Path, backends: &[Backend]) -> FileServer {
+        let repo = git_repo(dir);
+        let files = dir.join("files");
+        std::fs::create_dir_all(&files).unwrap();
+        std::fs::write(files.join("web.sls"), "from roots\n").unwrap();
+        let gitfs = GitfsConfig {
+            remotes: vec![crate::gitfs::RemoteConf {
+                url: repo.display().to_string(),
+                name: None,
+                root: String::new(),
+                mountpoint: String::new(),
+                base: "master".into(),
+            }],
+            ..GitfsConfig::default()
+        };
+        let fs = FileServer::with_backends(
+            BTreeMap::from([("base".to_string(), vec![files])]),
+            BTreeMap::new(),
+            backends,
+            &dir.join("cache"),
+            &gitfs,
+        );
+        fs.update_gitfs().unwrap();
+        fs
+    }
+
+    fn content(fs: &FileServer, env: &str, path: &str) -> String {
+        let blob = fs.get(env, path, None).unwrap().unwrap();
+        String::from_utf8(blob.data.unwrap()).unwrap()
+    }
+
+    #[test]
+    fn backends_are_searched_in_the_configured_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = with_backends(dir.path(), &[Backend::Roots, Backend::Gitfs]);
+        assert_eq!(fs.envs(), vec!["base", "dev"]);
+        assert_eq!(content(&fs, "base", "web.sls"), "from roots\n");
+        assert_eq!(content(&fs, "base", "git-only.txt"), "g\n");
+        assert_eq!(content(&fs, "dev", "web.sls"), "from git\n");
+        let list = fs.list("base").unwrap();
+        let names: Vec<_> = list.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(names, vec!["git-only.txt", "web.sls"]);
+        // The listed hash is the served file's: the roots one.
+        assert_eq!(list[1].1, sha256_hex(b"from roots\n"));
+        assert_eq!(fs.envs_in(Some(&[Backend::Roots])), vec!["base"]);
+        assert!(matches!(
+            fs.get("nope", "web.sls", None),
+            Err(ServeError::Source(SourceError::NoEnv(_)))
+        ));
+
+        let dir = tempfile::tempdir().unwrap();
+        let fs = with_backends(dir.path(), &[Backend::Gitfs, Backend::Roots]);
+        assert_eq!(content(&fs, "base", "web.sls"), "from git\n");
+        let dir = tempfile::tempdir().unwrap();
+        let fs = with_backends(dir.path(), &[Backend::Gitfs]);
+        assert_eq!(fs.list("base").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn git_paths_leaving_the_snapshot_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = with_backends(dir.path(), &[Backend::Gitfs]);
+        for bad in [
+            "../../../../etc/passwd",
+            "%2e%2e/%2e%2e/etc/passwd",
+            "/etc/passwd",
+        ] {
+            let r = fs.get("dev", bad, None);
+            assert!(matches!(r, Err(ServeError::Refused(_))), "{bad:?}: {r:?}");
+        }
+    }
 }
