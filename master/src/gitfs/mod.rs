@@ -192,18 +192,31 @@ impl GitFs {
             .map(|s| (s.commit.clone(), s.clone()))
             .collect();
         let mut next = BTreeMap::new();
+        let mut build_error = None;
         for (env, commit) in wanted {
             let snap = match by_commit.get(&commit) {
                 Some(s) => s.clone(),
                 None => {
-                    let s = match revive(&mut state, &commit) {
-                        Some(s) => s,
+                    let built = match revive(&mut state, &commit) {
+                        Some(s) => Ok(s),
                         None => {
-                            Arc::new(build_snapshot(&mirror, &remote.conf, &snaps_dir, &commit)?)
+                            build_snapshot(&mirror, &remote.conf, &snaps_dir, &commit).map(Arc::new)
                         }
                     };
-                    by_commit.insert(commit.clone(), s.clone());
-                    s
+                    match built {
+                        Ok(s) => {
+                            by_commit.insert(commit.clone(), s.clone());
+                            s
+                        }
+                        // This environment keeps what it served (if anything).
+                        Err(e) => {
+                            build_error.get_or_insert(e);
+                            match state.envs.get(&env) {
+                                Some(old) => old.clone(),
+                                None => continue,
+                            }
+                        }
+                    }
                 }
             };
             next.insert(env, snap);
@@ -232,7 +245,10 @@ impl GitFs {
             state.swept = true;
         }
         state.envs = next;
-        fetched
+        match build_error {
+            Some(e) => Err(e),
+            None => fetched,
+        }
     }
 }
 

@@ -400,3 +400,40 @@ fn caches_of_remotes_no_longer_configured_are_removed() {
     GitFs::new(cache.path(), &conf_for(&[b.url()]));
     assert_eq!(count(), 1);
 }
+
+#[test]
+fn a_snapshot_that_cannot_be_built_keeps_the_environment_on_its_last_one() {
+    let repo = sample();
+    let cache = tempfile::tempdir().unwrap();
+    let fs = GitFs::new(cache.path(), &conf_for(&[repo.url()]));
+    fs.update().unwrap();
+    let snaps = fs.view().roots().roots["base"][0]
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let new_commit = repo.commit(&[("web.sls", "base v2\n")], "second");
+    // A file where the new snapshot must go: the rename into place fails.
+    std::fs::write(snaps.join(&new_commit), "in the way").unwrap();
+    let err = fs.update().unwrap_err();
+    assert!(err.to_string().contains(&new_commit), "{err}");
+    let v = fs.view();
+    assert_eq!(read(&v, "base", "web.sls").as_deref(), Some("base v1\n"));
+    assert_eq!(v.envs(), vec!["base", "dev", "v1.0"]);
+    std::fs::remove_file(snaps.join(&new_commit)).unwrap();
+    fs.update().unwrap();
+    assert_eq!(
+        read(&fs.view(), "base", "web.sls").as_deref(),
+        Some("base v2\n")
+    );
+    let leftovers = std::fs::read_dir(&snaps)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".tmp")
+        })
+        .count();
+    assert_eq!(leftovers, 0, "the failed build was cleaned up");
+}
