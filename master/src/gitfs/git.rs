@@ -203,26 +203,32 @@ impl Mirror {
                 _ => {}
             }
         }
-        let link_ids: Vec<String> = links.iter().map(|l| l.0.clone()).collect();
-        let mut wanted: Vec<String> = files.iter().map(|f| f.0.clone()).collect();
-        wanted.extend(link_ids);
-        let mut targets: BTreeMap<String, Vec<u8>> = BTreeMap::new();
         let link_set: std::collections::BTreeSet<&str> =
             links.iter().map(|l| l.0.as_str()).collect();
+        // Each blob once: files first, then link targets not also a file.
+        let mut wanted: Vec<String> = files.iter().map(|f| f.0.clone()).collect();
+        wanted.extend(
+            link_set
+                .iter()
+                .filter(|id| !index.contains_key(**id))
+                .map(|id| id.to_string()),
+        );
+        let mut targets: BTreeMap<String, Vec<u8>> = BTreeMap::new();
         self.read_blobs(&wanted, |id, size, reader| {
             if let Some(&i) = index.get(id) {
                 let paths = &files[i].1;
                 write_blob(reader, size, paths)?;
-            } else if link_set.contains(id) {
+                if link_set.contains(id) {
+                    let first = &paths[0].0;
+                    targets.insert(id.to_string(), std::fs::read(first).map_err(io_err(first))?);
+                }
+            } else {
                 let mut buf = Vec::new();
                 reader
                     .take(size)
                     .read_to_end(&mut buf)
                     .map_err(io_err(dest))?;
                 targets.insert(id.to_string(), buf);
-            } else {
-                std::io::copy(&mut reader.take(size), &mut std::io::sink())
-                    .map_err(io_err(dest))?;
             }
             Ok(())
         })?;

@@ -313,9 +313,11 @@ fn root_and_mountpoint_shape_the_tree() {
 #[test]
 fn symlinks_leading_out_of_the_snapshot_are_refused() {
     let repo = Repo::new();
-    repo.commit(&[("real.txt", "real\n")], "x");
+    // name.txt holds the same bytes as the links' target: one blob.
+    repo.commit(&[("real.txt", "real\n"), ("name.txt", "real.txt")], "x");
     std::os::unix::fs::symlink("/etc/passwd", repo.path().join("out")).unwrap();
     std::os::unix::fs::symlink("real.txt", repo.path().join("in")).unwrap();
+    std::os::unix::fs::symlink("real.txt", repo.path().join("in2")).unwrap();
     repo.commit(&[], "links");
     let cache = tempfile::tempdir().unwrap();
     let fs = GitFs::new(cache.path(), &conf_for(&[repo.url()]));
@@ -330,6 +332,8 @@ fn symlinks_leading_out_of_the_snapshot_are_refused() {
         Err(SourceError::Outside(_))
     ));
     assert_eq!(read(&v, "base", "in").as_deref(), Some("real\n"));
+    assert_eq!(read(&v, "base", "in2").as_deref(), Some("real\n"));
+    assert_eq!(read(&v, "base", "name.txt").as_deref(), Some("real.txt"));
 }
 
 #[test]
