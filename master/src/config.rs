@@ -9,6 +9,10 @@ use std::time::Duration;
 use brine_proto::conf::{under_root, ConfError, RawConfig};
 use brine_proto::target::NodegroupDef;
 
+use crate::fileserver::Backend;
+use crate::gitfs::conf::{parse_remotes, string_list, strip_dir, RemoteDefaults};
+use crate::gitfs::GitfsConfig;
+
 /// Salt options read without effect, so that an existing Salt master config
 /// carries over without a wall of warnings.
 const SALT_KEYS_IGNORED: &[&str] = &[
@@ -27,7 +31,7 @@ const SALT_KEYS_IGNORED: &[&str] = &[
     "open_mode",
     "presence_events",
     "file_recv",
-    "fileserver_backend",
+    "gitfs_provider",
     "gather_job_timeout",
     "max_open_files",
     "top_file_merging_strategy",
@@ -69,6 +73,10 @@ pub struct MasterConfig {
     pub file_roots: Roots,
     /// Each environment's pillar roots (`pillar_roots`).
     pub pillar_roots: Roots,
+    /// File server backends in search order (`fileserver_backend`).
+    pub fileserver_backend: Vec<Backend>,
+    /// Git remotes served as environments (`gitfs_*`).
+    pub gitfs: GitfsConfig,
     pub unknown_keys: Vec<String>,
 }
 
@@ -129,6 +137,33 @@ impl MasterConfig {
             raw.get("pillar_roots")?,
             "/srv/pillar",
         )?;
+        let fileserver_backend = parse_backends(&file, raw.get("fileserver_backend")?)?;
+        let gitfs_defaults = RemoteDefaults {
+            base: raw
+                .get::<serde_yaml::Value>("gitfs_base")?
+                .map(|v| yaml_scalar(&v))
+                .unwrap_or_else(|| "master".into()),
+            root: strip_dir(&raw.get::<String>("gitfs_root")?.unwrap_or_default()),
+            mountpoint: strip_dir(&raw.get::<String>("gitfs_mountpoint")?.unwrap_or_default()),
+        };
+        let gitfs = GitfsConfig {
+            remotes: parse_remotes(&file, raw.get("gitfs_remotes")?, &gitfs_defaults)?,
+            update_interval: Duration::from_secs_f64(
+                raw.get::<f64>("gitfs_update_interval")?
+                    .unwrap_or(60.0)
+                    .max(1.0),
+            ),
+            saltenv_whitelist: string_list(
+                &file,
+                "gitfs_saltenv_whitelist",
+                raw.get("gitfs_saltenv_whitelist")?,
+            )?,
+            saltenv_blacklist: string_list(
+                &file,
+                "gitfs_saltenv_blacklist",
+                raw.get("gitfs_saltenv_blacklist")?,
+            )?,
+        };
         raw.accept_ignored(SALT_KEYS_IGNORED);
         let unknown_keys = raw.unknown_keys();
         Ok(MasterConfig {
@@ -151,6 +186,8 @@ impl MasterConfig {
             heartbeat_interval,
             file_roots,
             pillar_roots,
+            fileserver_backend,
+            gitfs,
             unknown_keys,
         })
     }
@@ -163,6 +200,51 @@ impl MasterConfig {
     /// The SQLite store: keys, inventory, presence and job cache.
     pub fn store_path(&self) -> PathBuf {
         self.cachedir.join("brine.db")
+    }
+}
+
+/// `fileserver_backend`: a list (or one name); absent means `[roots]`.
+/// A backend Brine does not have is an error naming it, rather than a file
+/// server silently missing files.
+fn parse_backends(file: &str, value: Option<serde_yaml::Value>) -> Result<Vec<Backend>, ConfError> {
+    let bad = |message: String| ConfError::BadValue {
+        file: file.to_string(),
+        key: "fileserver_backend".to_string(),
+        message,
+    };
+    let names = match value {
+        None | Some(serde_yaml::Value::Null) => return Ok(vec![Backend::Roots]),
+        Some(serde_yaml::Value::String(s)) => vec![s],
+        Some(serde_yaml::Value::Sequence(items)) => items
+            .into_iter()
+            .map(|i| match i {
+                serde_yaml::Value::String(s) => Ok(s),
+                other => Err(bad(format!("{other:?} is not a backend name"))),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => return Err(bad(format!("expected a list of backends, got {other:?}"))),
+    };
+    let mut out = Vec::new();
+    for name in names {
+        let b = Backend::parse(&name).ok_or_else(|| {
+            bad(format!(
+                "unsupported backend '{name}' (supported: roots, gitfs)"
+            ))
+        })?;
+        if !out.contains(&b) {
+            out.push(b);
+        }
+    }
+    Ok(out)
+}
+
+/// A YAML scalar as text (`gitfs_base: 2024` is the branch "2024").
+fn yaml_scalar(v: &serde_yaml::Value) -> String {
+    match v {
+        serde_yaml::Value::String(s) => s.clone(),
+        serde_yaml::Value::Number(n) => n.to_string(),
+        serde_yaml::Value::Bool(b) => b.to_string(),
+        other => format!("{other:?}"),
     }
 }
 
@@ -278,6 +360,39 @@ mod tests {
         assert_eq!((c.publish_port, c.ret_port), (4505, 4506));
         assert_eq!(c.timeout, 5);
         assert!(!c.auto_accept);
+    }
+
+    #[test]
+    fn gitfs_options_read_as_salt_writes_them() {
+        let raw = RawConfig::parse(
+            "master",
+            "fileserver_backend: [gitfs, roots]\ngitfs_base: main\ngitfs_root: salt/\n\
+             gitfs_update_interval: 300\ngitfs_saltenv_whitelist: [base, dev]\n\
+             gitfs_remotes:\n  - /srv/a\n  - file:///srv/b:\n    - mountpoint: salt://b\n    - base: trunk\n",
+        )
+        .unwrap();
+        let c = MasterConfig::from_raw(Path::new("/etc/brine"), raw).unwrap();
+        assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
+        assert_eq!(c.fileserver_backend, vec![Backend::Gitfs, Backend::Roots]);
+        assert_eq!(c.gitfs.update_interval, Duration::from_secs(300));
+        assert_eq!(c.gitfs.saltenv_whitelist, vec!["base", "dev"]);
+        let r = &c.gitfs.remotes;
+        assert_eq!((r[0].url.as_str(), r[0].base.as_str()), ("/srv/a", "main"));
+        assert_eq!(r[0].root, "salt");
+        assert_eq!(r[1].mountpoint, "b");
+        assert_eq!(r[1].base, "trunk");
+        assert_eq!(r[1].root, "salt");
+    }
+
+    #[test]
+    fn backends_default_to_roots_and_unknown_ones_are_named() {
+        let c = MasterConfig::from_raw(Path::new("/etc/brine"), RawConfig::empty()).unwrap();
+        assert_eq!(c.fileserver_backend, vec![Backend::Roots]);
+        assert!(c.gitfs.remotes.is_empty());
+        assert_eq!(c.gitfs.update_interval, Duration::from_secs(60));
+        let raw = RawConfig::parse("master", "fileserver_backend: [roots, hgfs]\n").unwrap();
+        let err = MasterConfig::from_raw(Path::new("/etc/brine"), raw).unwrap_err();
+        assert!(err.to_string().contains("hgfs"), "{err}");
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The master's file server and pillar compiler for connected minions.
 //!
-//! Files come from the master's `file_roots` through [`LocalRoots`] (which
-//! refuses `..`, absolute paths and symlinks leading out of a root); a
-//! request path is also checked after percent-decoding, so `%2e%2e%2f` is
-//! refused like `../`. Hashes are cached by (path, mtime, size) so that a
-//! listing does not read every file again.
+//! Files come from the backends of `fileserver_backend`, searched in that
+//! order: `roots` (the master's `file_roots`) and `gitfs` (snapshots of git
+//! branches and tags, see [`crate::gitfs`]). Both are read through
+//! [`LocalRoots`] (which refuses `..`, absolute paths and symlinks leading
+//! out of a root); a request path is also checked after percent-decoding,
+//! so `%2e%2e%2f` is refused like `../`. Hashes are cached by (path, mtime,
+//! size) so that a listing does not read every file again.
 //!
 //! **Invariant:** the minion id used here (for pillar) is the session's,
 //! taken from the client certificate, never from a message.
@@ -12,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use brine_proto::target::MinionFacts;
@@ -22,6 +24,8 @@ use brine_states::pillar::{compile_pillar, CompiledPillar};
 use brine_states::source::clean_rel_path;
 use brine_states::yaml::Node;
 use brine_states::{FileSource, LocalRoots, SourceError};
+
+use crate::gitfs::{GitFs, GitfsConfig, UpdateError, View};
 
 /// Room left in a frame for the envelope around a file's bytes.
 const FRAME_OVERHEAD: usize = 64 * 1024;
@@ -57,48 +61,188 @@ struct HashEntry {
     sha256: String,
 }
 
+/// A file server backend (`fileserver_backend`), named as Salt's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Roots,
+    Gitfs,
+}
+
+impl Backend {
+    /// `roots`, `gitfs` (or Salt's alias `git`); `None` for others.
+    pub fn parse(name: &str) -> Option<Backend> {
+        match name.trim() {
+            "roots" => Some(Backend::Roots),
+            "gitfs" | "git" => Some(Backend::Gitfs),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Roots => "roots",
+            Backend::Gitfs => "gitfs",
+        }
+    }
+}
+
+/// One backend's files at the time of a request; a gitfs view is held so
+/// the request finishes on the snapshots it started on.
+enum Source<'a> {
+    Roots(&'a LocalRoots),
+    Git(Arc<View>),
+}
+
+impl Source<'_> {
+    fn roots(&self) -> &LocalRoots {
+        match self {
+            Source::Roots(r) => r,
+            Source::Git(v) => v.roots(),
+        }
+    }
+}
+
 pub struct FileServer {
     files: LocalRoots,
+    /// Search order (`fileserver_backend`).
+    backends: Vec<Backend>,
+    gitfs: Option<GitFs>,
     pillar: LocalRoots,
     hashes: Mutex<HashMap<PathBuf, HashEntry>>,
 }
 
 impl FileServer {
+    /// A file server with the `roots` backend only.
     pub fn new(
         file_roots: BTreeMap<String, Vec<PathBuf>>,
         pillar_roots: BTreeMap<String, Vec<PathBuf>>,
     ) -> FileServer {
         FileServer {
             files: LocalRoots::new(file_roots),
+            backends: vec![Backend::Roots],
+            gitfs: None,
             pillar: LocalRoots::new(pillar_roots),
             hashes: Mutex::new(HashMap::new()),
         }
     }
 
+    /// The file server `config` describes. gitfs serves nothing until its
+    /// first [`update_gitfs`](FileServer::update_gitfs).
+    pub fn from_config(config: &crate::MasterConfig) -> FileServer {
+        Self::with_backends(
+            config.file_roots.clone(),
+            config.pillar_roots.clone(),
+            &config.fileserver_backend,
+            &config.cachedir,
+            &config.gitfs,
+        )
+    }
+
+    pub fn with_backends(
+        file_roots: BTreeMap<String, Vec<PathBuf>>,
+        pillar_roots: BTreeMap<String, Vec<PathBuf>>,
+        backends: &[Backend],
+        cachedir: &Path,
+        gitfs: &GitfsConfig,
+    ) -> FileServer {
+        let mut fs = Self::new(file_roots, pillar_roots);
+        fs.backends = backends.to_vec();
+        if backends.contains(&Backend::Gitfs) && !gitfs.remotes.is_empty() {
+            fs.gitfs = Some(GitFs::new(cachedir, gitfs));
+        }
+        fs
+    }
+
+    /// The gitfs backend, when configured with remotes.
+    pub fn gitfs(&self) -> Option<&GitFs> {
+        self.gitfs.as_ref()
+    }
+
+    /// Fetches the gitfs remotes now (blocks; run it off the runtime).
+    /// `Ok` when gitfs is not configured.
+    pub fn update_gitfs(&self) -> Result<(), UpdateError> {
+        let Some(g) = &self.gitfs else {
+            return Ok(());
+        };
+        let result = g.update();
+        // Hashes of snapshots just deleted are of no further use.
+        lock(&self.hashes).retain(|path, _| path.exists());
+        result
+    }
+
+    /// The backends in search order, `only` those when given.
+    fn sources(&self, only: Option<&[Backend]>) -> Vec<Source<'_>> {
+        self.backends
+            .iter()
+            .filter(|b| only.is_none_or(|o| o.contains(b)))
+            .filter_map(|b| match b {
+                Backend::Roots => Some(Source::Roots(&self.files)),
+                Backend::Gitfs => self.gitfs.as_ref().map(|g| Source::Git(g.view())),
+            })
+            .collect()
+    }
+
     /// Every file of `saltenv` with its sha256, sorted by path. Files whose
     /// symlinks lead out of the roots are left out.
     pub fn list(&self, saltenv: &str) -> Result<Vec<(String, String)>, ServeError> {
-        let mut out = Vec::new();
-        for rel in self.files.list(saltenv)? {
-            let disk = match self.files.locate(saltenv, &rel) {
-                Ok(Some(p)) => p,
-                Ok(None) | Err(SourceError::Outside(_)) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            match self.sha256_of(&disk) {
-                Ok((sha, _)) => out.push((rel, sha)),
-                // Removed between the walk and now: not in the listing.
-                Err(ServeError::Source(SourceError::Io { source, .. }))
-                    if source.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        self.list_in(saltenv, None)
     }
 
-    /// The file server's environments, sorted.
+    /// [`list`](FileServer::list) over `only` these backends when given.
+    /// A path in several backends is the first one's, as `get` serves it.
+    pub fn list_in(
+        &self,
+        saltenv: &str,
+        only: Option<&[Backend]>,
+    ) -> Result<Vec<(String, String)>, ServeError> {
+        let mut out = BTreeMap::new();
+        let mut known_env = false;
+        for source in self.sources(only) {
+            let roots = source.roots();
+            let rels = match roots.list(saltenv) {
+                Ok(r) => r,
+                Err(SourceError::NoEnv(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            known_env = true;
+            for rel in rels {
+                if out.contains_key(&rel) {
+                    continue;
+                }
+                let disk = match roots.locate(saltenv, &rel) {
+                    Ok(Some(p)) => p,
+                    Ok(None) | Err(SourceError::Outside(_)) => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                match self.sha256_of(&disk) {
+                    Ok((sha, _)) => {
+                        out.insert(rel, sha);
+                    }
+                    // Removed between the walk and now: not in the listing.
+                    Err(ServeError::Source(SourceError::Io { source, .. }))
+                        if source.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        if !known_env {
+            return Err(SourceError::NoEnv(saltenv.to_string()).into());
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// The file server's environments, sorted: every backend's.
     pub fn envs(&self) -> Vec<String> {
-        self.files.envs()
+        self.envs_in(None)
+    }
+
+    /// [`envs`](FileServer::envs) of `only` these backends when given.
+    pub fn envs_in(&self, only: Option<&[Backend]>) -> Vec<String> {
+        let mut all = std::collections::BTreeSet::new();
+        for source in self.sources(only) {
+            all.extend(source.roots().envs());
+        }
+        all.into_iter().collect()
     }
 
     /// One file of `saltenv`. `Ok(None)`: no root has it. When `have_sha256`
@@ -110,7 +254,24 @@ impl FileServer {
         have_sha256: Option<&str>,
     ) -> Result<Option<FileBlob>, ServeError> {
         let rel = check_request_path(path)?;
-        let Some(disk) = self.files.locate(saltenv, &rel)? else {
+        let sources = self.sources(None);
+        let mut found = None;
+        let mut known_env = false;
+        for source in &sources {
+            match source.roots().locate(saltenv, &rel) {
+                Ok(Some(p)) => {
+                    found = Some(p);
+                    break;
+                }
+                Ok(None) => known_env = true,
+                Err(SourceError::NoEnv(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let Some(disk) = found else {
+            if !known_env {
+                return Err(SourceError::NoEnv(saltenv.to_string()).into());
+            }
             return Ok(None);
         };
         let (sha256, len) = self.sha256_of(&disk)?;
@@ -435,5 +596,108 @@ mod tests {
         assert_eq!(c.pillar, json!({"role": "web", "port": 80}));
         let c = fs.pillar(&facts, Some("dev"), &r);
         assert_eq!(c.pillar, json!({}));
+    }
+
+    /// A git repository with `web.sls` on master and a `dev` branch.
+    fn git_repo(dir: &Path) -> PathBuf {
+        let repo = dir.join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .arg("-C")
+                .arg(&repo)
+                .args([
+                    "-c",
+                    "user.name=T",
+                    "-c",
+                    "user.email=t@e",
+                    "-c",
+                    "commit.gpgsign=false",
+                ])
+                .args(args)
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        };
+        git(&["init", "--quiet", "--initial-branch=master"]);
+        std::fs::write(repo.join("web.sls"), "from git\n").unwrap();
+        std::fs::write(repo.join("git-only.txt"), "g\n").unwrap();
+        git(&["add", "-A"]);
+        git(&["commit", "--quiet", "-m", "x"]);
+        git(&["branch", "dev"]);
+        repo
+    }
+
+    fn with_backends(dir: &Path, backends: &[Backend]) -> FileServer {
+        let repo = git_repo(dir);
+        let files = dir.join("files");
+        std::fs::create_dir_all(&files).unwrap();
+        std::fs::write(files.join("web.sls"), "from roots\n").unwrap();
+        let gitfs = GitfsConfig {
+            remotes: vec![crate::gitfs::RemoteConf {
+                url: repo.display().to_string(),
+                name: None,
+                root: String::new(),
+                mountpoint: String::new(),
+                base: "master".into(),
+            }],
+            ..GitfsConfig::default()
+        };
+        let fs = FileServer::with_backends(
+            BTreeMap::from([("base".to_string(), vec![files])]),
+            BTreeMap::new(),
+            backends,
+            &dir.join("cache"),
+            &gitfs,
+        );
+        fs.update_gitfs().unwrap();
+        fs
+    }
+
+    fn content(fs: &FileServer, env: &str, path: &str) -> String {
+        let blob = fs.get(env, path, None).unwrap().unwrap();
+        String::from_utf8(blob.data.unwrap()).unwrap()
+    }
+
+    #[test]
+    fn backends_are_searched_in_the_configured_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = with_backends(dir.path(), &[Backend::Roots, Backend::Gitfs]);
+        assert_eq!(fs.envs(), vec!["base", "dev"]);
+        assert_eq!(content(&fs, "base", "web.sls"), "from roots\n");
+        assert_eq!(content(&fs, "base", "git-only.txt"), "g\n");
+        assert_eq!(content(&fs, "dev", "web.sls"), "from git\n");
+        let list = fs.list("base").unwrap();
+        let names: Vec<_> = list.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(names, vec!["git-only.txt", "web.sls"]);
+        // The listed hash is the served file's: the roots one.
+        assert_eq!(list[1].1, sha256_hex(b"from roots\n"));
+        assert_eq!(fs.envs_in(Some(&[Backend::Roots])), vec!["base"]);
+        assert!(matches!(
+            fs.get("nope", "web.sls", None),
+            Err(ServeError::Source(SourceError::NoEnv(_)))
+        ));
+
+        let dir = tempfile::tempdir().unwrap();
+        let fs = with_backends(dir.path(), &[Backend::Gitfs, Backend::Roots]);
+        assert_eq!(content(&fs, "base", "web.sls"), "from git\n");
+        let dir = tempfile::tempdir().unwrap();
+        let fs = with_backends(dir.path(), &[Backend::Gitfs]);
+        assert_eq!(fs.list("base").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn git_paths_leaving_the_snapshot_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = with_backends(dir.path(), &[Backend::Gitfs]);
+        for bad in [
+            "../../../../etc/passwd",
+            "%2e%2e/%2e%2e/etc/passwd",
+            "/etc/passwd",
+        ] {
+            let r = fs.get("dev", bad, None);
+            assert!(matches!(r, Err(ServeError::Refused(_))), "{bad:?}: {r:?}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 pub mod clisock;
 pub mod config;
 pub mod fileserver;
+pub mod gitfs;
 pub mod jobs;
 pub mod keys;
 pub mod publisher;
@@ -84,12 +85,22 @@ pub async fn run(
     })?;
     let acceptor = tokio_rustls::TlsAcceptor::from(pki.tls_server_config()?);
     let master = Arc::new(state::Master::new(config.clone(), store, pki, publish_tx)?);
+    warn_about_gitfs(&config);
+    if master.files.gitfs().is_some() {
+        first_gitfs_update(&master.files).await;
+    }
 
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(reqserver::serve(master.clone(), listener, acceptor)),
         tokio::spawn(clisock::serve(master.clone(), cli)),
         tokio::spawn(prune_loop(master.clone())),
     ];
+    if master.files.gitfs().is_some() {
+        tasks.push(tokio::spawn(gitfs_loop(
+            master.files.clone(),
+            config.gitfs.update_interval,
+        )));
+    }
     tracing::info!(publish = %pub_addr, request = %ret_addr, "master running");
     shutdown.await;
     for t in tasks {
@@ -99,6 +110,53 @@ pub async fn run(
     let _ = std::fs::remove_file(&sock_path);
     tracing::info!("master stopped");
     Ok(())
+}
+
+/// How long the master waits for the first gitfs fetch before serving;
+/// a slower one goes on in the background.
+const FIRST_GITFS_UPDATE_WAIT: Duration = Duration::from_secs(10);
+
+fn warn_about_gitfs(config: &MasterConfig) {
+    let enabled = config
+        .fileserver_backend
+        .contains(&fileserver::Backend::Gitfs);
+    if enabled && config.gitfs.remotes.is_empty() {
+        tracing::warn!(
+            "fileserver_backend lists gitfs but gitfs_remotes is empty; gitfs serves nothing"
+        );
+    }
+    if !enabled && !config.gitfs.remotes.is_empty() {
+        tracing::warn!("gitfs_remotes is set but fileserver_backend does not list gitfs; the remotes are not served");
+    }
+}
+
+/// Fetches the gitfs remotes once before the request port serves, so the
+/// first minions see the git environments; gives up waiting after
+/// [`FIRST_GITFS_UPDATE_WAIT`].
+async fn first_gitfs_update(files: &Arc<fileserver::FileServer>) {
+    let f = files.clone();
+    let first = tokio::task::spawn_blocking(move || f.update_gitfs());
+    match tokio::time::timeout(FIRST_GITFS_UPDATE_WAIT, first).await {
+        Ok(Ok(Ok(()))) => tracing::info!("gitfs remotes fetched"),
+        // Failures are logged per remote by the update itself.
+        Ok(_) => {}
+        Err(_) => tracing::warn!("gitfs: first fetch still running; serving meanwhile"),
+    }
+}
+
+/// Fetches the gitfs remotes every `gitfs_update_interval`.
+async fn gitfs_loop(files: Arc<fileserver::FileServer>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate, and the first update already ran.
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let f = files.clone();
+        if let Err(error) = tokio::task::spawn_blocking(move || f.update_gitfs()).await {
+            tracing::warn!(%error, "gitfs update task failed");
+        }
+    }
 }
 
 /// Drops jobs older than `keep_jobs` hours from the cache, hourly.

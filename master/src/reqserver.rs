@@ -29,10 +29,7 @@ const PENDING_HOLD: Duration = Duration::from_secs(60);
 const REPLAY_WINDOW_MS: i64 = 5 * 60 * 1000;
 
 pub async fn serve(master: Arc<Master>, listener: TcpListener, acceptor: TlsAcceptor) {
-    let files = Arc::new(FileServer::new(
-        master.config.file_roots.clone(),
-        master.config.pillar_roots.clone(),
-    ));
+    let files = master.files.clone();
     loop {
         let (tcp, addr) = match listener.accept().await {
             Ok(x) => x,

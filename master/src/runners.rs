@@ -3,10 +3,23 @@
 use brine_proto::{CliReply, JobId, MissingReason};
 use serde_json::{json, Map, Value};
 
+use crate::fileserver::{Backend, ServeError};
 use crate::state::Master;
 
 /// Runners this master offers, with a one-line summary (for `brine-run -d`).
 pub const RUNNERS: &[(&str, &str)] = &[
+    (
+        "fileserver.envs",
+        "the file server's environments (backend= to ask only some backends)",
+    ),
+    (
+        "fileserver.file_list",
+        "files of an environment (saltenv=, default base; backend=)",
+    ),
+    (
+        "fileserver.update",
+        "fetch the gitfs remotes now and serve what they hold (backend=)",
+    ),
     (
         "jobs.list_jobs",
         "list recent jobs from the job cache, newest first",
@@ -25,6 +38,9 @@ pub const RUNNERS: &[(&str, &str)] = &[
 
 pub fn run(master: &Master, fun: &str, arg: &[Value], kwarg: &Map<String, Value>) -> CliReply {
     let result = match fun {
+        "fileserver.envs" => fileserver_envs(master, kwarg),
+        "fileserver.file_list" => fileserver_file_list(master, arg, kwarg),
+        "fileserver.update" => fileserver_update(master, kwarg),
         "jobs.lookup_jid" => lookup_jid(master, arg, kwarg),
         "jobs.list_jobs" => list_jobs(master, kwarg),
         "manage.status" => Ok(status(master)),
@@ -117,6 +133,60 @@ fn list_jobs(master: &Master, kwarg: &Map<String, Value>) -> Result<Value, Strin
         );
     }
     Ok(Value::Object(out))
+}
+
+/// `backend=` as Salt takes it: a list or one comma-separated string.
+fn backends(kwarg: &Map<String, Value>) -> Result<Option<Vec<Backend>>, String> {
+    let names: Vec<String> = match kwarg.get("backend") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s.split(',').map(|x| x.trim().to_string()).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| i.as_str().unwrap_or_default().to_string())
+            .collect(),
+        Some(other) => return Err(format!("backend: {other} is not a backend name")),
+    };
+    names
+        .iter()
+        .filter(|n| !n.is_empty())
+        .map(|n| {
+            Backend::parse(n)
+                .ok_or_else(|| format!("unknown file server backend '{n}' (known: roots, gitfs)"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+fn fileserver_envs(master: &Master, kwarg: &Map<String, Value>) -> Result<Value, String> {
+    let only = backends(kwarg)?;
+    Ok(json!(master.files.envs_in(only.as_deref())))
+}
+
+fn fileserver_file_list(
+    master: &Master,
+    arg: &[Value],
+    kwarg: &Map<String, Value>,
+) -> Result<Value, String> {
+    let saltenv = arg_str(arg, kwarg, "saltenv").unwrap_or_else(|| "base".into());
+    let only = backends(kwarg)?;
+    match master.files.list_in(&saltenv, only.as_deref()) {
+        Ok(files) => Ok(json!(files.into_iter().map(|f| f.0).collect::<Vec<_>>())),
+        // Salt lists nothing for an environment no backend has.
+        Err(ServeError::Source(brine_states::SourceError::NoEnv(_))) => Ok(json!([])),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Salt's `fileserver.update`: `True` once done. `roots` needs no update; a
+/// failed gitfs remote is an error naming it (it keeps serving its last
+/// fetched refs).
+fn fileserver_update(master: &Master, kwarg: &Map<String, Value>) -> Result<Value, String> {
+    let only = backends(kwarg)?;
+    let wants_gitfs = only.as_ref().is_none_or(|b| b.contains(&Backend::Gitfs));
+    if wants_gitfs {
+        master.files.update_gitfs().map_err(|e| e.to_string())?;
+    }
+    Ok(Value::Bool(true))
 }
 
 fn status(master: &Master) -> Value {

@@ -12,6 +12,7 @@ use brine_proto::{EpochKey, Grains, JobId, JobReturn, KeyState, MasterMsg};
 use tokio::sync::{mpsc, Notify};
 
 use crate::config::MasterConfig;
+use crate::fileserver::FileServer;
 use crate::store::{KeyRecord, Store};
 
 /// A live minion connection, authenticated by its certificate.
@@ -51,6 +52,8 @@ pub struct Master {
     pending_waiters: Mutex<HashMap<String, Arc<Notify>>>,
     next_conn: AtomicU64,
     pub publish_tx: mpsc::Sender<Vec<u8>>,
+    /// The file server minions and runners read (roots and gitfs).
+    pub files: Arc<FileServer>,
 }
 
 impl Master {
@@ -74,7 +77,9 @@ impl Master {
         let sealer = pki.sealer();
         // A fresh epoch per start: keys handed out by a previous run are void.
         let epoch = new_epoch_key(crate::store::now_ms() as u64);
+        let files = Arc::new(FileServer::from_config(&config));
         Ok(Master {
+            files,
             config,
             store,
             pki,

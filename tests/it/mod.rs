@@ -1,4 +1,5 @@
 mod fileserver;
+mod gitfs;
 mod golden;
 mod inventory;
 mod keys;
