@@ -249,7 +249,7 @@ fn yaml_scalar(v: &serde_yaml::Value) -> String {
 }
 
 /// Environment name to its root directories, in search order.
-pub type Roots = BTreeMap<String, Vec<PathBuf>>;
+pub use brine_proto::conf::Roots;
 
 /// Reads `file_roots`/`pillar_roots`: `{env: [dir, ...]}`, or a bare list of
 /// directories meaning `base`; absent means `{base: [default]}`. As in Salt,
@@ -261,56 +261,13 @@ pub fn parse_roots(
     value: Option<serde_yaml::Value>,
     default: &str,
 ) -> Result<Roots, ConfError> {
-    let bad = |message: String| ConfError::BadValue {
-        file: file.to_string(),
-        key: key.to_string(),
-        message,
-    };
-    let dirs = |env: &str, v: serde_yaml::Value| -> Result<Vec<PathBuf>, ConfError> {
-        match v {
-            serde_yaml::Value::Null => Ok(Vec::new()),
-            serde_yaml::Value::String(s) => Ok(vec![PathBuf::from(s)]),
-            serde_yaml::Value::Sequence(items) => items
-                .into_iter()
-                .map(|i| match i {
-                    serde_yaml::Value::String(s) => Ok(PathBuf::from(s)),
-                    other => Err(bad(format!(
-                        "environment '{env}': {other:?} is not a directory path"
-                    ))),
-                })
-                .collect(),
-            other => Err(bad(format!(
-                "environment '{env}': expected a list of directories, got {other:?}"
-            ))),
+    brine_proto::conf::roots_from_yaml(value.as_ref(), default).map_err(|message| {
+        ConfError::BadValue {
+            file: file.to_string(),
+            key: key.to_string(),
+            message,
         }
-    };
-    let mut roots = Roots::new();
-    match value {
-        None => {
-            roots.insert("base".into(), vec![PathBuf::from(default)]);
-        }
-        Some(serde_yaml::Value::Mapping(m)) => {
-            for (env, v) in m {
-                let env = match env {
-                    serde_yaml::Value::String(s) => s,
-                    serde_yaml::Value::Number(n) => n.to_string(),
-                    serde_yaml::Value::Bool(b) => if b { "True" } else { "False" }.to_string(),
-                    other => return Err(bad(format!("{other:?} is not an environment name"))),
-                };
-                let d = dirs(&env, v)?;
-                roots.insert(env, d);
-            }
-        }
-        Some(v @ (serde_yaml::Value::Sequence(_) | serde_yaml::Value::String(_))) => {
-            roots.insert("base".into(), dirs("base", v)?);
-        }
-        Some(other) => {
-            return Err(bad(format!(
-                "expected a mapping of environments to directories, got {other:?}"
-            )))
-        }
-    }
-    Ok(roots)
+    })
 }
 
 #[cfg(test)]

@@ -233,47 +233,7 @@ pub fn roots_from_yaml(
     value: &serde_yaml::Value,
     default: &str,
 ) -> Result<BTreeMap<String, Vec<PathBuf>>, String> {
-    use serde_yaml::Value as Y;
-    let dirs = |env: &str, v: &Y| -> Result<Vec<PathBuf>, String> {
-        match v {
-            Y::Null => Ok(Vec::new()),
-            Y::String(s) => Ok(vec![PathBuf::from(s)]),
-            Y::Sequence(items) => items
-                .iter()
-                .map(|i| match i {
-                    Y::String(s) => Ok(PathBuf::from(s)),
-                    other => Err(format!(
-                        "file_roots: environment '{env}': {other:?} is not a directory path"
-                    )),
-                })
-                .collect(),
-            other => Err(format!(
-                "file_roots: environment '{env}': expected a list of directories, got {other:?}"
-            )),
-        }
-    };
-    let mut roots = BTreeMap::new();
-    match value {
-        Y::Null => {
-            roots.insert("base".to_string(), vec![PathBuf::from(default)]);
-        }
-        Y::Mapping(m) => {
-            for (env, v) in m {
-                let env = match env {
-                    Y::String(s) => s.clone(),
-                    Y::Number(n) => n.to_string(),
-                    other => return Err(format!("file_roots: {other:?} is not an environment")),
-                };
-                let d = dirs(&env, v)?;
-                roots.insert(env, d);
-            }
-        }
-        v @ (Y::Sequence(_) | Y::String(_)) => {
-            roots.insert("base".to_string(), dirs("base", v)?);
-        }
-        other => return Err(format!("file_roots: expected a mapping, got {other:?}")),
-    }
-    Ok(roots)
+    brine_proto::conf::roots_from_yaml(Some(value), default)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! `root_dir` relocation and typed access to a YAML mapping that remembers
 //! which keys were read, so the rest can be warned about. No IO here.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -98,6 +98,65 @@ impl RawConfig {
     pub fn file(&self) -> &str {
         &self.file
     }
+}
+
+/// Environments and their directories (`file_roots`, `pillar_roots`), in
+/// search order within each environment.
+pub type Roots = BTreeMap<String, Vec<PathBuf>>;
+
+/// Reads `file_roots`/`pillar_roots` the way Salt does: a mapping of
+/// environment to a directory or a list of them; a bare list or string means
+/// `base`; absent (`None` or null) means `{base: [default]}`. The error says
+/// what is wrong without the key's name (the caller adds it).
+pub fn roots_from_yaml(value: Option<&serde_yaml::Value>, default: &str) -> Result<Roots, String> {
+    use serde_yaml::Value as Y;
+    let dirs = |env: &str, v: &Y| -> Result<Vec<PathBuf>, String> {
+        match v {
+            Y::Null => Ok(Vec::new()),
+            Y::String(s) => Ok(vec![PathBuf::from(s)]),
+            Y::Sequence(items) => items
+                .iter()
+                .map(|i| match i {
+                    Y::String(s) => Ok(PathBuf::from(s)),
+                    other => Err(format!(
+                        "environment '{env}': {other:?} is not a directory path"
+                    )),
+                })
+                .collect(),
+            other => Err(format!(
+                "environment '{env}': expected a list of directories, got {other:?}"
+            )),
+        }
+    };
+    let mut roots = Roots::new();
+    match value {
+        None | Some(Y::Null) => {
+            roots.insert("base".into(), vec![PathBuf::from(default)]);
+        }
+        Some(Y::Mapping(m)) => {
+            for (env, v) in m {
+                // YAML 1.1 reads an environment named `2024` or `yes` as a
+                // number or a bool; Salt turns it back into text.
+                let env = match env {
+                    Y::String(s) => s.clone(),
+                    Y::Number(n) => n.to_string(),
+                    Y::Bool(b) => if *b { "True" } else { "False" }.to_string(),
+                    other => return Err(format!("{other:?} is not an environment name")),
+                };
+                let d = dirs(&env, v)?;
+                roots.insert(env, d);
+            }
+        }
+        Some(v @ (Y::Sequence(_) | Y::String(_))) => {
+            roots.insert("base".into(), dirs("base", v)?);
+        }
+        Some(other) => {
+            return Err(format!(
+                "expected a mapping of environments to directories, got {other:?}"
+            ))
+        }
+    }
+    Ok(roots)
 }
 
 /// Salt's rule for `root_dir`: every configured path lives under it, unless
