@@ -2,4 +2,5 @@
 pub mod args;
 pub mod client;
 pub mod logging;
+pub mod outargs;
 pub mod output;

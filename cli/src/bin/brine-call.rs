@@ -7,9 +7,8 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
 use brine_cli::args::parse_call_args;
-use brine_cli::output::{
-    format_for, parse_state_verbose, render_one, OutputFormat, OutputOptions, StateOutput,
-};
+use brine_cli::outargs::OutputArgs;
+use brine_cli::output::render_one;
 use brine_minion::config::MinionConfig;
 use brine_minion::exec::Executor;
 use brine_minion::grains::GrainsHandle;
@@ -32,29 +31,8 @@ struct Args {
     /// Run without contacting a master (masterless).
     #[arg(long)]
     local: bool,
-    /// Output format: nested, json, yaml, txt, raw, highstate (default:
-    /// highstate for the state functions, nested for the others).
-    #[arg(long = "out", alias = "output")]
-    out: Option<OutputFormat>,
-    #[arg(long = "out-indent")]
-    out_indent: Option<usize>,
-    /// `highstate` output: full, terse, mixed or changes (`_id` suffix: the
-    /// state ID in place of its name).
-    #[arg(long = "state-output", alias = "state_output", default_value = "full")]
-    state_output: StateOutput,
-    /// `highstate` output: `false` hides states that succeeded without changes.
-    #[arg(
-        long = "state-verbose",
-        alias = "state_verbose",
-        default_value = "true",
-        value_parser = parse_state_verbose,
-        action = clap::ArgAction::Set
-    )]
-    state_verbose: bool,
-    #[arg(long = "no-color")]
-    no_color: bool,
-    #[arg(long = "force-color")]
-    force_color: bool,
+    #[command(flatten)]
+    output: OutputArgs,
     /// Exit with the function's own retcode.
     #[arg(long = "retcode-passthrough")]
     retcode_passthrough: bool,
@@ -118,11 +96,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
         let executor = Executor::new(config.clone(), grains);
         executor.call(&fun, arg, kwarg).await
     });
-    let format = format_for(args.out, &fun);
-    let mut opts = OutputOptions::detect(format, args.no_color, args.force_color, true);
-    opts.indent = args.out_indent;
-    opts.state_output = args.state_output;
-    opts.state_verbose = args.state_verbose;
+    let opts = args.output.options(&fun, true);
     print!("{}", render_one(&opts, "local", &ret.ret));
     let code = if args.retcode_passthrough {
         ret.retcode.clamp(0, 255) as u8

@@ -8,9 +8,8 @@ use std::process::ExitCode;
 use anyhow::bail;
 use brine_cli::args::parse_call_args;
 use brine_cli::client::{master_config, MasterClient};
-use brine_cli::output::{
-    format_for, parse_state_verbose, render_value, OutputFormat, OutputOptions, StateOutput,
-};
+use brine_cli::outargs::OutputArgs;
+use brine_cli::output::render_value;
 use brine_proto::{CliReply, CliRequest};
 use clap::Parser;
 
@@ -24,29 +23,8 @@ struct Args {
         env = "BRINE_CONFIG_DIR"
     )]
     config_dir: PathBuf,
-    /// Output format: nested, json, yaml, txt, raw (highstate is for the
-    /// state functions).
-    #[arg(long = "out", alias = "output")]
-    out: Option<OutputFormat>,
-    #[arg(long = "out-indent")]
-    out_indent: Option<usize>,
-    /// `highstate` output: full, terse, mixed or changes (`_id` suffix: the
-    /// state ID in place of its name).
-    #[arg(long = "state-output", alias = "state_output", default_value = "full")]
-    state_output: StateOutput,
-    /// `highstate` output: `false` hides states that succeeded without changes.
-    #[arg(
-        long = "state-verbose",
-        alias = "state_verbose",
-        default_value = "true",
-        value_parser = parse_state_verbose,
-        action = clap::ArgAction::Set
-    )]
-    state_verbose: bool,
-    #[arg(long = "no-color")]
-    no_color: bool,
-    #[arg(long = "force-color")]
-    force_color: bool,
+    #[command(flatten)]
+    output: OutputArgs,
     /// List the runners and exit.
     #[arg(short = 'd', long = "doc")]
     doc: bool,
@@ -99,11 +77,7 @@ async fn run(args: Args) -> anyhow::Result<u8> {
         },
     )
     .await?;
-    let format = format_for(args.out, &fun);
-    let mut opts = OutputOptions::detect(format, args.no_color, args.force_color, true);
-    opts.indent = args.out_indent;
-    opts.state_output = args.state_output;
-    opts.state_verbose = args.state_verbose;
+    let opts = args.output.options(&fun, true);
     match reply {
         CliReply::Value { value } => {
             print!("{}", render_value(&opts, &value));

@@ -13,10 +13,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use brine_cli::args::parse_call_args;
 use brine_cli::client::{master_config, MasterClient};
-use brine_cli::output::{
-    format_for, parse_state_verbose, render_all, render_one, OutputFormat, OutputOptions,
-    StateOutput,
-};
+use brine_cli::outargs::OutputArgs;
+use brine_cli::output::{render_all, render_one, OutputOptions};
 use brine_proto::target::TargetType;
 use brine_proto::{CliReply, CliRequest, Missing};
 use clap::Parser;
@@ -86,36 +84,14 @@ struct Args {
     /// Run on N minions (or N%) at a time.
     #[arg(short = 'b', long = "batch", alias = "batch-size")]
     batch: Option<String>,
-    /// Output format: nested, json, yaml, txt, raw, highstate (default:
-    /// highstate for the state functions, nested for the others).
-    #[arg(long = "out", alias = "output")]
-    out: Option<OutputFormat>,
+    #[command(flatten)]
+    output: OutputArgs,
     /// Write the output to this file instead of stdout.
     #[arg(long = "out-file")]
     out_file: Option<PathBuf>,
-    /// Indentation for json output.
-    #[arg(long = "out-indent")]
-    out_indent: Option<usize>,
     /// Print all returns at once, as one document, when the job is done.
     #[arg(long = "static")]
     static_: bool,
-    /// `highstate` output: full, terse, mixed or changes (`_id` suffix: the
-    /// state ID in place of its name).
-    #[arg(long = "state-output", alias = "state_output", default_value = "full")]
-    state_output: StateOutput,
-    /// `highstate` output: `false` hides states that succeeded without changes.
-    #[arg(
-        long = "state-verbose",
-        alias = "state_verbose",
-        default_value = "true",
-        value_parser = parse_state_verbose,
-        action = clap::ArgAction::Set
-    )]
-    state_verbose: bool,
-    #[arg(long = "no-color")]
-    no_color: bool,
-    #[arg(long = "force-color")]
-    force_color: bool,
     /// Log level for this command.
     #[arg(short = 'l', long = "log-level", default_value = "warning")]
     log_level: String,
@@ -200,13 +176,9 @@ async fn run_async(args: Args) -> anyhow::Result<u8> {
     let config = master_config(&args.config_dir)?;
     let socket = config.cli_socket();
     let (arg, kwarg) = parse_call_args(&args.args);
-    let format = format_for(args.out, &args.function);
-    let mut opts = OutputOptions::detect(format, args.no_color, args.force_color, args.static_);
-    opts.indent = args.out_indent;
-    opts.state_output = args.state_output;
-    opts.state_verbose = args.state_verbose;
+    let mut opts = args.output.options(&args.function, args.static_);
     if args.out_file.is_some() {
-        opts.color = args.force_color;
+        opts.color = args.output.force_color;
     }
     let sink: Box<dyn Write> = match &args.out_file {
         Some(p) => Box::new(
