@@ -2,6 +2,12 @@
 //! a cache under `<cachedir>/files/<saltenv>/<path>`. A cached file's sha256
 //! goes with each request, so an unchanged file is not sent again.
 //!
+//! A state run asks for each environment's listing (every path with its
+//! sha256) once; after that a file whose cached copy has the listed hash is
+//! used without asking, and a path the listing lacks is missing without
+//! asking. So a converged highstate costs one round trip per environment,
+//! not one per file (Salt's worst slowness).
+//!
 //! [`RemoteFiles`] implements the synchronous [`FileSource`] the state
 //! compiler uses from blocking threads, by blocking on the runtime; async
 //! callers (execution functions) use its `async` methods directly.
@@ -84,6 +90,21 @@ impl RemoteFiles {
             Some(p) if p.is_file() => sha256_file(p).ok(),
             _ => None,
         };
+        // With this run's listing at hand, a clean path needs no request
+        // when the cache is current or the master has no such file. Paths
+        // that are not clean still go to the master, which refuses and logs.
+        let listed = lock(&self.lists).get(saltenv).cloned();
+        if let (Some(list), Some(local)) = (listed, &local) {
+            if clean_rel_path(path).ok().as_deref() == Some(path) {
+                match list.get(path) {
+                    None => return Ok(None),
+                    Some(sha) if have.as_deref() == Some(sha.as_str()) => {
+                        return Ok(Some(local.clone()))
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
         let mut blob = self
             .client
             .file_get(saltenv, path, have.as_deref())
@@ -143,7 +164,15 @@ impl RemoteFiles {
 
 impl FileSource for RemoteFiles {
     fn read(&self, saltenv: &str, path: &str) -> Result<Option<Vec<u8>>, SourceError> {
-        match self.block(self.cache(saltenv, path))? {
+        let cached = self.block(async {
+            // One listing per environment and run; without it (the master
+            // could not list), every file is asked for on its own.
+            if let Err(error) = self.listing(saltenv).await {
+                tracing::debug!(%error, saltenv, "no listing; asking per file");
+            }
+            self.cache(saltenv, path).await
+        })?;
+        match cached {
             None => Ok(None),
             Some(p) => std::fs::read(&p)
                 .map(Some)

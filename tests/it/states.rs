@@ -111,6 +111,35 @@ fn state_apply_through_the_master_gives_each_minion_its_own_states_and_pillar() 
     assert!(!out.join("db1/web.conf").exists());
     assert!(!out.join("web1/db.conf").exists());
 
+    // Converged, the highstate asks for no file: the run's listing says the
+    // cached copies are current (one round trip per environment, not per file).
+    let per_file = |id: &str| {
+        c.minions[id]
+            .log_text()
+            .lines()
+            .filter(|l| {
+                l.contains("file received from master") || l.contains("nothing transferred")
+            })
+            .count()
+    };
+    let before = per_file("web1");
+    assert!(
+        before >= 3,
+        "top, common, web, template fetched once\n{}",
+        c.logs()
+    );
+    let (res, v) = c.brine_json(&["web1", "state.apply"]);
+    assert_eq!(res.code, 0, "{res:?}");
+    assert!(
+        v["web1"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|s| s["changes"] == json!({})),
+        "{v}"
+    );
+    assert_eq!(per_file("web1"), before, "{}", c.logs());
+
     // Named SLS on both: each renders the template with its own pillar.
     let (res, v) = c.brine_json(&["*", "state.apply", "web"]);
     assert_eq!(res.code, 0, "{res:?}\n{}", c.logs());
