@@ -431,6 +431,8 @@ pub struct MasterPillarRenderer<'a> {
     pub files: &'a dyn FileSource,
     pub grains: &'a serde_json::Map<String, serde_json::Value>,
     pub opts: &'a serde_json::Value,
+    /// `salt[...]` for the templates; `None`: calling one is a render error.
+    pub functions: Option<&'a dyn brine_states::ExecCaller>,
 }
 
 struct NoFunctions;
@@ -457,7 +459,7 @@ impl SlsRenderer for MasterPillarRenderer<'_> {
         let empty = serde_json::Value::Object(serde_json::Map::new());
         let env = brine_states::render::RenderEnv {
             files: self.files,
-            caller: &NoFunctions,
+            caller: self.functions.unwrap_or(&NoFunctions),
             grains: self.grains,
             pillar: &empty,
             opts: self.opts,
@@ -590,6 +592,7 @@ mod tests {
             files: fs.pillar_roots(),
             grains: facts.grains,
             opts: &opts,
+            functions: None,
         };
         let c = fs.pillar(&facts, None, &r);
         assert!(c.errors.is_empty(), "{:?}", c.errors);

@@ -46,10 +46,22 @@ fn mkdir(path: &std::path::Path) -> Result<(), MasterError> {
     })
 }
 
-/// Runs a master until `shutdown` resolves.
+/// Runs a master until `shutdown` resolves, with no execution functions
+/// for pillar templates (`salt[...]` in pillar SLS is a render error).
 pub async fn run(
     config: MasterConfig,
     shutdown: impl Future<Output = ()>,
+) -> Result<(), MasterError> {
+    run_with(config, shutdown, None).await
+}
+
+/// Runs a master; `pillar_functions` gives pillar templates rendered for a
+/// minion their `salt[...]` functions (the binary hands in the minion's
+/// function table, as Salt's master loads its minion modules).
+pub async fn run_with(
+    config: MasterConfig,
+    shutdown: impl Future<Output = ()>,
+    pillar_functions: Option<state::PillarFunctions>,
 ) -> Result<(), MasterError> {
     let config = Arc::new(config);
     for key in &config.unknown_keys {
@@ -85,6 +97,9 @@ pub async fn run(
     })?;
     let acceptor = tokio_rustls::TlsAcceptor::from(pki.tls_server_config()?);
     let master = Arc::new(state::Master::new(config.clone(), store, pki, publish_tx)?);
+    if let Some(f) = pillar_functions {
+        let _ = master.pillar_functions.set(f);
+    }
     warn_about_gitfs(&config);
     if master.files.gitfs().is_some() {
         first_gitfs_update(&master.files).await;

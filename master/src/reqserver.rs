@@ -428,10 +428,15 @@ async fn read_loop<R: AsyncRead + Unpin>(
                         pillar: None,
                     };
                     let opts = serde_json::json!({"id": minion_id, "__role": "master"});
+                    let functions = master
+                        .pillar_functions
+                        .get()
+                        .map(|make| make(&minion_id, &grains));
                     let renderer = MasterPillarRenderer {
                         files: files.pillar_roots(),
                         grains: &grains,
                         opts: &opts,
+                        functions: functions.as_deref().map(|f| f as _),
                     };
                     let compiled = files.pillar(&facts, saltenv.as_deref(), &renderer);
                     for error in &compiled.errors {

@@ -31,6 +31,11 @@ pub enum JobEvent {
     Returned(Box<JobReturn>),
 }
 
+/// Execution functions for pillar templates rendered for one minion (its id
+/// and grains): `salt['grains.get']`, `salt['cmd.run']`... run on the master.
+pub type PillarFunctions =
+    Arc<dyn Fn(&str, &Grains) -> Box<dyn brine_states::ExecCaller + Send> + Send + Sync>;
+
 pub struct Master {
     pub config: Arc<MasterConfig>,
     pub store: Store,
@@ -54,6 +59,8 @@ pub struct Master {
     pub publish_tx: mpsc::Sender<Vec<u8>>,
     /// The file server minions and runners read (roots and gitfs).
     pub files: Arc<FileServer>,
+    /// Set once at start by the binary; unset, pillar has no functions.
+    pub pillar_functions: std::sync::OnceLock<PillarFunctions>,
 }
 
 impl Master {
@@ -95,6 +102,7 @@ impl Master {
             pending_waiters: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             publish_tx,
+            pillar_functions: std::sync::OnceLock::new(),
         })
     }
 

@@ -32,6 +32,30 @@ impl RegistryCaller {
     }
 }
 
+/// A caller for pillar templates the master renders for minion `id`: this
+/// function table with that minion's grains, default options, no pillar and
+/// no master (Salt's master runs its own copy of the minion modules the same
+/// way). Must be created on a thread inside the runtime.
+pub fn for_master_pillar(id: &str, grains: &brine_proto::Grains) -> RegistryCaller {
+    let mut config = crate::config::MinionConfig::from_raw(
+        std::path::Path::new("/nonexistent/brine"),
+        brine_proto::conf::RawConfig::empty(),
+    )
+    .unwrap_or_else(|_| unreachable!("an empty config is valid"));
+    config.id = id.to_string();
+    config.file_client = "local".into();
+    let ctx = CallCtx {
+        config: std::sync::Arc::new(config),
+        grains: crate::grains::GrainsHandle::from_grains(grains.clone()),
+        running: Default::default(),
+        jid: brine_proto::jid::JidGenerator::new().next(),
+        pillar: std::sync::Arc::new(Value::Object(Map::new())),
+        pillar_store: Default::default(),
+        master: None,
+    };
+    RegistryCaller::new(ctx, Handle::current())
+}
+
 impl ExecCaller for RegistryCaller {
     fn call(
         &self,

@@ -53,7 +53,8 @@ fn trees(root: &Path) {
     write(
         root,
         "pillar/web.sls",
-        "role: web\nport: 80\nsecret: web-secret\n",
+        "role: web\nport: 80\nsecret: web-secret\n\
+         grain_role: {{ salt['grains.get']('role') }}\n",
     );
     write(root, "pillar/db.sls", "tier: db-main\nsecret: db-secret\n");
 }
@@ -148,11 +149,12 @@ fn state_apply_through_the_master_gives_each_minion_its_own_states_and_pillar() 
     assert_eq!(read(&out.join("db1/web.conf")), "port= secret=db-secret\n");
 
     // A minion reads its own pillar only; there is no argument to ask for
-    // another's (the master takes the id from the certificate).
+    // another's (the master takes the id from the certificate). Pillar
+    // templates call execution functions on the master with the minion's grains.
     let (_, v) = c.brine_json(&["*", "pillar.items"]);
     assert_eq!(
         v,
-        json!({"web1": {"role": "web", "port": 80, "secret": "web-secret"},
+        json!({"web1": {"role": "web", "port": 80, "secret": "web-secret", "grain_role": "web"},
                "db1": {"tier": "db-main", "secret": "db-secret"}})
     );
     let (_, v) = c.brine_json(&["*", "pillar.get", "secret"]);

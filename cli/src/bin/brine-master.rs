@@ -54,7 +54,11 @@ fn run(config: brine_master::MasterConfig) -> anyhow::Result<()> {
         .build()
         .context("starting the runtime")?;
     rt.block_on(async {
-        brine_master::run(config, shutdown_signal()).await?;
+        // Pillar templates get the minion's function table, run here.
+        let functions: brine_master::state::PillarFunctions = std::sync::Arc::new(|id, grains| {
+            Box::new(brine_minion::caller::for_master_pillar(id, grains))
+        });
+        brine_master::run_with(config, shutdown_signal(), Some(functions)).await?;
         Ok(())
     })
 }
