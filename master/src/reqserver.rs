@@ -9,16 +9,14 @@ use std::time::Duration;
 use brine_pki::channel::{read_frame, write_frame, ChannelError};
 use brine_pki::fingerprint::same;
 use brine_pki::{inspect_csr, peer_identity};
-use brine_proto::target::MinionFacts;
 use brine_proto::{KeyState, MasterMsg, MinionMsg};
-use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn, Instrument};
 
-use crate::fileserver::{FileServer, MasterPillarRenderer, ServeError};
+use crate::fileserver::{FileServer, ServeError};
 use crate::state::{Master, Session};
 use crate::store::{now_ms, KeyRecord};
 
@@ -416,35 +414,13 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 let _ = tx.send(MasterMsg::FileEnvsReply { req, envs }).await;
             }
             MinionMsg::PillarGet { req, saltenv } => {
-                let files = files.clone();
                 let master = master.clone();
                 // The certificate's id: a minion only ever gets its own pillar.
                 let minion_id = id.to_string();
                 let reply = move || {
-                    let grains = master.grains(&minion_id).unwrap_or_default();
-                    let facts = MinionFacts {
-                        id: &minion_id,
-                        grains: &grains,
-                        pillar: None,
-                    };
-                    let opts = serde_json::json!({"id": minion_id, "__role": "master"});
-                    let functions = master
-                        .pillar_functions
-                        .get()
-                        .map(|make| make(&minion_id, &grains));
-                    let renderer = MasterPillarRenderer {
-                        files: files.pillar_roots(),
-                        grains: &grains,
-                        opts: &opts,
-                        functions: functions.as_deref().map(|f| f as _),
-                    };
-                    let compiled = files.pillar(&facts, saltenv.as_deref(), &renderer);
+                    let compiled = master.compile_pillar(&minion_id, saltenv.as_deref());
                     for error in &compiled.errors {
                         warn!(%minion_id, %error, "pillar error");
-                    }
-                    // The default environments' pillar is what pillar targets see.
-                    if let (None, Value::Object(map)) = (&saltenv, &compiled.pillar) {
-                        master.set_pillar(&minion_id, map.clone());
                     }
                     MasterMsg::PillarReply {
                         req,

@@ -33,6 +33,10 @@ pub const RUNNERS: &[(&str, &str)] = &[
         "accepted minions not connected to this master",
     ),
     ("manage.status", "accepted minions split into up and down"),
+    (
+        "pillar.show_pillar",
+        "compile a minion's pillar now, as the minion would get it (minion=ID; saltenv=)",
+    ),
     ("manage.up", "accepted minions connected to this master"),
 ];
 
@@ -46,6 +50,7 @@ pub fn run(master: &Master, fun: &str, arg: &[Value], kwarg: &Map<String, Value>
         "manage.status" => Ok(status(master)),
         "manage.up" => Ok(status(master)["up"].clone()),
         "manage.down" => Ok(status(master)["down"].clone()),
+        "pillar.show_pillar" => show_pillar(master, arg, kwarg),
         _ => Err(format!(
             "'{fun}' is not an available runner; available: {}",
             RUNNERS.iter().map(|r| r.0).collect::<Vec<_>>().join(", ")
@@ -62,6 +67,29 @@ fn arg_str(arg: &[Value], kwarg: &Map<String, Value>, name: &str) -> Option<Stri
         Value::String(s) => s.clone(),
         other => other.to_string(),
     })
+}
+
+/// Salt's `pillar.show_pillar`: the pillar `minion` gets, compiled now with
+/// the grains in the inventory; render errors under `_errors`, as Salt.
+fn show_pillar(
+    master: &Master,
+    arg: &[Value],
+    kwarg: &Map<String, Value>,
+) -> Result<Value, String> {
+    let id = arg_str(arg, kwarg, "minion")
+        .ok_or("pillar.show_pillar: missing required argument 'minion' (a minion id)")?;
+    if master.grains(&id).is_none() && !master.accepted_ids().contains(&id) {
+        return Err(format!("pillar.show_pillar: no accepted minion '{id}'"));
+    }
+    let saltenv = kwarg.get("saltenv").and_then(Value::as_str);
+    let compiled = master.compile_pillar(&id, saltenv);
+    let mut pillar = compiled.pillar;
+    if !compiled.errors.is_empty() {
+        if let Value::Object(map) = &mut pillar {
+            map.insert("_errors".into(), json!(compiled.errors));
+        }
+    }
+    Ok(pillar)
 }
 
 fn lookup_jid(master: &Master, arg: &[Value], kwarg: &Map<String, Value>) -> Result<Value, String> {

@@ -12,7 +12,10 @@ use brine_proto::{EpochKey, Grains, JobId, JobReturn, KeyState, MasterMsg};
 use tokio::sync::{mpsc, Notify};
 
 use crate::config::MasterConfig;
-use crate::fileserver::FileServer;
+use brine_proto::target::MinionFacts;
+use brine_states::pillar::CompiledPillar;
+
+use crate::fileserver::{FileServer, MasterPillarRenderer};
 use crate::store::{KeyRecord, Store};
 
 /// A live minion connection, authenticated by its certificate.
@@ -161,6 +164,32 @@ impl Master {
 
     pub fn set_pillar(&self, id: &str, pillar: Grains) {
         write(&self.pillars).insert(id.to_string(), Arc::new(pillar));
+    }
+
+    /// Compiles minion `id`'s pillar from the pillar roots with the grains
+    /// the inventory holds for it (`saltenv`: only that environment). The
+    /// whole pillar is kept for pillar targets. Blocks: pillar templates may
+    /// call execution functions, so run it on a blocking thread.
+    pub fn compile_pillar(&self, id: &str, saltenv: Option<&str>) -> CompiledPillar {
+        let grains = self.grains(id).unwrap_or_default();
+        let facts = MinionFacts {
+            id,
+            grains: &grains,
+            pillar: None,
+        };
+        let opts = serde_json::json!({"id": id, "__role": "master"});
+        let functions = self.pillar_functions.get().map(|make| make(id, &grains));
+        let renderer = MasterPillarRenderer {
+            files: self.files.pillar_roots(),
+            grains: &grains,
+            opts: &opts,
+            functions: functions.as_deref().map(|f| f as _),
+        };
+        let compiled = self.files.pillar(&facts, saltenv, &renderer);
+        if let (None, serde_json::Value::Object(map)) = (saltenv, &compiled.pillar) {
+            self.set_pillar(id, map.clone());
+        }
+        compiled
     }
 
     // ---- sessions -----------------------------------------------------------

@@ -159,6 +159,13 @@ fn state_apply_through_the_master_gives_each_minion_its_own_states_and_pillar() 
     );
     let (_, v) = c.brine_json(&["*", "pillar.get", "secret"]);
     assert_eq!(v, json!({"web1": "web-secret", "db1": "db-secret"}));
+    // The operator's view of one minion's pillar, compiled on the master.
+    let res = c.run(&["pillar.show_pillar", "db1", "--out", "json"]);
+    assert_eq!(res.code, 0, "{res:?}");
+    let shown: Value = serde_json::from_str(&res.stdout).unwrap();
+    assert_eq!(shown, json!({"tier": "db-main", "secret": "db-secret"}));
+    let res = c.run(&["pillar.show_pillar", "nosuch"]);
+    assert_ne!(res.code, 0, "{res:?}");
 
     // Pillar targets, on the master's pillar cache and the minion's pillar.
     let (res, v) = c.brine_json(&["-I", "tier:db*", "test.ping"]);

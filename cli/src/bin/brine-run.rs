@@ -1,6 +1,6 @@
 //! `brine-run FUNCTION [ARGS...]`: master-side runners
 //! (`jobs.lookup_jid`, `jobs.list_jobs`, `manage.status`, `manage.up`, `manage.down`,
-//! `fileserver.update`, `fileserver.envs`, `fileserver.file_list`).
+//! `fileserver.update`, `fileserver.envs`, `fileserver.file_list`, `pillar.show_pillar`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
