@@ -11,7 +11,7 @@ use crate::result::StateResult;
 
 pub const DOC: &str =
     "Manage a file: content from source/contents/contents_pillar, owner and mode\n\
-name, source, source_hash, contents, contents_pillar, contents_delimiter, contents_newline, \
+name, source, source_hash, source_hash_name, skip_verify, contents, contents_pillar, contents_delimiter, contents_newline, \
 template, context, defaults, user, group, mode, makedirs, dir_mode, replace, backup, create, \
 follow_symlinks, show_changes, allow_empty";
 
@@ -127,12 +127,15 @@ pub fn managed(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
 
     let content = if let Some(text) = inline {
         Content::Inline(text.into_bytes())
-    } else if let Some(src) = args.get("source") {
-        match source::first_existing(ctx, src) {
-            Ok((url, data)) => match source::render(ctx, engine.as_deref(), data, &url, &vars) {
-                Ok(out) => Content::Source(out),
-                Err(e) => return StateResult::fail(name, e),
-            },
+    } else if has_source {
+        match source::managed_source(ctx, args, &name, engine.is_some()) {
+            Ok(source::Fetched::UpToDate) => return perms_only(ctx, &name, &plan),
+            Ok(source::Fetched::Data { url, data }) => {
+                match source::render(ctx, engine.as_deref(), data, &url, &vars) {
+                    Ok(out) => Content::Source(out),
+                    Err(e) => return StateResult::fail(name, e),
+                }
+            }
             Err(e) => return StateResult::fail(name, e),
         }
     } else {
@@ -500,14 +503,20 @@ mod tests {
             false,
         );
         assert_eq!(r.result, Some(false));
-        assert_eq!(r.comment, "Source file 'salt://nope' not found");
+        assert_eq!(
+            r.comment,
+            "Unable to manage file: Source file salt://nope not found in saltenv 'base'"
+        );
         let r = kit.run(
             "file.managed",
             &kit.path("y"),
             json!({"source": ["salt://n1", "salt://n2"]}),
             false,
         );
-        assert_eq!(r.comment, "none of the specified sources were found");
+        assert_eq!(
+            r.comment,
+            "Unable to manage file: none of the specified sources were found"
+        );
         let r = kit.run(
             "file.managed",
             &kit.path("y"),
@@ -515,10 +524,9 @@ mod tests {
             false,
         );
         assert_eq!(r.result, Some(false));
-        assert!(
-            r.comment.contains("http sources are not supported yet"),
-            "{}",
-            r.comment
+        assert_eq!(
+            r.comment,
+            "Unable to manage file: Unable to verify upstream hash of source file https://example.com/x, please set source_hash or set skip_verify to True"
         );
     }
 
