@@ -12,6 +12,7 @@ pub mod edit;
 pub mod fsio;
 pub mod hashes;
 pub mod managed;
+pub mod patterns;
 pub mod perms;
 pub mod recurse;
 pub mod remote;
