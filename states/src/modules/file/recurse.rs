@@ -66,7 +66,7 @@ pub fn recurse(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
     let maxdepth = args.get("maxdepth").and_then(Value::as_u64);
     let wanted = |rel: &str| {
         !rel.is_empty()
-            && !maxdepth.is_some_and(|m| rel.matches('/').count() as u64 > m)
+            && maxdepth.is_none_or(|m| rel.matches('/').count() as u64 <= m)
             && included(rel, include_pat.as_ref(), exclude_pat.as_ref())
     };
     let include_empty = args.bool("include_empty", false);
