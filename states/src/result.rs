@@ -12,6 +12,10 @@ pub struct StateResult {
     /// Salt's `changes` dict: empty when nothing changed. A file's diff goes
     /// under `"diff"` as unified text.
     pub changes: Map<String, Value>,
+    /// Salt's `warnings` list: the state ran, but something in its
+    /// arguments is likely not what the author meant. Printed by the
+    /// highstate outputter; left out of the result when empty.
+    pub warnings: Vec<String>,
 }
 
 impl StateResult {
@@ -21,6 +25,7 @@ impl StateResult {
             result: Some(true),
             comment: String::new(),
             changes: Map::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -52,6 +57,7 @@ impl StateResult {
             comment: comment.into(),
             changes,
             name: name.into(),
+            warnings: Vec::new(),
         }
     }
 }

@@ -34,6 +34,24 @@ pub trait FileSource: Send + Sync {
 
     /// The environments, sorted.
     fn envs(&self) -> Vec<String>;
+
+    /// Every directory of `saltenv`, relative, sorted, empty ones included
+    /// (`cp.list_master_dirs`, for `file.recurse include_empty`). The default
+    /// derives them from [`list`](FileSource::list), so a source that cannot
+    /// list directories misses only the empty ones.
+    fn list_dirs(&self, saltenv: &str) -> Result<Vec<String>, SourceError> {
+        let mut out = std::collections::BTreeSet::new();
+        for file in self.list(saltenv)? {
+            let mut path = file.as_str();
+            while let Some((parent, _)) = path.rsplit_once('/') {
+                if !out.insert(parent.to_string()) {
+                    break;
+                }
+                path = parent;
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
 }
 
 /// Checks a relative `/`-separated path: no `..`, no absolute path, no empty
@@ -123,6 +141,33 @@ impl FileSource for LocalRoots {
 
     fn envs(&self) -> Vec<String> {
         self.roots.keys().cloned().collect()
+    }
+
+    fn list_dirs(&self, saltenv: &str) -> Result<Vec<String>, SourceError> {
+        let roots = self
+            .roots
+            .get(saltenv)
+            .ok_or_else(|| SourceError::NoEnv(saltenv.to_string()))?;
+        let mut out = std::collections::BTreeSet::new();
+        for root in roots {
+            walk_dirs(root, root, &mut out);
+        }
+        Ok(out.into_iter().collect())
+    }
+}
+
+fn walk_dirs(root: &Path, dir: &Path, out: &mut std::collections::BTreeSet<String>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            let p = e.path();
+            if let Ok(rel) = p.strip_prefix(root) {
+                out.insert(rel.to_string_lossy().replace('\\', "/"));
+            }
+            walk_dirs(root, &p, out);
+        }
     }
 }
 

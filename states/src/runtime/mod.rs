@@ -3,9 +3,11 @@
 //! each state runs, is skipped, fails or fires its `mod_watch`; results come
 //! back in Salt's shape, keyed `state_|-id_|-name_|-fun`.
 
+mod check_cmd;
 mod checks;
 #[cfg(test)]
 mod compliance;
+mod retry;
 #[cfg(test)]
 mod tests;
 
@@ -150,6 +152,10 @@ fn result_map(r: StateResult) -> Ret {
     m.insert("changes".into(), Value::Object(r.changes));
     m.insert("result".into(), r.result.map_or(Value::Null, Value::Bool));
     m.insert("comment".into(), Value::String(r.comment));
+    if !r.warnings.is_empty() {
+        let list = r.warnings.into_iter().map(Value::String).collect();
+        m.insert("warnings".into(), Value::Array(list));
+    }
     m
 }
 
@@ -618,9 +624,49 @@ impl<'scope, 'env: 'scope> Runner<'scope, 'env> {
         Err(msg)
     }
 
-    /// Salt's `State.call`: checks, `onlyif`/`unless`/`creates`, the state
-    /// function (in a thread for `parallel: True`), then the run fields.
+    /// Salt's `State.call`, with its `retry` loop around [`Self::call_once`]:
+    /// while the result is not `until` and attempts are left, sleep and run
+    /// the state again (checks, function and `check_cmd` each time).
     fn call(&mut self, low: Map<String, Value>, ci: usize) -> Ret {
+        let first = self.call_once(low.clone(), ci);
+        let prereq = low.get("__prereq__").is_some_and(truthy);
+        let Some(retry) = low
+            .get("retry")
+            .filter(|_| !prereq && !low.contains_key("parallel"))
+            .map(retry::Retry::from_value)
+        else {
+            return first;
+        };
+        if self.ctx.test {
+            let mut ret = first;
+            let comment = ret.get("comment").map(py_str).unwrap_or_default();
+            ret.insert(
+                "comment".into(),
+                Value::String(retry.dry_run_note(&comment)),
+            );
+            return ret;
+        }
+        let mut attempts = vec![first];
+        let mut pauses = Vec::new();
+        while attempts.len() < retry.attempts as usize
+            && !retry.satisfied_by(attempts.last().and_then(|r| r.get("result")))
+        {
+            let pause = retry.pause();
+            tracing::info!(
+                seconds = pause,
+                "state result does not match retry until value, running it again"
+            );
+            std::thread::sleep(std::time::Duration::from_secs(pause));
+            pauses.push(pause);
+            attempts.push(self.call_once(low.clone(), ci));
+        }
+        retry::combine(attempts, &pauses)
+    }
+
+    /// One run of a state: checks, `onlyif`/`unless`/`creates`, the state
+    /// function (in a thread for `parallel: True`), `check_cmd`, then the
+    /// run fields.
+    fn call_once(&mut self, low: Map<String, Value>, ci: usize) -> Ret {
         let started = Instant::now();
         let start = start_time();
         let name = low.get("name").cloned().unwrap_or(Value::Null);
@@ -669,8 +715,17 @@ impl<'scope, 'env: 'scope> Runner<'scope, 'env> {
         {
             ret.extend(checks::run_check(&ctx, &low));
         }
+        let full_name = format!(
+            "{}.{}",
+            low.get("state").map(py_str).unwrap_or_default(),
+            low.get("fun").map(py_str).unwrap_or_default()
+        );
+        let own_check_cmd = check_cmd::OWN_CHECK_CMD.contains(&full_name.as_str());
         if is_false(ret.get("result")) {
-            let args = state_args(&low);
+            let mut args = state_args(&low);
+            if let Some(cmd) = low.get("check_cmd").filter(|_| own_check_cmd) {
+                args.args.insert("check_cmd".into(), cmd.clone());
+            }
             if !prereq && low.get("parallel").is_some_and(truthy) {
                 let tag = gen_tag(&low);
                 let parent = self.ctx;
@@ -693,6 +748,9 @@ impl<'scope, 'env: 'scope> Runner<'scope, 'env> {
             } else {
                 ret = invoke(f, &ctx, &args);
             }
+        }
+        if low.contains_key("check_cmd") && !own_check_cmd {
+            ret.extend(check_cmd::run_check_cmd(&ctx, &low));
         }
         if prereq {
             self.graph.chunks[ci].insert("__prereq__".into(), Value::Bool(false));

@@ -505,3 +505,126 @@ fn stateful_command_reports_its_own_changes() {
     assert_eq!(s["changes"]["changed"], "yes");
     assert_eq!(s["changes"]["stdout"], "hi");
 }
+
+/// Shapes from Salt 3008.5 running the same SLS (`retry` with interval 0).
+#[test]
+fn retry_reruns_until_the_wanted_result_and_lists_each_attempt() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let count = dir.path().join("cnt");
+    let cmd = format!("echo try >> {}; false", count.display());
+    let states = json!({
+        "retry_fail": {"cmd": ["run", {"name": cmd}, {"retry": {"attempts": 3, "interval": 0}}]},
+        "until_false": {"test": ["fail_without_changes", {"comment": "nope"},
+            {"retry": {"until": false, "attempts": 4, "interval": 0}}]},
+        "after": {"test": ["succeed_without_changes"]},
+    });
+    let ret = run_sls(states.clone(), false, false);
+    assert_eq!(std::fs::read_to_string(&count).unwrap(), "try\ntry\ntry\n");
+    let said = format!("Command \"{cmd}\" run");
+    let r = &ret[&format!("cmd_|-retry_fail_|-{cmd}_|-run")];
+    assert_eq!(r["result"], false);
+    assert_eq!(
+        r["comment"],
+        format!(
+            "Attempt 1: Returned a result of \"False\", with the following comment: \"{said}\"\n\
+             Attempt 2: Returned a result of \"False\", with the following comment: \"{said}\"\n\
+             {said}"
+        )
+    );
+    // Each attempt took a run number, as in Salt.
+    assert_eq!(r["__run_num__"], 2);
+    let until = &ret["test_|-until_false_|-until_false_|-fail_without_changes"];
+    assert_eq!(
+        (until["comment"].as_str(), until["__run_num__"].as_u64()),
+        (Some("nope"), Some(3))
+    );
+    assert_eq!(
+        ret["test_|-after_|-after_|-succeed_without_changes"]["__run_num__"],
+        4
+    );
+
+    std::fs::remove_file(&count).unwrap();
+    let dry = run_sls(states, true, false);
+    assert!(!count.exists(), "test=True ran the command");
+    assert_eq!(
+        dry[&format!("cmd_|-retry_fail_|-{cmd}_|-run")]["comment"],
+        format!("Command \"{cmd}\" would have been executed  The state would be retried every 0 seconds (with a splay of up to 0 seconds) a maximum of 3 times or until a result of True is returned")
+    );
+}
+
+#[test]
+fn check_cmd_decides_the_result_after_the_state() {
+    let ret = run_sls(
+        json!({
+            "check_ok": {"test": ["succeed_with_changes", {"check_cmd": "true"}]},
+            "check_bad": {"test": ["succeed_without_changes", {"check_cmd": ["true", "false"]}]},
+        }),
+        false,
+        false,
+    );
+    let ok = &ret["test_|-check_ok_|-check_ok_|-succeed_with_changes"];
+    assert_eq!(ok["result"], true);
+    assert_eq!(ok["comment"], "check_cmd determined the state succeeded");
+    assert!(ok["changes"]["testing"].is_object(), "changes are kept");
+    let keys: Vec<&str> = ok.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "name",
+            "changes",
+            "result",
+            "comment",
+            "__sls__",
+            "__id__",
+            "__run_num__",
+            "start_time",
+            "duration"
+        ]
+    );
+    let bad = &ret["test_|-check_bad_|-check_bad_|-succeed_without_changes"];
+    assert_eq!(bad["result"], false);
+    assert_eq!(bad["comment"], "check_cmd determined the state failed");
+}
+
+#[test]
+fn file_managed_checks_new_content_with_its_own_check_cmd() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let bad = dir.path().join("cc").display().to_string();
+    let good = dir.path().join("cc2").display().to_string();
+    let ret = run_sls(
+        json!({
+            "managed_check": {"file": ["managed", {"name": bad}, {"contents": "hello"},
+                {"check_cmd": "grep -q nothere"}]},
+            "managed_check_ok": {"file": ["managed", {"name": good}, {"contents": "hello"},
+                {"check_cmd": "grep -q hello"}, {"file_mode": 600}]},
+            "warned": {"file": ["managed", {"name": format!("{good}.w")}, {"contents": "x"},
+                {"file_mode": 600}]},
+        }),
+        false,
+        false,
+    );
+    let r = &ret[&format!("file_|-managed_check_|-{bad}_|-managed")];
+    assert_eq!(
+        (&r["result"], &r["comment"]),
+        (&json!(false), &json!("check_cmd execution failed"))
+    );
+    assert!(!std::path::Path::new(&bad).exists());
+    let r = &ret[&format!("file_|-managed_check_ok_|-{good}_|-managed")];
+    assert_eq!(r["result"], true, "{}", r["comment"]);
+    assert_eq!(std::fs::read_to_string(&good).unwrap(), "hello\n");
+    // Salt resets the result around its check_cmd, dropping the warning.
+    assert!(r.get("warnings").is_none());
+    let w = &ret[&format!("file_|-warned_|-{good}.w_|-managed")];
+    assert_eq!(
+        w["warnings"],
+        json!(["The 'file_mode' argument will be ignored.  Please use 'mode' instead to set file permissions."])
+    );
+    let keys: Vec<&str> = w
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .take(5)
+        .collect();
+    assert_eq!(keys, ["name", "changes", "result", "comment", "warnings"]);
+}

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use super::patterns::PathPatterns;
 use super::perms::{self, Owner};
 use crate::ctx::{StateArgs, StateCtx};
 use crate::result::StateResult;
@@ -32,23 +33,11 @@ pub fn walk(root: &Path) -> Vec<(PathBuf, bool)> {
     out
 }
 
-/// Salt's `check_include_exclude` with only an exclude pattern: `false` when
-/// `rel` is excluded (`E@regex` or a glob).
-pub fn not_excluded(rel: &str, exclude_pat: Option<&str>) -> bool {
-    let Some(pat) = exclude_pat else {
-        return true;
-    };
-    if let Some(re) = pat.strip_prefix("E@") {
-        return regex::Regex::new(re).map_or(true, |r| !r.is_match(rel));
-    }
-    globset::Glob::new(pat).map_or(true, |g| !g.compile_matcher().is_match(rel))
-}
-
 /// The entries `clean` would remove (everything not kept nor excluded).
 pub fn clean_targets(
     root: &Path,
     keep: &BTreeSet<PathBuf>,
-    exclude_pat: Option<&str>,
+    exclude_pat: Option<&PathPatterns>,
 ) -> Vec<PathBuf> {
     walk(root)
         .into_iter()
@@ -56,7 +45,7 @@ pub fn clean_targets(
         .filter(|p| !keep.contains(p))
         .filter(|p| {
             let rel = p.strip_prefix(root).unwrap_or(p).to_string_lossy();
-            not_excluded(&rel, exclude_pat)
+            !exclude_pat.is_some_and(|p| p.any_match(&rel))
         })
         .collect()
 }
@@ -115,7 +104,7 @@ pub fn directory(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
     let dir_mode = perms::normalize_mode(args.get("dir_mode").or_else(|| args.get("mode")));
     let file_mode = perms::normalize_mode(args.get("file_mode")).or_else(|| dir_mode.clone());
     let clean = args.bool("clean", false);
-    let exclude_pat = args.str("exclude_pat");
+    let exclude_pat = PathPatterns::from_arg(args.get("exclude_pat"));
     let force = args.bool("force", false);
     let follow = args.bool("follow_symlinks", false);
     if let Some(err) = perms::check_user(user.as_ref(), group.as_ref(), ctx.test) {
@@ -211,7 +200,7 @@ pub fn directory(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
     }
     let keep: BTreeSet<PathBuf> = BTreeSet::new();
     let to_clean = if clean && path.is_dir() {
-        clean_targets(&path, &keep, exclude_pat.as_deref())
+        clean_targets(&path, &keep, exclude_pat.as_ref())
     } else {
         Vec::new()
     };

@@ -11,9 +11,9 @@ use crate::result::StateResult;
 
 pub const DOC: &str =
     "Manage a file: content from source/contents/contents_pillar, owner and mode\n\
-name, source, source_hash, contents, contents_pillar, contents_delimiter, contents_newline, \
+name, source, source_hash, source_hash_name, skip_verify, contents, contents_pillar, contents_delimiter, contents_newline, \
 template, context, defaults, user, group, mode, makedirs, dir_mode, replace, backup, create, \
-follow_symlinks, show_changes, allow_empty";
+follow_symlinks, show_changes, allow_empty, check_cmd";
 
 /// What to do to one file, once the content is known. Shared with
 /// `file.recurse`, which manages every file of a directory this way.
@@ -57,7 +57,27 @@ pub enum Content {
     Empty,
 }
 
+/// Salt's warning for `file_mode`, which only `file.recurse` and
+/// `file.directory` use.
+const FILE_MODE_WARNING: &str =
+    "The 'file_mode' argument will be ignored.  Please use 'mode' instead to set file permissions.";
+
 pub fn managed(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
+    let mut res = manage(ctx, args);
+    // Salt adds the warning once the argument checks at the top passed, and
+    // loses it when its own check_cmd resets the result.
+    let own_check = args.get("check_cmd").is_some() && !ctx.test;
+    let checked = !args.name.is_empty()
+        && !own_check
+        && !res.comment.starts_with("'source' cannot be used")
+        && !res.comment.starts_with("Only one of 'contents'");
+    if checked && args.get("file_mode").is_some() {
+        res.warnings.push(FILE_MODE_WARNING.to_string());
+    }
+    res
+}
+
+fn manage(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
     let name = args.name.clone();
     if name.is_empty() {
         return StateResult::fail(name, "Destination file name is required");
@@ -127,18 +147,109 @@ pub fn managed(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
 
     let content = if let Some(text) = inline {
         Content::Inline(text.into_bytes())
-    } else if let Some(src) = args.get("source") {
-        match source::first_existing(ctx, src) {
-            Ok((url, data)) => match source::render(ctx, engine.as_deref(), data, &url, &vars) {
-                Ok(out) => Content::Source(out),
-                Err(e) => return StateResult::fail(name, e),
-            },
+    } else if has_source {
+        match source::managed_source(ctx, args, &name, engine.is_some()) {
+            Ok(source::Fetched::UpToDate) => return perms_only(ctx, &name, &plan),
+            Ok(source::Fetched::Data { url, data }) => {
+                match source::render(ctx, engine.as_deref(), data, &url, &vars) {
+                    Ok(out) => Content::Source(out),
+                    Err(e) => return StateResult::fail(name, e),
+                }
+            }
             Err(e) => return StateResult::fail(name, e),
         }
     } else {
         Content::Empty
     };
+    if let Some(cmd) = args.get("check_cmd").filter(|_| !ctx.test) {
+        if let Some(failed) = check_new_content(ctx, &name, &content, cmd) {
+            return failed;
+        }
+    }
     apply(ctx, &name, &content, &plan)
+}
+
+/// `file.managed`'s own `check_cmd` (Salt's `mod_run_check_cmd`): when the
+/// content would change, `<check_cmd> <temp file with the new content>`
+/// must exit 0 before the file is touched. `Some` is the failure.
+fn check_new_content(
+    ctx: &StateCtx<'_>,
+    name: &str,
+    content: &Content,
+    cmd: &Value,
+) -> Option<StateResult> {
+    let (Content::Source(new) | Content::Inline(new)) = content else {
+        return None;
+    };
+    let current = std::fs::read(name).unwrap_or_default();
+    if current == *new {
+        return None;
+    }
+    let tmp = match tempfile_with(new) {
+        Ok(tmp) => tmp,
+        Err(e) => {
+            return Some(StateResult::fail(
+                name,
+                format!("Unable to check_cmd file: {e}"),
+            ))
+        }
+    };
+    let opts = crate::modules::cmd::CmdOpts {
+        shell: ctx.grains.get("shell").map(source::python_str),
+        ..Default::default()
+    };
+    let command = format!("{} {}", source::python_str(cmd), tmp.path().display());
+    let out = crate::modules::cmd::run_all(&command, &opts);
+    match out {
+        Ok(out) if out.retcode == 0 => None,
+        other => {
+            let mut comment = "check_cmd execution failed".to_string();
+            match other {
+                Ok(out) => {
+                    for text in [out.stdout, out.stderr] {
+                        if !text.is_empty() {
+                            comment.push('\n');
+                            comment.push_str(&text);
+                        }
+                    }
+                }
+                Err(e) => {
+                    comment.push('\n');
+                    comment.push_str(&e);
+                }
+            }
+            Some(StateResult::fail(name, comment))
+        }
+    }
+}
+
+/// A temporary file holding `data`, removed when dropped.
+fn tempfile_with(data: &[u8]) -> std::io::Result<TempCopy> {
+    use std::io::Write;
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("brine-check-{}-{n}", std::process::id()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    let copy = TempCopy(path);
+    file.write_all(data)?;
+    Ok(copy)
+}
+
+struct TempCopy(PathBuf);
+
+impl TempCopy {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// `contents` / `contents_pillar` / `contents_grains` as the text to write.
@@ -500,14 +611,20 @@ mod tests {
             false,
         );
         assert_eq!(r.result, Some(false));
-        assert_eq!(r.comment, "Source file 'salt://nope' not found");
+        assert_eq!(
+            r.comment,
+            "Unable to manage file: Source file salt://nope not found in saltenv 'base'"
+        );
         let r = kit.run(
             "file.managed",
             &kit.path("y"),
             json!({"source": ["salt://n1", "salt://n2"]}),
             false,
         );
-        assert_eq!(r.comment, "none of the specified sources were found");
+        assert_eq!(
+            r.comment,
+            "Unable to manage file: none of the specified sources were found"
+        );
         let r = kit.run(
             "file.managed",
             &kit.path("y"),
@@ -515,10 +632,9 @@ mod tests {
             false,
         );
         assert_eq!(r.result, Some(false));
-        assert!(
-            r.comment.contains("http sources are not supported yet"),
-            "{}",
-            r.comment
+        assert_eq!(
+            r.comment,
+            "Unable to manage file: Unable to verify upstream hash of source file https://example.com/x, please set source_hash or set skip_verify to True"
         );
     }
 

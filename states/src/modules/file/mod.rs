@@ -10,14 +10,19 @@ pub mod diff;
 pub mod directory;
 pub mod edit;
 pub mod fsio;
+pub mod hashes;
 pub mod managed;
+pub mod patterns;
 pub mod perms;
 pub mod recurse;
+pub mod remote;
 pub mod serialize;
 pub mod source;
 pub mod symlink;
 pub mod touch;
 
+#[cfg(test)]
+pub(crate) mod http_tests;
 #[cfg(test)]
 pub(crate) mod testkit;
 

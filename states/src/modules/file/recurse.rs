@@ -6,24 +6,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use super::patterns::{included, PathPatterns};
 use super::{directory, managed, perms, source};
 use crate::ctx::{StateArgs, StateCtx};
 use crate::result::StateResult;
 
 pub const DOC: &str = "Recursively manage a directory from a salt:// directory\n\
-name, source, clean, include_empty (not supported yet), include_pat, exclude_pat, maxdepth, template, context, defaults, user, group, dir_mode, file_mode, replace, backup, merge";
-
-/// `check_include_exclude`: globs, or regexes with `E@`.
-fn included(rel: &str, include_pat: Option<&str>, exclude_pat: Option<&str>) -> bool {
-    let matches = |pat: &str| match pat.strip_prefix("E@") {
-        Some(re) => regex::Regex::new(re).is_ok_and(|r| r.is_match(rel)),
-        None => globset::Glob::new(pat).is_ok_and(|g| g.compile_matcher().is_match(rel)),
-    };
-    if include_pat.is_some_and(|p| !matches(p)) {
-        return false;
-    }
-    directory::not_excluded(rel, exclude_pat)
-}
+name, source, clean, include_empty, include_pat, exclude_pat, maxdepth, template, context, defaults, user, group, dir_mode, file_mode, replace, backup, merge";
 
 pub fn recurse(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
     let name = args.name.trim_end_matches('/').to_string();
@@ -72,9 +61,15 @@ pub fn recurse(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
     }
 
     // dest -> salt:// url
-    let include_pat = args.str("include_pat");
-    let exclude_pat = args.str("exclude_pat");
+    let include_pat = PathPatterns::from_arg(args.get("include_pat"));
+    let exclude_pat = PathPatterns::from_arg(args.get("exclude_pat"));
     let maxdepth = args.get("maxdepth").and_then(Value::as_u64);
+    let wanted = |rel: &str| {
+        !rel.is_empty()
+            && maxdepth.is_none_or(|m| rel.matches('/').count() as u64 <= m)
+            && included(rel, include_pat.as_ref(), exclude_pat.as_ref())
+    };
+    let include_empty = args.bool("include_empty", false);
     let mut files: BTreeMap<PathBuf, String> = BTreeMap::new();
     let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
     for (env, prefix, listing) in &sources {
@@ -82,10 +77,7 @@ pub fn recurse(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
             let Some(rel) = f.strip_prefix(prefix.as_str()) else {
                 continue;
             };
-            if rel.is_empty() || maxdepth.is_some_and(|m| rel.matches('/').count() as u64 > m) {
-                continue;
-            }
-            if !included(rel, include_pat.as_deref(), exclude_pat.as_deref()) {
+            if !wanted(rel) {
                 continue;
             }
             let dest = root.join(rel);
@@ -101,6 +93,24 @@ pub fn recurse(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
                 format!("salt://{f}?saltenv={env}")
             };
             files.insert(dest, url);
+        }
+        // Directories without files are not in the file listing: Salt adds
+        // them (filtered like files) when `include_empty` is set.
+        if include_empty {
+            let listed = match ctx.files.list_dirs(env) {
+                Ok(listed) => listed,
+                Err(e) => return StateResult::fail(name, format!("Recurse failed: {e}")),
+            };
+            for d in &listed {
+                let Some(rel) = d.strip_prefix(prefix.as_str()) else {
+                    continue;
+                };
+                let dest = root.join(rel);
+                let occupied = dest.ancestors().any(|a| files.contains_key(a));
+                if wanted(rel) && !occupied {
+                    dirs.insert(dest);
+                }
+            }
         }
     }
 
@@ -199,7 +209,7 @@ pub fn recurse(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
                 p = cur.parent();
             }
         }
-        let removed = directory::clean_targets(&root, &keep, exclude_pat.as_deref());
+        let removed = directory::clean_targets(&root, &keep, exclude_pat.as_ref());
         if !removed.is_empty() {
             let listed: Vec<String> = removed.iter().map(|p| p.display().to_string()).collect();
             if ctx.test {
@@ -373,6 +383,79 @@ mod tests {
                 .as_object()
                 .unwrap()
         );
+    }
+
+    /// The tree and patterns of a Salt 3008.5 run: `e2` and `sub/empty` are
+    /// empty source directories.
+    fn empty_dirs_kit() -> Kit {
+        let kit = Kit::new();
+        kit.serve("tree/a.txt", "a\n");
+        kit.serve("tree/sub/b.txt", "b\n");
+        kit.serve("tree/skipme/c.txt", "c\n");
+        for d in ["tree/e2", "tree/sub/empty", "tree/skipdir"] {
+            std::fs::create_dir_all(kit.tmp.path().join("srv").join(d)).unwrap();
+        }
+        kit
+    }
+
+    #[test]
+    fn include_empty_creates_empty_source_directories() {
+        let kit = empty_dirs_kit();
+        let dest = kit.path("rec");
+        let args = json!({"source": "salt://tree", "include_empty": true, "exclude_pat": "skip*"});
+        let r = kit.run("file.recurse", &dest, args.clone(), false);
+        assert_eq!(r.result, Some(true), "{}", r.comment);
+        for d in ["e2", "sub/empty"] {
+            let p = format!("{dest}/{d}");
+            assert!(std::path::Path::new(&p).is_dir(), "{p} missing");
+            assert_eq!(r.changes[&p], json!({p.clone(): {"directory": "new"}}));
+        }
+        assert!(!std::path::Path::new(&format!("{dest}/skipdir")).exists());
+        assert!(!std::path::Path::new(&format!("{dest}/skipme")).exists());
+        let again = kit.run("file.recurse", &dest, args, false);
+        assert!(again.changes.is_empty(), "{:?}", again.changes);
+
+        // Without include_empty only directories holding files are made.
+        let plain = kit.path("plain");
+        kit.run(
+            "file.recurse",
+            &plain,
+            json!({"source": "salt://tree"}),
+            false,
+        );
+        assert!(std::path::Path::new(&format!("{plain}/sub/b.txt")).is_file());
+        assert!(!std::path::Path::new(&format!("{plain}/e2")).exists());
+        assert!(!std::path::Path::new(&format!("{plain}/sub/empty")).exists());
+    }
+
+    #[test]
+    fn include_pat_lists_and_maxdepth_filter_files_and_empty_dirs() {
+        let kit = empty_dirs_kit();
+        let dest = kit.path("rec2");
+        let args = json!({
+            "source": "salt://tree", "include_empty": true,
+            "include_pat": ["E@^sub", "a.*"], "maxdepth": 1
+        });
+        let r = kit.run("file.recurse", &dest, args, false);
+        assert_eq!(r.result, Some(true), "{}", r.comment);
+        let mut made: Vec<String> = walk(&kit.root().join("rec2"));
+        made.sort();
+        assert_eq!(made, vec!["a.txt", "sub", "sub/b.txt", "sub/empty"]);
+    }
+
+    fn walk(root: &std::path::Path) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                out.push(p.strip_prefix(root).unwrap().display().to_string());
+                if p.is_dir() {
+                    stack.push(p);
+                }
+            }
+        }
+        out
     }
 
     #[test]

@@ -132,6 +132,7 @@ pub fn symlink(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
             result,
             comment,
             changes,
+            warnings: Vec::new(),
         };
     }
 

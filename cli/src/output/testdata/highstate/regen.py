@@ -10,7 +10,8 @@ and colors for `color`. Run it with the Python of a Salt 3008.5 install:
 
 Data captured from real `salt-call --local state.apply` runs: mix (changes,
 a failure, a file diff), mixtest (the same with test=True), clean, real2
-(cmd.run, names, requisites, warnings, unicode), bad and nope (render
+(cmd.run, names, requisites, warnings, unicode), retrywarn (retry,
+check_cmd and file.managed's file_mode warning), bad and nope (render
 errors). Built by hand to reach the outputter's corners: edge, edge2
 (nested highstate changes, orchestration, missing __run_num__, odd result
 and duration types), text, multi, warnfuzz and warnfuzz2 (random warning
