@@ -93,6 +93,8 @@ pub fn render_sls(
             other => return Err(RenderError::UnknownRenderer(other.to_string())),
         }
     }
+    // Salt's "Rendered data from file" at its garbage level
+    tracing::trace!("rendered data from file: {path}:\n{rendered}");
     match data_stage {
         Some(_) => yaml::load(&rendered).map_err(|e| RenderError::Yaml {
             file: path.to_string(),
