@@ -549,3 +549,108 @@ impl Object for PyTuple {
 pub fn item(value: &Value, key: &Value) -> Option<Value> {
     value.get_item(key).ok().filter(|v| !v.is_undefined())
 }
+
+/// Python's `copy.deepcopy` of a template value: new dicts and lists all
+/// the way down (tuples and scalars are immutable, so shared).
+pub fn deep_copy(v: &Value) -> Value {
+    if let Some(d) = v.downcast_object_ref::<PyDict>() {
+        return new_dict(
+            d.snapshot()
+                .iter()
+                .map(|(k, v)| (k.clone(), deep_copy(v)))
+                .collect(),
+        );
+    }
+    if let Some(l) = v.downcast_object_ref::<PyList>() {
+        return new_list(l.snapshot().iter().map(deep_copy).collect());
+    }
+    if v.kind() == ValueKind::Map || v.kind() == ValueKind::Seq {
+        return deep_copy(&to_mutable(v.clone()));
+    }
+    v.clone()
+}
+
+/// Python's type name of a template value.
+pub fn type_name(v: &Value) -> &'static str {
+    if v.downcast_object_ref::<PyTuple>().is_some() {
+        return "tuple";
+    }
+    match v.kind() {
+        ValueKind::Undefined | ValueKind::None => "NoneType",
+        ValueKind::Bool => "bool",
+        ValueKind::Number if v.is_integer() => "int",
+        ValueKind::Number => "float",
+        ValueKind::String => "str",
+        ValueKind::Seq | ValueKind::Iterable => "list",
+        ValueKind::Map => "dict",
+        _ => "object",
+    }
+}
+
+/// Salt's dict merging on template values: shared objects, so a merge into
+/// a dict changes it for every name bound to it, as in Python.
+impl crate::data::Tree for Value {
+    type Key = Value;
+
+    fn is_map(&self) -> bool {
+        self.downcast_object_ref::<PyDict>().is_some()
+            || (self.kind() == ValueKind::Map && !self.is_kwargs())
+    }
+
+    fn is_list(&self) -> bool {
+        self.downcast_object_ref::<PyList>().is_some()
+            || (self.kind() == ValueKind::Seq && self.downcast_object_ref::<PyTuple>().is_none())
+    }
+
+    fn entries(&self) -> Vec<(Value, Value)> {
+        if self.is_map() {
+            pairs_of(self).unwrap_or_default()
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn get(&self, key: &Value) -> Option<Value> {
+        match self.downcast_object_ref::<PyDict>() {
+            Some(d) => d.get(key),
+            None => item(self, key),
+        }
+    }
+
+    fn set(&mut self, key: Value, value: Value) {
+        if self.downcast_object_ref::<PyDict>().is_none() && self.is_map() {
+            *self = to_mutable(self.clone());
+        }
+        if let Some(d) = self.downcast_object_ref::<PyDict>() {
+            d.set(key, value);
+        }
+    }
+
+    fn items(&self) -> Vec<Value> {
+        if self.is_list() {
+            items_of(self).unwrap_or_default()
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn new_list(items: Vec<Value>) -> Value {
+        new_list(items)
+    }
+
+    fn new_map(entries: Vec<(Value, Value)>) -> Value {
+        new_dict(entries.into_iter().collect())
+    }
+
+    fn deep_copy(&self) -> Value {
+        deep_copy(self)
+    }
+
+    fn truthy(&self) -> bool {
+        self.is_true()
+    }
+
+    fn type_name(&self) -> &'static str {
+        type_name(self)
+    }
+}
