@@ -324,7 +324,16 @@ impl Object for PyDict {
     }
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        self.get(key)
+        // Jinja's `d['get']` falls back to the attribute: the bound method
+        self.get(key).or_else(|| {
+            let name = key.as_str()?;
+            DICT_METHODS.contains(&name).then(|| {
+                Value::from_object(BoundMethod {
+                    target: Value::from_dyn_object(self.clone()),
+                    name: name.to_string(),
+                })
+            })
+        })
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
@@ -350,6 +359,42 @@ impl Object for PyDict {
 
     fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&pyrepr::py_repr(&Value::from_dyn_object(self.clone())))
+    }
+}
+
+/// The methods of a Python `dict` reachable as `d['name']` when `d` has no
+/// such key.
+const DICT_METHODS: &[&str] = &[
+    "get",
+    "keys",
+    "values",
+    "items",
+    "update",
+    "setdefault",
+    "pop",
+    "popitem",
+    "copy",
+    "clear",
+];
+
+/// A method taken from an object without calling it (`d['get']`).
+#[derive(Debug)]
+struct BoundMethod {
+    target: Value,
+    name: String,
+}
+
+impl Object for BoundMethod {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn call(self: &Arc<Self>, state: &State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+        self.target.call_method(state, &self.name, args)
+    }
+
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<built-in method {} of dict object>", self.name)
     }
 }
 
