@@ -9,7 +9,10 @@ use minijinja::{Error, State};
 
 use super::errors::{JinjaErrorKind, SaltJinjaError};
 use super::host::Host;
-use super::mutable::{deep_copy, from_json, items_of, split_args, to_json};
+use super::mutable::{
+    deep_copy, from_json, from_json_shaped, from_pillar_json, items_of, pairs_of, split_args,
+    to_json,
+};
 use crate::caller::CallError;
 use crate::data::{self, MergeError, Tree};
 
@@ -52,13 +55,13 @@ fn invoke(host: &Host, fun: &str, args: &[Value]) -> Result<Value, Error> {
     if let Some(result) = merge_function(fun, &pos, &kwargs) {
         return result;
     }
-    let args = pos.iter().map(to_json).collect();
-    let kwargs = kwargs
+    let json_args = pos.iter().map(to_json).collect();
+    let json_kwargs = kwargs
         .iter()
         .map(|(k, v)| (k.clone(), to_json(v)))
         .collect();
-    match host.call(fun, args, kwargs) {
-        Ok(v) => Ok(from_json(&v)),
+    match host.call(fun, json_args, json_kwargs) {
+        Ok(v) => Ok(as_template_value(fun, &v, &pos, &kwargs)),
         Err(CallError::Unknown(name)) => Err(SaltJinjaError {
             kind: JinjaErrorKind::Other,
             message: format!("'{name}' is not available"),
@@ -72,6 +75,46 @@ fn invoke(host: &Host, fun: &str, args: &[Value]) -> Result<Value, Error> {
     }
 }
 
+/// A function's JSON return as template data. Where Salt's function hands
+/// back pillar data, its dicts are the pillar's `OrderedDict`s (and a
+/// default that was returned is the caller's own object); a merge keeps the
+/// class of each dict it merged into.
+fn as_template_value(
+    fun: &str,
+    v: &serde_json::Value,
+    pos: &[Value],
+    kwargs: &[(String, Value)],
+) -> Value {
+    let get = |i: usize, name: &str| arg(pos, kwargs, i, name);
+    match fun {
+        "pillar.get" | "pillar.fetch" | "config.get" | "config.option" => {
+            if let Some(default) = get(1, "default") {
+                if to_json(&default) == *v {
+                    return default;
+                }
+            }
+            from_pillar_json(&serde_json::json!({ "v": v }))
+                .get_item(&Value::from("v"))
+                .unwrap_or_default()
+        }
+        "pillar.items" | "pillar.raw" | "pillar.data" | "pillar.item" => from_pillar_json(v),
+        "grains.filter_by" | "pillar.filter_by" => {
+            let mut sources: Vec<Value> = Vec::new();
+            if let Some(lookup) = get(0, "lookup_dict") {
+                sources.extend(
+                    pairs_of(&lookup)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|p| p.1),
+                );
+            }
+            sources.extend(get(2, "merge"));
+            from_json_shaped(v, &sources)
+        }
+        _ => from_json(v),
+    }
+}
+
 impl Object for SaltFunctions {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
         ObjectRepr::Map
@@ -80,7 +123,7 @@ impl Object for SaltFunctions {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let key = key.as_str()?;
         if key.contains('.') {
-            self.host.has(key).then(|| {
+            (MERGE_FUNCTIONS.contains(&key) || self.host.has(key)).then(|| {
                 Value::from_object(SaltFunction {
                     host: self.host.clone(),
                     fun: key.to_string(),
@@ -135,6 +178,16 @@ impl Object for SaltFunction {
         invoke(&self.host, &self.fun, args)
     }
 }
+
+/// The functions [`merge_function`] runs on the template's objects.
+const MERGE_FUNCTIONS: &[&str] = &[
+    "slsutil.update",
+    "slsutil.merge",
+    "slsutil.merge_all",
+    "defaults.merge",
+    "defaults.update",
+    "defaults.deepcopy",
+];
 
 /// The argument at `index` or named `name`.
 fn arg(pos: &[Value], kwargs: &[(String, Value)], index: usize, name: &str) -> Option<Value> {
