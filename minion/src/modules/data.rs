@@ -59,152 +59,24 @@ fn python_int(text: &str) -> Option<i64> {
     t.replace('_', "").parse().ok()
 }
 
-/// Salt's `salt.utils.dictupdate.update(dest, upd, merge_lists=...)`: dicts
-/// are merged recursively, lists replaced (or, with `merge_lists`, extended
-/// by the items of `upd` not already in `dest`), everything else replaced.
-pub fn dict_update(dest: &mut Map<String, Value>, upd: &Map<String, Value>, merge_lists: bool) {
-    for (key, val) in upd {
-        match (dest.get_mut(key), val) {
-            (Some(Value::Object(d)), Value::Object(u)) => dict_update(d, u, merge_lists),
-            (Some(Value::Array(d)), Value::Array(u)) if merge_lists => {
-                for item in u {
-                    if !d.contains(item) {
-                        d.push(item.clone());
-                    }
-                }
-            }
-            _ => {
-                dest.insert(key.clone(), val.clone());
-            }
-        }
-    }
-}
+pub use brine_states::data::{merge, MergeError};
 
-/// Why a merge could not be done; the messages are Salt's exceptions'.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum MergeError {
-    #[error("Cannot update using non-dict types in dictupdate.update()")]
-    NotDicts,
-    #[error("'{0}' object has no attribute 'items'")]
-    NoItems(&'static str),
-    #[error("filter_by default and look-up values must both be dictionaries.")]
-    FilterByBaseNotDict,
-    #[error("filter_by merge argument must be a dictionary.")]
-    FilterByMergeNotDict,
+/// Salt's `salt.utils.dictupdate.update(dest, upd, merge_lists=...)` on JSON
+/// maps (the one implementation is `brine_states::data::update_tree`).
+pub fn dict_update(dest: &mut Map<String, Value>, upd: &Map<String, Value>, merge_lists: bool) {
+    let mut tree = Value::Object(std::mem::take(dest));
+    // both are mappings, so this cannot fail
+    let _ = brine_states::data::update_tree(&mut tree, &Value::Object(upd.clone()), merge_lists);
+    if let Value::Object(m) = tree {
+        *dest = m;
+    }
 }
 
 /// Salt's `dictupdate.update` on any two values: both must be dicts.
 pub fn update_values(dest: &Value, upd: &Value, merge_lists: bool) -> Result<Value, MergeError> {
-    match (dest, upd) {
-        (Value::Object(d), Value::Object(u)) => {
-            let mut out = d.clone();
-            dict_update(&mut out, u, merge_lists);
-            Ok(Value::Object(out))
-        }
-        _ => Err(MergeError::NotDicts),
-    }
-}
-
-/// Salt's `salt.utils.dictupdate.merge(obj_a, obj_b, strategy, renderer,
-/// merge_lists)`: `smart` is `aggregate` for the `yamlex` renderer and
-/// `recurse` otherwise; `list` pairs values of shared keys; `overwrite` and
-/// `aggregate` replace top-level keys; unknown strategies fall back to
-/// `recurse` (Salt logs a warning).
-pub fn merge(
-    obj_a: &Value,
-    obj_b: &Value,
-    strategy: &str,
-    renderer: &str,
-    merge_lists: bool,
-) -> Result<Value, MergeError> {
-    let strategy = match strategy {
-        "smart" => {
-            let last = renderer.rsplit('|').next().unwrap_or(renderer);
-            if last == "yamlex" || renderer.starts_with("yamlex_") {
-                "aggregate"
-            } else {
-                "recurse"
-            }
-        }
-        "list" | "recurse" | "aggregate" | "overwrite" | "none" => strategy,
-        other => {
-            tracing::warn!(
-                strategy = other,
-                "unknown merging strategy, fallback to recurse"
-            );
-            "recurse"
-        }
-    };
-    match strategy {
-        "list" => merge_list(obj_a, obj_b),
-        "aggregate" => Ok(aggregate_top(obj_a, obj_b)),
-        "overwrite" => {
-            // Salt first copies b's shared top-level values into a, which
-            // makes the recursive update below a plain replacement there.
-            let (Value::Object(a), Value::Object(b)) = (obj_a, obj_b) else {
-                return Err(MergeError::NotDicts);
-            };
-            let mut out = a.clone();
-            for (k, v) in b {
-                out.insert(k.clone(), v.clone());
-            }
-            Ok(Value::Object(out))
-        }
-        "none" => update_values(obj_a, obj_b, false),
-        _ => update_values(obj_a, obj_b, merge_lists),
-    }
-}
-
-/// `merge_list`: a's keys only; a key b shares becomes `[a_value, b_value]`.
-fn merge_list(obj_a: &Value, obj_b: &Value) -> Result<Value, MergeError> {
-    let Value::Object(a) = obj_a else {
-        return Err(MergeError::NoItems(python_type(obj_a)));
-    };
-    let mut out = Map::new();
-    for (k, v) in a {
-        let shared = match obj_b {
-            Value::Object(b) => b.get(k),
-            // Salt tests `key in obj_b`: for a list or string, membership.
-            Value::Array(items) => items.contains(&Value::String(k.clone())).then_some(v),
-            Value::String(s) => s.contains(k.as_str()).then_some(v),
-            _ => None,
-        };
-        let value = match (shared, obj_b) {
-            (Some(bv), Value::Object(_)) => Value::Array(vec![v.clone(), bv.clone()]),
-            _ => v.clone(),
-        };
-        out.insert(k.clone(), value);
-    }
-    Ok(Value::Object(out))
-}
-
-/// yamlex's `merge_recursive(a, b, level=1)` on untagged data: only the top
-/// level aggregates (dicts merge, lists extend, scalars pair up); below it
-/// b's value wins whole.
-fn aggregate_top(obj_a: &Value, obj_b: &Value) -> Value {
-    let as_seq = |v: &Value| match v {
-        Value::Array(items) => items.clone(),
-        other => vec![other.clone()],
-    };
-    match (obj_a, obj_b) {
-        (Value::Object(a), Value::Object(b)) => {
-            let mut out = a.clone();
-            for (k, v) in b {
-                out.insert(k.clone(), v.clone());
-            }
-            Value::Object(out)
-        }
-        (Value::Object(_), _) | (_, Value::Object(_)) => obj_b.clone(),
-        _ => {
-            let mut out = as_seq(obj_a);
-            for item in as_seq(obj_b) {
-                if !out.contains(&item) {
-                    out.push(item);
-                }
-            }
-            Value::Array(out)
-        }
-    }
+    let mut out = dest.clone();
+    brine_states::data::update_tree(&mut out, upd, merge_lists)?;
+    Ok(out)
 }
 
 /// Python's type name of a value, for Salt's messages.

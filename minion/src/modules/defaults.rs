@@ -1,15 +1,13 @@
 //! `defaults.*`: merge a formula's defaults with its pillar settings.
 //!
-//! **Difference from Salt:** Salt's `defaults.merge` and `defaults.update`
-//! change `dest` in place (and return it) when `in_place=True`, which Jinja
-//! templates rely on with `{% do salt['defaults.merge'](a, b) %}`. An
-//! execution function here gets copies of its arguments, so it can only
-//! return the merged value; the renderer makes in-place calls work by
-//! assigning that value back.
+//! Salt's `defaults.merge` and `defaults.update` change `dest` in place when
+//! `in_place=True`, which Jinja templates rely on with
+//! `{% do salt['defaults.merge'](a, b) %}`. An execution function gets
+//! copies of its arguments, so it returns the merged value; the renderer
+//! runs the same code (`brine_states::data`) on the template's own objects.
 
-use serde_json::{json, Map, Value};
+use brine_states::data::{self, MergeError};
 
-use super::data::{dict_update, python_type};
 use crate::registry::{Args, CallCtx, FunctionSpec, ModError, ModFuture};
 
 pub static FUNCTIONS: &[FunctionSpec] = &[
@@ -58,92 +56,42 @@ fn deepcopy(_ctx: CallCtx, args: Args) -> ModFuture {
     })
 }
 
-/// Salt's `dictupdate.update(dest, src, merge_lists=...)` with its TypeError.
-fn update_dicts(dest: Value, src: &Value, merge_lists: bool) -> Result<Value, ModError> {
-    match (dest, src) {
-        (Value::Object(mut d), Value::Object(s)) => {
-            dict_update(&mut d, s, merge_lists);
-            Ok(Value::Object(d))
-        }
-        _ => Err(ModError::Failed(
-            "Cannot update using non-dict types in dictupdate.update()".into(),
-        )),
-    }
-}
-
-/// Salt's `defaults.merge` on plain values.
-fn merge_values(
-    dest: Value,
-    src: Value,
-    merge_lists: bool,
-    in_place: bool,
-    convert_none: bool,
-) -> Result<Value, ModError> {
-    let src = if src.is_null() && convert_none {
-        json!({})
-    } else {
-        src
-    };
-    let dest = match dest {
-        Value::Null if convert_none && in_place => {
-            return Err(ModError::Failed(
-                "Can't perform in-place merge into NoneType".into(),
-            ))
-        }
-        Value::Null if convert_none => json!({}),
-        other => other,
-    };
-    update_dicts(dest, &src, merge_lists)
+fn failed(e: MergeError) -> ModError {
+    ModError::Failed(e.to_string())
 }
 
 fn merge(_ctx: CallCtx, args: Args) -> ModFuture {
     Box::pin(async move {
         let mut a = args.parser();
-        let dest = a.take("dest", 0)?;
+        let mut dest = a.take("dest", 0)?;
         let src = a.take("src", 1)?;
         let merge_lists = a.opt_bool("merge_lists", 2)?.unwrap_or(false);
         let in_place = a.opt_bool("in_place", 3)?.unwrap_or(true);
         let convert_none = a.opt_bool("convert_none", 4)?.unwrap_or(true);
         a.finish()?;
-        Ok(merge_values(dest, src, merge_lists, in_place, convert_none)?.into())
+        let merged = data::defaults_merge_tree(&mut dest, &src, merge_lists, in_place, |v| {
+            convert_none && v.is_null()
+        })
+        .map_err(failed)?;
+        Ok(merged.into())
     })
 }
 
 fn update(_ctx: CallCtx, args: Args) -> ModFuture {
     Box::pin(async move {
         let mut a = args.parser();
-        let dest = a.take("dest", 0)?;
+        let mut dest = a.take("dest", 0)?;
         let defaults = a.take("defaults", 1)?;
         let merge_lists = a.opt_bool("merge_lists", 2)?.unwrap_or(true);
         let in_place = a.opt_bool("in_place", 3)?.unwrap_or(true);
         let convert_none = a.opt_bool("convert_none", 4)?.unwrap_or(true);
         a.finish()?;
-        let nodes = match dest {
-            Value::Null if in_place => {
-                return Err(ModError::Failed(
-                    "Can't perform in-place update into NoneType".into(),
-                ))
-            }
-            Value::Null if convert_none => Value::Object(Map::new()),
-            other => other,
-        };
-        let defaults = if defaults.is_null() && convert_none {
-            json!({})
-        } else {
-            defaults
-        };
-        let Value::Object(nodes) = nodes else {
-            return Err(ModError::Failed(format!(
-                "'{}' object has no attribute 'items'",
-                python_type(&nodes)
-            )));
-        };
-        let mut out = Map::new();
-        for (name, vars) in nodes {
-            let merged = merge_values(defaults.clone(), vars, merge_lists, true, convert_none)?;
-            out.insert(name, merged);
-        }
-        Ok(Value::Object(out).into())
+        let updated =
+            data::defaults_update_tree(&mut dest, &defaults, merge_lists, in_place, |v| {
+                convert_none && v.is_null()
+            })
+            .map_err(failed)?;
+        Ok(updated.into())
     })
 }
 
@@ -151,6 +99,7 @@ fn update(_ctx: CallCtx, args: Args) -> ModFuture {
 mod tests {
     use super::*;
     use crate::registry::{test_ctx, with_fun, ModFn};
+    use serde_json::{json, Value};
 
     async fn run(f: ModFn, name: &'static str, arg: Value, kw: Value) -> Result<Value, String> {
         let arg = arg.as_array().cloned().unwrap_or_default();

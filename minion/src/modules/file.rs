@@ -88,6 +88,14 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         run: readlink,
     },
     FunctionSpec {
+        name: "file.readdir",
+        doc: "Return the entries of a directory, '.' and '..' first, then the rest in \
+              directory order.\n\n\
+              - path: an absolute path to a directory; `~` is expanded.",
+        cli_example: "brine '*' file.readdir /etc",
+        run: readdir,
+    },
+    FunctionSpec {
         name: "file.stats",
         doc: "Return a file's inode, uid, gid, user, group, atime, mtime, ctime, size, mode \
               (e.g. '0644'), type (file, dir, link, char, block, pipe, socket) and target.\n\n\
@@ -283,6 +291,24 @@ fn read(_ctx: CallCtx, args: Args) -> ModFuture {
         let text = String::from_utf8(bytes)
             .map_err(|_| failed(format!("'{path}' is not valid UTF-8 text")))?;
         Ok(Value::String(text).into())
+    })
+}
+
+fn readdir(_ctx: CallCtx, args: Args) -> ModFuture {
+    Box::pin(async move {
+        let path = expanduser(&one_path(args)?);
+        if !path.starts_with('/') {
+            return Err(failed("Dir path must be absolute."));
+        }
+        if !Path::new(&path).is_dir() {
+            return Err(failed("A valid directory was not specified."));
+        }
+        let mut entries = vec![json!("."), json!("..")];
+        let rd = std::fs::read_dir(&path).map_err(|e| os_error(&e, &path))?;
+        for e in rd.flatten() {
+            entries.push(json!(e.file_name().to_string_lossy()));
+        }
+        Ok(Value::Array(entries).into())
     })
 }
 

@@ -1,5 +1,6 @@
 //! Execution modules: one file per module, one static table.
 
+pub mod alternatives;
 pub mod cmd;
 pub mod config;
 pub mod cp;
@@ -10,19 +11,23 @@ pub mod file;
 pub mod grains;
 pub mod log;
 pub mod match_;
+pub mod mine;
 pub mod network;
 pub mod pillar;
+pub mod pkg;
 pub mod saltutil;
 pub mod slsutil;
 pub mod state;
 pub mod status;
 pub mod sys;
 pub mod test;
+pub mod user;
 
 use crate::registry::FunctionSpec;
 
 /// Every module's `FUNCTIONS` slice; `registry::functions()` merges and sorts them.
 pub static MODULES: &[&[FunctionSpec]] = &[
+    alternatives::FUNCTIONS,
     cmd::FUNCTIONS,
     config::FUNCTIONS,
     cp::FUNCTIONS,
@@ -32,12 +37,15 @@ pub static MODULES: &[&[FunctionSpec]] = &[
     grains::FUNCTIONS,
     log::FUNCTIONS,
     match_::FUNCTIONS,
+    mine::FUNCTIONS,
     network::FUNCTIONS,
     pillar::FUNCTIONS,
+    pkg::FUNCTIONS,
     saltutil::FUNCTIONS,
     slsutil::FUNCTIONS,
     state::FUNCTIONS,
     status::FUNCTIONS,
     sys::FUNCTIONS,
     test::FUNCTIONS,
+    user::FUNCTIONS,
 ];

@@ -159,11 +159,11 @@ fn merge_all(_ctx: CallCtx, args: Args) -> ModFuture {
                 )))
             }
         };
-        let mut ret = Value::Object(Map::new());
-        for obj in &items {
-            ret = data::merge(&ret, obj, &strategy, &renderer, merge_lists).map_err(failed)?;
-        }
-        Ok(ret.into())
+        Ok(
+            brine_states::data::merge_all_tree(&items, &strategy, &renderer, merge_lists)
+                .map_err(failed)?
+                .into(),
+        )
     })
 }
 

@@ -13,7 +13,7 @@ use regex::RegexBuilder;
 use super::errors::{JinjaErrorKind, SaltJinjaError};
 use super::mutable::{
     from_json, from_node, item, items_of, new_dict, new_list, new_tuple, pairs_of, split_args,
-    to_json, PyDict, PyList, PyTuple,
+    PyDict, PyList, PyTuple,
 };
 use super::pyformat;
 use super::pyrepr::{self, py_str, yaml_dquote, yaml_squote};
@@ -311,11 +311,11 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_test("to_bool", |v: Value| to_bool(&v));
 }
 
-/// `|yaml`: Salt's filter over libyaml's `safe_dump`. Keys are sorted, as
-/// for the plain dicts most template values are (Salt keeps document order
-/// only for pillar/SLS OrderedDicts, which Brine cannot tell apart here).
+/// `|yaml`: Salt's filter over libyaml's `safe_dump` with its
+/// `SafeOrderedDumper`: a plain dict's keys sorted, an `OrderedDict`'s
+/// (pillar data) kept in order.
 pub fn yaml_text(v: &Value, flow: bool) -> String {
-    crate::yaml::format_yaml(&to_json(v), flow, true)
+    crate::yaml::format_yaml(&super::mutable::to_json_for_yaml(v), flow, false)
 }
 
 fn load_yaml(v: Value) -> Result<Value, Error> {

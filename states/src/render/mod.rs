@@ -93,6 +93,8 @@ pub fn render_sls(
             other => return Err(RenderError::UnknownRenderer(other.to_string())),
         }
     }
+    // Salt's "Rendered data from file" at its garbage level
+    tracing::trace!("rendered data from file: {path}:\n{rendered}");
     match data_stage {
         Some(_) => yaml::load(&rendered).map_err(|e| RenderError::Yaml {
             file: path.to_string(),
@@ -153,11 +155,14 @@ fn render_jinja(
             "salt".to_string(),
             Value::from_object(salt_object::SaltFunctions { host: h.clone() }),
         )];
-        globals.extend(
-            json_globals
-                .iter()
-                .map(|(k, v)| (k.clone(), mutable::from_json(v))),
-        );
+        globals.extend(json_globals.iter().map(|(k, v)| {
+            let value = if k == "pillar" {
+                mutable::from_pillar_json(v)
+            } else {
+                mutable::from_json(v)
+            };
+            (k.clone(), value)
+        }));
         let source_of = |n: &str| sources.lock().ok().and_then(|s| s.get(n).cloned());
         let mut jenv = env::build(h, sources.clone(), globals);
         let result = jenv

@@ -18,9 +18,14 @@ use minijinja::{Error, ErrorKind, State};
 use super::pyrepr;
 use crate::yaml::Node;
 
-/// Python `dict`: insertion-ordered, shared, mutable.
+/// Python `dict`: insertion-ordered, shared, mutable. `ordered` marks an
+/// `OrderedDict` (what Salt's YAML renderer builds for pillar and SLS data):
+/// Salt's YAML dumper keeps its key order, and sorts a plain dict's.
 #[derive(Debug, Default)]
-pub struct PyDict(Mutex<IndexMap<Value, Value>>);
+pub struct PyDict {
+    items: Mutex<IndexMap<Value, Value>>,
+    ordered: bool,
+}
 
 /// Python `list`: shared, mutable.
 #[derive(Debug, Default)]
@@ -38,7 +43,27 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 pub fn new_dict(items: IndexMap<Value, Value>) -> Value {
-    Value::from_object(PyDict(Mutex::new(items)))
+    Value::from_object(PyDict {
+        items: Mutex::new(items),
+        ordered: false,
+    })
+}
+
+/// A new `OrderedDict`.
+pub fn new_ordered_dict(items: IndexMap<Value, Value>) -> Value {
+    Value::from_object(PyDict {
+        items: Mutex::new(items),
+        ordered: true,
+    })
+}
+
+/// A new dict of the same class (`dict` or `OrderedDict`) as `like`.
+fn dict_like(like: &PyDict, items: IndexMap<Value, Value>) -> Value {
+    if like.ordered {
+        new_ordered_dict(items)
+    } else {
+        new_dict(items)
+    }
 }
 
 pub fn new_list(items: Vec<Value>) -> Value {
@@ -160,6 +185,128 @@ pub fn from_json(v: &serde_json::Value) -> Value {
     }
 }
 
+/// Pillar data as template values: the top-level dict is a plain `dict`,
+/// every dict below it an `OrderedDict`, as Salt's YAML renderer loads
+/// pillar SLS files and merges them into a new dict.
+pub fn from_pillar_json(v: &serde_json::Value) -> Value {
+    fn ordered(v: &serde_json::Value) -> Value {
+        match v {
+            serde_json::Value::Array(a) => new_list(a.iter().map(ordered).collect()),
+            serde_json::Value::Object(m) => new_ordered_dict(
+                m.iter()
+                    .map(|(k, v)| (Value::from(k.as_str()), ordered(v)))
+                    .collect(),
+            ),
+            other => from_json(other),
+        }
+    }
+    match v {
+        serde_json::Value::Object(m) => new_dict(
+            m.iter()
+                .map(|(k, v)| (Value::from(k.as_str()), ordered(v)))
+                .collect(),
+        ),
+        other => ordered(other),
+    }
+}
+
+/// JSON (a function's return) as template values whose dicts take their
+/// class from `sources`: a dict at some path is an `OrderedDict` when the
+/// first source holding a dict at that same path holds one. For results
+/// built by merging the sources (`grains.filter_by`).
+pub fn from_json_shaped(v: &serde_json::Value, sources: &[Value]) -> Value {
+    match v {
+        serde_json::Value::Array(a) => new_list(
+            a.iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let key = Value::from(i as i64);
+                    let subs: Vec<Value> = sources
+                        .iter()
+                        .filter(|s| s.kind() == ValueKind::Seq)
+                        .filter_map(|s| item_of(s, &key))
+                        .collect();
+                    from_json_shaped(item, &subs)
+                })
+                .collect(),
+        ),
+        serde_json::Value::Object(m) => {
+            let ordered = sources
+                .iter()
+                .find(|s| s.kind() == ValueKind::Map)
+                .is_some_and(is_ordered);
+            let items = m
+                .iter()
+                .map(|(k, val)| {
+                    let key = Value::from(k.as_str());
+                    let subs: Vec<Value> = sources
+                        .iter()
+                        .filter(|s| s.kind() == ValueKind::Map)
+                        .filter_map(|s| item_of(s, &key))
+                        .collect();
+                    (key, from_json_shaped(val, &subs))
+                })
+                .collect();
+            if ordered {
+                new_ordered_dict(items)
+            } else {
+                new_dict(items)
+            }
+        }
+        other => from_json(other),
+    }
+}
+
+fn item_of(v: &Value, key: &Value) -> Option<Value> {
+    item(v, key)
+}
+
+/// Whether a template value is an `OrderedDict`.
+pub fn is_ordered(v: &Value) -> bool {
+    v.downcast_object_ref::<PyDict>().is_some_and(|d| d.ordered)
+}
+
+/// JSON for Salt's YAML dumper: a plain dict's keys sorted (PyYAML's
+/// `sort_keys`; keys of mixed types stay unsorted, as Python cannot order
+/// them), an `OrderedDict`'s kept in order.
+pub fn to_json_for_yaml(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    if v.kind() == ValueKind::Map && !v.is_none() && !v.is_undefined() {
+        let mut pairs = pairs_of(v).unwrap_or_default();
+        if !is_ordered(v) {
+            let same_kind = pairs.windows(2).all(|w| same_sort_kind(&w[0].0, &w[1].0));
+            if same_kind {
+                pairs.sort_by(|a, b| a.0.cmp(&b.0));
+            }
+        }
+        let mut out = serde_json::Map::new();
+        for (k, val) in pairs {
+            out.insert(json_key(&k), to_json_for_yaml(&val));
+        }
+        return J::Object(out);
+    }
+    if matches!(v.kind(), ValueKind::Seq | ValueKind::Iterable) {
+        return J::Array(
+            items_of(v)
+                .unwrap_or_default()
+                .iter()
+                .map(to_json_for_yaml)
+                .collect(),
+        );
+    }
+    to_json(v)
+}
+
+/// Whether Python can order two keys (numbers with numbers, text with text).
+fn same_sort_kind(a: &Value, b: &Value) -> bool {
+    let kind = |v: &Value| match v.kind() {
+        ValueKind::Number | ValueKind::Bool => 0,
+        ValueKind::String => 1,
+        _ => 2,
+    };
+    kind(a) == kind(b) && kind(a) != 2
+}
+
 /// Loaded YAML as template values (keys keep their types).
 pub fn from_node(n: &Node) -> Value {
     match n {
@@ -234,22 +381,22 @@ fn none() -> Value {
 
 impl PyDict {
     pub fn snapshot(&self) -> Vec<(Value, Value)> {
-        lock(&self.0)
+        lock(&self.items)
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
 
     pub fn get(&self, key: &Value) -> Option<Value> {
-        lock(&self.0).get(key).cloned()
+        lock(&self.items).get(key).cloned()
     }
 
     pub fn set(&self, key: Value, value: Value) {
-        lock(&self.0).insert(key, value);
+        lock(&self.items).insert(key, value);
     }
 
     pub fn len(&self) -> usize {
-        lock(&self.0).len()
+        lock(&self.items).len()
     }
 
     fn method(&self, name: &str, args: &[Value]) -> Result<Value, Error> {
@@ -260,8 +407,8 @@ impl PyDict {
                 .and_then(|k| self.get(&k))
                 .or_else(|| arg(1))
                 .unwrap_or_else(none)),
-            "keys" => Ok(new_list(lock(&self.0).keys().cloned().collect())),
-            "values" => Ok(new_list(lock(&self.0).values().cloned().collect())),
+            "keys" => Ok(new_list(lock(&self.items).keys().cloned().collect())),
+            "values" => Ok(new_list(lock(&self.items).values().cloned().collect())),
             "items" => Ok(new_list(
                 self.snapshot()
                     .into_iter()
@@ -274,7 +421,7 @@ impl PyDict {
                     new = pairs_of(&other)?;
                 }
                 new.extend(kwargs.into_iter().map(|(k, v)| (Value::from(k), v)));
-                let mut map = lock(&self.0);
+                let mut map = lock(&self.items);
                 for (k, v) in new {
                     map.insert(k, v);
                 }
@@ -283,7 +430,7 @@ impl PyDict {
             "setdefault" => {
                 let key =
                     arg(0).ok_or_else(|| arg_error("setdefault expected at least 1 argument"))?;
-                let mut map = lock(&self.0);
+                let mut map = lock(&self.items);
                 Ok(map
                     .entry(key)
                     .or_insert_with(|| arg(1).unwrap_or_else(none))
@@ -291,7 +438,7 @@ impl PyDict {
             }
             "pop" => {
                 let key = arg(0).ok_or_else(|| arg_error("pop expected at least 1 argument"))?;
-                let removed = lock(&self.0).shift_remove(&key);
+                let removed = lock(&self.items).shift_remove(&key);
                 match (removed, arg(1)) {
                     (Some(v), _) | (None, Some(v)) => Ok(v),
                     (None, None) => Err(Error::new(
@@ -300,13 +447,13 @@ impl PyDict {
                     )),
                 }
             }
-            "popitem" => lock(&self.0)
+            "popitem" => lock(&self.items)
                 .pop()
                 .map(|(k, v)| new_tuple(vec![k, v]))
                 .ok_or_else(|| arg_error("'popitem(): dictionary is empty'")),
-            "copy" => Ok(new_dict(lock(&self.0).clone())),
+            "copy" => Ok(dict_like(self, lock(&self.items).clone())),
             "clear" => {
-                lock(&self.0).clear();
+                lock(&self.items).clear();
                 Ok(none())
             }
             "has_key" => Ok(Value::from(arg(0).is_some_and(|k| self.get(&k).is_some()))),
@@ -324,11 +471,20 @@ impl Object for PyDict {
     }
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        self.get(key)
+        // Jinja's `d['get']` falls back to the attribute: the bound method
+        self.get(key).or_else(|| {
+            let name = key.as_str()?;
+            DICT_METHODS.contains(&name).then(|| {
+                Value::from_object(BoundMethod {
+                    target: Value::from_dyn_object(self.clone()),
+                    name: name.to_string(),
+                })
+            })
+        })
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Values(lock(&self.0).keys().cloned().collect())
+        Enumerator::Values(lock(&self.items).keys().cloned().collect())
     }
 
     fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
@@ -350,6 +506,42 @@ impl Object for PyDict {
 
     fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&pyrepr::py_repr(&Value::from_dyn_object(self.clone())))
+    }
+}
+
+/// The methods of a Python `dict` reachable as `d['name']` when `d` has no
+/// such key.
+const DICT_METHODS: &[&str] = &[
+    "get",
+    "keys",
+    "values",
+    "items",
+    "update",
+    "setdefault",
+    "pop",
+    "popitem",
+    "copy",
+    "clear",
+];
+
+/// A method taken from an object without calling it (`d['get']`).
+#[derive(Debug)]
+struct BoundMethod {
+    target: Value,
+    name: String,
+}
+
+impl Object for BoundMethod {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn call(self: &Arc<Self>, state: &State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+        self.target.call_method(state, &self.name, args)
+    }
+
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<built-in method {} of dict object>", self.name)
     }
 }
 
@@ -548,4 +740,110 @@ impl Object for PyTuple {
 /// `value[key]`, `None` when missing.
 pub fn item(value: &Value, key: &Value) -> Option<Value> {
     value.get_item(key).ok().filter(|v| !v.is_undefined())
+}
+
+/// Python's `copy.deepcopy` of a template value: new dicts and lists all
+/// the way down (tuples and scalars are immutable, so shared).
+pub fn deep_copy(v: &Value) -> Value {
+    if let Some(d) = v.downcast_object_ref::<PyDict>() {
+        return dict_like(
+            d,
+            d.snapshot()
+                .iter()
+                .map(|(k, v)| (k.clone(), deep_copy(v)))
+                .collect(),
+        );
+    }
+    if let Some(l) = v.downcast_object_ref::<PyList>() {
+        return new_list(l.snapshot().iter().map(deep_copy).collect());
+    }
+    if v.kind() == ValueKind::Map || v.kind() == ValueKind::Seq {
+        return deep_copy(&to_mutable(v.clone()));
+    }
+    v.clone()
+}
+
+/// Python's type name of a template value.
+pub fn type_name(v: &Value) -> &'static str {
+    if v.downcast_object_ref::<PyTuple>().is_some() {
+        return "tuple";
+    }
+    match v.kind() {
+        ValueKind::Undefined | ValueKind::None => "NoneType",
+        ValueKind::Bool => "bool",
+        ValueKind::Number if v.is_integer() => "int",
+        ValueKind::Number => "float",
+        ValueKind::String => "str",
+        ValueKind::Seq | ValueKind::Iterable => "list",
+        ValueKind::Map => "dict",
+        _ => "object",
+    }
+}
+
+/// Salt's dict merging on template values: shared objects, so a merge into
+/// a dict changes it for every name bound to it, as in Python.
+impl crate::data::Tree for Value {
+    type Key = Value;
+
+    fn is_map(&self) -> bool {
+        self.downcast_object_ref::<PyDict>().is_some()
+            || (self.kind() == ValueKind::Map && !self.is_kwargs())
+    }
+
+    fn is_list(&self) -> bool {
+        self.downcast_object_ref::<PyList>().is_some()
+            || (self.kind() == ValueKind::Seq && self.downcast_object_ref::<PyTuple>().is_none())
+    }
+
+    fn entries(&self) -> Vec<(Value, Value)> {
+        if self.is_map() {
+            pairs_of(self).unwrap_or_default()
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn get(&self, key: &Value) -> Option<Value> {
+        match self.downcast_object_ref::<PyDict>() {
+            Some(d) => d.get(key),
+            None => item(self, key),
+        }
+    }
+
+    fn set(&mut self, key: Value, value: Value) {
+        if self.downcast_object_ref::<PyDict>().is_none() && self.is_map() {
+            *self = to_mutable(self.clone());
+        }
+        if let Some(d) = self.downcast_object_ref::<PyDict>() {
+            d.set(key, value);
+        }
+    }
+
+    fn items(&self) -> Vec<Value> {
+        if self.is_list() {
+            items_of(self).unwrap_or_default()
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn new_list(items: Vec<Value>) -> Value {
+        new_list(items)
+    }
+
+    fn new_map(entries: Vec<(Value, Value)>) -> Value {
+        new_dict(entries.into_iter().collect())
+    }
+
+    fn deep_copy(&self) -> Value {
+        deep_copy(self)
+    }
+
+    fn truthy(&self) -> bool {
+        self.is_true()
+    }
+
+    fn type_name(&self) -> &'static str {
+        type_name(self)
+    }
 }

@@ -4,16 +4,17 @@
 
 use std::sync::Arc;
 
-use minijinja::value::{Enumerator, Object, ObjectRepr, Value, ValueKind};
+use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
 use minijinja::{Error, State};
 
 use super::errors::{JinjaErrorKind, SaltJinjaError};
 use super::host::Host;
 use super::mutable::{
-    from_json, items_of, new_dict, new_list, pairs_of, split_args, to_json, to_mutable, PyDict,
-    PyList, PyTuple,
+    deep_copy, from_json, from_json_shaped, from_pillar_json, items_of, pairs_of, split_args,
+    to_json,
 };
 use crate::caller::CallError;
+use crate::data::{self, MergeError, Tree};
 
 #[derive(Clone)]
 pub struct SaltFunctions {
@@ -51,16 +52,16 @@ impl std::fmt::Debug for SaltFunction {
 /// Calls `fun` with template arguments, giving its return as template data.
 fn invoke(host: &Host, fun: &str, args: &[Value]) -> Result<Value, Error> {
     let (pos, kwargs) = split_args(args);
-    if fun == "defaults.merge" {
-        return defaults_merge(&pos, &kwargs);
+    if let Some(result) = merge_function(fun, &pos, &kwargs) {
+        return result;
     }
-    let args = pos.iter().map(to_json).collect();
-    let kwargs = kwargs
+    let json_args = pos.iter().map(to_json).collect();
+    let json_kwargs = kwargs
         .iter()
         .map(|(k, v)| (k.clone(), to_json(v)))
         .collect();
-    match host.call(fun, args, kwargs) {
-        Ok(v) => Ok(from_json(&v)),
+    match host.call(fun, json_args, json_kwargs) {
+        Ok(v) => Ok(as_template_value(fun, &v, &pos, &kwargs)),
         Err(CallError::Unknown(name)) => Err(SaltJinjaError {
             kind: JinjaErrorKind::Other,
             message: format!("'{name}' is not available"),
@@ -74,6 +75,46 @@ fn invoke(host: &Host, fun: &str, args: &[Value]) -> Result<Value, Error> {
     }
 }
 
+/// A function's JSON return as template data. Where Salt's function hands
+/// back pillar data, its dicts are the pillar's `OrderedDict`s (and a
+/// default that was returned is the caller's own object); a merge keeps the
+/// class of each dict it merged into.
+fn as_template_value(
+    fun: &str,
+    v: &serde_json::Value,
+    pos: &[Value],
+    kwargs: &[(String, Value)],
+) -> Value {
+    let get = |i: usize, name: &str| arg(pos, kwargs, i, name);
+    match fun {
+        "pillar.get" | "pillar.fetch" | "config.get" | "config.option" => {
+            if let Some(default) = get(1, "default") {
+                if to_json(&default) == *v {
+                    return default;
+                }
+            }
+            from_pillar_json(&serde_json::json!({ "v": v }))
+                .get_item(&Value::from("v"))
+                .unwrap_or_default()
+        }
+        "pillar.items" | "pillar.raw" | "pillar.data" | "pillar.item" => from_pillar_json(v),
+        "grains.filter_by" | "pillar.filter_by" => {
+            let mut sources: Vec<Value> = Vec::new();
+            if let Some(lookup) = get(0, "lookup_dict") {
+                sources.extend(
+                    pairs_of(&lookup)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|p| p.1),
+                );
+            }
+            sources.extend(get(2, "merge"));
+            from_json_shaped(v, &sources)
+        }
+        _ => from_json(v),
+    }
+}
+
 impl Object for SaltFunctions {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
         ObjectRepr::Map
@@ -82,7 +123,7 @@ impl Object for SaltFunctions {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let key = key.as_str()?;
         if key.contains('.') {
-            self.host.has(key).then(|| {
+            (MERGE_FUNCTIONS.contains(&key) || self.host.has(key)).then(|| {
                 Value::from_object(SaltFunction {
                     host: self.host.clone(),
                     fun: key.to_string(),
@@ -138,95 +179,114 @@ impl Object for SaltFunction {
     }
 }
 
-/// `defaults.merge(dest, src, merge_lists=False, in_place=True)`: merges
-/// into `dest` itself, which the template sees change (a copy of the data
-/// through the execution function interface could not do that).
-fn defaults_merge(pos: &[Value], kwargs: &[(String, Value)]) -> Result<Value, Error> {
-    let kw = |name: &str| {
+/// The functions [`merge_function`] runs on the template's objects.
+const MERGE_FUNCTIONS: &[&str] = &[
+    "slsutil.update",
+    "slsutil.merge",
+    "slsutil.merge_all",
+    "defaults.merge",
+    "defaults.update",
+    "defaults.deepcopy",
+];
+
+/// The argument at `index` or named `name`.
+fn arg(pos: &[Value], kwargs: &[(String, Value)], index: usize, name: &str) -> Option<Value> {
+    pos.get(index).cloned().or_else(|| {
         kwargs
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
-    };
-    let dest = pos
-        .first()
-        .cloned()
-        .or_else(|| kw("dest"))
-        .unwrap_or_default();
-    let src = pos
-        .get(1)
-        .cloned()
-        .or_else(|| kw("src"))
-        .unwrap_or_default();
-    let merge_lists = pos
-        .get(2)
-        .cloned()
-        .or_else(|| kw("merge_lists"))
-        .is_some_and(|v| v.is_true());
-    let in_place = pos
-        .get(3)
-        .cloned()
-        .or_else(|| kw("in_place"))
-        .is_none_or(|v| v.is_true());
-    let dest = if in_place { dest } else { deep_copy(&dest) };
-    dict_update(&dest, &src, merge_lists)?;
-    Ok(dest)
+    })
 }
 
-fn deep_copy(v: &Value) -> Value {
-    if v.downcast_object_ref::<PyDict>().is_some() {
-        let items = pairs_of(v).unwrap_or_default();
-        return new_dict(
-            items
-                .iter()
-                .map(|(k, v)| (k.clone(), deep_copy(v)))
-                .collect(),
-        );
+fn merge_failed(e: MergeError) -> Error {
+    SaltJinjaError {
+        kind: JinjaErrorKind::SaltFunction,
+        message: e.to_string(),
     }
-    if v.downcast_object_ref::<PyList>().is_some() {
-        return new_list(
-            items_of(v)
-                .unwrap_or_default()
-                .iter()
-                .map(deep_copy)
-                .collect(),
-        );
-    }
-    v.clone()
+    .into_minijinja()
 }
 
-/// Salt's `salt.utils.dictupdate.update`, in place.
-fn dict_update(dest: &Value, upd: &Value, merge_lists: bool) -> Result<(), Error> {
-    let Some(target) = dest.downcast_object_ref::<PyDict>() else {
-        return Err(SaltJinjaError {
-            kind: JinjaErrorKind::SaltFunction,
-            message: "Cannot update using non-dict types in dictupdate.update()".into(),
-        }
-        .into_minijinja());
+/// The `slsutil`/`defaults` merge functions on the template's own objects:
+/// Salt changes their arguments in place (`slsutil.update`,
+/// `defaults.merge`, `defaults.update`, the `overwrite` strategy), which a
+/// copy of the data through the execution function interface could not
+/// show. `None` when `fun` is not one of them.
+fn merge_function(
+    fun: &str,
+    pos: &[Value],
+    kwargs: &[(String, Value)],
+) -> Option<Result<Value, Error>> {
+    let get = |i: usize, name: &str| arg(pos, kwargs, i, name);
+    let text = |i: usize, name: &str, default: &str| {
+        get(i, name)
+            .filter(|v| !v.is_none() && !v.is_undefined())
+            .map(|v| super::pyrepr::py_str(&v))
+            .unwrap_or_else(|| default.to_string())
     };
-    for (key, val) in pairs_of(upd)? {
-        let current = target.get(&key);
-        match current {
-            Some(cur) if cur.kind() == ValueKind::Map && val.kind() == ValueKind::Map => {
-                let cur = to_mutable(cur);
-                dict_update(&cur, &val, merge_lists)?;
-                target.set(key, cur);
-            }
-            Some(cur) if merge_lists && is_list(&cur) && is_list(&val) => {
-                let mut merged = items_of(&cur)?;
-                for x in items_of(&val)? {
-                    if !merged.contains(&x) {
-                        merged.push(x);
-                    }
+    let flag = |i: usize, name: &str, default: bool| get(i, name).map_or(default, |v| v.is_true());
+    let is_none = |v: &Value| v.is_none() || v.is_undefined();
+    let result = match fun {
+        "slsutil.update" => {
+            let mut dest = get(0, "dest").unwrap_or_default();
+            let upd = get(1, "upd").unwrap_or_default();
+            if flag(2, "recursive_update", true) {
+                data::update_tree(&mut dest, &upd, flag(3, "merge_lists", false)).map(|()| dest)
+            } else if dest.is_map() && upd.is_map() {
+                for (k, v) in upd.entries() {
+                    dest.set(k, v);
                 }
-                target.set(key, new_list(merged));
+                Ok(dest)
+            } else {
+                Err(MergeError::NotDicts)
             }
-            _ => target.set(key, val),
         }
-    }
-    Ok(())
-}
-
-fn is_list(v: &Value) -> bool {
-    v.kind() == ValueKind::Seq && v.downcast_object_ref::<PyTuple>().is_none()
+        "slsutil.merge" => {
+            let mut a = get(0, "obj_a").unwrap_or_default();
+            let b = get(1, "obj_b").unwrap_or_default();
+            data::merge_tree(
+                &mut a,
+                &b,
+                &text(2, "strategy", "smart"),
+                &text(3, "renderer", "yaml"),
+                flag(4, "merge_lists", false),
+            )
+        }
+        "slsutil.merge_all" => {
+            let items = items_of(&get(0, "lst").unwrap_or_default()).unwrap_or_default();
+            data::merge_all_tree(
+                &items,
+                &text(1, "strategy", "smart"),
+                &text(2, "renderer", "yaml"),
+                flag(3, "merge_lists", false),
+            )
+        }
+        "defaults.merge" => {
+            let mut dest = get(0, "dest").unwrap_or_default();
+            let src = get(1, "src").unwrap_or_default();
+            let convert_none = flag(4, "convert_none", true);
+            data::defaults_merge_tree(
+                &mut dest,
+                &src,
+                flag(2, "merge_lists", false),
+                flag(3, "in_place", true),
+                |v| convert_none && is_none(v),
+            )
+        }
+        "defaults.update" => {
+            let mut dest = get(0, "dest").unwrap_or_default();
+            let defaults = get(1, "defaults").unwrap_or_default();
+            let convert_none = flag(4, "convert_none", true);
+            data::defaults_update_tree(
+                &mut dest,
+                &defaults,
+                flag(2, "merge_lists", true),
+                flag(3, "in_place", true),
+                |v| convert_none && is_none(v),
+            )
+        }
+        "defaults.deepcopy" => Ok(deep_copy(&get(0, "source").unwrap_or_default())),
+        _ => return None,
+    };
+    Some(result.map_err(merge_failed))
 }

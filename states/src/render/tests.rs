@@ -659,13 +659,6 @@ fn formula_sls_files_render() {
         match render_case(&case) {
             Ok(_) => {}
             Err(RenderError::Yaml { .. }) if interim_yaml() => {}
-            // FIXME: `{{ mapdata|yaml(False) }}` of a map.jinja mix of
-            // OrderedDict (pillar) and dict (defaults) values: Salt keeps the
-            // first's key order and sorts the second's; Brine sorts both, and
-            // the re-read YAML is mis-indented. Known to fail until values
-            // carry their ordering.
-            Err(RenderError::Yaml { .. })
-                if dir.to_string_lossy().ends_with("_mapdata-debian12") => {}
             Err(e) => failures.push(format!("{}: {e}", dir.display())),
         }
     }
@@ -754,4 +747,37 @@ fn every_formula_sls_renders_through_jinja() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// Salt 3008.5 (checked with salt-call): pillar dicts below the top are
+/// `OrderedDict`s, dumped by `|yaml` in document order; plain dicts (Jinja
+/// literals, import_yaml data) are sorted; a merge keeps the class of the
+/// dict merged into, and `slsutil.merge(..., strategy='overwrite')`
+/// changes its first argument.
+#[test]
+fn yaml_filter_keeps_pillar_order_and_sorts_plain_dicts() {
+    let pillar = json!({"foo": {"zeta": 1, "alpha": {"z": 1, "a": 2}}});
+    let out = render_with(
+        &[],
+        pillar,
+        "t.sls",
+        "{{ pillar.foo|yaml }}|{{ {'b': 1, 'a': 2}|yaml }}|\
+         {%- set lit = {'z': 1, 'a': {'y': 1, 'b': 2}} %}\
+         {{ salt['slsutil.merge'](lit, pillar.foo)|yaml }}|\
+         {{ salt['slsutil.merge'](pillar.foo, lit)|yaml }}|\
+         {{ salt['defaults.deepcopy'](pillar.foo)|yaml }}",
+    )
+    .unwrap();
+    assert_eq!(
+        out,
+        "{zeta: 1, alpha: {z: 1, a: 2}}|{a: 2, b: 1}|\
+         {a: {b: 2, y: 1}, alpha: {z: 1, a: 2}, z: 1, zeta: 1}|\
+         {zeta: 1, alpha: {z: 1, a: 2}, z: 1, a: {b: 2, y: 1}}|\
+         {zeta: 1, alpha: {z: 1, a: 2}}"
+    );
+    let out = render(
+        "{%- set a = {'x': 1, 'd': {'p': 1}} %}{%- set b = {'d': {'q': 2}} %}\
+         {%- set m = salt['slsutil.merge'](a, b, strategy='overwrite') %}{{ a|json }}",
+    );
+    assert_eq!(out, r#"{"d": {"q": 2}, "x": 1}"#);
 }

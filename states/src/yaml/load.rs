@@ -67,7 +67,17 @@ impl Composed {
 
 /// Loads one YAML document as Salt's YAML renderer does.
 pub(crate) fn load(text: &str) -> Result<Node, YamlError> {
-    let graph = compose_like_libyaml(text)?;
+    let graph = match compose_like_libyaml(text) {
+        Err(e) if e.message.starts_with("invalid indentation") => {
+            // libyaml does not check where flow and quoted continuation
+            // lines start; saphyr does (see `relax`)
+            match super::relax::indent_continuations(text) {
+                Some(relaxed) => compose_like_libyaml(&relaxed)?,
+                None => return Err(e),
+            }
+        }
+        other => other?,
+    };
     match graph.root {
         None => Ok(Node::Null),
         Some(root) => Constructor::new(&graph).construct(root, 0),

@@ -22,6 +22,7 @@
 
 mod dump;
 mod load;
+mod relax;
 mod resolve;
 
 pub use dump::{
