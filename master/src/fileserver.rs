@@ -231,6 +231,27 @@ impl FileServer {
         Ok(out.into_iter().collect())
     }
 
+    /// Every directory of `saltenv` in any backend, empty ones included,
+    /// sorted; directories whose symlinks lead out are not followed.
+    pub fn dir_list(&self, saltenv: &str) -> Result<Vec<String>, ServeError> {
+        let mut out = std::collections::BTreeSet::new();
+        let mut known_env = false;
+        for source in self.sources(None) {
+            match source.roots().list_dirs(saltenv) {
+                Ok(dirs) => {
+                    known_env = true;
+                    out.extend(dirs);
+                }
+                Err(SourceError::NoEnv(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !known_env {
+            return Err(SourceError::NoEnv(saltenv.to_string()).into());
+        }
+        Ok(out.into_iter().collect())
+    }
+
     /// The file server's environments, sorted: every backend's.
     pub fn envs(&self) -> Vec<String> {
         self.envs_in(None)

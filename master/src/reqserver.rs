@@ -389,6 +389,14 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 };
                 answer(tx, reply);
             }
+            MinionMsg::FileDirList { req, saltenv } => {
+                let files = files.clone();
+                let reply = move || {
+                    let result = files.dir_list(&saltenv).map_err(|e| e.to_string());
+                    MasterMsg::FileDirListReply { req, result }
+                };
+                answer(tx, reply);
+            }
             MinionMsg::FileGet {
                 req,
                 saltenv,

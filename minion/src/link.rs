@@ -118,6 +118,7 @@ impl MasterClient {
     fn complete(&self, msg: MasterMsg) -> bool {
         let req = match &msg {
             MasterMsg::FileListReply { req, .. }
+            | MasterMsg::FileDirListReply { req, .. }
             | MasterMsg::FileReply { req, .. }
             | MasterMsg::FileEnvsReply { req, .. }
             | MasterMsg::PillarReply { req, .. } => *req,
@@ -166,6 +167,18 @@ impl MasterClient {
             .await?
         {
             MasterMsg::FileListReply { result, .. } => result.map_err(RequestError::Master),
+            other => Err(RequestError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Every directory of `saltenv` on the master, empty ones included.
+    pub async fn file_dir_list(&self, saltenv: &str) -> Result<Vec<String>, RequestError> {
+        let saltenv = saltenv.to_string();
+        match self
+            .request(|req| MinionMsg::FileDirList { req, saltenv })
+            .await?
+        {
+            MasterMsg::FileDirListReply { result, .. } => result.map_err(RequestError::Master),
             other => Err(RequestError::Unexpected(format!("{other:?}"))),
         }
     }
@@ -608,6 +621,7 @@ async fn drive<W: AsyncWrite + Unpin>(
                     MasterMsg::Refused { reason } => return Ok(SessionEnd::Refused(reason)),
                     MasterMsg::ReturnRefused { jid, reason } => warn!(%jid, %reason, "master refused a return"),
                     m @ (MasterMsg::FileListReply { .. }
+                    | MasterMsg::FileDirListReply { .. }
                     | MasterMsg::FileReply { .. }
                     | MasterMsg::FileEnvsReply { .. }
                     | MasterMsg::PillarReply { .. }) => {

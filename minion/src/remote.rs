@@ -66,6 +66,14 @@ impl RemoteFiles {
         Ok(list)
     }
 
+    /// Every directory of `saltenv` on the master, empty ones included.
+    pub async fn dir_listing(&self, saltenv: &str) -> Result<Vec<String>, SourceError> {
+        self.client
+            .file_dir_list(saltenv)
+            .await
+            .map_err(|e| source_error(saltenv, e))
+    }
+
     /// The master's environments; asked once per run.
     pub async fn environments(&self) -> Result<Vec<String>, SourceError> {
         if let Some(e) = lock(&self.envs).as_ref() {
@@ -185,6 +193,10 @@ impl FileSource for RemoteFiles {
 
     fn list(&self, saltenv: &str) -> Result<Vec<String>, SourceError> {
         Ok(self.block(self.listing(saltenv))?.keys().cloned().collect())
+    }
+
+    fn list_dirs(&self, saltenv: &str) -> Result<Vec<String>, SourceError> {
+        self.block(self.dir_listing(saltenv))
     }
 
     fn envs(&self) -> Vec<String> {

@@ -118,6 +118,12 @@ pub enum MinionMsg {
         req: u64,
         saltenv: String,
     },
+    /// Every directory of `saltenv` on the master's file server, empty ones
+    /// included (`cp.list_master_dirs`, `file.recurse include_empty`).
+    FileDirList {
+        req: u64,
+        saltenv: String,
+    },
     /// One file from the master's file server. With `have_sha256` equal to
     /// the file's current hash, the reply carries no bytes.
     FileGet {
@@ -184,6 +190,11 @@ pub enum MasterMsg {
     FileListReply {
         req: u64,
         result: Result<Vec<(String, String)>, String>,
+    },
+    /// Reply to `FileDirList`: relative directory paths, sorted.
+    FileDirListReply {
+        req: u64,
+        result: Result<Vec<String>, String>,
     },
     /// Reply to `FileEnvs`, sorted.
     FileEnvsReply {

@@ -20,6 +20,7 @@ fn minion_gets_files_from_the_master_and_escapes_are_refused() {
     std::fs::create_dir_all(roots.path().join("a")).unwrap();
     std::fs::write(roots.path().join("a/b.txt"), "bytes from the master\n").unwrap();
     std::fs::write(roots.path().join("web.sls"), "t: {}\n").unwrap();
+    std::fs::create_dir_all(roots.path().join("a/empty")).unwrap();
     let c = Cluster::builder()
         .master_config(&format!(
             "file_roots:\n  base:\n    - {}\n",
@@ -34,6 +35,25 @@ fn minion_gets_files_from_the_master_and_escapes_are_refused() {
     assert_eq!(v, json!({"m1": ["a/b.txt", "web.sls"]}));
     let (_, v) = c.brine_json(&["m1", "cp.list_states"]);
     assert_eq!(v, json!({"m1": ["web"]}));
+    let (_, v) = c.brine_json(&["m1", "cp.list_master_dirs"]);
+    assert_eq!(v, json!({"m1": ["a", "a/empty"]}));
+
+    // file.recurse through the master, empty directories included.
+    let tree = c.minion_root("m1").join("tree");
+    let (out, v) = c.brine_json(&[
+        "m1",
+        "state.single",
+        "file.recurse",
+        &format!("name={}", tree.display()),
+        "source=salt://a",
+        "include_empty=True",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}\n{v}\n{}", c.logs());
+    assert_eq!(
+        std::fs::read_to_string(tree.join("b.txt")).unwrap(),
+        "bytes from the master\n"
+    );
+    assert!(tree.join("empty").is_dir(), "{v}");
 
     let dest = c.minion_root("m1").join("got.txt");
     let dest_s = dest.display().to_string();

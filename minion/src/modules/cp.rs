@@ -60,6 +60,14 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         run: list_master,
     },
     FunctionSpec {
+        name: "cp.list_master_dirs",
+        doc: "List the directories of an environment on the file server, empty ones included.\n\n\
+              - saltenv: the environment (default base).\n\
+              - prefix: only paths starting with it.",
+        cli_example: "brine '*' cp.list_master_dirs",
+        run: list_master_dirs,
+    },
+    FunctionSpec {
         name: "cp.list_states",
         doc: "List the SLS names available in an environment on the file server.\n\n\
               - saltenv: the environment (default base).",
@@ -106,6 +114,19 @@ impl Files {
                 .await
                 .map(|l| l.keys().cloned().collect()),
             Files::Local { roots, .. } => roots.list(saltenv),
+        };
+        match r {
+            Err(SourceError::NoEnv(_)) => Ok(Vec::new()),
+            Err(SourceError::Remote(m)) if m.starts_with("no such environment") => Ok(Vec::new()),
+            other => other,
+        }
+    }
+
+    /// Every directory of `saltenv`; empty for an unknown environment.
+    async fn dirs(&self, saltenv: &str) -> Result<Vec<String>, SourceError> {
+        let r = match self {
+            Files::Remote(r) => r.dir_listing(saltenv).await,
+            Files::Local { roots, .. } => roots.list_dirs(saltenv),
         };
         match r {
             Err(SourceError::NoEnv(_)) => Ok(Vec::new()),
@@ -211,6 +232,23 @@ fn list_master(ctx: CallCtx, args: Args) -> ModFuture {
         let files = Files::for_call(&ctx)?;
         let list = files.list(&saltenv).await.map_err(failed)?;
         let out: Vec<Value> = list
+            .into_iter()
+            .filter(|p| p.starts_with(&prefix))
+            .map(Value::String)
+            .collect();
+        Ok(Value::Array(out).into())
+    })
+}
+
+fn list_master_dirs(ctx: CallCtx, args: Args) -> ModFuture {
+    Box::pin(async move {
+        let mut a = args.parser();
+        let saltenv = a.opt_str("saltenv", 0)?.unwrap_or_else(|| "base".into());
+        let prefix = a.opt_str("prefix", 1)?.unwrap_or_default();
+        a.finish()?;
+        let files = Files::for_call(&ctx)?;
+        let dirs = files.dirs(&saltenv).await.map_err(failed)?;
+        let out: Vec<Value> = dirs
             .into_iter()
             .filter(|p| p.starts_with(&prefix))
             .map(Value::String)
