@@ -117,7 +117,7 @@ pub fn from_minijinja(
             minijinja::ErrorKind::UndefinedError => {
                 let var = innermost
                     .range()
-                    .and_then(|r| source_of(name).and_then(|s| s.get(r).map(root_name)));
+                    .and_then(|r| source_of(name).and_then(|s| s.get(r).map(undefined_name)));
                 match var {
                     Some(v) if !v.is_empty() => {
                         (JinjaErrorKind::Undefined, format!("'{v}' is undefined"))
@@ -160,6 +160,45 @@ pub fn from_minijinja(
 }
 
 /// The variable an expression starts from (`a.b['c']` gives `a`).
+/// Variables every Salt template has: when one of them is the root of the
+/// undefined expression, what is missing is the key or attribute after it
+/// (`pillar['port']`), so the whole expression is named, not the variable.
+const ALWAYS_DEFINED: &[&str] = &[
+    "grains",
+    "pillar",
+    "opts",
+    "salt",
+    "saltenv",
+    "sls",
+    "slspath",
+    "sls_path",
+    "slsdotpath",
+    "slscolonpath",
+    "tpldir",
+    "tpldot",
+    "tplpath",
+    "tplfile",
+    "tplroot",
+    "env",
+];
+
+/// The name an undefined-value error reports for `expr`: its root variable
+/// (`x` in `x.a`), or the whole expression when the root always exists.
+fn undefined_name(expr: &str) -> String {
+    let root = root_name(expr);
+    let whole = expr.trim();
+    if ALWAYS_DEFINED.contains(&root.as_str())
+        && whole.len() > root.len()
+        && whole.len() <= 120
+        && whole.starts_with(root.as_str())
+        && !whole.contains('\n')
+    {
+        whole.to_string()
+    } else {
+        root
+    }
+}
+
 fn root_name(expr: &str) -> String {
     let expr = expr.trim_start_matches(|c: char| c == '(' || c.is_whitespace());
     let expr = expr
@@ -193,6 +232,14 @@ mod tests {
             e.to_string(),
             "Jinja error: This formula only supports Windows; line 2"
         );
+    }
+
+    #[test]
+    fn undefined_names_point_at_what_is_missing() {
+        assert_eq!(undefined_name("not_defined.attribute"), "not_defined");
+        assert_eq!(undefined_name("pillar['port']"), "pillar['port']");
+        assert_eq!(undefined_name("grains.missing"), "grains.missing");
+        assert_eq!(undefined_name("pillar"), "pillar");
     }
 
     #[test]
