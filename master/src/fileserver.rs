@@ -322,9 +322,10 @@ impl FileServer {
         facts: &MinionFacts<'_>,
         saltenv: Option<&str>,
         renderer: &dyn SlsRenderer,
+        nodegroups: &BTreeMap<String, brine_proto::target::NodegroupDef>,
     ) -> CompiledPillar {
         match saltenv {
-            None => compile_pillar(&self.pillar, renderer, facts, false),
+            None => compile_pillar(&self.pillar, renderer, facts, false, nodegroups),
             Some(env) => {
                 let only: BTreeMap<String, Vec<PathBuf>> = self
                     .pillar
@@ -332,7 +333,7 @@ impl FileServer {
                     .get(env)
                     .map(|dirs| BTreeMap::from([(env.to_string(), dirs.clone())]))
                     .unwrap_or_default();
-                compile_pillar(&LocalRoots::new(only), renderer, facts, false)
+                compile_pillar(&LocalRoots::new(only), renderer, facts, false, nodegroups)
             }
         }
     }
@@ -615,10 +616,10 @@ mod tests {
             opts: &opts,
             functions: None,
         };
-        let c = fs.pillar(&facts, None, &r);
+        let c = fs.pillar(&facts, None, &r, &BTreeMap::new());
         assert!(c.errors.is_empty(), "{:?}", c.errors);
         assert_eq!(c.pillar, json!({"role": "web", "port": 80}));
-        let c = fs.pillar(&facts, Some("dev"), &r);
+        let c = fs.pillar(&facts, Some("dev"), &r, &BTreeMap::new());
         assert_eq!(c.pillar, json!({}));
     }
 

@@ -185,7 +185,9 @@ impl Master {
             opts: &opts,
             functions: functions.as_deref().map(|f| f as _),
         };
-        let compiled = self.files.pillar(&facts, saltenv, &renderer);
+        let compiled = self
+            .files
+            .pillar(&facts, saltenv, &renderer, &self.config.nodegroups);
         if let (None, serde_json::Value::Object(map)) = (saltenv, &compiled.pillar) {
             self.set_pillar(id, map.clone());
         }

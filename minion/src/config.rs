@@ -67,6 +67,9 @@ pub struct MinionConfig {
     pub file_client: String,
     pub file_roots: serde_yaml::Value,
     pub pillar_roots: serde_yaml::Value,
+    /// Nodegroups for `- match: nodegroup` in top files (Salt reads them
+    /// from the minion's own config for that).
+    pub nodegroups: std::collections::BTreeMap<String, brine_proto::target::NodegroupDef>,
     /// Keys in the file that Brine does not know (warned about at start).
     pub unknown_keys: Vec<String>,
     /// Values of the keys Brine does not act on (unknown ones and Salt's
@@ -123,6 +126,7 @@ impl MinionConfig {
             .unwrap_or_else(|| "remote".to_string());
         let file_roots = raw.get("file_roots")?.unwrap_or(serde_yaml::Value::Null);
         let pillar_roots = raw.get("pillar_roots")?.unwrap_or(serde_yaml::Value::Null);
+        let nodegroups = raw.get("nodegroups")?.unwrap_or_default();
         let unread = raw.unknown_keys();
         raw.accept_ignored(SALT_KEYS_IGNORED);
         let unknown_keys = raw.unknown_keys();
@@ -161,6 +165,7 @@ impl MinionConfig {
             file_client,
             file_roots,
             pillar_roots,
+            nodegroups,
             unknown_keys,
             other_options,
         })
@@ -198,6 +203,7 @@ impl MinionConfig {
             "file_client": self.file_client,
             "file_roots": yaml(&self.file_roots),
             "pillar_roots": yaml(&self.pillar_roots),
+            "nodegroups": serde_json::to_value(&self.nodegroups).unwrap_or(Value::Null),
             "renderer": "jinja|yaml",
             "state_top": "top.sls",
             "test": false,

@@ -154,7 +154,13 @@ impl StateSystem {
             grains: &self.grains,
             pillar: None,
         };
-        let compiled = compile_pillar(&self.pillar_files, &renderer, &facts, false);
+        let compiled = compile_pillar(
+            &self.pillar_files,
+            &renderer,
+            &facts,
+            false,
+            &self.config.nodegroups,
+        );
         Ok((compiled.pillar, compiled.errors))
     }
 
@@ -242,7 +248,7 @@ impl StateSystem {
             grains: &self.grains,
             pillar: pillar.as_object(),
         };
-        let (m, warnings) = top_matches(&top, &facts, saltenv);
+        let (m, warnings) = top_matches(&top, &facts, saltenv, &self.config.nodegroups);
         for w in warnings {
             tracing::warn!(minion_id = %self.config.id, "{w}");
         }

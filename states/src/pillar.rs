@@ -3,9 +3,9 @@
 //! the minion's grains and merged (`smart` = recursive merge) in order.
 //! Runs on the master for connected minions and on the minion masterless.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use brine_proto::target::MinionFacts;
+use brine_proto::target::{MinionFacts, NodegroupDef};
 use serde_json::{Map, Value};
 
 use crate::compile::{top_matches, SlsRenderer};
@@ -28,6 +28,7 @@ pub fn compile_pillar(
     renderer: &dyn SlsRenderer,
     facts: &MinionFacts<'_>,
     merge_lists: bool,
+    nodegroups: &BTreeMap<String, NodegroupDef>,
 ) -> CompiledPillar {
     let mut errors = Vec::new();
     let mut top = Map::new();
@@ -59,7 +60,7 @@ pub fn compile_pillar(
             )),
         }
     }
-    let (matches, _warnings) = top_matches(&top, facts, None);
+    let (matches, _warnings) = top_matches(&top, facts, None, nodegroups);
     let mut pillar = Value::Object(Map::new());
     for (env, slss) in matches {
         let avail = avail_sls(files, &env);

@@ -20,7 +20,7 @@ fn trees(root: &Path) {
         root,
         "salt/top.sls",
         "base:\n  '*':\n    - common\n  'role:web':\n    - match: grain\n    - web\n  \
-         'tier:db*':\n    - match: pillar\n    - db\n",
+         'tier:db*':\n    - match: pillar\n    - db\n  'fronts':\n    - match: nodegroup\n    - front\n",
     );
     write(
         root,
@@ -47,9 +47,15 @@ fn trees(root: &Path) {
     );
     write(
         root,
-        "pillar/top.sls",
-        "base:\n  'web1':\n    - web\n  'db1':\n    - db\n",
+        "salt/front.sls",
+        "{{ grains['test_root'] }}/front.txt:\n  file.managed:\n    - contents: front\n",
     );
+    write(
+        root,
+        "pillar/top.sls",
+        "base:\n  'web1':\n    - web\n  'db1':\n    - db\n  'dbs':\n    - match: nodegroup\n    - dbgroup\n",
+    );
+    write(root, "pillar/dbgroup.sls", "group: dbs\n");
     write(
         root,
         "pillar/web.sls",
@@ -82,12 +88,14 @@ fn state_apply_through_the_master_gives_each_minion_its_own_states_and_pillar() 
     let out = dir.path().join("out");
     let c = Cluster::builder()
         .master_config(&format!(
-            "file_roots:\n  base:\n    - {d}/salt\npillar_roots:\n  base:\n    - {d}/pillar\n",
+            "file_roots:\n  base:\n    - {d}/salt\npillar_roots:\n  base:\n    - {d}/pillar\n\
+             nodegroups:\n  dbs: 'G@role:db'\n",
             d = dir.path().display()
         ))
-        .minion(
+        .minion_with(
             "web1",
             &format!("role: web\ntest_root: {}/web1", out.display()),
+            "nodegroups:\n  fronts: 'web* and G@role:web'\n",
         )
         .minion(
             "db1",
@@ -96,11 +104,14 @@ fn state_apply_through_the_master_gives_each_minion_its_own_states_and_pillar() 
         .start();
     c.accept_all();
 
-    // Highstate: the top file gives web1 common+web (grain match) and db1
-    // common+db (pillar match on its own pillar).
+    // Highstate: the top file gives web1 common+web (grain match) and front
+    // (nodegroup from its own config), db1 common+db (pillar match on its
+    // own pillar, which has `tier` from the master's nodegroup match).
     let (res, v) = c.brine_json(&["*", "state.apply"]);
     assert_eq!(res.code, 0, "{res:?}\n{}", c.logs());
-    assert_eq!(v["web1"].as_object().map(|m| m.len()), Some(2), "{v}");
+    assert_eq!(v["web1"].as_object().map(|m| m.len()), Some(3), "{v}");
+    assert_eq!(read(&out.join("web1/front.txt")), "front\n");
+    assert!(!out.join("db1/front.txt").exists());
     assert_eq!(v["db1"].as_object().map(|m| m.len()), Some(2), "{v}");
     assert_eq!(read(&out.join("web1/common.txt")), "common for web1\n");
     assert_eq!(read(&out.join("db1/common.txt")), "common for db1\n");
@@ -155,7 +166,7 @@ fn state_apply_through_the_master_gives_each_minion_its_own_states_and_pillar() 
     assert_eq!(
         v,
         json!({"web1": {"role": "web", "port": 80, "secret": "web-secret", "grain_role": "web"},
-               "db1": {"tier": "db-main", "secret": "db-secret"}})
+               "db1": {"tier": "db-main", "secret": "db-secret", "group": "dbs"}})
     );
     let (_, v) = c.brine_json(&["*", "pillar.get", "secret"]);
     assert_eq!(v, json!({"web1": "web-secret", "db1": "db-secret"}));
@@ -163,7 +174,10 @@ fn state_apply_through_the_master_gives_each_minion_its_own_states_and_pillar() 
     let res = c.run(&["pillar.show_pillar", "db1", "--out", "json"]);
     assert_eq!(res.code, 0, "{res:?}");
     let shown: Value = serde_json::from_str(&res.stdout).unwrap();
-    assert_eq!(shown, json!({"tier": "db-main", "secret": "db-secret"}));
+    assert_eq!(
+        shown,
+        json!({"tier": "db-main", "secret": "db-secret", "group": "dbs"})
+    );
     let res = c.run(&["pillar.show_pillar", "nosuch"]);
     assert_ne!(res.code, 0, "{res:?}");
 

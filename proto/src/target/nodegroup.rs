@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::compound::{split_parens, words};
 use super::error::TargetError;
@@ -18,7 +18,7 @@ use super::error::TargetError;
 ///   pair: [web1, db1]
 ///   all_but_webs: 'not N@webs'
 /// ```
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum NodegroupDef {
     Compound(String),

@@ -2,7 +2,9 @@
 //! `HighState.top_matches`). The same code serves `state.highstate` and
 //! the pillar top.
 
-use brine_proto::target::{MinionFacts, TargetExpr, TargetType};
+use std::collections::BTreeMap;
+
+use brine_proto::target::{expand_nodegroup, MinionFacts, NodegroupDef, TargetExpr, TargetType};
 use serde_json::{Map, Value};
 
 /// Environment -> SLS names, in top-file order, without duplicates.
@@ -10,13 +12,15 @@ pub type TopMatches = Vec<(String, Vec<String>)>;
 
 /// Evaluates merged top data (`{env: {target: [sls..., {match: grain}]}}`)
 /// for one minion. `only_env` restricts to one environment (`saltenv=`).
-/// Targets this minion cannot evaluate (nodegroup, data) never match and
-/// are reported in the returned warnings; pillar targets match the pillar in
-/// `facts` (none when compiling the pillar's own top).
+/// Targets this minion cannot evaluate (data, an unknown nodegroup) never
+/// match and are reported in the returned warnings; pillar targets match the
+/// pillar in `facts` (none when compiling the pillar's own top); nodegroups
+/// come from `nodegroups` (the config of whoever evaluates the top file).
 pub fn top_matches(
     top: &Map<String, Value>,
     facts: &MinionFacts<'_>,
     only_env: Option<&str>,
+    nodegroups: &BTreeMap<String, NodegroupDef>,
 ) -> (TopMatches, Vec<String>) {
     let mut out: TopMatches = Vec::new();
     let mut warnings = Vec::new();
@@ -44,6 +48,7 @@ pub fn top_matches(
                     _ => {}
                 }
             }
+            let mut target = target.clone();
             let kind = match matcher.as_str() {
                 "glob" => TargetType::Glob,
                 "pcre" => TargetType::Pcre,
@@ -54,12 +59,24 @@ pub fn top_matches(
                 "ipcidr" => TargetType::Ipcidr,
                 "pillar" => TargetType::Pillar,
                 "pillar_pcre" => TargetType::PillarPcre,
+                "nodegroup" => match expand_nodegroup(&target, nodegroups) {
+                    Ok(expanded) => {
+                        target = expanded;
+                        TargetType::Compound
+                    }
+                    Err(e) => {
+                        warnings.push(format!(
+                            "top file target '{target}' in env '{saltenv}': {e}"
+                        ));
+                        continue;
+                    }
+                },
                 other => {
                     warnings.push(format!("top file target '{target}' uses match '{other}', which this minion cannot evaluate"));
                     continue;
                 }
             };
-            let matched = match TargetExpr::parse(target, kind) {
+            let matched = match TargetExpr::parse(&target, kind) {
                 Ok(expr) => expr.matches(facts),
                 Err(e) => {
                     warnings.push(format!(
@@ -107,7 +124,7 @@ mod tests {
             grains: &grains,
             pillar: None,
         };
-        let (m, w) = top_matches(top.as_object().unwrap(), &facts, None);
+        let (m, w) = top_matches(top.as_object().unwrap(), &facts, None, &BTreeMap::new());
         assert!(w.is_empty());
         assert_eq!(
             m,
