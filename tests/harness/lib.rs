@@ -3,7 +3,8 @@
 //! root, runs the real CLIs against them, and kills every process it started
 //! by PID when dropped.
 //!
-//! ```ignore
+//! ```no_run
+//! use brine_tests::Cluster;
 //! let c = Cluster::builder().minion("web1", "role: web").start();
 //! c.accept_all();
 //! let out = c.brine(&["*", "test.ping"]);
