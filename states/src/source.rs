@@ -84,6 +84,23 @@ impl LocalRoots {
         LocalRoots { roots }
     }
 
+    /// What `walker` collects under every root of `saltenv`, sorted, once.
+    fn walk_env(
+        &self,
+        saltenv: &str,
+        walker: fn(&Path, &Path, &mut std::collections::BTreeSet<String>),
+    ) -> Result<Vec<String>, SourceError> {
+        let roots = self
+            .roots
+            .get(saltenv)
+            .ok_or_else(|| SourceError::NoEnv(saltenv.to_string()))?;
+        let mut out = std::collections::BTreeSet::new();
+        for root in roots {
+            walker(root, root, &mut out);
+        }
+        Ok(out.into_iter().collect())
+    }
+
     /// The file on disk for `path` in `saltenv`, if some root has it and it
     /// does not resolve outside that root (symlinks included).
     pub fn locate(&self, saltenv: &str, path: &str) -> Result<Option<PathBuf>, SourceError> {
@@ -128,15 +145,7 @@ impl FileSource for LocalRoots {
     }
 
     fn list(&self, saltenv: &str) -> Result<Vec<String>, SourceError> {
-        let roots = self
-            .roots
-            .get(saltenv)
-            .ok_or_else(|| SourceError::NoEnv(saltenv.to_string()))?;
-        let mut out = std::collections::BTreeSet::new();
-        for root in roots {
-            walk(root, root, &mut out);
-        }
-        Ok(out.into_iter().collect())
+        self.walk_env(saltenv, walk)
     }
 
     fn envs(&self) -> Vec<String> {
@@ -144,15 +153,7 @@ impl FileSource for LocalRoots {
     }
 
     fn list_dirs(&self, saltenv: &str) -> Result<Vec<String>, SourceError> {
-        let roots = self
-            .roots
-            .get(saltenv)
-            .ok_or_else(|| SourceError::NoEnv(saltenv.to_string()))?;
-        let mut out = std::collections::BTreeSet::new();
-        for root in roots {
-            walk_dirs(root, root, &mut out);
-        }
-        Ok(out.into_iter().collect())
+        self.walk_env(saltenv, walk_dirs)
     }
 }
 

@@ -224,31 +224,29 @@ fn copy_file(src: &Path, dest: &Path, makedirs: bool) -> Result<(), SourceError>
 }
 
 fn list_master(ctx: CallCtx, args: Args) -> ModFuture {
-    Box::pin(async move {
-        let mut a = args.parser();
-        let saltenv = a.opt_str("saltenv", 0)?.unwrap_or_else(|| "base".into());
-        let prefix = a.opt_str("prefix", 1)?.unwrap_or_default();
-        a.finish()?;
-        let files = Files::for_call(&ctx)?;
-        let list = files.list(&saltenv).await.map_err(failed)?;
-        let out: Vec<Value> = list
-            .into_iter()
-            .filter(|p| p.starts_with(&prefix))
-            .map(Value::String)
-            .collect();
-        Ok(Value::Array(out).into())
-    })
+    list_paths(ctx, args, false)
 }
 
 fn list_master_dirs(ctx: CallCtx, args: Args) -> ModFuture {
+    list_paths(ctx, args, true)
+}
+
+/// `(saltenv, prefix)`: the files (or directories) of an environment whose
+/// paths start with `prefix`.
+fn list_paths(ctx: CallCtx, args: Args, dirs: bool) -> ModFuture {
     Box::pin(async move {
         let mut a = args.parser();
         let saltenv = a.opt_str("saltenv", 0)?.unwrap_or_else(|| "base".into());
         let prefix = a.opt_str("prefix", 1)?.unwrap_or_default();
         a.finish()?;
         let files = Files::for_call(&ctx)?;
-        let dirs = files.dirs(&saltenv).await.map_err(failed)?;
-        let out: Vec<Value> = dirs
+        let paths = if dirs {
+            files.dirs(&saltenv).await
+        } else {
+            files.list(&saltenv).await
+        }
+        .map_err(failed)?;
+        let out: Vec<Value> = paths
             .into_iter()
             .filter(|p| p.starts_with(&prefix))
             .map(Value::String)

@@ -341,16 +341,9 @@ pub fn filter_by(
     Ok(ret)
 }
 
-/// Python's truthiness of a value.
+/// Python's truthiness of a value (the states crate's one rule).
 pub fn python_truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(m) => !m.is_empty(),
-    }
+    brine_states::data::Tree::truthy(v)
 }
 
 #[cfg(test)]
