@@ -92,78 +92,11 @@ pub fn python_type(v: &Value) -> &'static str {
     }
 }
 
-/// Python's `str()` of a value (`True`, `None`, `1.5`, `['a', 1]`, `{'k': 'v'}`).
-pub fn python_str(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => python_repr(other),
-    }
-}
-
-/// Python's `repr()` of a value.
-pub fn python_repr(v: &Value) -> String {
-    match v {
-        Value::Null => "None".into(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-            (Some(i), _, _) => i.to_string(),
-            (None, Some(u), _) => u.to_string(),
-            (None, None, Some(f)) => python_float(f),
-            _ => n.to_string(),
-        },
-        Value::String(s) => {
-            if s.contains('\'') && !s.contains('"') {
-                format!("\"{s}\"")
-            } else {
-                format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
-            }
-        }
-        Value::Array(items) => {
-            let inner: Vec<String> = items.iter().map(python_repr).collect();
-            format!("[{}]", inner.join(", "))
-        }
-        Value::Object(m) => {
-            let inner: Vec<String> = m
-                .iter()
-                .map(|(k, v)| {
-                    format!(
-                        "{}: {}",
-                        python_repr(&Value::String(k.clone())),
-                        python_repr(v)
-                    )
-                })
-                .collect();
-            format!("{{{}}}", inner.join(", "))
-        }
-    }
-}
-
-/// Python's `repr(float)`: shortest round-trip digits, `.0` on integers,
-/// exponent form from 1e16 on.
-pub fn python_float(f: f64) -> String {
-    if f.is_nan() {
-        return "nan".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-4..1e16).contains(&abs) {
-        // `{:e}` gives the shortest digits as `1.5e16`; Python writes `1.5e+16`.
-        let s = format!("{f:e}");
-        let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
-        let exp: i32 = exp.parse().unwrap_or(0);
-        let sign = if exp < 0 { '-' } else { '+' };
-        return format!("{mantissa}e{sign}{:02}", exp.abs());
-    }
-    let s = format!("{f}");
-    if s.contains('.') {
-        s
-    } else {
-        format!("{s}.0")
-    }
-}
+/// Python's `str()`, `repr()` and float `repr()`: the states crate's one
+/// implementation.
+pub use brine_states::pyrepr::{
+    float_repr as python_float, py_repr as python_repr, py_str as python_str,
+};
 
 /// Python's `fnmatch.fnmatchcase(name, pattern)`: `*`, `?`, `[seq]`,
 /// `[!seq]`; an unclosed `[` is literal; `[^a]` means `^` or `a`.

@@ -3,8 +3,8 @@
 use serde_json::{Map, Value};
 
 use super::graph::glob_match;
-use super::pyrepr::py_str;
 use super::REQUISITE_KEYWORDS;
+use crate::pyrepr::py_str;
 
 /// IDs whose state `state` matches `name`: the ID itself, every ID of an SLS
 /// (`state == "sls"`), or the states whose `name:` argument is `name`.

@@ -9,7 +9,7 @@ use std::collections::{BinaryHeap, HashMap};
 use indexmap::{IndexMap, IndexSet};
 use serde_json::{Map, Value};
 
-use super::pyrepr::{py_str, repr_str};
+use crate::pyrepr::{py_str, str_repr as repr_str};
 
 /// A requisite kind. The declaration order is Salt's precedence (its weight).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

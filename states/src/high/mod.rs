@@ -9,7 +9,6 @@
 mod compile;
 mod extend;
 pub mod graph;
-pub mod pyrepr;
 mod requisite_in;
 mod verify;
 

@@ -5,7 +5,7 @@ use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
 use super::extend::{find_name, reconcile_extend};
-use super::pyrepr::py_str;
+use crate::pyrepr::py_str;
 
 const REQ_IN: [&str; 7] = [
     "require_in",

@@ -2,8 +2,8 @@
 
 use serde_json::{Map, Value};
 
-use super::pyrepr::{py_repr, py_str};
 use super::REQUISITE_KEYWORDS;
+use crate::pyrepr::{py_repr, py_str};
 
 /// Every structural error in `high`, in Salt's words and order.
 pub fn verify_high(high: &Map<String, Value>) -> Vec<String> {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 
 use crate::ctx::{StateArgs, StateCtx};
-use crate::high::pyrepr::py_str;
+use crate::pyrepr::py_str;
 use crate::registry::StateSpec;
 use crate::result::StateResult;
 

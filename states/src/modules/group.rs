@@ -8,7 +8,8 @@ use serde_json::{json, Map, Value};
 use crate::ctx::{StateArgs, StateCtx};
 use crate::modules::sys::accounts::{self, GroupInfo};
 use crate::modules::sys::run::Cmd;
-use crate::modules::sys::{opt_text, pyrepr, str_list};
+use crate::modules::sys::{opt_text, str_list};
+use crate::pyrepr;
 use crate::registry::StateSpec;
 use crate::result::StateResult;
 
@@ -78,7 +79,7 @@ fn wanted_changes(
 fn apply_change(name: &str, key: &str, value: &Value, non_unique: bool) -> Result<(), String> {
     match key {
         "gid" => {
-            let mut cmd = Cmd::new("groupmod").arg("-g").arg(pyrepr::str(value));
+            let mut cmd = Cmd::new("groupmod").arg("-g").arg(pyrepr::py_str(value));
             if non_unique {
                 cmd = cmd.arg("-o");
             }
@@ -144,7 +145,7 @@ pub fn present(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
         }
         ret.comment = "The following group attributes are set to be changed:\n".into();
         for (k, v) in &changes {
-            ret.comment += &format!("{k}: {}\n", pyrepr::str(v));
+            ret.comment += &format!("{k}: {}\n", pyrepr::py_str(v));
         }
         if ctx.test {
             ret.result = None;

@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::ctx::{StateArgs, StateCtx};
-use crate::high::pyrepr::py_str;
+use crate::pyrepr::py_str;
 use crate::registry::StateSpec;
 use crate::result::StateResult;
 

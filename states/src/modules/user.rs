@@ -9,7 +9,8 @@ use serde_json::{json, Map, Value};
 use crate::ctx::{StateArgs, StateCtx};
 use crate::modules::sys::accounts::{self, UserInfo};
 use crate::modules::sys::run::Cmd;
-use crate::modules::sys::{opt_text, pyrepr, str_list};
+use crate::modules::sys::{opt_text, str_list};
+use crate::pyrepr;
 use crate::registry::StateSpec;
 use crate::result::StateResult;
 
@@ -148,7 +149,7 @@ fn apply_change(
     value: &Value,
     w: &Wanted,
 ) -> Result<(), String> {
-    let text = pyrepr::str(value);
+    let text = pyrepr::py_str(value);
     let cmd = Cmd::new("usermod");
     let cmd = match key {
         "uid" => cmd.args(["-u", &text]),
@@ -278,7 +279,7 @@ pub fn present(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
             let shown = if k == "passwd" {
                 REDACTED.to_string()
             } else {
-                pyrepr::str(v)
+                pyrepr::py_str(v)
             };
             ret.comment += &format!("{k}: {shown}\n");
         }
@@ -330,7 +331,7 @@ pub fn present(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
         ret.result = Some(false);
         ret.comment = format!(
             "These values could not be changed: {}",
-            pyrepr::repr(&Value::Object(left))
+            pyrepr::py_repr(&Value::Object(left))
         );
     }
     ret

@@ -6,8 +6,8 @@
 use serde_json::{Map, Value};
 
 use crate::ctx::StateCtx;
-use crate::high::pyrepr::py_str;
 use crate::modules::cmd::{run_all, CmdOpts};
+use crate::pyrepr::py_str;
 
 /// State functions whose own `check_cmd` argument replaces the runtime's
 /// (Salt: the module has `mod_run_check_cmd` and the function a

@@ -4,8 +4,8 @@ use serde_json::{Map, Value};
 
 use crate::ctx::StateCtx;
 use crate::high::graph::truthy;
-use crate::high::pyrepr::{py_repr, py_str};
 use crate::modules::cmd::{run_all, CmdOpts};
+use crate::pyrepr::{py_repr, py_str};
 
 /// The outcome of one check: `result: true` means "do not run the state".
 struct Check {

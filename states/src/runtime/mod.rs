@@ -21,8 +21,8 @@ use serde_json::{Map, Value};
 
 use crate::ctx::{StateArgs, StateCtx};
 use crate::high::graph::{gen_tag, truthy, DependencyGraph, ReqType};
-use crate::high::pyrepr::py_str;
 use crate::high::{self, INTERNAL_KEYWORDS, REQUISITE_KEYWORDS};
+use crate::pyrepr::py_str;
 use crate::registry::{self, StateFn};
 use crate::result::StateResult;
 

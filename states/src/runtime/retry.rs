@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::high::pyrepr::py_str;
+use crate::pyrepr::py_str;
 
 /// Checked retry settings.
 #[derive(Debug, Clone, PartialEq, Eq)]

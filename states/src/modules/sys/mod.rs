@@ -7,7 +7,6 @@ pub mod crontab;
 pub mod hostsfile;
 pub mod initsys;
 pub mod packages;
-pub mod pyrepr;
 pub mod run;
 #[cfg(test)]
 pub mod testutil;
