@@ -168,18 +168,37 @@ fn read_opts(p: &mut crate::registry::ArgParser) -> Result<StateOpts, ModError> 
     })
 }
 
-/// Runs `f` on a blocking thread with a fresh [`StateSystem`].
-async fn blocking<F>(ctx: CallCtx, f: F) -> Result<ModOutput, ModError>
+/// Runs `f` on a blocking thread with a fresh [`StateSystem`] and this
+/// call's pillar (`overrides` merged over it). Compile and pillar errors
+/// become Salt's error return.
+async fn with_pillar<F>(ctx: CallCtx, overrides: Option<Value>, f: F) -> Result<ModOutput, ModError>
 where
-    F: FnOnce(&StateSystem) -> Result<ModOutput, ModError> + Send + 'static,
+    F: FnOnce(&StateSystem, &Value) -> Result<ModOutput, StateCallError> + Send + 'static,
 {
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let sys = StateSystem::new(&ctx, handle);
-        f(&sys)
+        match sys
+            .pillar(overrides.as_ref())
+            .and_then(|pillar| f(&sys, &pillar))
+        {
+            Ok(out) => Ok(out),
+            Err(e) => error_output(e),
+        }
     })
     .await
     .map_err(|e| ModError::Failed(format!("state run aborted: {e}")))?
+}
+
+/// A state run's results as the return: retcode 2 when a state failed.
+fn results_output(results: Map<String, Value>) -> ModOutput {
+    let failed = results
+        .values()
+        .any(|r| r.get("result") == Some(&Value::Bool(false)));
+    ModOutput {
+        value: Value::Object(results),
+        retcode: if failed { RETCODE_FAILED } else { 0 },
+    }
 }
 
 /// Salt prints compile errors as the return (a list of strings, retcode 1);
@@ -208,15 +227,8 @@ fn show_sls(ctx: CallCtx, args: Args) -> ModFuture {
         let mods = split_mods(Some(p.take("mods", 0)?));
         let o = read_opts(&mut p)?;
         p.finish()?;
-        blocking(ctx, move |sys| {
-            let pillar = match sys.pillar(o.pillar.as_ref()) {
-                Ok(p) => p,
-                Err(e) => return error_output(e),
-            };
-            match sys.show_sls(&mods, &o.saltenv, &pillar) {
-                Ok(high) => Ok(Value::Object(high).into()),
-                Err(e) => error_output(e),
-            }
+        with_pillar(ctx, o.pillar, move |sys, pillar| {
+            Ok(Value::Object(sys.show_sls(&mods, &o.saltenv, pillar)?).into())
         })
         .await
     })
@@ -228,15 +240,8 @@ fn show_highstate(ctx: CallCtx, args: Args) -> ModFuture {
         let o = read_opts(&mut p)?;
         let only_env = p.kw_str("saltenv")?;
         p.finish()?;
-        blocking(ctx, move |sys| {
-            let pillar = match sys.pillar(o.pillar.as_ref()) {
-                Ok(p) => p,
-                Err(e) => return error_output(e),
-            };
-            match sys.show_highstate(&pillar, only_env.as_deref()) {
-                Ok(high) => Ok(Value::Object(high).into()),
-                Err(e) => error_output(e),
-            }
+        with_pillar(ctx, o.pillar, move |sys, pillar| {
+            Ok(Value::Object(sys.show_highstate(pillar, only_env.as_deref())?).into())
         })
         .await
     })
@@ -247,24 +252,15 @@ fn show_top(ctx: CallCtx, args: Args) -> ModFuture {
         let mut p = args.parser();
         let o = read_opts(&mut p)?;
         p.finish()?;
-        blocking(ctx, move |sys| {
-            let pillar = match sys.pillar(o.pillar.as_ref()) {
-                Ok(p) => p,
-                Err(e) => return error_output(e),
-            };
-            match sys.top_matches(&pillar, None) {
-                Ok(m) => {
-                    let mut out = Map::new();
-                    for (env, slss) in m {
-                        out.insert(
-                            env,
-                            Value::Array(slss.into_iter().map(Value::String).collect()),
-                        );
-                    }
-                    Ok(Value::Object(out).into())
-                }
-                Err(e) => error_output(e),
+        with_pillar(ctx, o.pillar, move |sys, pillar| {
+            let mut out = Map::new();
+            for (env, slss) in sys.top_matches(pillar, None)? {
+                out.insert(
+                    env,
+                    Value::Array(slss.into_iter().map(Value::String).collect()),
+                );
             }
+            Ok(Value::Object(out).into())
         })
         .await
     })
@@ -275,20 +271,9 @@ fn show_lowstate(ctx: CallCtx, args: Args) -> ModFuture {
         let mut p = args.parser();
         let o = read_opts(&mut p)?;
         p.finish()?;
-        blocking(ctx, move |sys| {
-            let pillar = match sys.pillar(o.pillar.as_ref()) {
-                Ok(p) => p,
-                Err(e) => return error_output(e),
-            };
-            match sys
-                .show_highstate(&pillar, None)
-                .and_then(|high| sys.low(high, &o.exclude))
-            {
-                Ok(chunks) => {
-                    Ok(Value::Array(chunks.into_iter().map(Value::Object).collect()).into())
-                }
-                Err(e) => error_output(e),
-            }
+        with_pillar(ctx, o.pillar, move |sys, pillar| {
+            let chunks = sys.low(sys.show_highstate(pillar, None)?, &o.exclude)?;
+            Ok(Value::Array(chunks.into_iter().map(Value::Object).collect()).into())
         })
         .await
     })
@@ -297,23 +282,15 @@ fn show_lowstate(ctx: CallCtx, args: Args) -> ModFuture {
 /// Applies `mods` (or the highstate when empty); `only_id` keeps one ID.
 fn run_states(ctx: CallCtx, mods: Vec<String>, o: StateOpts, only_id: Option<String>) -> ModFuture {
     Box::pin(async move {
-        blocking(ctx, move |sys| {
-            let pillar = match sys.pillar(o.pillar.as_ref()) {
-                Ok(p) => p,
-                Err(e) => return error_output(e),
-            };
-            let high = if mods.is_empty() {
-                sys.show_highstate(&pillar, None)
+        with_pillar(ctx, o.pillar.clone(), move |sys, pillar| {
+            let mut high = if mods.is_empty() {
+                sys.show_highstate(pillar, None)?
             } else {
-                sys.show_sls(&mods, &o.saltenv, &pillar)
-            };
-            let mut high = match high {
-                Ok(h) => h,
-                Err(e) => return error_output(e),
+                sys.show_sls(&mods, &o.saltenv, pillar)?
             };
             if let Some(id) = &only_id {
                 if !high.contains_key(id) {
-                    return error_output(StateCallError::Compile(vec![format!(
+                    return Err(StateCallError::Compile(vec![format!(
                         "No matches for ID '{id}' found in SLS '{}' within saltenv '{}'",
                         mods.join(","),
                         o.saltenv
@@ -321,18 +298,8 @@ fn run_states(ctx: CallCtx, mods: Vec<String>, o: StateOpts, only_id: Option<Str
                 }
                 high.retain(|k, _| k == id || k.starts_with("__"));
             }
-            match sys.apply_high(high, &pillar, o.test, &o.saltenv, &o.exclude) {
-                Ok(results) => {
-                    let failed = results
-                        .values()
-                        .any(|r| r.get("result") == Some(&Value::Bool(false)));
-                    Ok(ModOutput {
-                        value: Value::Object(results),
-                        retcode: if failed { RETCODE_FAILED } else { 0 },
-                    })
-                }
-                Err(e) => error_output(e),
-            }
+            let results = sys.apply_high(high, pillar, o.test, &o.saltenv, &o.exclude)?;
+            Ok(results_output(results))
         })
         .await
     })
@@ -420,23 +387,9 @@ fn single(ctx: CallCtx, args: Args) -> ModFuture {
         body.insert("__env__".into(), Value::String(o.saltenv.clone()));
         let mut high = Map::new();
         high.insert(name, Value::Object(body));
-        blocking(ctx, move |sys| {
-            let pillar = match sys.pillar(o.pillar.as_ref()) {
-                Ok(p) => p,
-                Err(e) => return error_output(e),
-            };
-            match sys.apply_high(high, &pillar, o.test, &o.saltenv, &[]) {
-                Ok(results) => {
-                    let failed = results
-                        .values()
-                        .any(|r| r.get("result") == Some(&Value::Bool(false)));
-                    Ok(ModOutput {
-                        value: Value::Object(results),
-                        retcode: if failed { RETCODE_FAILED } else { 0 },
-                    })
-                }
-                Err(e) => error_output(e),
-            }
+        with_pillar(ctx, o.pillar.clone(), move |sys, pillar| {
+            let results = sys.apply_high(high, pillar, o.test, &o.saltenv, &[])?;
+            Ok(results_output(results))
         })
         .await
     })
