@@ -164,6 +164,31 @@ impl StateSystem {
         Ok((compiled.pillar, compiled.errors))
     }
 
+    /// Renders `text` (a template named `path`) through its shebang's
+    /// pipeline, `jinja|yaml` by default, with this minion's context and
+    /// `pillar` (`slsutil.renderer`).
+    pub fn render_text(
+        &self,
+        saltenv: &str,
+        path: &str,
+        text: &str,
+        pillar: &Value,
+    ) -> Result<Value, String> {
+        let caller = self.caller(pillar);
+        let env = RenderEnv {
+            files: self.files.as_ref(),
+            caller: &caller,
+            grains: &self.grains,
+            pillar,
+            opts: &self.opts,
+            saltenv,
+        };
+        let sls = path.trim_start_matches("salt://");
+        render::render_sls(&env, sls, path, text)
+            .map(|node| node.to_json())
+            .map_err(|e| e.to_string())
+    }
+
     /// Salt's `state.show_sls`: high data of `mods` in `saltenv`, verified.
     pub fn show_sls(
         &self,

@@ -76,6 +76,19 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         run: path_exists,
     },
     FunctionSpec {
+        name: "slsutil.renderer",
+        doc: "Render a file or a string through the render pipeline (its shebang, or \
+              default_renderer) with this minion's grains, pillar and functions, and return \
+              the data; a map file can so be shared by many SLS files.\n\n\
+              - path: a salt:// URL or a local absolute path ({} when it does not exist, as Salt).\n\
+              - string: the text to render instead of a file.\n\
+              - default_renderer: the pipeline when there is no shebang (default jinja|yaml).\n\
+              - saltenv: the environment for salt:// and imports (default base).",
+        cli_example: "brine '*' slsutil.renderer salt://map.sls\n\
+                      brine '*' slsutil.renderer string='a: {{ grains.id }}'",
+        run: renderer,
+    },
+    FunctionSpec {
         name: "slsutil.serialize",
         doc: "Print a value with one of Salt's serializers: `yaml` (PyYAML style: flow \
               style for collections of scalars only, keys sorted, no final newline) or \
@@ -179,6 +192,60 @@ fn boolstr(_ctx: CallCtx, args: Args) -> ModFuture {
             .unwrap_or_else(|| Value::String("false".into()));
         a.finish()?;
         Ok(if python_truthy(&value) { yes } else { no }.into())
+    })
+}
+
+// ---- renderer -----------------------------------------------------------------------
+
+fn renderer(ctx: CallCtx, args: Args) -> ModFuture {
+    Box::pin(async move {
+        let mut a = args.parser();
+        let path = a.opt_str("path", 0)?;
+        let string = a.opt_str("string", 1)?;
+        let default_renderer = a
+            .opt_str("default_renderer", 2)?
+            .unwrap_or_else(|| "jinja|yaml".into());
+        let saltenv = a.kw_str("saltenv")?.unwrap_or_else(|| "base".into());
+        a.finish()?;
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let sys = crate::state_sys::StateSystem::new(&ctx, handle);
+            let (name, text) = match (path, string) {
+                (None, None) => {
+                    return Err(ModError::BadArguments("Must pass path or string.".into()))
+                }
+                (Some(_), Some(_)) => {
+                    return Err(ModError::BadArguments(
+                        "Must not pass both path and string.".into(),
+                    ))
+                }
+                (None, Some(text)) => (":string:".to_string(), text),
+                (Some(path), None) => {
+                    let bytes = match path.strip_prefix("salt://") {
+                        Some(rel) => sys
+                            .files
+                            .read(&saltenv, rel)
+                            .map_err(|e| failed(e.to_string()))?,
+                        None => std::fs::read(&path).ok(),
+                    };
+                    match bytes {
+                        Some(b) => (path, String::from_utf8_lossy(&b).into_owned()),
+                        // Salt's compile_template: a missing template is {}.
+                        None => return Ok(Value::Object(Map::new()).into()),
+                    }
+                }
+            };
+            let text = if text.starts_with("#!") || default_renderer == "jinja|yaml" {
+                text
+            } else {
+                format!("#!{default_renderer}\n{text}")
+            };
+            sys.render_text(&saltenv, &name, &text, &ctx.pillar)
+                .map(Into::into)
+                .map_err(failed)
+        })
+        .await
+        .map_err(|e| failed(format!("render task failed: {e}")))?
     })
 }
 
@@ -885,5 +952,31 @@ mod tests {
             .await,
             Ok(json!(false))
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn renderer_renders_strings_and_missing_files_are_empty() {
+        let mut ctx = test_ctx();
+        ctx.pillar = Arc::new(json!({"role": "web"}));
+        let got = run_with(
+            ctx.clone(),
+            renderer,
+            "slsutil.renderer",
+            json!([]),
+            json!({"string": "a: {{ pillar['role'] }}\nb: {{ 1 + 1 }}\n"}),
+        )
+        .await;
+        assert_eq!(got, Ok(json!({"a": "web", "b": 2})));
+        let got = run_with(
+            ctx.clone(),
+            renderer,
+            "slsutil.renderer",
+            json!(["/nonexistent/roster"]),
+            json!({}),
+        )
+        .await;
+        assert_eq!(got, Ok(json!({})));
+        let got = run_with(ctx, renderer, "slsutil.renderer", json!([]), json!({})).await;
+        assert_eq!(got, Err("Must pass path or string.".into()));
     }
 }
