@@ -11,11 +11,14 @@ pub enum RenderError {
     /// The Jinja stage failed. `kind` picks Salt's prefix; `line` is the
     /// line in the rendered file itself (`None` when the error happened in
     /// an imported file, which `message` then names).
-    #[error("{kind}{message}{}", line_suffix(*.line))]
+    #[error("{kind}{message}{}{}", line_suffix(*.line), context_suffix(.context))]
     Jinja {
         kind: JinjaErrorKind,
         message: String,
         line: Option<usize>,
+        /// The lines around `line`, the failing one marked (Salt's
+        /// `get_context`), when the source is at hand.
+        context: Option<String>,
     },
     /// The YAML stage failed on the rendered text of `file`.
     #[error("{message}; line {line}")]
@@ -32,6 +35,59 @@ pub enum RenderError {
     /// The rendering thread died (a bug, reported rather than propagated).
     #[error("internal render error: {0}")]
     Internal(String),
+}
+
+fn context_suffix(context: &Option<String>) -> String {
+    match context {
+        Some(c) => format!("\n\n{c}"),
+        None => String::new(),
+    }
+}
+
+/// Salt's `get_context`: up to five lines either side of `line` (1-based),
+/// `[...]` where the text goes on, the failing line marked.
+pub fn get_context(text: &str, line: usize) -> String {
+    const AROUND: usize = 5;
+    const MARKER: &str = "    <======================";
+    let lines: Vec<&str> = text.lines().collect();
+    if line == 0 || line > lines.len() {
+        return format!("---\n{text}\n---");
+    }
+    let start = line.saturating_sub(AROUND + 1);
+    let end = (line + AROUND).min(lines.len());
+    let mut buf: Vec<String> = Vec::new();
+    if start > 0 {
+        buf.push("[...]".into());
+    }
+    for (i, l) in lines[start..end].iter().enumerate() {
+        if start + i + 1 == line {
+            buf.push(format!("{l}{MARKER}"));
+        } else {
+            buf.push((*l).to_string());
+        }
+    }
+    if end < lines.len() {
+        buf.push("[...]".into());
+    }
+    format!("---\n{}\n---", buf.join("\n"))
+}
+
+impl RenderError {
+    /// Adds the lines of `text` around the error's line (a Jinja error in
+    /// `text` itself), as Salt prints them under the message.
+    pub fn with_context(mut self, text: &str) -> RenderError {
+        if let RenderError::Jinja {
+            line: Some(l),
+            context,
+            ..
+        } = &mut self
+        {
+            if *l > 0 {
+                *context = Some(get_context(text, *l));
+            }
+        }
+        self
+    }
 }
 
 fn line_suffix(line: Option<usize>) -> String {
@@ -156,6 +212,7 @@ pub fn from_minijinja(
         kind,
         message,
         line: if in_top { line } else { None },
+        context: None,
     }
 }
 
@@ -221,12 +278,14 @@ mod tests {
             kind: JinjaErrorKind::Undefined,
             message: "'x' is undefined".into(),
             line: Some(3),
+            context: None,
         };
         assert_eq!(e.to_string(), "Jinja variable 'x' is undefined; line 3");
         let e = RenderError::Jinja {
             kind: JinjaErrorKind::Other,
             message: "This formula only supports Windows".into(),
             line: Some(2),
+            context: None,
         };
         assert_eq!(
             e.to_string(),
@@ -240,6 +299,19 @@ mod tests {
         assert_eq!(undefined_name("pillar['port']"), "pillar['port']");
         assert_eq!(undefined_name("grains.missing"), "grains.missing");
         assert_eq!(undefined_name("pillar"), "pillar");
+    }
+
+    #[test]
+    fn context_is_salts_get_context() {
+        let text: String = (1..=14).map(|i| format!("l{i}\n")).collect();
+        assert_eq!(
+            get_context(&text, 8),
+            "---\n[...]\nl3\nl4\nl5\nl6\nl7\nl8    <======================\nl9\nl10\nl11\nl12\nl13\n[...]\n---"
+        );
+        assert_eq!(
+            get_context("a\nb\n", 1),
+            "---\na    <======================\nb\n---"
+        );
     }
 
     #[test]

@@ -171,7 +171,8 @@ fn render_jinja(
             .and_then(|t| t.render(minijinja::context! {}));
         result.map_err(|e| errors::from_minijinja(&e, &name, &source_of))
     })
-    .map_err(RenderError::Internal)??;
+    .map_err(RenderError::Internal)?
+    .map_err(|e| e.with_context(text))?;
     // Jinja drops the template's final newline; Salt puts it back
     let mut out = rendered;
     if text.ends_with('\n') {
