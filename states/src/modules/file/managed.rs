@@ -153,7 +153,10 @@ fn manage(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
             Ok(source::Fetched::Data { url, data }) => {
                 match source::render(ctx, engine.as_deref(), data, &url, &vars) {
                     Ok(out) => Content::Source(out),
-                    Err(e) => return StateResult::fail(name, e),
+                    // Salt's wording: the render error after its prefix.
+                    Err(e) => {
+                        return StateResult::fail(name, format!("Unable to manage file: {e}"))
+                    }
                 }
             }
             Err(e) => return StateResult::fail(name, e),
