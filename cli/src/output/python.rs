@@ -3,8 +3,8 @@
 //! `str.rstrip()`.
 
 pub(super) use brine_states::pyrepr::{
-    dict_repr, float_repr, number_repr, py_repr as repr, py_repr_sorted as sorted_repr,
-    sorted_entries, str_repr,
+    dict_repr, number_repr, py_repr as repr, py_repr_sorted as sorted_repr, sorted_entries,
+    str_repr,
 };
 
 /// The characters `str.splitlines()` breaks on.
