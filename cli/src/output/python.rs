@@ -70,29 +70,6 @@ mod tests {
     use crate::sorted_json;
 
     #[test]
-    fn floats_print_like_python_repr() {
-        let cases = [
-            (0.0, "0.0"),
-            (-0.0, "-0.0"),
-            (1.0, "1.0"),
-            (1.5, "1.5"),
-            (0.1, "0.1"),
-            (123.456, "123.456"),
-            (0.0001, "0.0001"),
-            (0.00001, "1e-05"),
-            (1.5e-7, "1.5e-07"),
-            (1e15, "1000000000000000.0"),
-            (1e16, "1e+16"),
-            (1.5e20, "1.5e+20"),
-            (-2.5e-300, "-2.5e-300"),
-            (f64::MAX, "1.7976931348623157e+308"),
-        ];
-        for (x, want) in cases {
-            assert_eq!(float_repr(x), want, "{x:e}");
-        }
-    }
-
-    #[test]
     fn strings_print_like_python_repr() {
         assert_eq!(str_repr("hi"), "'hi'");
         assert_eq!(str_repr("it's"), "\"it's\"");
