@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use brine_proto::conf::{under_root, ConfError, RawConfig};
-use brine_proto::target::NodegroupDef;
+use brine_proto::targeting::NodegroupDef;
 
 use crate::fileserver::Backend;
 use crate::gitfs::conf::{parse_remotes, string_list, strip_dir, RemoteDefaults};

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use brine_proto::target::MinionFacts;
+use brine_proto::targeting::MinionFacts;
 use brine_proto::{FileBlob, MAX_FRAME_LEN};
 use brine_states::compile::SlsRenderer;
 use brine_states::pillar::{compile_pillar, CompiledPillar};
@@ -322,7 +322,7 @@ impl FileServer {
         facts: &MinionFacts<'_>,
         saltenv: Option<&str>,
         renderer: &dyn SlsRenderer,
-        nodegroups: &BTreeMap<String, brine_proto::target::NodegroupDef>,
+        nodegroups: &BTreeMap<String, brine_proto::targeting::NodegroupDef>,
     ) -> CompiledPillar {
         match saltenv {
             None => compile_pillar(&self.pillar, renderer, facts, false, nodegroups),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brine_pki::channel::write_frame;
-use brine_proto::target::{
+use brine_proto::targeting::{
     expand_nodegroup, expand_nodegroups_in_compound, MinionFacts, TargetExpr, TargetType,
 };
 use brine_proto::{CliReply, Grains, Job, Missing, MissingReason};

@@ -12,7 +12,7 @@ use brine_proto::{EpochKey, Grains, JobId, JobReturn, KeyState, MasterMsg};
 use tokio::sync::{mpsc, Notify};
 
 use crate::config::MasterConfig;
-use brine_proto::target::MinionFacts;
+use brine_proto::targeting::MinionFacts;
 use brine_states::pillar::CompiledPillar;
 
 use crate::fileserver::{FileServer, MasterPillarRenderer};

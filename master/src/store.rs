@@ -346,7 +346,7 @@ fn row_to_job_at(jid: JobId, r: &rusqlite::Row<'_>, o: usize) -> rusqlite::Resul
             tgt: r.get(o)?,
             tgt_type: tgt_type
                 .parse()
-                .unwrap_or(brine_proto::target::TargetType::Glob),
+                .unwrap_or(brine_proto::targeting::TargetType::Glob),
             fun: r.get(o + 2)?,
             arg,
             kwarg,

@@ -69,7 +69,7 @@ pub struct MinionConfig {
     pub pillar_roots: serde_yaml::Value,
     /// Nodegroups for `- match: nodegroup` in top files (Salt reads them
     /// from the minion's own config for that).
-    pub nodegroups: std::collections::BTreeMap<String, brine_proto::target::NodegroupDef>,
+    pub nodegroups: std::collections::BTreeMap<String, brine_proto::targeting::NodegroupDef>,
     /// Keys in the file that Brine does not know (warned about at start).
     pub unknown_keys: Vec<String>,
     /// Values of the keys Brine does not act on (unknown ones and Salt's

@@ -13,7 +13,7 @@ use std::any::Any;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use brine_proto::jid::JidGenerator;
-use brine_proto::target::TargetType;
+use brine_proto::targeting::TargetType;
 use brine_proto::{ErrorKind, ErrorReturn, Job, JobId, JobReturn};
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use brine_pki::channel::{read_frame, write_frame};
 use brine_pki::sealing::{open, parse_publication, SealError};
 use brine_pki::MinionPki;
-use brine_proto::target::{MinionFacts, TargetExpr};
+use brine_proto::targeting::{MinionFacts, TargetExpr};
 use brine_proto::{EpochKey, FileBlob, Job, JobId, MasterMsg, MinionMsg, SealedPublication};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;

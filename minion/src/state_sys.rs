@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use brine_proto::target::MinionFacts;
+use brine_proto::targeting::MinionFacts;
 use brine_states::compile::{top_matches, HighCompiler, SlsRenderer};
 use brine_states::pillar::compile_pillar;
 use brine_states::render::{self, RenderEnv};

@@ -200,7 +200,7 @@ fn push_master(out: &mut Vec<u8>, master: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use brine_proto::target::TargetType;
+    use brine_proto::targeting::TargetType;
     use brine_proto::JobId;
 
     fn sealer() -> (PublicationSealer, Vec<u8>) {

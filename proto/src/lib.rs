@@ -9,7 +9,7 @@ pub mod codec;
 pub mod conf;
 pub mod jid;
 pub mod msg;
-pub mod target;
+pub mod targeting;
 
 pub use codec::{CodecError, MAX_FRAME_LEN, PROTOCOL_VERSION};
 pub use jid::JobId;

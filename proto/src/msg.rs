@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::target::TargetType;
+use crate::targeting::TargetType;
 use crate::JobId;
 
 /// Grains as Salt shapes them: a JSON object of core and custom facts.

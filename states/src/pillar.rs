@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use brine_proto::target::{MinionFacts, NodegroupDef};
+use brine_proto::targeting::{MinionFacts, NodegroupDef};
 use serde_json::{Map, Value};
 
 use crate::compile::{top_matches, SlsRenderer};

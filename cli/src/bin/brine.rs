@@ -15,7 +15,7 @@ use brine_cli::args::parse_call_args;
 use brine_cli::client::{master_config, MasterClient};
 use brine_cli::outargs::OutputArgs;
 use brine_cli::output::{render_all, render_one, OutputOptions};
-use brine_proto::target::TargetType;
+use brine_proto::targeting::TargetType;
 use brine_proto::{CliReply, CliRequest, Missing};
 use clap::Parser;
 use serde_json::Value;

@@ -1,10 +1,10 @@
 //! `match.*`: does this minion match a target expression? Templates use it
 //! to branch on roles (`{% if salt['match.compound']('G@role:web') %}`).
 //! The expressions are the ones `brine -C`, `-G`, `-E`... take, parsed by
-//! `brine_proto::target`. As in Salt, an expression that does not parse
+//! `brine_proto::targeting`. As in Salt, an expression that does not parse
 //! matches nothing (it is logged).
 
-use brine_proto::target::{MinionFacts, TargetExpr, TargetType};
+use brine_proto::targeting::{MinionFacts, TargetExpr, TargetType};
 use serde_json::Value;
 
 use crate::registry::{as_str, Args, CallCtx, FunctionSpec, ModError, ModFuture};

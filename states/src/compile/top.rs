@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use brine_proto::target::{expand_nodegroup, MinionFacts, NodegroupDef, TargetExpr, TargetType};
+use brine_proto::targeting::{expand_nodegroup, MinionFacts, NodegroupDef, TargetExpr, TargetType};
 use serde_json::{Map, Value};
 
 /// Environment -> SLS names, in top-file order, without duplicates.
