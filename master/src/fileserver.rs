@@ -12,7 +12,6 @@
 //! taken from the client certificate, never from a message.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -21,7 +20,7 @@ use brine_proto::targeting::MinionFacts;
 use brine_proto::{FileBlob, MAX_FRAME_LEN};
 use brine_states::compile::SlsRenderer;
 use brine_states::pillar::{compile_pillar, CompiledPillar};
-use brine_states::source::clean_rel_path;
+use brine_states::source::{clean_rel_path, sha256_file};
 use brine_states::yaml::Node;
 use brine_states::{FileSource, LocalRoots, SourceError};
 
@@ -349,7 +348,7 @@ impl FileServer {
                 return Ok((e.sha256.clone(), len));
             }
         }
-        let sha256 = hash_file(disk).map_err(|source| io_error(&rel, source))?;
+        let sha256 = sha256_file(disk).map_err(|source| io_error(&rel, source))?;
         lock(&self.hashes).insert(
             disk.to_path_buf(),
             HashEntry {
@@ -422,28 +421,7 @@ fn percent_decode(s: &str) -> Option<String> {
     Some(cur)
 }
 
-/// sha256 of `data`, lowercase hex.
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
-}
-
-fn hash_file(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        ctx.update(&buf[..n]);
-    }
-    Ok(hex(ctx.finish().as_ref()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use brine_states::source::sha256_hex;
 
 /// Pillar SLS rendered on the master, Jinja then YAML, with the minion's
 /// grains (from the master's store) in the context. Execution functions are

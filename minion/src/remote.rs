@@ -14,7 +14,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -239,29 +238,7 @@ fn write_atomic(dest: &Path, data: &[u8]) -> std::io::Result<()> {
     })
 }
 
-/// sha256 of `data`, lowercase hex.
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
-}
-
-/// sha256 of a file, lowercase hex.
-pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        ctx.update(&buf[..n]);
-    }
-    Ok(hex(ctx.finish().as_ref()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use brine_states::source::{sha256_file, sha256_hex};
 
 /// The minion's own `file_roots` (for `file_client: local`): `{env: [dirs]}`
 /// or a bare list meaning `base`; `{base: [/srv/salt]}` when unset. As in

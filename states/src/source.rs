@@ -188,3 +188,14 @@ fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeSet<String>) {
         }
     }
 }
+
+/// sha256 of `data`, lowercase hex: how the file server and the minion's
+/// cache name a file's content.
+pub fn sha256_hex(data: &[u8]) -> String {
+    crate::modules::file::hashes::digest_hex("sha256", data).unwrap_or_default()
+}
+
+/// sha256 of a file's content, lowercase hex.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    crate::modules::file::hashes::file_digest_hex("sha256", path).map(Option::unwrap_or_default)
+}

@@ -335,31 +335,11 @@ fn readlink(_ctx: CallCtx, args: Args) -> ModFuture {
     })
 }
 
-/// Hex digest of a file with one of the algorithms `ring` offers.
+/// Hex digest of a file with one of Salt's hash types (md5 to sha512).
 fn hash_file(path: &str, form: &str) -> Result<String, ModError> {
-    let algorithm = match form {
-        "sha1" => &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
-        "sha256" => &ring::digest::SHA256,
-        "sha384" => &ring::digest::SHA384,
-        "sha512" => &ring::digest::SHA512,
-        _ => return Err(failed(format!("Invalid hash type: {form}"))),
-    };
-    let mut file = std::fs::File::open(path).map_err(|e| os_error(&e, path))?;
-    let mut ctx = ring::digest::Context::new(algorithm);
-    let mut buf = vec![0u8; 65536];
-    loop {
-        let n = std::io::Read::read(&mut file, &mut buf).map_err(|e| os_error(&e, path))?;
-        if n == 0 {
-            break;
-        }
-        ctx.update(&buf[..n]);
-    }
-    Ok(ctx
-        .finish()
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    brine_states::modules::file::hashes::file_digest_hex(form, std::path::Path::new(path))
+        .map_err(|e| os_error(&e, path))?
+        .ok_or_else(|| failed(format!("Invalid hash type: {form}")))
 }
 
 fn get_hash(_ctx: CallCtx, args: Args) -> ModFuture {

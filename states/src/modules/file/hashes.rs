@@ -32,23 +32,75 @@ fn len_for_type(hash_type: &str) -> Option<usize> {
         .map(|(_, l)| *l)
 }
 
+/// A running digest of one of Salt's hash types.
+enum Hasher {
+    Ring(ring::digest::Context),
+    Sha224(sha2::Sha224),
+    Md5(md5::Md5),
+}
+
+impl Hasher {
+    /// `None` for an unknown hash type.
+    fn new(hash_type: &str) -> Option<Hasher> {
+        use ring::digest;
+        use sha2::Digest as _;
+        let ring = |alg| Some(Hasher::Ring(digest::Context::new(alg)));
+        match hash_type {
+            "sha512" => ring(&digest::SHA512),
+            "sha384" => ring(&digest::SHA384),
+            "sha256" => ring(&digest::SHA256),
+            "sha224" => Some(Hasher::Sha224(sha2::Sha224::new())),
+            // Salt accepts sha1 and md5 for checksums of downloads, not security.
+            "sha1" => ring(&digest::SHA1_FOR_LEGACY_USE_ONLY),
+            "md5" => Some(Hasher::Md5(md5::Md5::new())),
+            _ => None,
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        use sha2::Digest as _;
+        match self {
+            Hasher::Ring(c) => c.update(data),
+            Hasher::Sha224(h) => h.update(data),
+            Hasher::Md5(h) => h.update(data),
+        }
+    }
+
+    fn finish_hex(self) -> String {
+        use sha2::Digest as _;
+        let bytes: Vec<u8> = match self {
+            Hasher::Ring(c) => c.finish().as_ref().to_vec(),
+            Hasher::Sha224(h) => h.finalize().to_vec(),
+            Hasher::Md5(h) => h.finalize().to_vec(),
+        };
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
 /// The lowercase hex digest of `data`; `None` for an unknown hash type.
 pub fn digest_hex(hash_type: &str, data: &[u8]) -> Option<String> {
-    use ring::digest;
-    use sha2::Digest as _;
-    let bytes: Vec<u8> = match hash_type {
-        "sha512" => digest::digest(&digest::SHA512, data).as_ref().to_vec(),
-        "sha384" => digest::digest(&digest::SHA384, data).as_ref().to_vec(),
-        "sha256" => digest::digest(&digest::SHA256, data).as_ref().to_vec(),
-        "sha224" => sha2::Sha224::digest(data).to_vec(),
-        // Salt accepts sha1 and md5 for checksums of downloads, not security.
-        "sha1" => digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, data)
-            .as_ref()
-            .to_vec(),
-        "md5" => md5::Md5::digest(data).to_vec(),
-        _ => return None,
+    let mut h = Hasher::new(hash_type)?;
+    h.update(data);
+    Some(h.finish_hex())
+}
+
+/// The lowercase hex digest of a file's content, read in 64 KiB pieces;
+/// `Ok(None)` for an unknown hash type.
+pub fn file_digest_hex(hash_type: &str, path: &std::path::Path) -> std::io::Result<Option<String>> {
+    use std::io::Read;
+    let Some(mut h) = Hasher::new(hash_type) else {
+        return Ok(None);
     };
-    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(Some(h.finish_hex()))
 }
 
 /// Whether `data` has the digest `sum`.
