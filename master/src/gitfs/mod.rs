@@ -260,11 +260,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// its snapshots, so a changed `root` or `mountpoint` starts afresh.
 fn remote_key(r: &RemoteConf) -> String {
     let id = format!("{}\0{}\0{}", r.url, r.root, r.mountpoint);
-    let digest = ring::digest::digest(&ring::digest::SHA256, id.as_bytes());
-    digest.as_ref()[..12]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    // 24 hex digits are plenty to keep a handful of remotes apart.
+    brine_states::source::sha256_hex(id.as_bytes())[..24].to_string()
 }
 
 /// Environment to commit, as Salt maps refs: the `base` ref (a branch, else
