@@ -20,8 +20,8 @@ use brine_proto::targeting::MinionFacts;
 use brine_proto::{FileBlob, MAX_FRAME_LEN};
 use brine_states::compile::SlsRenderer;
 use brine_states::pillar::{compile_pillar, CompiledPillar};
+use brine_states::render::ContextRenderer;
 use brine_states::source::{clean_rel_path, sha256_file};
-use brine_states::yaml::Node;
 use brine_states::{FileSource, LocalRoots, SourceError};
 
 use crate::gitfs::{GitFs, GitfsConfig, UpdateError, View};
@@ -423,16 +423,25 @@ fn percent_decode(s: &str) -> Option<String> {
 
 pub use brine_states::source::sha256_hex;
 
-/// Pillar SLS rendered on the master, Jinja then YAML, with the minion's
-/// grains (from the master's store) in the context. Execution functions are
-/// not available there (Salt would run the master's own modules): a
-/// `salt['mod.fun']` call in a pillar SLS is a render error naming it.
-pub struct MasterPillarRenderer<'a> {
-    pub files: &'a dyn FileSource,
-    pub grains: &'a serde_json::Map<String, serde_json::Value>,
-    pub opts: &'a serde_json::Value,
-    /// `salt[...]` for the templates; `None`: calling one is a render error.
-    pub functions: Option<&'a dyn brine_states::ExecCaller>,
+/// The renderer of pillar SLS on the master: Jinja then YAML with the
+/// minion's grains (from the master's store) and an empty pillar.
+/// `functions` are the templates' `salt[...]`; without them a call is a
+/// render error naming the function.
+pub fn pillar_renderer<'a>(
+    files: &'a dyn FileSource,
+    grains: &'a serde_json::Map<String, serde_json::Value>,
+    opts: &'a serde_json::Value,
+    functions: Option<&'a dyn brine_states::ExecCaller>,
+) -> ContextRenderer<'a> {
+    static EMPTY_PILLAR: std::sync::LazyLock<serde_json::Value> =
+        std::sync::LazyLock::new(|| serde_json::Value::Object(serde_json::Map::new()));
+    ContextRenderer {
+        files,
+        caller: functions.unwrap_or(&NoFunctions),
+        grains,
+        pillar: &EMPTY_PILLAR,
+        opts,
+    }
 }
 
 struct NoFunctions;
@@ -451,21 +460,6 @@ impl brine_states::ExecCaller for NoFunctions {
 
     fn has(&self, _fun: &str) -> bool {
         false
-    }
-}
-
-impl SlsRenderer for MasterPillarRenderer<'_> {
-    fn render(&self, saltenv: &str, sls: &str, path: &str, text: &str) -> Result<Node, String> {
-        let empty = serde_json::Value::Object(serde_json::Map::new());
-        let env = brine_states::render::RenderEnv {
-            files: self.files,
-            caller: self.functions.unwrap_or(&NoFunctions),
-            grains: self.grains,
-            pillar: &empty,
-            opts: self.opts,
-            saltenv,
-        };
-        brine_states::render::render_sls(&env, sls, path, text).map_err(|e| e.to_string())
     }
 }
 
@@ -588,12 +582,7 @@ mod tests {
             pillar: None,
         };
         let opts = json!({});
-        let r = MasterPillarRenderer {
-            files: fs.pillar_roots(),
-            grains: facts.grains,
-            opts: &opts,
-            functions: None,
-        };
+        let r = pillar_renderer(fs.pillar_roots(), facts.grains, &opts, None);
         let c = fs.pillar(&facts, None, &r, &BTreeMap::new());
         assert!(c.errors.is_empty(), "{:?}", c.errors);
         assert_eq!(c.pillar, json!({"role": "web", "port": 80}));

@@ -15,7 +15,7 @@ use crate::config::MasterConfig;
 use brine_proto::targeting::MinionFacts;
 use brine_states::pillar::CompiledPillar;
 
-use crate::fileserver::{FileServer, MasterPillarRenderer};
+use crate::fileserver::{pillar_renderer, FileServer};
 use crate::store::{KeyRecord, Store};
 
 /// A live minion connection, authenticated by its certificate.
@@ -179,12 +179,12 @@ impl Master {
         };
         let opts = serde_json::json!({"id": id, "__role": "master"});
         let functions = self.pillar_functions.get().map(|make| make(id, &grains));
-        let renderer = MasterPillarRenderer {
-            files: self.files.pillar_roots(),
-            grains: &grains,
-            opts: &opts,
-            functions: functions.as_deref().map(|f| f as _),
-        };
+        let renderer = pillar_renderer(
+            self.files.pillar_roots(),
+            &grains,
+            &opts,
+            functions.as_deref().map(|f| f as _),
+        );
         let compiled = self
             .files
             .pillar(&facts, saltenv, &renderer, &self.config.nodegroups);

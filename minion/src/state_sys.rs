@@ -11,9 +11,8 @@ use std::sync::Arc;
 use brine_proto::targeting::MinionFacts;
 use brine_states::compile::{top_matches, HighCompiler, SlsRenderer};
 use brine_states::pillar::compile_pillar;
-use brine_states::render::{self, RenderEnv};
-use brine_states::yaml::Node;
-use brine_states::{ExecCaller, FileSource, LocalRoots};
+use brine_states::render::{self, ContextRenderer};
+use brine_states::{FileSource, LocalRoots};
 use serde_json::{Map, Value};
 
 use crate::caller::RegistryCaller;
@@ -39,29 +38,6 @@ fn roots_or_empty(value: &serde_yaml::Value, default: &str, key: &str) -> LocalR
             tracing::warn!(%error, "ignoring malformed {key}");
             LocalRoots::default()
         }
-    }
-}
-
-/// Renders SLS files with a fixed grains/pillar/opts context.
-pub struct MinionRenderer<'a> {
-    pub files: &'a dyn FileSource,
-    pub caller: &'a dyn ExecCaller,
-    pub grains: &'a Map<String, Value>,
-    pub pillar: &'a Value,
-    pub opts: &'a Value,
-}
-
-impl SlsRenderer for MinionRenderer<'_> {
-    fn render(&self, saltenv: &str, sls: &str, path: &str, text: &str) -> Result<Node, String> {
-        let env = RenderEnv {
-            files: self.files,
-            caller: self.caller,
-            grains: self.grains,
-            pillar: self.pillar,
-            opts: self.opts,
-            saltenv,
-        };
-        render::render_sls(&env, sls, path, text).map_err(|e| e.to_string())
     }
 }
 
@@ -107,6 +83,47 @@ impl StateSystem {
         }
     }
 
+    /// The SLS renderer over the state tree with this call's pillar.
+    fn renderer<'a>(
+        &'a self,
+        caller: &'a RegistryCaller,
+        pillar: &'a Value,
+    ) -> ContextRenderer<'a> {
+        ContextRenderer {
+            files: self.files.as_ref(),
+            caller,
+            grains: &self.grains,
+            pillar,
+            opts: &self.opts,
+        }
+    }
+
+    /// Renders the SLS of `matches` into verified high data, or Salt's
+    /// error list (non-string IDs and verification errors included, once).
+    fn compile_high(
+        &self,
+        renderer: &ContextRenderer<'_>,
+        matches: &[(String, Vec<String>)],
+    ) -> Result<Map<String, Value>, StateCallError> {
+        let mut compiler = HighCompiler::new(self.files.as_ref(), renderer);
+        let (high, mut errors) = compiler.render_highstate(matches);
+        for (id, sls, ty) in &compiler.non_string_ids {
+            errors.push(format!(
+                "ID '{id}' in SLS '{sls}' is not formed as a string, but is type {ty}. It may need to be quoted."
+            ));
+        }
+        for e in brine_states::high::verify_high(&high) {
+            if !errors.contains(&e) {
+                errors.push(e);
+            }
+        }
+        if errors.is_empty() {
+            Ok(high)
+        } else {
+            Err(StateCallError::Compile(errors))
+        }
+    }
+
     fn caller(&self, pillar: &Value) -> RegistryCaller {
         let mut ctx = self.ctx.clone();
         ctx.pillar = Arc::new(pillar.clone());
@@ -142,7 +159,7 @@ impl StateSystem {
         }
         let empty = Value::Object(Map::new());
         let caller = self.caller(&empty);
-        let renderer = MinionRenderer {
+        let renderer = ContextRenderer {
             files: &self.pillar_files,
             caller: &caller,
             grains: &self.grains,
@@ -175,18 +192,10 @@ impl StateSystem {
         pillar: &Value,
     ) -> Result<Value, String> {
         let caller = self.caller(pillar);
-        let env = RenderEnv {
-            files: self.files.as_ref(),
-            caller: &caller,
-            grains: &self.grains,
-            pillar,
-            opts: &self.opts,
-            saltenv,
-        };
         let sls = path.trim_start_matches("salt://");
-        render::render_sls(&env, sls, path, text)
+        self.renderer(&caller, pillar)
+            .render(saltenv, sls, path, text)
             .map(|node| node.to_json())
-            .map_err(|e| e.to_string())
     }
 
     /// Salt's `state.show_sls`: high data of `mods` in `saltenv`, verified.
@@ -197,43 +206,14 @@ impl StateSystem {
         pillar: &Value,
     ) -> Result<Map<String, Value>, StateCallError> {
         let caller = self.caller(pillar);
-        let renderer = MinionRenderer {
-            files: self.files.as_ref(),
-            caller: &caller,
-            grains: &self.grains,
-            pillar,
-            opts: &self.opts,
-        };
-        let mut compiler = HighCompiler::new(self.files.as_ref(), &renderer);
-        let (high, mut errors) = compiler.render_highstate(&[(saltenv.to_string(), mods.to_vec())]);
-        for (id, sls, ty) in &compiler.non_string_ids {
-            errors.push(format!(
-                "ID '{id}' in SLS '{sls}' is not formed as a string, but is type {ty}. It may need to be quoted."
-            ));
-        }
-        errors.extend(
-            brine_states::high::verify_high(&high)
-                .into_iter()
-                .filter(|e| !errors.contains(e))
-                .collect::<Vec<_>>(),
-        );
-        if errors.is_empty() {
-            Ok(high)
-        } else {
-            Err(StateCallError::Compile(errors))
-        }
+        let renderer = self.renderer(&caller, pillar);
+        self.compile_high(&renderer, &[(saltenv.to_string(), mods.to_vec())])
     }
 
     /// The merged top data of every environment (`state.show_top` input).
     pub fn top(&self, pillar: &Value) -> Result<Map<String, Value>, StateCallError> {
         let caller = self.caller(pillar);
-        let renderer = MinionRenderer {
-            files: self.files.as_ref(),
-            caller: &caller,
-            grains: &self.grains,
-            pillar,
-            opts: &self.opts,
-        };
+        let renderer = self.renderer(&caller, pillar);
         let mut top = Value::Object(Map::new());
         let mut errors = Vec::new();
         for env in self.files.envs() {
@@ -294,27 +274,14 @@ impl StateSystem {
             ]));
         }
         let caller = self.caller(pillar);
-        let renderer = MinionRenderer {
-            files: self.files.as_ref(),
-            caller: &caller,
-            grains: &self.grains,
-            pillar,
-            opts: &self.opts,
-        };
-        let mut compiler = HighCompiler::new(self.files.as_ref(), &renderer);
-        let (high, mut errors) = compiler.render_highstate(&matches);
-        errors.extend(brine_states::high::verify_high(&high));
-        if errors.is_empty() {
-            Ok(high)
-        } else {
-            Err(StateCallError::Compile(errors))
-        }
+        let renderer = self.renderer(&caller, pillar);
+        self.compile_high(&renderer, &matches)
     }
 }
 
 /// `file.managed template: jinja` through the same renderer as SLS files.
 struct TemplateGlue<'a> {
-    renderer: &'a MinionRenderer<'a>,
+    renderer: &'a ContextRenderer<'a>,
     saltenv: &'a str,
 }
 
@@ -331,14 +298,7 @@ impl brine_states::TemplateRenderer for TemplateGlue<'_> {
                 "template engine '{engine}' is not supported (jinja is)"
             ));
         }
-        let env = RenderEnv {
-            files: self.renderer.files,
-            caller: self.renderer.caller,
-            grains: self.renderer.grains,
-            pillar: self.renderer.pillar,
-            opts: self.renderer.opts,
-            saltenv: self.saltenv,
-        };
+        let env = self.renderer.env(self.saltenv);
         let path = source_path.strip_prefix("salt://").unwrap_or(source_path);
         render::render_template(&env, path, text, extra).map_err(|e| e.to_string())
     }
@@ -375,13 +335,7 @@ impl StateSystem {
     ) -> Result<Map<String, Value>, StateCallError> {
         let chunks = self.low(high, exclude)?;
         let caller = self.caller(pillar);
-        let renderer = MinionRenderer {
-            files: self.files.as_ref(),
-            caller: &caller,
-            grains: &self.grains,
-            pillar,
-            opts: &self.opts,
-        };
+        let renderer = self.renderer(&caller, pillar);
         let templates = TemplateGlue {
             renderer: &renderer,
             saltenv,

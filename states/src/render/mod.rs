@@ -47,6 +47,43 @@ pub struct RenderEnv<'a> {
     pub saltenv: &'a str,
 }
 
+/// A renderer with a fixed context (files, `salt`, grains, pillar, opts):
+/// what the minion renders SLS files and templates with, and the master
+/// pillar. It is the compiler's `SlsRenderer`.
+pub struct ContextRenderer<'a> {
+    pub files: &'a dyn FileSource,
+    pub caller: &'a dyn ExecCaller,
+    pub grains: &'a Map<String, serde_json::Value>,
+    pub pillar: &'a serde_json::Value,
+    pub opts: &'a serde_json::Value,
+}
+
+impl ContextRenderer<'_> {
+    /// The render environment of this context in `saltenv`.
+    pub fn env<'s>(&'s self, saltenv: &'s str) -> RenderEnv<'s> {
+        RenderEnv {
+            files: self.files,
+            caller: self.caller,
+            grains: self.grains,
+            pillar: self.pillar,
+            opts: self.opts,
+            saltenv,
+        }
+    }
+}
+
+impl crate::compile::SlsRenderer for ContextRenderer<'_> {
+    fn render(
+        &self,
+        saltenv: &str,
+        sls: &str,
+        path: &str,
+        text: &str,
+    ) -> Result<crate::yaml::Node, String> {
+        render_sls(&self.env(saltenv), sls, path, text).map_err(|e| e.to_string())
+    }
+}
+
 /// The renderer pipeline of an SLS: its `#!` line, else the `renderer`
 /// option, else `jinja|yaml`.
 fn pipeline(text: &str, opts: &serde_json::Value) -> Vec<String> {
