@@ -374,21 +374,7 @@ mod example_tests {
         let c = MasterConfig::from_raw(&dir, raw).unwrap();
         assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
         assert_eq!(c.nodegroups.len(), 2);
-        let src: String = include_str!("config.rs")
-            .split("#[cfg(test)]")
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .collect();
-        let mut keys = Vec::new();
-        for part in src.split("raw.get").skip(1) {
-            if let Some(start) = part.find("(\"") {
-                let rest = &part[start + 2..];
-                if let Some(end) = rest.find('"') {
-                    keys.push(rest[..end].to_string());
-                }
-            }
-        }
+        let keys = brine_proto::conf::keys_read_in(include_str!("config.rs"));
         assert!(keys.len() > 15, "{keys:?}");
         for key in keys {
             assert!(

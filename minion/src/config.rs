@@ -277,40 +277,13 @@ mod example_tests {
         let raw = RawConfig::parse("examples/minion.yaml", &text).unwrap();
         let c = MinionConfig::from_raw(&dir, raw).unwrap();
         assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
-        let src: String = include_str!("config.rs")
-            .split("#[cfg(test)]")
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .collect();
-        let re = regex_lite_keys(&src);
-        assert!(re.len() > 15, "{re:?}");
-        for key in re {
+        let keys = brine_proto::conf::keys_read_in(include_str!("config.rs"));
+        assert!(keys.len() > 15, "{keys:?}");
+        for key in keys {
             assert!(
                 text.contains(&format!("\n{key}:")),
                 "examples/minion.yaml lacks '{key}'"
             );
         }
-    }
-
-    /// Keys read with `raw.get(...)("key")` in this file.
-    fn regex_lite_keys(src: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        for part in src.split("raw.get").skip(1) {
-            // Only `raw.get("key")` or `raw.get::<T>("key")`: the quote
-            // must follow the call directly, not appear later in the file.
-            if let Some(start) = part
-                .find("(\"")
-                .filter(|&i| !part[..i].contains([';', '{', ')']))
-            {
-                let rest = &part[start + 2..];
-                if let Some(end) = rest.find('"') {
-                    out.push(rest[..end].to_string());
-                }
-            }
-        }
-        out.sort();
-        out.dedup();
-        out
     }
 }

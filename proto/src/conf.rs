@@ -100,6 +100,34 @@ impl RawConfig {
     }
 }
 
+/// The option names a config loader's source reads with `raw.get("key")`
+/// or `raw.get::<T>("key")` (tests check each is documented in the example
+/// config). Only the part before `#[cfg(test)]` counts.
+pub fn keys_read_in(source: &str) -> Vec<String> {
+    let code: String = source
+        .split("#[cfg(test)]")
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let mut out = Vec::new();
+    for part in code.split("raw.get").skip(1) {
+        // The quote must follow the call directly, not appear later on.
+        if let Some(start) = part
+            .find("(\"")
+            .filter(|&i| !part[..i].contains([';', '{', ')']))
+        {
+            let rest = &part[start + 2..];
+            if let Some(end) = rest.find('"') {
+                out.push(rest[..end].to_string());
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Environments and their directories (`file_roots`, `pillar_roots`), in
 /// search order within each environment.
 pub type Roots = BTreeMap<String, Vec<PathBuf>>;
