@@ -1,6 +1,7 @@
 //! Shared pieces of the Brine command-line tools and daemons' entry points.
 pub mod args;
 pub mod client;
+pub mod entry;
 pub mod logging;
 pub mod outargs;
 pub mod output;

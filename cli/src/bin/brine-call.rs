@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
 use brine_cli::args::parse_call_args;
+use brine_cli::entry::ConfigDirArg;
 use brine_cli::outargs::OutputArgs;
 use brine_cli::output::render_one;
 use brine_minion::config::MinionConfig;
@@ -21,13 +22,8 @@ use clap::Parser;
     about = "Run a function on this minion directly"
 )]
 struct Args {
-    #[arg(
-        short = 'c',
-        long = "config-dir",
-        default_value = "/etc/brine",
-        env = "BRINE_CONFIG_DIR"
-    )]
-    config_dir: PathBuf,
+    #[command(flatten)]
+    config: ConfigDirArg,
     /// Run without contacting a master (masterless).
     #[arg(long)]
     local: bool,
@@ -74,7 +70,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
         .function
         .clone()
         .ok_or_else(|| anyhow!("missing FUNCTION (try brine-call -d for the list)"))?;
-    let mut config = MinionConfig::load(&args.config_dir).map_err(|e| anyhow!("{e}"))?;
+    let mut config = MinionConfig::load(&args.config.config_dir).map_err(|e| anyhow!("{e}"))?;
     if let Some(dir) = &args.file_root {
         config.file_roots = single_root(dir)?;
     }

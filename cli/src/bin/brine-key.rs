@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use brine_cli::client::{master_config, MasterClient};
+use brine_cli::entry::ConfigDirArg;
 use brine_cli::output::{render_value, OutputFormat, OutputOptions};
 use brine_proto::{CliReply, CliRequest, KeyCommand, KeyEntry, KeyState};
 use clap::Parser;
@@ -18,13 +19,8 @@ use serde_json::{json, Map, Value};
     about = "Manage minion keys on the master"
 )]
 struct Args {
-    #[arg(
-        short = 'c',
-        long = "config-dir",
-        default_value = "/etc/brine",
-        env = "BRINE_CONFIG_DIR"
-    )]
-    config_dir: PathBuf,
+    #[command(flatten)]
+    config: ConfigDirArg,
     /// List every key: accepted, pending, rejected, denied, with fingerprints.
     #[arg(short = 'L', long = "list-all")]
     list_all: bool,
@@ -74,23 +70,7 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let _ = brine_cli::logging::init("warning", None);
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    match rt.block_on(run(args)) {
-        Ok(code) => ExitCode::from(code),
-        Err(error) => {
-            eprintln!("Error: {error:#}");
-            ExitCode::from(1)
-        }
-    }
+    brine_cli::entry::run_client(run(args))
 }
 
 /// Salt's section titles and JSON keys, in Salt's order.
@@ -102,7 +82,7 @@ const SECTIONS: &[(KeyState, &str, &str)] = &[
 ];
 
 async fn run(args: Args) -> anyhow::Result<u8> {
-    let config = master_config(&args.config_dir)?;
+    let config = master_config(&args.config.config_dir)?;
     let socket = config.cli_socket();
     let inc_rej = args.include_rejected || args.include_all;
     let inc_acc = args.include_accepted || args.include_all;

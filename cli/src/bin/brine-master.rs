@@ -1,21 +1,14 @@
 //! `brine-master`: parse flags, load config, start logging, run.
 
-use std::path::PathBuf;
-
 use anyhow::Context;
+use brine_cli::entry::ConfigDirArg;
 use clap::Parser;
 
 #[derive(Parser, Debug)]
 #[command(name = "brine-master", version, about = "The Brine master daemon")]
 struct Args {
-    /// Config directory holding the `master` file.
-    #[arg(
-        short = 'c',
-        long = "config-dir",
-        default_value = "/etc/brine",
-        env = "BRINE_CONFIG_DIR"
-    )]
-    config_dir: PathBuf,
+    #[command(flatten)]
+    config: ConfigDirArg,
     /// Log level: error, warning, info, debug, trace (overrides log_level).
     #[arg(short = 'l', long = "log-level")]
     log_level: Option<String>,
@@ -23,7 +16,7 @@ struct Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let config = match brine_master::MasterConfig::load(&args.config_dir) {
+    let config = match brine_master::MasterConfig::load(&args.config.config_dir) {
         Ok(c) => c,
         Err(error) => {
             eprintln!("brine-master: {error}");
@@ -58,17 +51,8 @@ fn run(config: brine_master::MasterConfig) -> anyhow::Result<()> {
         let functions: brine_master::state::PillarFunctions = std::sync::Arc::new(|id, grains| {
             Box::new(brine_minion::caller::for_master_pillar(id, grains))
         });
-        brine_master::run_with(config, shutdown_signal(), Some(functions)).await?;
+        brine_master::run_with(config, brine_cli::entry::shutdown_signal(), Some(functions))
+            .await?;
         Ok(())
     })
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
 }

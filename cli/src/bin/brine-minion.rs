@@ -1,21 +1,15 @@
 //! `brine-minion`: parse flags, load config, start logging, run.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
+use brine_cli::entry::ConfigDirArg;
 use clap::Parser;
 
 #[derive(Parser, Debug)]
 #[command(name = "brine-minion", version, about = "The Brine minion daemon")]
 struct Args {
-    /// Config directory holding the `minion` file.
-    #[arg(
-        short = 'c',
-        long = "config-dir",
-        default_value = "/etc/brine",
-        env = "BRINE_CONFIG_DIR"
-    )]
-    config_dir: PathBuf,
+    #[command(flatten)]
+    config: ConfigDirArg,
     /// Log level: error, warning, info, debug, trace (overrides log_level).
     #[arg(short = 'l', long = "log-level")]
     log_level: Option<String>,
@@ -23,7 +17,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let config = match brine_minion::config::MinionConfig::load(&args.config_dir) {
+    let config = match brine_minion::config::MinionConfig::load(&args.config.config_dir) {
         Ok(c) => c,
         Err(error) => {
             eprintln!("brine-minion: {error}");
@@ -49,21 +43,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(brine_minion::daemon::run(config, shutdown_signal())) {
+    match rt.block_on(brine_minion::daemon::run(
+        config,
+        brine_cli::entry::shutdown_signal(),
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("brine-minion: {error}");
             ExitCode::from(1)
         }
-    }
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
     }
 }

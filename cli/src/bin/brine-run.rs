@@ -2,12 +2,12 @@
 //! (`jobs.lookup_jid`, `jobs.list_jobs`, `manage.status`, `manage.up`, `manage.down`,
 //! `fileserver.update`, `fileserver.envs`, `fileserver.file_list`, `pillar.show_pillar`).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::bail;
 use brine_cli::args::parse_call_args;
 use brine_cli::client::{master_config, MasterClient};
+use brine_cli::entry::ConfigDirArg;
 use brine_cli::outargs::OutputArgs;
 use brine_cli::output::render_value;
 use brine_proto::{CliReply, CliRequest};
@@ -16,13 +16,8 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(name = "brine-run", version, about = "Run a master-side runner")]
 struct Args {
-    #[arg(
-        short = 'c',
-        long = "config-dir",
-        default_value = "/etc/brine",
-        env = "BRINE_CONFIG_DIR"
-    )]
-    config_dir: PathBuf,
+    #[command(flatten)]
+    config: ConfigDirArg,
     #[command(flatten)]
     output: OutputArgs,
     /// List the runners and exit.
@@ -37,23 +32,7 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let _ = brine_cli::logging::init("warning", None);
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    match rt.block_on(run(args)) {
-        Ok(code) => ExitCode::from(code),
-        Err(error) => {
-            eprintln!("Error: {error:#}");
-            ExitCode::from(1)
-        }
-    }
+    brine_cli::entry::run_client(run(args))
 }
 
 async fn run(args: Args) -> anyhow::Result<u8> {
@@ -66,7 +45,7 @@ async fn run(args: Args) -> anyhow::Result<u8> {
     let Some(fun) = args.function.clone() else {
         bail!("missing FUNCTION (try brine-run -d for the list)");
     };
-    let config = master_config(&args.config_dir)?;
+    let config = master_config(&args.config.config_dir)?;
     let (arg, kwarg) = parse_call_args(&args.args);
     let reply = MasterClient::call(
         &config.cli_socket(),

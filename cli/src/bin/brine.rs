@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use brine_cli::args::parse_call_args;
 use brine_cli::client::{master_config, MasterClient};
+use brine_cli::entry::ConfigDirArg;
 use brine_cli::outargs::OutputArgs;
 use brine_cli::output::{render_all, render_one, OutputOptions};
 use brine_proto::targeting::TargetType;
@@ -20,8 +21,8 @@ use brine_proto::{CliReply, CliRequest, Missing};
 use clap::Parser;
 use serde_json::Value;
 
+// Exit codes as README documents them; 1 (an error) comes from `run_client`.
 const EX_OK: u8 = 0;
-const EX_ERROR: u8 = 1;
 const EX_NO_MATCH: u8 = 2;
 const EX_RETCODE: u8 = 11;
 const EX_MISSING: u8 = 20;
@@ -33,14 +34,8 @@ const EX_MISSING: u8 = 20;
     about = "Run a function on the minions a target selects"
 )]
 struct Args {
-    /// Config directory holding the master's config (for its socket and defaults).
-    #[arg(
-        short = 'c',
-        long = "config-dir",
-        default_value = "/etc/brine",
-        env = "BRINE_CONFIG_DIR"
-    )]
-    config_dir: PathBuf,
+    #[command(flatten)]
+    config: ConfigDirArg,
     /// Seconds to wait for returns (default: the master's `timeout`, 5).
     #[arg(short = 't', long)]
     timeout: Option<u64>,
@@ -155,25 +150,11 @@ struct Outcome {
 fn main() -> ExitCode {
     let args = Args::parse();
     let _ = brine_cli::logging::init(&args.log_level, None);
-    match run(args) {
-        Ok(code) => ExitCode::from(code),
-        Err(error) => {
-            eprintln!("Error: {error:#}");
-            ExitCode::from(EX_ERROR)
-        }
-    }
+    brine_cli::entry::run_client(run(args))
 }
 
-fn run(args: Args) -> anyhow::Result<u8> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
-    rt.block_on(run_async(args))
-}
-
-async fn run_async(args: Args) -> anyhow::Result<u8> {
-    let config = master_config(&args.config_dir)?;
+async fn run(args: Args) -> anyhow::Result<u8> {
+    let config = master_config(&args.config.config_dir)?;
     let socket = config.cli_socket();
     let (arg, kwarg) = parse_call_args(&args.args);
     let mut opts = args.output.options(&args.function, args.static_);
