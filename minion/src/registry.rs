@@ -488,6 +488,24 @@ pub(crate) fn test_ctx() -> CallCtx {
     test_ctx_with(brine_proto::Grains::new())
 }
 
+/// Calls `f` as `name` in `ctx` with JSON arguments (a list and a map), for
+/// unit tests: the value, or the error's text.
+#[cfg(test)]
+pub(crate) async fn test_call(
+    ctx: CallCtx,
+    f: ModFn,
+    name: &'static str,
+    arg: Value,
+    kwarg: Value,
+) -> Result<Value, String> {
+    let arg = arg.as_array().cloned().unwrap_or_default();
+    let kwarg = kwarg.as_object().cloned().unwrap_or_default();
+    with_fun(name, f(ctx, Args::new(arg, kwarg)))
+        .await
+        .map(|o| o.value)
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

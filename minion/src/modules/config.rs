@@ -360,7 +360,7 @@ fn dot_vals(ctx: CallCtx, args: Args) -> ModFuture {
 mod tests {
     use super::*;
     use crate::config::MinionConfig;
-    use crate::registry::{test_ctx_with, with_fun, ModFn};
+    use crate::registry::{test_ctx_with, ModFn};
     use std::sync::Arc;
 
     async fn run(f: ModFn, name: &'static str, arg: Value, kwarg: Value) -> Result<Value, String> {
@@ -380,12 +380,7 @@ mod tests {
             "users": ["a", "b"],
             "master": {"masteropt": 1, "redis.db": "5"},
         }));
-        let arg = arg.as_array().cloned().unwrap_or_default();
-        let kwarg = kwarg.as_object().cloned().unwrap_or_default();
-        with_fun(name, f(ctx, Args::new(arg, kwarg)))
-            .await
-            .map(|o| o.value)
-            .map_err(|e| e.to_string())
+        crate::registry::test_call(ctx, f, name, arg, kwarg).await
     }
 
     #[tokio::test]

@@ -426,15 +426,10 @@ fn stats(_ctx: CallCtx, args: Args) -> ModFuture {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::{test_ctx, with_fun, ModFn};
+    use crate::registry::{test_ctx, ModFn};
 
     async fn run(f: ModFn, name: &'static str, arg: Value, kw: Value) -> Result<Value, String> {
-        let arg = arg.as_array().cloned().unwrap_or_default();
-        let kw = kw.as_object().cloned().unwrap_or_default();
-        with_fun(name, f(test_ctx(), Args::new(arg, kw)))
-            .await
-            .map(|o| o.value)
-            .map_err(|e| e.to_string())
+        crate::registry::test_call(test_ctx(), f, name, arg, kw).await
     }
 
     #[test]

@@ -160,7 +160,7 @@ fn ipcidr(ctx: CallCtx, args: Args) -> ModFuture {
 mod tests {
     use super::*;
     use crate::config::MinionConfig;
-    use crate::registry::{test_ctx_with, with_fun, ModFn};
+    use crate::registry::{test_ctx_with, ModFn};
     use serde_json::json;
     use std::sync::Arc;
 
@@ -170,12 +170,7 @@ mod tests {
         let raw = brine_proto::conf::RawConfig::parse("minion", "id: web01\n").unwrap();
         ctx.config =
             Arc::new(MinionConfig::from_raw(std::path::Path::new("/etc/brine"), raw).unwrap());
-        let arg = arg.as_array().cloned().unwrap_or_default();
-        let kw = kw.as_object().cloned().unwrap_or_default();
-        with_fun(name, f(ctx, Args::new(arg, kw)))
-            .await
-            .map(|o| o.value)
-            .map_err(|e| e.to_string())
+        crate::registry::test_call(ctx, f, name, arg, kw).await
     }
 
     #[tokio::test]

@@ -320,7 +320,7 @@ fn keys(ctx: CallCtx, args: Args) -> ModFuture {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::{test_ctx, with_fun, ModFn};
+    use crate::registry::{test_ctx, ModFn};
     use std::sync::Arc;
 
     fn pillar() -> Value {
@@ -335,12 +335,7 @@ mod tests {
     async fn run(f: ModFn, name: &'static str, arg: Value, kwarg: Value) -> Result<Value, String> {
         let mut ctx = test_ctx();
         ctx.pillar = Arc::new(pillar());
-        let arg = arg.as_array().cloned().unwrap_or_default();
-        let kwarg = kwarg.as_object().cloned().unwrap_or_default();
-        with_fun(name, f(ctx, Args::new(arg, kwarg)))
-            .await
-            .map(|o| o.value)
-            .map_err(|e| e.to_string())
+        crate::registry::test_call(ctx, f, name, arg, kwarg).await
     }
 
     #[tokio::test]

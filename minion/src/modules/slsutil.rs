@@ -679,7 +679,7 @@ fn path_exists(ctx: CallCtx, args: Args) -> ModFuture {
 mod tests {
     use super::*;
     use crate::config::MinionConfig;
-    use crate::registry::{test_ctx, with_fun, ModFn};
+    use crate::registry::{test_ctx, ModFn};
     use serde_json::json;
     use std::sync::Arc;
 
@@ -690,12 +690,7 @@ mod tests {
         arg: Value,
         kw: Value,
     ) -> Result<Value, String> {
-        let arg = arg.as_array().cloned().unwrap_or_default();
-        let kw = kw.as_object().cloned().unwrap_or_default();
-        with_fun(name, f(ctx, Args::new(arg, kw)))
-            .await
-            .map(|o| o.value)
-            .map_err(|e| e.to_string())
+        crate::registry::test_call(ctx, f, name, arg, kw).await
     }
 
     async fn run(f: ModFn, name: &'static str, arg: Value, kw: Value) -> Result<Value, String> {
