@@ -169,12 +169,17 @@ impl Args {
 /// which Salt users know: `test.echo() takes 1 positional argument but 2
 /// were given`, `test.echo() got an unexpected keyword argument 'x'`.
 ///
-/// ```ignore
+/// ```
+/// # use brine_minion::registry::{Args, ModError};
+/// # fn echo(args: Args) -> Result<(), ModError> {
 /// let mut a = args.parser();
 /// let text = a.take("text", 0)?;          // required, position 0 or text=...
 /// let n = a.opt_i64("count", 1)?;         // optional, position 1 or count=...
 /// let quiet = a.kw_bool("quiet")?;        // keyword only
 /// a.finish()?;
+/// # let _ = (text, n, quiet);
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Debug)]
 pub struct ArgParser {
