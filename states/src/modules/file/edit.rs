@@ -674,23 +674,35 @@ fn prepare_missing(ctx: &StateCtx<'_>, args: &StateArgs) -> Option<StateResult> 
     check_file(name).err().map(|e| StateResult::fail(name, e))
 }
 
-pub fn append(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
+/// What `file.append` and `file.prepend` start from: the text to add (one
+/// entry per line) and the file's current text, the file created first when
+/// `makedirs` says so. `Err` is the state's result already.
+fn lines_to_add(
+    ctx: &StateCtx<'_>,
+    args: &StateArgs,
+    fun: &str,
+) -> Result<(Vec<String>, String), Box<StateResult>> {
     let name = args.name.as_str();
     if name.is_empty() {
-        return StateResult::fail(name, "Must provide name to file.append");
+        let message = format!("Must provide name to file.{fun}");
+        return Err(Box::new(StateResult::fail(name, message)));
     }
     if let Some(r) = prepare_missing(ctx, args) {
-        return r;
+        return Err(Box::new(r));
     }
-    let chunks = match text_chunks(ctx, args) {
-        Ok(c) => c,
-        Err(e) => return StateResult::fail(name, e),
+    let fail = |e| Box::new(StateResult::fail(name, e));
+    let chunks = text_chunks(ctx, args).map_err(fail)?;
+    let orig = read_text(Path::new(name)).map_err(fail)?;
+    Ok((chunks, orig))
+}
+
+pub fn append(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
+    let name = args.name.as_str();
+    let (chunks, orig) = match lines_to_add(ctx, args, "append") {
+        Ok(found) => found,
+        Err(result) => return *result,
     };
     let path = Path::new(name);
-    let orig = match read_text(path) {
-        Ok(t) => t,
-        Err(e) => return StateResult::fail(name, e),
-    };
     let ignore_ws = args.bool("ignore_whitespace", true);
     let mut new_lines: Vec<String> = Vec::new();
     for chunk in &chunks {
@@ -743,21 +755,11 @@ pub fn append(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
 
 pub fn prepend(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
     let name = args.name.as_str();
-    if name.is_empty() {
-        return StateResult::fail(name, "Must provide name to file.prepend");
-    }
-    if let Some(r) = prepare_missing(ctx, args) {
-        return r;
-    }
-    let chunks = match text_chunks(ctx, args) {
-        Ok(c) => c,
-        Err(e) => return StateResult::fail(name, e),
+    let (chunks, orig) = match lines_to_add(ctx, args, "prepend") {
+        Ok(found) => found,
+        Err(result) => return *result,
     };
     let path = Path::new(name);
-    let orig = match read_text(path) {
-        Ok(t) => t,
-        Err(e) => return StateResult::fail(name, e),
-    };
     let header = args.bool("header", false);
     let mut preface: Vec<String> = Vec::new();
     for chunk in &chunks {
