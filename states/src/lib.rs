@@ -14,6 +14,7 @@ pub mod data;
 pub mod high;
 pub mod modules;
 pub mod pillar;
+pub mod pyjson;
 pub mod pyrepr;
 pub mod registry;
 pub mod render;

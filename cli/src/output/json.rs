@@ -4,95 +4,25 @@
 //! (`1e+16`, `1e-05`). `--out-indent N` sets the indent; with 0 every item
 //! still gets its own line, as in Python.
 
-use serde_json::Value;
+use brine_states::pyjson::JsonFormat;
+use serde_json::{Map, Value};
 
-use super::python::number_repr;
+fn format(indent: usize) -> JsonFormat {
+    JsonFormat::new(Some(" ".repeat(indent)), false, false)
+}
 
 /// Renders a mapping given as entries (`{"web1": ...}`).
 pub(super) fn render_entries(entries: &[(&str, &Value)], indent: usize) -> String {
-    let mut out = String::new();
-    write_object(entries.iter().copied(), &" ".repeat(indent), 0, &mut out);
-    out
+    let map: Map<String, Value> = entries
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).clone()))
+        .collect();
+    format(indent).dumps(&Value::Object(map))
 }
 
 /// Renders a bare value.
 pub(super) fn render_value(value: &Value, indent: usize) -> String {
-    let mut out = String::new();
-    write_value(value, &" ".repeat(indent), 0, &mut out);
-    out
-}
-
-fn write_value(value: &Value, unit: &str, level: usize, out: &mut String) {
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&number_repr(n)),
-        Value::String(s) => write_str(s, out),
-        Value::Array(items) if items.is_empty() => out.push_str("[]"),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                out.push_str(if i == 0 { "\n" } else { ",\n" });
-                push_indent(unit, level + 1, out);
-                write_value(item, unit, level + 1, out);
-            }
-            out.push('\n');
-            push_indent(unit, level, out);
-            out.push(']');
-        }
-        Value::Object(map) => {
-            write_object(map.iter().map(|(k, v)| (k.as_str(), v)), unit, level, out)
-        }
-    }
-}
-
-fn write_object<'a>(
-    entries: impl Iterator<Item = (&'a str, &'a Value)>,
-    unit: &str,
-    level: usize,
-    out: &mut String,
-) {
-    let mut empty = true;
-    out.push('{');
-    for (key, value) in entries {
-        out.push_str(if empty { "\n" } else { ",\n" });
-        empty = false;
-        push_indent(unit, level + 1, out);
-        write_str(key, out);
-        out.push_str(": ");
-        write_value(value, unit, level + 1, out);
-    }
-    if !empty {
-        out.push('\n');
-        push_indent(unit, level, out);
-    }
-    out.push('}');
-}
-
-fn push_indent(unit: &str, level: usize, out: &mut String) {
-    for _ in 0..level {
-        out.push_str(unit);
-    }
-}
-
-/// A JSON string as Python writes it with `ensure_ascii=False`: only `"`,
-/// `\` and control characters below U+0020 are escaped.
-fn write_str(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\x08' => out.push_str("\\b"),
-            '\x0c' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    format(indent).dumps(value)
 }
 
 #[cfg(test)]

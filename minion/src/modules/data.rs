@@ -92,11 +92,8 @@ pub fn python_type(v: &Value) -> &'static str {
     }
 }
 
-/// Python's `str()`, `repr()` and float `repr()`: the states crate's one
-/// implementation.
-pub use brine_states::pyrepr::{
-    float_repr as python_float, py_repr as python_repr, py_str as python_str,
-};
+/// Python's `str()` (the states crate's one implementation).
+pub use brine_states::pyrepr::py_str as python_str;
 
 /// Python's `fnmatch.fnmatchcase(name, pattern)`: `*`, `?`, `[seq]`,
 /// `[!seq]`; an unclosed `[` is literal; `[^a]` means `^` or `a`.

@@ -4,9 +4,10 @@
 
 use std::path::{Component, Path};
 
+use brine_states::pyjson::JsonFormat;
 use serde_json::{Map, Value};
 
-use super::data::{self, dict_update, python_float, python_truthy};
+use super::data::{self, dict_update, python_truthy};
 use crate::registry::{as_bool, as_i64, as_str, Args, CallCtx, FunctionSpec, ModError, ModFuture};
 
 pub static FUNCTIONS: &[FunctionSpec] = &[
@@ -325,103 +326,7 @@ pub fn json_dumps(obj: &Value, mut options: Map<String, Value>) -> Result<String
         item_sep,
         key_sep,
     };
-    let mut out = String::new();
-    fmt.write(obj, 0, &mut out);
-    Ok(out)
-}
-
-struct JsonFormat {
-    indent: Option<String>,
-    sort_keys: bool,
-    ensure_ascii: bool,
-    item_sep: String,
-    key_sep: String,
-}
-
-impl JsonFormat {
-    fn newline(&self, level: usize, out: &mut String) {
-        if let Some(ind) = &self.indent {
-            out.push('\n');
-            for _ in 0..level {
-                out.push_str(ind);
-            }
-        }
-    }
-
-    fn write(&self, v: &Value, level: usize, out: &mut String) {
-        match v {
-            Value::Null => out.push_str("null"),
-            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-                (Some(i), _, _) => out.push_str(&i.to_string()),
-                (None, Some(u), _) => out.push_str(&u.to_string()),
-                (None, None, Some(f)) => out.push_str(&python_float(f)),
-                _ => out.push_str(&n.to_string()),
-            },
-            Value::String(s) => self.write_str(s, out),
-            Value::Array(items) => {
-                if items.is_empty() {
-                    out.push_str("[]");
-                    return;
-                }
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(&self.item_sep);
-                    }
-                    self.newline(level + 1, out);
-                    self.write(item, level + 1, out);
-                }
-                self.newline(level, out);
-                out.push(']');
-            }
-            Value::Object(m) => {
-                if m.is_empty() {
-                    out.push_str("{}");
-                    return;
-                }
-                let mut entries: Vec<(&String, &Value)> = m.iter().collect();
-                if self.sort_keys {
-                    entries.sort_by(|a, b| a.0.cmp(b.0));
-                }
-                out.push('{');
-                for (i, (k, v)) in entries.into_iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(&self.item_sep);
-                    }
-                    self.newline(level + 1, out);
-                    self.write_str(k, out);
-                    out.push_str(&self.key_sep);
-                    self.write(v, level + 1, out);
-                }
-                self.newline(level, out);
-                out.push('}');
-            }
-        }
-    }
-
-    fn write_str(&self, s: &str, out: &mut String) {
-        out.push('"');
-        for c in s.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                '\u{8}' => out.push_str("\\b"),
-                '\u{c}' => out.push_str("\\f"),
-                c if (c as u32) < 0x20 || (self.ensure_ascii && (c as u32) > 0x7e) => {
-                    let mut buf = [0u16; 2];
-                    for unit in c.encode_utf16(&mut buf) {
-                        out.push_str(&format!("\\u{unit:04x}"));
-                    }
-                }
-                c => out.push(c),
-            }
-        }
-        out.push('"');
-    }
+    Ok(fmt.dumps(obj))
 }
 
 /// Salt's yaml serializer: `yaml.dump(obj, default_flow_style=None)` with
