@@ -49,7 +49,7 @@ pub fn for_master_pillar(id: &str, grains: &brine_proto::Grains) -> RegistryCall
         grains: crate::grains::GrainsHandle::from_grains(grains.clone()),
         running: Default::default(),
         jid: brine_proto::jid::JidGenerator::new().next(),
-        pillar: std::sync::Arc::new(Value::Object(Map::new())),
+        fixed_pillar: Some(std::sync::Arc::new(Value::Object(Map::new()))),
         pillar_store: Default::default(),
         master: None,
     };
@@ -91,7 +91,7 @@ mod tests {
         kwargs: Value,
     ) -> Result<Value, CallError> {
         let mut ctx = test_ctx();
-        ctx.pillar = Arc::new(json!({"pkg": {"apache": "httpd"}}));
+        ctx.fixed_pillar = Some(Arc::new(json!({"pkg": {"apache": "httpd"}})));
         let caller = RegistryCaller::new(ctx, Handle::current());
         let args = args.as_array().cloned().unwrap_or_default();
         let kwargs = kwargs.as_object().cloned().unwrap_or_default();

@@ -94,19 +94,7 @@ impl Executor {
                 let entry = RunningJob::from_job(job, &args);
                 let _registered = self.inner.running.register(entry, kill_tx);
                 info!(jid = %job.jid, fun = %job.fun, user = %job.user, "job started");
-                let mut ctx = self.ctx(job.jid);
-                if spec.name == "pillar.items" {
-                    // Salt's pillar.items asks for a fresh pillar.
-                    ctx.pillar = match self.inner.pillar.refresh(&ctx).await {
-                        Ok(p) => p,
-                        Err(error) => {
-                            warn!(%error, "pillar refresh failed; using the pillar held");
-                            self.inner.pillar.get_or_load(&ctx).await
-                        }
-                    };
-                } else if !compiles_own_pillar(spec.name) {
-                    ctx.pillar = self.inner.pillar.get_or_load(&ctx).await;
-                }
+                let ctx = self.ctx(job.jid);
                 supervise(spec.name, (spec.run)(ctx, args), kill_rx).await
             }
         };
@@ -115,14 +103,14 @@ impl Executor {
         ret
     }
 
-    /// A call context with an empty pillar (filled in by the caller).
+    /// A call context reading the minion's in-memory pillar.
     fn ctx(&self, jid: JobId) -> CallCtx {
         CallCtx {
             config: self.inner.config.clone(),
             grains: self.inner.grains.clone(),
             running: self.inner.running.clone(),
             jid,
-            pillar: Arc::new(Value::Object(Map::new())),
+            fixed_pillar: None,
             pillar_store: self.inner.pillar.clone(),
             master: self.inner.master.clone(),
         }
@@ -158,12 +146,6 @@ impl Executor {
         };
         self.run(&job).await
     }
-}
-
-/// Functions that compile a fresh pillar themselves (state runs and
-/// `refresh_pillar`): loading the in-memory one first would do it twice.
-fn compiles_own_pillar(fun: &str) -> bool {
-    fun.starts_with("state.") || fun == "saltutil.refresh_pillar"
 }
 
 // ---- running jobs -------------------------------------------------------------------

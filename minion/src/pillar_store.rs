@@ -2,7 +2,8 @@
 //! `config.get`, templates outside state runs and `I@` targets read.
 //!
 //! It is compiled (masterless) or fetched from the master (connected) the
-//! first time a job needs it and when the minion connects, and replaced by
+//! first time a call reads it (`CallCtx::pillar`) and when the minion
+//! connects, and replaced by
 //! `saltutil.refresh_pillar` and by every state run, which compile a fresh
 //! pillar anyway. Salt keeps a stale pillar until `refresh_pillar`; a state
 //! run refreshing it here means `pillar.get` after a highstate agrees with

@@ -23,15 +23,28 @@ pub struct CallCtx {
     pub running: RunningJobs,
     /// The job this call belongs to (a local call gets a fresh one).
     pub jid: JobId,
-    /// The minion's current pillar (`pillar.*`, `config.get`); an empty
-    /// object until pillar arrives. Shared, so cloning the context is cheap.
-    pub pillar: Arc<Value>,
-    /// The minion's in-memory pillar, which `pillar` was read from
-    /// (`saltutil.refresh_pillar` and state runs replace it).
+    /// The pillar of this call when it is fixed: inside a state run (its
+    /// pillar, `pillar=` included) or in tests. `None`: the minion's
+    /// in-memory pillar, read through [`CallCtx::pillar`].
+    pub fixed_pillar: Option<Arc<Value>>,
+    /// The minion's in-memory pillar (`saltutil.refresh_pillar` and state
+    /// runs replace it).
     pub pillar_store: crate::pillar_store::PillarStore,
     /// Requests to the connected masters (file server, pillar); `None` for
     /// a local call (`brine-call`).
     pub master: Option<crate::link::MasterClient>,
+}
+
+impl CallCtx {
+    /// The pillar this call reads (`pillar.*`, `config.get`, templates): the
+    /// fixed one, else the minion's in-memory pillar, compiled or fetched on
+    /// first need, so functions that never read it never wait for it.
+    pub async fn pillar(&self) -> Arc<Value> {
+        match &self.fixed_pillar {
+            Some(p) => p.clone(),
+            None => self.pillar_store.get_or_load(self).await,
+        }
+    }
 }
 
 /// Why a function gave no value.
@@ -482,7 +495,7 @@ pub(crate) fn test_ctx_with(grains: brine_proto::Grains) -> CallCtx {
         grains: GrainsHandle::from_grains(grains),
         running: RunningJobs::default(),
         jid: brine_proto::jid::JidGenerator::new().next(),
-        pillar: Arc::new(Value::Object(Map::new())),
+        fixed_pillar: Some(Arc::new(Value::Object(Map::new()))),
         pillar_store: Default::default(),
         master: None,
     }

@@ -126,7 +126,7 @@ impl StateSystem {
 
     fn caller(&self, pillar: &Value) -> RegistryCaller {
         let mut ctx = self.ctx.clone();
-        ctx.pillar = Arc::new(pillar.clone());
+        ctx.fixed_pillar = Some(Arc::new(pillar.clone()));
         RegistryCaller::new(ctx, self.handle.clone())
     }
 

@@ -124,15 +124,16 @@ struct Sources {
 }
 
 impl Sources {
-    fn of(ctx: &CallCtx) -> Sources {
+    async fn of(ctx: &CallCtx) -> Sources {
+        let held = ctx.pillar().await;
         let grains = Value::Object((*ctx.grains.snapshot()).clone());
         let mut opts = ctx.config.as_opts();
         if let Value::Object(m) = &mut opts {
             // A running Salt minion keeps its grains and pillar in its opts too.
             m.insert("grains".into(), grains.clone());
-            m.insert("pillar".into(), (*ctx.pillar).clone());
+            m.insert("pillar".into(), (*held).clone());
         }
-        let pillar = match &*ctx.pillar {
+        let pillar = match &*held {
             p @ Value::Object(_) => p.clone(),
             _ => json!({}),
         };
@@ -176,7 +177,7 @@ fn get(ctx: CallCtx, args: Args) -> ModFuture {
             grains: a.opt_bool("omit_grains", 7)?.unwrap_or(false),
         };
         a.finish()?;
-        let src = Sources::of(&ctx);
+        let src = Sources::of(&ctx).await;
         let Some(strategy) = merge else {
             let order = [
                 (omit.opts, &src.opts),
@@ -236,7 +237,7 @@ fn option(ctx: CallCtx, args: Args) -> ModFuture {
         let wildcard = a.opt_bool("wildcard", 7)?.unwrap_or(false);
         a.finish()?;
         let default = default.unwrap_or_else(|| if wildcard { json!({}) } else { json!("") });
-        let src = Sources::of(&ctx);
+        let src = Sources::of(&ctx).await;
         if !wildcard {
             let order = [
                 (omit.opts, &src.opts),
@@ -291,7 +292,7 @@ fn merge(ctx: CallCtx, args: Args) -> ModFuture {
         let omit_master = a.opt_bool("omit_master", 3)?.unwrap_or(false);
         let omit_pillar = a.opt_bool("omit_pillar", 4)?.unwrap_or(false);
         a.finish()?;
-        let src = Sources::of(&ctx);
+        let src = Sources::of(&ctx).await;
         let mut ret: Option<Value> = None;
         for (skip, data) in [
             (omit_opts, &src.opts),
@@ -331,7 +332,7 @@ fn merge(ctx: CallCtx, args: Args) -> ModFuture {
 fn items(ctx: CallCtx, args: Args) -> ModFuture {
     Box::pin(async move {
         args.parser().finish()?;
-        Ok(Sources::of(&ctx).opts.into())
+        Ok(Sources::of(&ctx).await.opts.into())
     })
 }
 
@@ -340,7 +341,7 @@ fn dot_vals(ctx: CallCtx, args: Args) -> ModFuture {
         let mut a = args.parser();
         let value = a.take_str("value", 0)?;
         a.finish()?;
-        let src = Sources::of(&ctx);
+        let src = Sources::of(&ctx).await;
         let prefix = format!("{value}.");
         let mut out = Map::new();
         for data in [&src.master, &src.opts] {
@@ -373,13 +374,13 @@ mod tests {
         let grains = json!({"os": "Debian", "mycustom": "fromgrains", "pkg": {"g": 1}});
         let mut ctx = test_ctx_with(grains.as_object().unwrap().clone());
         ctx.config = Arc::new(config);
-        ctx.pillar = Arc::new(json!({
+        ctx.fixed_pillar = Some(Arc::new(json!({
             "nested_opt": {"a": {"c": 2}},
             "mycustom": "frompillar",
             "pkg": {"apache": "httpd"},
             "users": ["a", "b"],
             "master": {"masteropt": 1, "redis.db": "5"},
-        }));
+        })));
         crate::registry::test_call(ctx, f, name, arg, kwarg).await
     }
 

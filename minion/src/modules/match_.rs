@@ -69,14 +69,15 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
 ];
 
 /// Whether the minion (or `minion_id`) matches `tgt` of type `kind`.
-fn matches(ctx: &CallCtx, tgt: &str, kind: TargetType, minion_id: Option<String>) -> bool {
+async fn matches(ctx: &CallCtx, tgt: &str, kind: TargetType, minion_id: Option<String>) -> bool {
+    let pillar = ctx.pillar().await;
     let grains = ctx.grains.snapshot();
     let id = minion_id.unwrap_or_else(|| ctx.config.id.clone());
     match TargetExpr::parse(tgt, kind) {
         Ok(expr) => expr.matches(&MinionFacts {
             id: &id,
             grains: &grains,
-            pillar: ctx.pillar.as_object(),
+            pillar: pillar.as_object(),
         }),
         Err(error) => {
             tracing::warn!(%error, tgt, "invalid target expression: no match");
@@ -103,7 +104,7 @@ fn by_id(ctx: CallCtx, args: Args, kind: TargetType) -> ModFuture {
                 .join(","),
             other => as_str("tgt", &other)?,
         };
-        Ok(Value::Bool(matches(&ctx, &tgt, kind, minion_id)).into())
+        Ok(Value::Bool(matches(&ctx, &tgt, kind, minion_id).await).into())
     })
 }
 
@@ -119,7 +120,7 @@ fn by_grain(ctx: CallCtx, args: Args, kind: TargetType) -> ModFuture {
                 "only ':' is supported as the delimiter".into(),
             ));
         }
-        Ok(Value::Bool(matches(&ctx, &tgt, kind, None)).into())
+        Ok(Value::Bool(matches(&ctx, &tgt, kind, None).await).into())
     })
 }
 
@@ -152,7 +153,7 @@ fn ipcidr(ctx: CallCtx, args: Args) -> ModFuture {
         let mut a = args.parser();
         let tgt = a.take_str("tgt", 0)?;
         a.finish()?;
-        Ok(Value::Bool(matches(&ctx, &tgt, TargetType::Ipcidr, None)).into())
+        Ok(Value::Bool(matches(&ctx, &tgt, TargetType::Ipcidr, None).await).into())
     })
 }
 

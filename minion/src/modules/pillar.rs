@@ -85,11 +85,27 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
     },
 ];
 
-/// The minion's pillar as a map (an empty one when it is not a dict).
-fn pillar_map(ctx: &CallCtx) -> Map<String, Value> {
-    match &*ctx.pillar {
+/// A pillar as a map (an empty one when it is not a dict).
+fn pillar_map(pillar: &Value) -> Map<String, Value> {
+    match pillar {
         Value::Object(m) => m.clone(),
         _ => Map::new(),
+    }
+}
+
+/// The pillar as Salt's `pillar.items` sees it: compiled afresh (the
+/// in-memory one is replaced), unless the call's pillar is fixed; the held
+/// one when the master cannot be asked.
+async fn fresh_pillar(ctx: &CallCtx) -> std::sync::Arc<Value> {
+    if ctx.fixed_pillar.is_some() {
+        return ctx.pillar().await;
+    }
+    match ctx.pillar_store.refresh(ctx).await {
+        Ok(p) => p,
+        Err(error) => {
+            tracing::warn!(%error, "pillar refresh failed; using the pillar held");
+            ctx.pillar().await
+        }
     }
 }
 
@@ -148,7 +164,8 @@ fn get(ctx: CallCtx, args: Args) -> ModFuture {
                 as_bool("pillar_merge_lists", &opt(&ctx, "pillar_merge_lists")).unwrap_or(false)
             }
         };
-        let found = traverse(&ctx.pillar, &key, &delim);
+        let pillar = ctx.pillar().await;
+        let found = traverse(&pillar, &key, &delim);
         if merge {
             match (&default, found) {
                 (Some(Value::Object(d)), None) => return Ok(Value::Object(d.clone()).into()),
@@ -201,7 +218,8 @@ fn item(ctx: CallCtx, args: Args) -> ModFuture {
         let delim = delimiter(a.kw_str("delimiter")?)?;
         a.ignore(&["pillarenv", "saltenv", "unmask"]);
         a.finish()?;
-        Ok(Value::Object(item_map(&ctx.pillar, &keys, &default, &delim)?).into())
+        let pillar = ctx.pillar().await;
+        Ok(Value::Object(item_map(&pillar, &keys, &default, &delim)?).into())
     })
 }
 
@@ -224,7 +242,7 @@ fn item_map(
 
 /// What `pillar.items` returns: the pillar with the `pillar=` override merged
 /// over it, or `pillar.item` of the positional keys.
-fn items_value(ctx: &CallCtx, args: Args) -> Result<Value, ModError> {
+fn items_value(held: &Value, args: Args) -> Result<Value, ModError> {
     let mut a = args.parser();
     let keys = a.rest(0);
     let overrides = a.kw("pillar");
@@ -232,13 +250,13 @@ fn items_value(ctx: &CallCtx, args: Args) -> Result<Value, ModError> {
     a.finish()?;
     if !keys.is_empty() {
         return Ok(Value::Object(item_map(
-            &ctx.pillar,
+            held,
             &keys,
             &json!(""),
             DEFAULT_DELIMITER,
         )?));
     }
-    let mut pillar = pillar_map(ctx);
+    let mut pillar = pillar_map(held);
     match overrides {
         Some(Value::Object(o)) => dict_update(&mut pillar, &o, false),
         Some(other) if super::data::python_truthy(&other) => {
@@ -252,12 +270,12 @@ fn items_value(ctx: &CallCtx, args: Args) -> Result<Value, ModError> {
 }
 
 fn items(ctx: CallCtx, args: Args) -> ModFuture {
-    Box::pin(async move { Ok(items_value(&ctx, args)?.into()) })
+    Box::pin(async move { Ok(items_value(&*fresh_pillar(&ctx).await, args)?.into()) })
 }
 
 fn ls(ctx: CallCtx, args: Args) -> ModFuture {
     Box::pin(async move {
-        let value = items_value(&ctx, args)?;
+        let value = items_value(&*fresh_pillar(&ctx).await, args)?;
         let keys: Vec<Value> = match value {
             Value::Object(m) => m.keys().map(|k| Value::String(k.clone())).collect(),
             _ => Vec::new(),
@@ -280,7 +298,9 @@ fn obfuscate_value(v: &Value) -> Value {
 }
 
 fn obfuscate(ctx: CallCtx, args: Args) -> ModFuture {
-    Box::pin(async move { Ok(obfuscate_value(&items_value(&ctx, args)?).into()) })
+    Box::pin(
+        async move { Ok(obfuscate_value(&items_value(&*fresh_pillar(&ctx).await, args)?).into()) },
+    )
 }
 
 fn raw(ctx: CallCtx, args: Args) -> ModFuture {
@@ -289,7 +309,7 @@ fn raw(ctx: CallCtx, args: Args) -> ModFuture {
         let key = a.opt("key", 0)?;
         a.opt("unmask", 1)?;
         a.finish()?;
-        let pillar = pillar_map(&ctx);
+        let pillar = pillar_map(&*ctx.pillar().await);
         match key.filter(super::data::python_truthy) {
             Some(k) => {
                 let k = as_str("key", &k)?;
@@ -307,7 +327,8 @@ fn keys(ctx: CallCtx, args: Args) -> ModFuture {
         let delim = delimiter(a.opt_str("delimiter", 1)?)?;
         a.opt("unmask", 2)?;
         a.finish()?;
-        match traverse(&ctx.pillar, &key, &delim) {
+        let pillar = ctx.pillar().await;
+        match traverse(&pillar, &key, &delim) {
             None => Err(ModError::Failed(format!("Pillar key not found: {key}"))),
             Some(Value::Object(m)) => Ok(json!(m.keys().collect::<Vec<_>>()).into()),
             Some(_) => Err(ModError::Failed(format!(
@@ -334,7 +355,7 @@ mod tests {
 
     async fn run(f: ModFn, name: &'static str, arg: Value, kwarg: Value) -> Result<Value, String> {
         let mut ctx = test_ctx();
-        ctx.pillar = Arc::new(pillar());
+        ctx.fixed_pillar = Some(Arc::new(pillar()));
         crate::registry::test_call(ctx, f, name, arg, kwarg).await
     }
 

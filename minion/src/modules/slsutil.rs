@@ -208,6 +208,7 @@ fn renderer(ctx: CallCtx, args: Args) -> ModFuture {
             .unwrap_or_else(|| "jinja|yaml".into());
         let saltenv = a.kw_str("saltenv")?.unwrap_or_else(|| "base".into());
         a.finish()?;
+        let pillar = ctx.pillar().await;
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
             let sys = crate::state_sys::StateSystem::new(&ctx, handle);
@@ -241,7 +242,7 @@ fn renderer(ctx: CallCtx, args: Args) -> ModFuture {
             } else {
                 format!("#!{default_renderer}\n{text}")
             };
-            sys.render_text(&saltenv, &name, &text, &ctx.pillar)
+            sys.render_text(&saltenv, &name, &text, &pillar)
                 .map(Into::into)
                 .map_err(failed)
         })
@@ -857,7 +858,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn renderer_renders_strings_and_missing_files_are_empty() {
         let mut ctx = test_ctx();
-        ctx.pillar = Arc::new(json!({"role": "web"}));
+        ctx.fixed_pillar = Some(Arc::new(json!({"role": "web"})));
         let got = run_with(
             ctx.clone(),
             renderer,
