@@ -951,13 +951,26 @@ fn job_retcode(opts: &RunOpts, retcode: i32) -> i32 {
 // ---- functions ----------------------------------------------------------------------
 
 fn run(_ctx: CallCtx, args: Args) -> ModFuture {
+    run_line(args, false)
+}
+
+/// `cmd.shell`: `cmd.run` through the shell.
+fn shell(_ctx: CallCtx, args: Args) -> ModFuture {
+    run_line(args, true)
+}
+
+/// `cmd.run` and `cmd.shell`: stdout, or '' in the background.
+fn run_line(args: Args, through_shell: bool) -> ModFuture {
     Box::pin(async move {
         let mut a = args.parser();
         let cmd = a.take_str("cmd", 0)?;
-        let opts = parse_opts(&mut a, RUN_FLAVOR)?;
+        let mut opts = parse_opts(&mut a, RUN_FLAVOR)?;
         let bg = a.kw_bool("bg")?.unwrap_or(false);
         let raise_err = a.kw_bool("raise_err")?.unwrap_or(false);
         a.finish()?;
+        if through_shell {
+            opts.python_shell = true;
+        }
         if bg {
             execute_bg(Program::Line(cmd.clone()), &cmd, &opts).await?;
             return Ok(Value::String(String::new()).into());
@@ -970,31 +983,6 @@ fn run(_ctx: CallCtx, args: Args) -> ModFuture {
                 f.stdout
             }));
         }
-        let value = if opts.hide_output {
-            String::new()
-        } else {
-            f.stdout
-        };
-        Ok(ModOutput {
-            value: Value::String(value),
-            retcode: job_retcode(&opts, f.retcode),
-        })
-    })
-}
-
-fn shell(_ctx: CallCtx, args: Args) -> ModFuture {
-    Box::pin(async move {
-        let mut a = args.parser();
-        let cmd = a.take_str("cmd", 0)?;
-        let mut opts = parse_opts(&mut a, RUN_FLAVOR)?;
-        let bg = a.kw_bool("bg")?.unwrap_or(false);
-        a.finish()?;
-        opts.python_shell = true;
-        if bg {
-            execute_bg(Program::Line(cmd.clone()), &cmd, &opts).await?;
-            return Ok(Value::String(String::new()).into());
-        }
-        let f = execute(Program::Line(cmd.clone()), &cmd, &opts).await?;
         let value = if opts.hide_output {
             String::new()
         } else {
