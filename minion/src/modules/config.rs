@@ -159,6 +159,21 @@ struct Omit {
     master: bool,
 }
 
+impl Sources {
+    /// Where `config.get`/`config.option` look, first match wins: options,
+    /// grains, pillar, the pillar's `master` key, Salt's defaults; each
+    /// with whether `omit` leaves it out.
+    fn lookup_order<'a>(&'a self, omit: &Omit) -> [(bool, &'a Value); 5] {
+        [
+            (omit.opts, &self.opts),
+            (omit.grains, &self.grains),
+            (omit.pillar, &self.pillar),
+            (omit.master, &self.master),
+            (false, salt_defaults()),
+        ]
+    }
+}
+
 fn get(ctx: CallCtx, args: Args) -> ModFuture {
     Box::pin(async move {
         let mut a = args.parser();
@@ -179,14 +194,7 @@ fn get(ctx: CallCtx, args: Args) -> ModFuture {
         a.finish()?;
         let src = Sources::of(&ctx).await;
         let Some(strategy) = merge else {
-            let order = [
-                (omit.opts, &src.opts),
-                (omit.grains, &src.grains),
-                (omit.pillar, &src.pillar),
-                (omit.master, &src.master),
-                (false, salt_defaults()),
-            ];
-            for (skip, data) in order {
+            for (skip, data) in src.lookup_order(&omit) {
                 if skip {
                     continue;
                 }
@@ -239,14 +247,7 @@ fn option(ctx: CallCtx, args: Args) -> ModFuture {
         let default = default.unwrap_or_else(|| if wildcard { json!({}) } else { json!("") });
         let src = Sources::of(&ctx).await;
         if !wildcard {
-            let order = [
-                (omit.opts, &src.opts),
-                (omit.grains, &src.grains),
-                (omit.pillar, &src.pillar),
-                (omit.master, &src.master),
-                (false, salt_defaults()),
-            ];
-            for (skip, data) in order {
+            for (skip, data) in src.lookup_order(&omit) {
                 if let (false, Some(v)) = (skip, data.get(&value)) {
                     return Ok(v.clone().into());
                 }
