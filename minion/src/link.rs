@@ -445,9 +445,32 @@ async fn enroll_once(ctx: &LinkCtx, master: &str, hold: Duration) -> Result<bool
 
 // ---- session ------------------------------------------------------------------
 
-async fn subscribe(ctx: &LinkCtx, master: &str) -> Result<mpsc::Receiver<Vec<u8>>, LinkError> {
+/// Publication bytes received but not yet handled, at most: a fake or
+/// compromised publisher cannot make the minion queue more than this.
+const PUB_QUEUE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Bytes of one received publication, holding their share of the queue's
+/// byte budget until handled.
+pub(crate) struct Received {
+    bytes: Vec<u8>,
+    _budget: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// ZeroMQ options of the SUB socket: what the master's port may send before
+/// anything is authenticated is bounded (vendored zmq.rs patch): a message
+/// above the largest publication drops the connection before a buffer is
+/// reserved for its announced length.
+fn sub_socket_options() -> zeromq::SocketOptions {
+    let mut options = zeromq::SocketOptions::default();
+    options
+        .max_msg_size(brine_proto::MAX_FRAME_LEN + 64 * 1024)
+        .connect_timeout(CONNECT_TIMEOUT);
+    options
+}
+
+async fn subscribe(ctx: &LinkCtx, master: &str) -> Result<mpsc::Receiver<Received>, LinkError> {
     let addr = host_port(master, ctx.config.publish_port);
-    let mut sub = zeromq::SubSocket::new();
+    let mut sub = zeromq::SubSocket::with_options(sub_socket_options());
     let endpoint = format!("tcp://{addr}");
     tokio::time::timeout(CONNECT_TIMEOUT, sub.connect(&endpoint))
         .await
@@ -464,13 +487,24 @@ async fn subscribe(ctx: &LinkCtx, master: &str) -> Result<mpsc::Receiver<Vec<u8>
         message: e.to_string(),
     })?;
     let (tx, rx) = mpsc::channel(1024);
+    let budget = Arc::new(tokio::sync::Semaphore::new(PUB_QUEUE_BYTES));
     tokio::spawn(async move {
         loop {
             match sub.recv().await {
                 Ok(msg) => {
                     // A publication is a single frame; anything else is noise.
                     let Some(frame) = msg.get(0) else { continue };
-                    if tx.send(frame.to_vec()).await.is_err() {
+                    // Wait for room: the publisher is throttled by TCP, not
+                    // by our memory.
+                    let need = frame.len().clamp(1, PUB_QUEUE_BYTES) as u32;
+                    let Ok(permit) = budget.clone().acquire_many_owned(need).await else {
+                        break;
+                    };
+                    let received = Received {
+                        bytes: frame.to_vec(),
+                        _budget: permit,
+                    };
+                    if tx.send(received).await.is_err() {
                         break;
                     }
                 }
@@ -577,7 +611,7 @@ async fn drive<W: AsyncWrite + Unpin>(
     state: &mut LinkState,
     wr: &mut W,
     inbox: &mut mpsc::Receiver<MasterMsg>,
-    pubs: &mut mpsc::Receiver<Vec<u8>>,
+    pubs: &mut mpsc::Receiver<Received>,
     out_tx: &mpsc::Sender<MinionMsg>,
     out_rx: &mut mpsc::Receiver<MinionMsg>,
     req_rx: &mut mpsc::Receiver<MinionMsg>,
@@ -633,8 +667,8 @@ async fn drive<W: AsyncWrite + Unpin>(
                 }
             }
             p = pubs.recv() => {
-                let Some(bytes): Option<Vec<u8>> = p else { return Ok(SessionEnd::Lost) };
-                match parse_publication(&bytes) {
+                let Some(received) = p else { return Ok(SessionEnd::Lost) };
+                match parse_publication(&received.bytes) {
                     Ok(p) => handle_publication(ctx, state, p, out_tx, wr).await?,
                     Err(error) => warn!(%error, "malformed publication ignored"),
                 }
