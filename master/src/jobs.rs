@@ -8,12 +8,12 @@ use brine_pki::channel::write_frame;
 use brine_proto::targeting::{
     expand_nodegroup, expand_nodegroups_in_compound, MinionFacts, TargetExpr, TargetType,
 };
-use brine_proto::{CliReply, Grains, Job, Missing, MissingReason};
+use brine_proto::{CliReply, Grains, Job, Missing, MissingReason, Unstored};
 use serde_json::{Map, Value};
 use tokio::io::AsyncWrite;
 use tracing::{info, warn, Instrument};
 
-use crate::state::{JobEvent, Master};
+use crate::state::{ActiveJob, JobEvent, Master};
 use crate::store::{now_ms, JobRecord};
 
 /// Turns what the user typed into a target the minions can evaluate:
@@ -100,7 +100,7 @@ pub async fn publish<W: AsyncWrite + Unpin>(master: &Arc<Master>, req: PublishRe
         issued_ms: now_ms(),
     };
     let span = tracing::info_span!("job", jid = %job.jid, fun = %job.fun);
-    gather(master, job, expected, req.detach, wr)
+    gather(master, job, expr, expected, req.detach, wr)
         .instrument(span)
         .await
 }
@@ -108,6 +108,7 @@ pub async fn publish<W: AsyncWrite + Unpin>(master: &Arc<Master>, req: PublishRe
 async fn gather<W: AsyncWrite + Unpin>(
     master: &Arc<Master>,
     job: Job,
+    expr: TargetExpr,
     expected: Vec<String>,
     detach: bool,
     wr: &mut W,
@@ -128,10 +129,23 @@ async fn gather<W: AsyncWrite + Unpin>(
             return;
         }
     };
-    master.store.put_job(JobRecord {
+    // The job is on disk before anyone hears of it: a jid the CLI prints
+    // can always be looked up, even if the master dies right after.
+    let record = JobRecord {
         job: job.clone(),
         expected: expected.clone(),
+    };
+    if let Err(error) = master.store.put_job(record).await {
+        master.remove_route(jid);
+        let message = format!("cannot record the job, so it was not published: {error}");
+        let _ = write_frame(wr, &CliReply::Error { message }).await;
+        return;
+    }
+    let active = Arc::new(ActiveJob {
+        expected: expected.iter().cloned().collect(),
+        expr: expr.clone(),
     });
+    master.add_active(jid, active);
     if master.publish_tx.send(sealed).await.is_err() {
         warn!("publisher is gone");
     }
@@ -142,19 +156,28 @@ async fn gather<W: AsyncWrite + Unpin>(
     };
     if write_frame(wr, &reply).await.is_err() || detach {
         master.remove_route(jid);
+        master.remove_active(jid);
         return;
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(job.timeout);
     let mut waiting: BTreeSet<String> = expected.into_iter().collect();
     let mut started: HashSet<String> = HashSet::new();
+    let mut unstored: Vec<Unstored> = Vec::new();
     while !waiting.is_empty() {
         tokio::select! {
             ev = route.recv() => match ev {
                 Some(JobEvent::Started(id)) => { started.insert(id); }
+                Some(JobEvent::Unstored { id, error }) => {
+                    // The minion keeps it and retries; still waiting.
+                    unstored.retain(|u| u.id != id);
+                    unstored.push(Unstored { id, error });
+                }
                 Some(JobEvent::Returned(ret)) => {
+                    unstored.retain(|u| u.id != ret.id);
                     waiting.remove(&ret.id);
                     if write_frame(wr, &CliReply::Return(*ret)).await.is_err() {
                         master.remove_route(jid);
+                        master.remove_active(jid);
                         return;
                     }
                 }
@@ -164,8 +187,10 @@ async fn gather<W: AsyncWrite + Unpin>(
         }
     }
     master.remove_route(jid);
+    master.remove_active(jid);
     let missing = waiting
         .into_iter()
+        .filter(|id| !unstored.iter().any(|u| &u.id == id))
         .map(|id| {
             let reason = if !connected_at_publish.contains(&id) || !master.is_connected(&id) {
                 MissingReason::NotConnected
@@ -180,5 +205,11 @@ async fn gather<W: AsyncWrite + Unpin>(
     if !missing.is_empty() {
         info!(missing = missing.len(), "job finished with minions missing");
     }
-    let _ = write_frame(wr, &CliReply::Done { missing }).await;
+    if !unstored.is_empty() {
+        warn!(
+            unstored = unstored.len(),
+            "job finished with returns the store could not take"
+        );
+    }
+    let _ = write_frame(wr, &CliReply::Done { missing, unstored }).await;
 }

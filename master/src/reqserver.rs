@@ -17,7 +17,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn, Instrument};
 
 use crate::fileserver::{FileServer, ServeError};
-use crate::state::{Master, Session};
+use crate::state::{Master, ReturnVerdict, Session};
 use crate::store::{now_ms, KeyRecord};
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -376,7 +376,15 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     continue;
                 }
                 debug!(jid = %ret.jid, "return received");
-                master.job_returned(ret);
+                let jid = ret.jid;
+                let reply = match master.job_returned(ret).await {
+                    ReturnVerdict::Stored | ReturnVerdict::Duplicate => {
+                        MasterMsg::ReturnAck { jid }
+                    }
+                    ReturnVerdict::Refused(reason) => MasterMsg::ReturnRefused { jid, reason },
+                    ReturnVerdict::Deferred(reason) => MasterMsg::ReturnDeferred { jid, reason },
+                };
+                let _ = tx.send(reply).await;
             }
             MinionMsg::GetEpochKey => {
                 let _ = tx.send(MasterMsg::Epoch(master.epoch())).await;

@@ -31,7 +31,33 @@ pub struct Session {
 #[derive(Debug, Clone)]
 pub enum JobEvent {
     Started(String),
+    /// Committed to the store, then forwarded.
     Returned(Box<JobReturn>),
+    /// Arrived but could not be stored (the minion keeps it and retries).
+    Unstored {
+        id: String,
+        error: String,
+    },
+}
+
+/// A job whose caller is still gathering returns: what it targeted.
+pub struct ActiveJob {
+    pub expected: std::collections::HashSet<String>,
+    pub expr: brine_proto::targeting::TargetExpr,
+}
+
+/// What became of a return a minion sent; the session tells the minion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReturnVerdict {
+    /// Committed now.
+    Stored,
+    /// Already stored earlier (a resend after a lost ack, or a replay): the
+    /// first one stands.
+    Duplicate,
+    /// Not this minion's job, or no such job: dropped for good.
+    Refused(String),
+    /// Could not be stored now: the minion must keep it and send it again.
+    Deferred(String),
 }
 
 /// Execution functions for pillar templates rendered for one minion (its id
@@ -56,6 +82,8 @@ pub struct Master {
     routes: Mutex<HashMap<JobId, mpsc::UnboundedSender<JobEvent>>>,
     /// Jobs started on a minion and not yet returned: (jid, id).
     running: Mutex<std::collections::HashSet<(JobId, String)>>,
+    /// Jobs being gathered now, for checking returns without the store.
+    active: Mutex<HashMap<JobId, Arc<ActiveJob>>>,
     /// Pending connections waiting for an operator: id -> wake-up.
     pending_waiters: Mutex<HashMap<String, Arc<Notify>>>,
     next_conn: AtomicU64,
@@ -102,6 +130,7 @@ impl Master {
             epoch: RwLock::new(epoch),
             routes: Mutex::new(HashMap::new()),
             running: Mutex::new(Default::default()),
+            active: Mutex::new(HashMap::new()),
             pending_waiters: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             publish_tx,
@@ -277,7 +306,21 @@ impl Master {
         lock(&self.routes).remove(&jid);
     }
 
+    /// Marks a job as being gathered (returns are checked against it).
+    pub fn add_active(&self, jid: JobId, job: Arc<ActiveJob>) {
+        lock(&self.active).insert(jid, job);
+    }
+
+    pub fn remove_active(&self, jid: JobId) {
+        lock(&self.active).remove(&jid);
+    }
+
     pub fn job_started(&self, jid: JobId, id: &str) {
+        // Only for jobs being gathered: a minion cannot grow this set with
+        // made-up jids.
+        if !lock(&self.active).contains_key(&jid) {
+            return;
+        }
         lock(&self.running).insert((jid, id.to_string()));
         if let Some(tx) = lock(&self.routes).get(&jid) {
             let _ = tx.send(JobEvent::Started(id.to_string()));
@@ -288,11 +331,91 @@ impl Master {
         lock(&self.running).contains(&(jid, id.to_string()))
     }
 
-    pub fn job_returned(&self, ret: JobReturn) {
-        lock(&self.running).remove(&(ret.jid, ret.id.clone()));
-        self.store.put_return(ret.clone());
-        if let Some(tx) = lock(&self.routes).get(&ret.jid) {
-            let _ = tx.send(JobEvent::Returned(Box::new(ret)));
+    /// Whether minion `id` may return into job `jid`: the job exists and
+    /// targeted it (it was expected, or its target matches what the
+    /// inventory knows of the minion now).
+    async fn check_targeted(self: &Arc<Self>, jid: JobId, id: &str) -> Result<(), ReturnVerdict> {
+        let active = lock(&self.active).get(&jid).cloned();
+        let (expected, expr) = match active {
+            Some(a) => {
+                if a.expected.contains(id) {
+                    return Ok(());
+                }
+                (false, a.expr.clone())
+            }
+            None => {
+                let store = self.store.clone();
+                let who = id.to_string();
+                let found = tokio::task::spawn_blocking(move || store.job_target(jid, &who))
+                    .await
+                    .map_err(|e| ReturnVerdict::Deferred(e.to_string()))?
+                    .map_err(|e| ReturnVerdict::Deferred(e.to_string()))?;
+                let Some(t) = found else {
+                    return Err(ReturnVerdict::Refused(format!(
+                        "no job {jid} on this master"
+                    )));
+                };
+                if t.expected {
+                    return Ok(());
+                }
+                let expr =
+                    brine_proto::targeting::TargetExpr::parse(&t.tgt, t.tgt_type).map_err(|e| {
+                        ReturnVerdict::Refused(format!("job {jid} has an unreadable target: {e}"))
+                    })?;
+                (false, expr)
+            }
+        };
+        let grains = self.grains(id).unwrap_or_default();
+        let pillar = self.pillar(id);
+        let matches = expected
+            || expr.matches(&MinionFacts {
+                id,
+                grains: &grains,
+                pillar: pillar.as_deref(),
+            });
+        if matches {
+            Ok(())
+        } else {
+            Err(ReturnVerdict::Refused(format!(
+                "job {jid} did not target minion '{id}'"
+            )))
+        }
+    }
+
+    /// Checks, stores and forwards a return from minion `id` (the
+    /// certificate's). The verdict says what to tell the minion: it forgets
+    /// the return only once it is stored (or refused for good).
+    pub async fn job_returned(self: &Arc<Self>, ret: JobReturn) -> ReturnVerdict {
+        let (jid, id) = (ret.jid, ret.id.clone());
+        if let Err(verdict) = self.check_targeted(jid, &id).await {
+            if let ReturnVerdict::Refused(reason) = &verdict {
+                tracing::warn!(%jid, minion_id = %id, %reason, "return refused");
+            }
+            return verdict;
+        }
+        match self.store.put_return(ret.clone()).await {
+            Ok(crate::store::Written::Stored) => {
+                lock(&self.running).remove(&(jid, id));
+                if let Some(tx) = lock(&self.routes).get(&jid) {
+                    let _ = tx.send(JobEvent::Returned(Box::new(ret)));
+                }
+                ReturnVerdict::Stored
+            }
+            Ok(crate::store::Written::Duplicate) => {
+                tracing::info!(%jid, minion_id = %id, "second return for the same job ignored; the first stands");
+                ReturnVerdict::Duplicate
+            }
+            Err(error) => {
+                let error = error.to_string();
+                tracing::error!(%jid, minion_id = %id, %error, "return not stored; the minion keeps it");
+                if let Some(tx) = lock(&self.routes).get(&jid) {
+                    let _ = tx.send(JobEvent::Unstored {
+                        id,
+                        error: error.clone(),
+                    });
+                }
+                ReturnVerdict::Deferred(error)
+            }
         }
     }
 

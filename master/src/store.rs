@@ -23,11 +23,32 @@ pub enum StoreError {
     },
     #[error("store writer stopped")]
     WriterGone,
+    /// The write was attempted and failed (disk full, I/O error...).
+    #[error("store {path}: write failed: {message}")]
+    WriteFailed { path: String, message: String },
+}
+
+/// What a write that waits for its commit learns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Written {
+    /// Committed.
+    Stored,
+    /// Nothing to do: the row was already there (a second return for the
+    /// same job and minion never replaces the first).
+    Duplicate,
+}
+
+type Ack = oneshot::Sender<Result<Written, String>>;
+
+/// A write and, for writes the caller waits on, where to say how it went.
+struct Queued {
+    op: WriteOp,
+    ack: Option<Ack>,
 }
 
 const SCHEMA: &str = "
 PRAGMA journal_mode=WAL;
-PRAGMA synchronous=NORMAL;
+PRAGMA synchronous=FULL;
 CREATE TABLE IF NOT EXISTS keys (
     id TEXT PRIMARY KEY, state TEXT NOT NULL, fingerprint TEXT NOT NULL,
     csr_pem TEXT, updated_ms INTEGER NOT NULL);
@@ -45,6 +66,8 @@ CREATE TABLE IF NOT EXISTS returns (
     started_ms INTEGER NOT NULL, finished_ms INTEGER NOT NULL,
     PRIMARY KEY (jid, id));
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_ms);
+CREATE TABLE IF NOT EXISTS job_minions (
+    jid TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (jid, id)) WITHOUT ROWID;
 ";
 
 /// A key row as stored (with the CSR, needed to issue the certificate).
@@ -64,6 +87,15 @@ impl KeyRecord {
             fingerprint: self.fingerprint.clone(),
         }
     }
+}
+
+/// What the store knows of a job's target, to check a return against.
+#[derive(Clone, Debug)]
+pub struct JobTarget {
+    pub tgt: String,
+    pub tgt_type: brine_proto::targeting::TargetType,
+    /// The minion was in the job's expected set.
+    pub expected: bool,
 }
 
 /// A job as the job cache keeps it.
@@ -91,13 +123,14 @@ enum WriteOp {
     Prune {
         before_ms: i64,
     },
-    Sync(oneshot::Sender<()>),
+    /// A barrier: acknowledged once everything queued before it is handled.
+    Sync,
 }
 
 #[derive(Clone)]
 pub struct Store {
     path: PathBuf,
-    tx: mpsc::Sender<WriteOp>,
+    tx: mpsc::Sender<Queued>,
     reader: Arc<Mutex<Connection>>,
 }
 
@@ -143,26 +176,42 @@ impl Store {
         })
     }
 
+    /// Queues a write whose outcome nobody waits for (presence, grains:
+    /// the next report replaces them anyway).
     fn send(&self, op: WriteOp) {
         // The writer only stops when the process ends; a failed send then is moot.
-        let _ = self.tx.send(op);
+        let _ = self.tx.send(Queued { op, ack: None });
     }
 
-    /// Waits until everything queued so far is committed.
-    pub async fn sync(&self) -> Result<(), StoreError> {
+    /// Queues a write and waits for its commit: Ok only once it is on disk.
+    async fn write(&self, op: WriteOp) -> Result<Written, StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.send(WriteOp::Sync(tx));
-        rx.await.map_err(|_| StoreError::WriterGone)
+        self.tx
+            .send(Queued { op, ack: Some(tx) })
+            .map_err(|_| StoreError::WriterGone)?;
+        match rx.await {
+            Ok(Ok(w)) => Ok(w),
+            Ok(Err(message)) => Err(StoreError::WriteFailed {
+                path: self.path.display().to_string(),
+                message,
+            }),
+            Err(_) => Err(StoreError::WriterGone),
+        }
+    }
+
+    /// Waits until everything queued so far is handled.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        self.write(WriteOp::Sync).await.map(|_| ())
     }
 
     pub async fn put_key(&self, rec: KeyRecord) -> Result<(), StoreError> {
-        self.send(WriteOp::PutKey(rec));
-        self.sync().await
+        self.write(WriteOp::PutKey(rec)).await.map(|_| ())
     }
 
     pub async fn delete_key(&self, id: &str) -> Result<(), StoreError> {
-        self.send(WriteOp::DeleteKey(id.to_string()));
-        self.sync().await
+        self.write(WriteOp::DeleteKey(id.to_string()))
+            .await
+            .map(|_| ())
     }
 
     pub fn put_grains(&self, id: &str, grains: Arc<Grains>) {
@@ -184,12 +233,48 @@ impl Store {
         self.send(WriteOp::AllDisconnected);
     }
 
-    pub fn put_job(&self, rec: JobRecord) {
-        self.send(WriteOp::Job(Box::new(rec)));
+    /// Records a job; Ok once committed (the CLI is told only then).
+    pub async fn put_job(&self, rec: JobRecord) -> Result<(), StoreError> {
+        self.write(WriteOp::Job(Box::new(rec))).await.map(|_| ())
     }
 
-    pub fn put_return(&self, ret: JobReturn) {
-        self.send(WriteOp::Return(Box::new(ret)));
+    /// Records a return unless one is already stored for (jid, minion): the
+    /// first return wins, a replay or a resend never overwrites it.
+    pub async fn put_return(&self, ret: JobReturn) -> Result<Written, StoreError> {
+        self.write(WriteOp::Return(Box::new(ret))).await
+    }
+
+    /// Whether job `jid` exists and, if so, whether `id` was among the
+    /// minions it targeted, with its target for a second look.
+    pub fn job_target(&self, jid: JobId, id: &str) -> Result<Option<JobTarget>, StoreError> {
+        let jid_s = jid.to_string();
+        self.with_reader(|c| {
+            let row = c
+                .query_row(
+                    "SELECT tgt, tgt_type FROM jobs WHERE jid = ?1",
+                    params![jid_s],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+                )
+                .optional()?;
+            let Some((tgt, tgt_type)) = row else {
+                return Ok(None);
+            };
+            let expected = c
+                .query_row(
+                    "SELECT 1 FROM job_minions WHERE jid = ?1 AND id = ?2",
+                    params![jid_s, id],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            Ok(Some(JobTarget {
+                tgt,
+                tgt_type: tgt_type
+                    .parse()
+                    .unwrap_or(brine_proto::targeting::TargetType::Glob),
+                expected,
+            }))
+        })
     }
 
     pub fn prune_jobs(&self, before_ms: i64) {
@@ -366,33 +451,72 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteOp>, path: PathBuf) {
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Queued>, path: PathBuf) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < 4096 {
             match rx.try_recv() {
-                Ok(op) => batch.push(op),
+                Ok(q) => batch.push(q),
                 Err(_) => break,
             }
         }
-        let mut acks = Vec::new();
-        if let Err(error) = apply_batch(&mut conn, batch, &mut acks) {
-            tracing::error!(path = %path.display(), %error, "store write failed; batch dropped");
-        }
-        for ack in acks {
-            let _ = ack.send(());
+        match apply_batch(&mut conn, &batch) {
+            Ok(outcomes) => {
+                for (q, outcome) in batch.into_iter().zip(outcomes) {
+                    if let Some(ack) = q.ack {
+                        let _ = ack.send(Ok(outcome));
+                    }
+                }
+            }
+            Err(error) => {
+                // One bad write must not take the others down with it: try
+                // each on its own, and tell each waiter how its own went.
+                tracing::warn!(path = %path.display(), %error, ops = batch.len(),
+                    "store batch failed; retrying its writes one by one");
+                let mut failed = 0usize;
+                for q in batch {
+                    let outcome = apply_batch(&mut conn, std::slice::from_ref(&q))
+                        .map(|mut o| o.pop().unwrap_or(Written::Stored))
+                        .map_err(|e| e.to_string());
+                    if let Err(error) = &outcome {
+                        failed += 1;
+                        tracing::error!(path = %path.display(), %error, op = q.op.name(), "store write failed");
+                    }
+                    if let Some(ack) = q.ack {
+                        let _ = ack.send(outcome);
+                    }
+                }
+                if failed > 0 {
+                    tracing::error!(path = %path.display(), failed, "store writes failed (their callers were told)");
+                }
+            }
         }
     }
 }
 
-fn apply_batch(
-    conn: &mut Connection,
-    batch: Vec<WriteOp>,
-    acks: &mut Vec<oneshot::Sender<()>>,
-) -> rusqlite::Result<()> {
+impl WriteOp {
+    fn name(&self) -> &'static str {
+        match self {
+            WriteOp::PutKey(_) => "put_key",
+            WriteOp::DeleteKey(_) => "delete_key",
+            WriteOp::Grains { .. } => "grains",
+            WriteOp::Presence { .. } => "presence",
+            WriteOp::AllDisconnected => "all_disconnected",
+            WriteOp::Job(_) => "job",
+            WriteOp::Return(_) => "return",
+            WriteOp::Prune { .. } => "prune",
+            WriteOp::Sync => "sync",
+        }
+    }
+}
+
+/// Applies `batch` in one transaction; the outcome of each write, in order.
+fn apply_batch(conn: &mut Connection, batch: &[Queued]) -> rusqlite::Result<Vec<Written>> {
     let tx = conn.transaction()?;
-    for op in batch {
-        match op {
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for q in batch {
+        let mut outcome = Written::Stored;
+        match &q.op {
             WriteOp::PutKey(k) => {
                 tx.execute(
                     "INSERT INTO keys (id, state, fingerprint, csr_pem, updated_ms) VALUES (?1,?2,?3,?4,?5)
@@ -405,7 +529,7 @@ fn apply_batch(
                 tx.execute("DELETE FROM presence WHERE id = ?1", params![id])?;
             }
             WriteOp::Grains { id, grains } => {
-                let text = serde_json::to_string(&*grains).unwrap_or_else(|_| "{}".into());
+                let text = serde_json::to_string(&**grains).unwrap_or_else(|_| "{}".into());
                 tx.execute(
                     "INSERT INTO grains (id, grains, updated_ms) VALUES (?1,?2,?3)
                      ON CONFLICT(id) DO UPDATE SET grains=?2, updated_ms=?3",
@@ -420,7 +544,7 @@ fn apply_batch(
                 tx.execute(
                     "INSERT INTO presence (id, connected, last_seen_ms) VALUES (?1,?2,?3)
                      ON CONFLICT(id) DO UPDATE SET connected=?2, last_seen_ms=?3",
-                    params![id, connected as i64, at_ms],
+                    params![id, *connected as i64, at_ms],
                 )?;
             }
             WriteOp::AllDisconnected => {
@@ -444,10 +568,17 @@ fn apply_batch(
                         j.issued_ms,
                     ],
                 )?;
+                let mut st = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO job_minions (jid, id) VALUES (?1, ?2)",
+                )?;
+                let jid = j.jid.to_string();
+                for id in &rec.expected {
+                    st.execute(params![jid, id])?;
+                }
             }
             WriteOp::Return(r) => {
-                tx.execute(
-                    "INSERT OR REPLACE INTO returns (jid, id, fun, ret, retcode, success, error, started_ms, finished_ms)
+                let inserted = tx.execute(
+                    "INSERT OR IGNORE INTO returns (jid, id, fun, ret, retcode, success, error, started_ms, finished_ms)
                      VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
                     params![
                         r.jid.to_string(),
@@ -461,16 +592,25 @@ fn apply_batch(
                         r.finished_ms,
                     ],
                 )?;
+                if inserted == 0 {
+                    outcome = Written::Duplicate;
+                }
             }
             WriteOp::Prune { before_ms } => {
                 tx.execute(
                     "DELETE FROM returns WHERE jid IN (SELECT jid FROM jobs WHERE created_ms < ?1)",
                     params![before_ms],
                 )?;
+                tx.execute(
+                    "DELETE FROM job_minions WHERE jid IN (SELECT jid FROM jobs WHERE created_ms < ?1)",
+                    params![before_ms],
+                )?;
                 tx.execute("DELETE FROM jobs WHERE created_ms < ?1", params![before_ms])?;
             }
-            WriteOp::Sync(ack) => acks.push(ack),
+            WriteOp::Sync => {}
         }
+        outcomes.push(outcome);
     }
-    tx.commit()
+    tx.commit()?;
+    Ok(outcomes)
 }

@@ -9,4 +9,5 @@ pub mod modules;
 pub mod pillar_store;
 pub mod registry;
 pub mod remote;
+pub mod spool;
 pub mod state_sys;

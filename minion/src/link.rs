@@ -11,7 +11,9 @@ use brine_pki::channel::{read_frame, write_frame};
 use brine_pki::sealing::{open, parse_publication, SealError};
 use brine_pki::MinionPki;
 use brine_proto::targeting::{MinionFacts, TargetExpr};
-use brine_proto::{EpochKey, FileBlob, Job, JobId, MasterMsg, MinionMsg, SealedPublication};
+use brine_proto::{
+    EpochKey, FileBlob, Job, JobId, JobReturn, MasterMsg, MinionMsg, SealedPublication,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
@@ -21,14 +23,18 @@ use zeromq::{Socket, SocketRecv};
 use crate::config::MinionConfig;
 use crate::exec::Executor;
 use crate::grains::GrainsHandle;
+use crate::spool::Spool;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Publications held while the key for their epoch is on its way.
 const MAX_HELD: usize = 64;
-/// Jids remembered per master against replay.
-const SEEN_JIDS: usize = 10_000;
-/// Returns kept while the master is unreachable.
+/// Messages (job starts, returns) queued for the session; returns are also
+/// in the on-disk spool, so this queue is only the fast path.
 const OUTBOX: usize = 100_000;
+/// A return sent without an acknowledgement is sent again after this long.
+const RESEND_AFTER: Duration = Duration::from_secs(30);
+/// Room left in a frame for the message around a return's value.
+const RETURN_FRAME_MARGIN: usize = 64 * 1024;
 
 /// Everything a link shares with the rest of the minion.
 #[derive(Clone)]
@@ -251,7 +257,11 @@ pub async fn run_link(ctx: LinkCtx, master: String) {
     let span = tracing::info_span!("link", master = %master);
     async move {
         let (out_tx, mut out_rx) = mpsc::channel::<MinionMsg>(OUTBOX);
-        let mut state = LinkState::default();
+        let spool = open_spool(&ctx, &master).await;
+        let mut state = LinkState {
+            spool,
+            ..LinkState::default()
+        };
         let mut backoff = Backoff::new(ctx.config.recon_default, ctx.config.recon_max);
         loop {
             let has_cert = lock(&ctx.pki).has_certificate();
@@ -292,10 +302,53 @@ struct LinkState {
     keys: HashMap<u64, EpochKey>,
     current_epoch: u64,
     clock_offset_ms: i64,
-    seen: HashSet<JobId>,
-    seen_order: VecDeque<JobId>,
-    last_jid: Option<JobId>,
     held: VecDeque<SealedPublication>,
+    /// Returns, running jobs and seen jids on disk (None: the spool could not
+    /// be opened, and the link runs from memory, with a loud warning).
+    spool: Option<Arc<Mutex<Spool>>>,
+    /// Seen jids when there is no spool.
+    seen_in_memory: HashSet<JobId>,
+}
+
+/// Opens this master's spool; runs interrupted-job recovery. Without a
+/// usable spool the link still works, from memory only.
+async fn open_spool(ctx: &LinkCtx, master: &str) -> Option<Arc<Mutex<Spool>>> {
+    let cachedir = ctx.config.cachedir.clone();
+    let window = ctx.config.publication_max_age.as_millis() as i64 * 2;
+    let (master_s, id) = (master.to_string(), ctx.config.id.clone());
+    let opened = tokio::task::spawn_blocking(move || {
+        let spool = Spool::open(&cachedir, &master_s, window)?;
+        let interrupted = spool.recover_interrupted(&id);
+        Ok::<_, std::io::Error>((spool, interrupted))
+    })
+    .await;
+    match opened {
+        Ok(Ok((spool, interrupted))) => {
+            for ret in &interrupted {
+                warn!(jid = %ret.jid, fun = %ret.fun, "job interrupted by a minion restart; reporting it");
+            }
+            Some(Arc::new(Mutex::new(spool)))
+        }
+        Ok(Err(error)) => {
+            tracing::error!(%error, "cannot open the return spool; returns are kept in memory only");
+            None
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot open the return spool; returns are kept in memory only");
+            None
+        }
+    }
+}
+
+/// Runs `f` on the spool on a blocking thread (it writes and fsyncs).
+async fn with_spool<T: Send + 'static>(
+    spool: &Option<Arc<Mutex<Spool>>>,
+    f: impl FnOnce(&mut Spool) -> T + Send + 'static,
+) -> Option<T> {
+    let spool = spool.clone()?;
+    tokio::task::spawn_blocking(move || f(&mut lock(&spool)))
+        .await
+        .ok()
 }
 
 enum SessionEnd {
@@ -533,7 +586,10 @@ async fn session(
         &mut wr,
         &MinionMsg::Hello {
             version: env!("CARGO_PKG_VERSION").to_string(),
-            last_jid: state.last_jid,
+            last_jid: match &state.spool {
+                Some(s) => lock(s).last_seen(),
+                None => state.seen_in_memory.iter().max().copied(),
+            },
         },
     )
     .await?;
@@ -559,6 +615,17 @@ async fn session(
         None => return Ok(SessionEnd::Lost),
     }
     info!(master_id = %state.master_id, "connected to master");
+    // Whatever the master has not acknowledged goes again: it keeps the
+    // first copy of each (jid, minion) and acknowledges the rest.
+    let pending = with_spool(&state.spool, |s| s.pending_returns())
+        .await
+        .unwrap_or_default();
+    if !pending.is_empty() {
+        info!(returns = pending.len(), "sending spooled returns");
+    }
+    for ret in pending {
+        write_frame(&mut wr, &MinionMsg::Return(ret)).await?;
+    }
 
     // Reads run in their own task: read_frame is not cancel-safe.
     let (in_tx, mut inbox) = mpsc::channel::<MasterMsg>(1024);
@@ -629,6 +696,7 @@ async fn drive<W: AsyncWrite + Unpin>(
     )
     .await?;
     let mut last_heard = tokio::time::Instant::now();
+    let mut last_resend = tokio::time::Instant::now();
     loop {
         tokio::select! {
             m = inbox.recv() => {
@@ -650,10 +718,20 @@ async fn drive<W: AsyncWrite + Unpin>(
                     }
                     MasterMsg::Job(job) => {
                         // Delivered inside our authenticated channel: no seal to check.
-                        accept_job(ctx, state, job, out_tx);
+                        accept_job(ctx, state, job, out_tx).await;
                     }
                     MasterMsg::Refused { reason } => return Ok(SessionEnd::Refused(reason)),
-                    MasterMsg::ReturnRefused { jid, reason } => warn!(%jid, %reason, "master refused a return"),
+                    MasterMsg::ReturnAck { jid } => {
+                        debug!(%jid, "return stored by the master");
+                        with_spool(&state.spool, move |s| s.acknowledged(jid)).await;
+                    }
+                    MasterMsg::ReturnRefused { jid, reason } => {
+                        warn!(%jid, %reason, "master refused a return; dropping it");
+                        with_spool(&state.spool, move |s| s.acknowledged(jid)).await;
+                    }
+                    MasterMsg::ReturnDeferred { jid, reason } => {
+                        warn!(%jid, %reason, "master could not store a return; keeping it to send again");
+                    }
                     m @ (MasterMsg::FileListReply { .. }
                     | MasterMsg::FileDirListReply { .. }
                     | MasterMsg::FileReply { .. }
@@ -676,10 +754,26 @@ async fn drive<W: AsyncWrite + Unpin>(
             Some(m) = req_rx.recv() => write_frame(wr, &m).await?,
             m = out_rx.recv() => {
                 if let Some(m) = m {
-                    if let Err(e) = write_frame(wr, &m).await {
-                        // Keep it for the next connection.
-                        let _ = out_tx.try_send(m);
-                        return Err(e.into());
+                    match write_frame(wr, &m).await {
+                        Ok(()) => {}
+                        Err(brine_pki::channel::ChannelError::Encode(error)) => {
+                            // Cannot ever be sent (returns are fitted to the
+                            // frame before this): drop it rather than let it
+                            // block every later session.
+                            warn!(%error, "message cannot be encoded; dropped");
+                            if let MinionMsg::Return(ret) = &m {
+                                let jid = ret.jid;
+                                with_spool(&state.spool, move |s| s.acknowledged(jid)).await;
+                            }
+                        }
+                        Err(e) => {
+                            // Job starts are kept for the next connection;
+                            // returns are in the spool, which is sent on
+                            // every new session (kept here too in case the
+                            // spool could not take them).
+                            let _ = out_tx.try_send(m);
+                            return Err(e.into());
+                        }
                     }
                 }
             }
@@ -695,6 +789,17 @@ async fn drive<W: AsyncWrite + Unpin>(
                     return Ok(SessionEnd::Lost);
                 }
                 write_frame(wr, &MinionMsg::Heartbeat).await?;
+                // Returns the master deferred (its disk was full) or never
+                // acknowledged go again now and then.
+                if last_resend.elapsed() >= RESEND_AFTER {
+                    last_resend = tokio::time::Instant::now();
+                    let pending = with_spool(&state.spool, |s| s.pending_older_than(RESEND_AFTER))
+                        .await
+                        .unwrap_or_default();
+                    for ret in pending {
+                        write_frame(wr, &MinionMsg::Return(ret)).await?;
+                    }
+                }
             }
         }
     }
@@ -735,7 +840,7 @@ async fn handle_publication<W: AsyncWrite + Unpin>(
                 warn!(jid = %job.jid, claimed = %job.master, "publication names another master; ignored");
                 return Ok(());
             }
-            accept_job(ctx, state, job, out_tx);
+            accept_job(ctx, state, job, out_tx).await;
         }
         Err(SealError::BadSignature) => warn!("publication with a bad signature ignored"),
         Err(error) => warn!(%error, "publication could not be opened"),
@@ -743,20 +848,35 @@ async fn handle_publication<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
-/// Dedups by jid, checks the target against this minion, and starts the job.
-fn accept_job(ctx: &LinkCtx, state: &mut LinkState, job: Job, out_tx: &mpsc::Sender<MinionMsg>) {
-    if !state.seen.insert(job.jid) {
+/// Dedups by jid (durably: the replay window survives restarts), checks
+/// the target against this minion, and starts the job. Its return goes to
+/// the spool before it is sent.
+async fn accept_job(
+    ctx: &LinkCtx,
+    state: &mut LinkState,
+    job: Job,
+    out_tx: &mpsc::Sender<MinionMsg>,
+) {
+    let (jid, issued) = (job.jid, job.issued_ms);
+    let fresh = match &state.spool {
+        Some(_) => match with_spool(&state.spool, move |s| s.mark_seen(jid, issued)).await {
+            Some(Ok(fresh)) => fresh,
+            Some(Err(error)) => {
+                warn!(%jid, %error, "cannot record the publication as seen; remembering it in memory");
+                state.seen_in_memory.insert(jid)
+            }
+            None => state.seen_in_memory.insert(jid),
+        },
+        None => {
+            if state.seen_in_memory.len() >= 10_000 {
+                state.seen_in_memory.clear();
+            }
+            state.seen_in_memory.insert(jid)
+        }
+    };
+    if !fresh {
         debug!(jid = %job.jid, "publication already seen (replay) ignored");
         return;
-    }
-    state.seen_order.push_back(job.jid);
-    if state.seen_order.len() > SEEN_JIDS {
-        if let Some(old) = state.seen_order.pop_front() {
-            state.seen.remove(&old);
-        }
-    }
-    if state.last_jid.is_none_or(|l| job.jid > l) {
-        state.last_jid = Some(job.jid);
     }
     let expr = match TargetExpr::parse(&job.tgt, job.tgt_type) {
         Ok(e) => e,
@@ -776,19 +896,62 @@ fn accept_job(ctx: &LinkCtx, state: &mut LinkState, job: Job, out_tx: &mpsc::Sen
     }
     let executor = ctx.executor.clone();
     let out = out_tx.clone();
+    let spool = state.spool.clone();
     let span =
         tracing::info_span!("job", jid = %job.jid, minion_id = %ctx.config.id, fun = %job.fun);
     tokio::spawn(
         async move {
+            let running = job.clone();
+            if let Some(Err(error)) = with_spool(&spool, move |s| s.job_started(&running)).await {
+                warn!(%error, "cannot record the running job in the spool");
+            }
             let _ = out.send(MinionMsg::JobStarted { jid: job.jid }).await;
-            let ret = executor.run(&job).await;
+            let ret = fit_return(executor.run(&job).await);
             debug!(success = ret.success, "job finished");
+            let spooled = ret.clone();
+            match with_spool(&spool, move |s| s.put_return(&spooled)).await {
+                Some(Ok(())) | None => {}
+                Some(Err(error)) => {
+                    warn!(%error, "cannot spool the return; it is held in memory only")
+                }
+            }
             if out.send(MinionMsg::Return(ret)).await.is_err() {
-                warn!("return dropped: outbox closed");
+                warn!("return not queued: outbox closed (it stays in the spool)");
             }
         }
         .instrument(span),
     );
+}
+
+/// A return whose frame would exceed the limit cannot be sent at all; its
+/// value is cut to fit, with a note saying so (the outcome is kept).
+fn fit_return(mut ret: JobReturn) -> JobReturn {
+    let limit = brine_proto::MAX_FRAME_LEN - RETURN_FRAME_MARGIN;
+    let size = match brine_proto::codec::encode(&MinionMsg::Return(ret.clone())) {
+        Ok(bytes) if bytes.len() <= limit => return ret,
+        Ok(bytes) => bytes.len(),
+        Err(_) => brine_proto::MAX_FRAME_LEN + 1,
+    };
+    let text = match &ret.ret {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let keep = floor_char_boundary(&text, limit / 2);
+    warn!(jid = %ret.jid, bytes = size, limit, "return larger than a frame; truncated");
+    ret.ret = serde_json::Value::String(format!(
+        "{}\n... [return truncated: {size} bytes do not fit the {} byte frame limit]",
+        &text[..keep],
+        brine_proto::MAX_FRAME_LEN
+    ));
+    ret
+}
+
+fn floor_char_boundary(s: &str, at: usize) -> usize {
+    let mut i = at.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }
 
 fn now_millis() -> i64 {

@@ -56,6 +56,8 @@ pub enum ErrorKind {
     Panic,
     /// The job was killed by `saltutil.kill_job`.
     Killed,
+    /// The minion restarted while the job ran: its outcome is unknown.
+    Interrupted,
 }
 
 /// `proto::ErrorReturn`: what a minion says when a function could not give a value.
@@ -180,8 +182,20 @@ pub enum MasterMsg {
     Refused {
         reason: String,
     },
-    /// A return was not stored, and why.
+    /// A return was refused for good (not this minion's job, no such job),
+    /// and why: the minion drops it.
     ReturnRefused {
+        jid: JobId,
+        reason: String,
+    },
+    /// The return is committed to the master's store (or was already): the
+    /// minion may forget it.
+    ReturnAck {
+        jid: JobId,
+    },
+    /// The master could not store the return now (disk full, store error):
+    /// the minion keeps it and sends it again later.
+    ReturnDeferred {
         jid: JobId,
         reason: String,
     },
@@ -376,6 +390,13 @@ pub struct Missing {
     pub reason: MissingReason,
 }
 
+/// A return the master received but could not commit to its store.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Unstored {
+    pub id: String,
+    pub error: String,
+}
+
 /// Replies on the master's local CLI socket.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -391,6 +412,10 @@ pub enum CliReply {
     /// End of a publish stream.
     Done {
         missing: Vec<Missing>,
+        /// Minions whose return arrived but could not be stored by the
+        /// master (they keep it and send it again), with the store's error.
+        #[serde(default)]
+        unstored: Vec<Unstored>,
     },
     Minions {
         ids: Vec<String>,

@@ -17,7 +17,7 @@ use brine_cli::entry::ConfigDirArg;
 use brine_cli::outargs::OutputArgs;
 use brine_cli::output::{render_all, render_one, OutputOptions};
 use brine_proto::targeting::TargetType;
-use brine_proto::{CliReply, CliRequest, Missing};
+use brine_proto::{CliReply, CliRequest, Missing, Unstored};
 use clap::Parser;
 use serde_json::Value;
 
@@ -26,6 +26,8 @@ const EX_OK: u8 = 0;
 const EX_NO_MATCH: u8 = 2;
 const EX_RETCODE: u8 = 11;
 const EX_MISSING: u8 = 20;
+/// A minion returned but the master could not store the return (disk full).
+const EX_UNSTORED: u8 = 21;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -145,6 +147,7 @@ struct Outcome {
     matched: bool,
     nonzero: bool,
     missing: Vec<Missing>,
+    unstored: Vec<Unstored>,
 }
 
 fn main() -> ExitCode {
@@ -234,7 +237,15 @@ async fn run(args: Args) -> anyhow::Result<u8> {
             eprintln!("{}: {}", m.id, m.reason.describe());
         }
     }
-    Ok(if !outcome.missing.is_empty() {
+    for u in &outcome.unstored {
+        eprintln!(
+            "{}: the return could not be stored by the master: {}",
+            u.id, u.error
+        );
+    }
+    Ok(if !outcome.unstored.is_empty() {
+        EX_UNSTORED
+    } else if !outcome.missing.is_empty() {
         EX_MISSING
     } else if outcome.nonzero {
         EX_RETCODE
@@ -310,7 +321,18 @@ async fn run_one(
                 }
                 printer.show(&ret.id, ret.ret);
             }
-            CliReply::Done { missing } => {
+            CliReply::Done { missing, unstored } => {
+                for u in &unstored {
+                    printer.show(
+                        &u.id,
+                        Value::String(format!(
+                            "Minion returned, but the master could not store the return \
+                             (the minion keeps it and sends it again): {}",
+                            u.error
+                        )),
+                    );
+                }
+                outcome.unstored.extend(unstored);
                 for m in &missing {
                     printer.show(
                         &m.id,
