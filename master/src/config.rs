@@ -66,6 +66,9 @@ pub struct MasterConfig {
     pub timeout: u64,
     /// Hours jobs stay in the job cache (`keep_jobs`).
     pub keep_jobs: u64,
+    /// Seconds between scheduled rotations of the publication key
+    /// (`publish_session`, Salt's name; 86400 by default, as Salt).
+    pub publish_session: Duration,
     pub nodegroups: BTreeMap<String, NodegroupDef>,
     /// Heartbeat on the request channel; a minion silent for three of these is dropped.
     pub heartbeat_interval: Duration,
@@ -123,6 +126,11 @@ impl MasterConfig {
         let autosign_file = raw.get::<PathBuf>("autosign_file")?;
         let timeout = raw.get("timeout")?.unwrap_or(5);
         let keep_jobs = raw.get("keep_jobs")?.unwrap_or(24);
+        let publish_session = Duration::from_secs_f64(
+            raw.get::<f64>("publish_session")?
+                .unwrap_or(86400.0)
+                .max(1.0),
+        );
         let nodegroups = raw.get("nodegroups")?.unwrap_or_default();
         let heartbeat_interval = Duration::from_secs_f64(
             raw.get::<f64>("heartbeat_interval")?
@@ -182,6 +190,7 @@ impl MasterConfig {
             auto_accept,
             timeout,
             keep_jobs,
+            publish_session,
             nodegroups,
             heartbeat_interval,
             file_roots,

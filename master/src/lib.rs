@@ -109,6 +109,7 @@ pub async fn run_with(
         tokio::spawn(reqserver::serve(master.clone(), listener, acceptor)),
         tokio::spawn(clisock::serve(master.clone(), cli)),
         tokio::spawn(prune_loop(master.clone())),
+        tokio::spawn(rotate_loop(master.clone())),
     ];
     if master.files.gitfs().is_some() {
         tasks.push(tokio::spawn(gitfs_loop(
@@ -171,6 +172,19 @@ async fn gitfs_loop(files: Arc<fileserver::FileServer>, every: Duration) {
         if let Err(error) = tokio::task::spawn_blocking(move || f.update_gitfs()).await {
             tracing::warn!(%error, "gitfs update task failed");
         }
+    }
+}
+
+/// Rotates the publication key every `publish_session`: a captured
+/// publication stops opening for minions once two rotations have passed,
+/// and a key that leaked stops being useful.
+async fn rotate_loop(master: Arc<state::Master>) {
+    let every = master.config.publish_session;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        master.rotate_epoch();
     }
 }
 

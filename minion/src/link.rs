@@ -257,7 +257,9 @@ pub async fn run_link(ctx: LinkCtx, master: String) {
     let span = tracing::info_span!("link", master = %master);
     async move {
         let (out_tx, mut out_rx) = mpsc::channel::<MinionMsg>(OUTBOX);
+        debug!("opening the return spool");
         let spool = open_spool(&ctx, &master).await;
+        debug!(ok = spool.is_some(), "return spool opened");
         let mut state = LinkState {
             spool,
             ..LinkState::default()
@@ -535,10 +537,18 @@ async fn subscribe(ctx: &LinkCtx, master: &str) -> Result<mpsc::Receiver<Receive
             addr: addr.clone(),
             message: e.to_string(),
         })?;
-    sub.subscribe("").await.map_err(|e| LinkError::Sub {
-        addr: addr.clone(),
-        message: e.to_string(),
-    })?;
+    // Bounded too: a publisher that accepts the connection and then stalls
+    // must not hold the link forever.
+    tokio::time::timeout(CONNECT_TIMEOUT, sub.subscribe(""))
+        .await
+        .map_err(|_| LinkError::Sub {
+            addr: addr.clone(),
+            message: "subscribe timed out".into(),
+        })?
+        .map_err(|e| LinkError::Sub {
+            addr: addr.clone(),
+            message: e.to_string(),
+        })?;
     let (tx, rx) = mpsc::channel(1024);
     let budget = Arc::new(tokio::sync::Semaphore::new(PUB_QUEUE_BYTES));
     tokio::spawn(async move {

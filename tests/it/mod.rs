@@ -1,3 +1,4 @@
+mod attack_returns;
 mod attack_zmtp;
 mod fileserver;
 mod gitfs;

@@ -309,3 +309,54 @@ fn minion_pinned_to_another_ca_refuses_the_master() {
     assert!(c.minion("pinned-wrong").is_running());
     c.accept(&["pinned-right"]);
 }
+
+#[test]
+fn a_publication_replayed_after_the_minion_restarts_does_not_run_again() {
+    let proxy_port = free_port();
+    let mut c = Cluster::builder()
+        .master_config("publish_session: 3600")
+        .start();
+    let (seen, inject) = mitm(c.publish_port, proxy_port);
+    c.add_minion(brine_tests::MinionSpec {
+        id: "victim".into(),
+        grains: String::new(),
+        extra: String::new(),
+    });
+    let conf = c.minion_root("victim").join("conf/minion");
+    let text = std::fs::read_to_string(&conf).unwrap().replace(
+        &format!("publish_port: {}", c.publish_port),
+        &format!("publish_port: {proxy_port}"),
+    );
+    std::fs::write(&conf, text).unwrap();
+    c.stop_minion("victim");
+    c.start_minion("victim");
+    c.accept_all();
+    let log = c.dir.path().join("ran.log");
+    let cmd = format!("echo ran >> {}", log.display());
+    let out = c.brine(&["victim", "cmd.run", &cmd]);
+    assert_eq!(out.code, 0, "{out:?}\n{}", c.logs());
+    let count = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    assert_eq!(count(), 1);
+    let mut captured = Vec::new();
+    while let Ok(b) = seen.try_recv() {
+        captured = b;
+    }
+    assert!(!captured.is_empty(), "proxy saw the job");
+    // The minion restarts (its in-memory state is gone), then the captured
+    // publication comes again, well inside the age window and the epoch.
+    c.stop_minion("victim");
+    c.start_minion("victim");
+    c.wait_answering(&["victim"]);
+    inject.send(ProxyCmd::Send(captured)).unwrap();
+    assert_eventually!(
+        c.minions["victim"].log_text().contains("already seen"),
+        "the replay is recognised:\n{}",
+        c.minions["victim"].log_text()
+    );
+    assert_eq!(count(), 1, "a publication replayed after a restart ran again");
+}

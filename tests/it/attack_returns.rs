@@ -1,0 +1,258 @@
+//! Nothing lost, nothing overwritten: a `kill -9` of the master or of a
+//! minion loses no return whose jid a caller saw; a return is never
+//! replaced by a second one for the same (jid, minion); a minion cannot
+//! return into a job that did not target it or that does not exist.
+
+use std::time::Duration;
+
+use brine_pki::channel::{read_frame, write_frame};
+use brine_pki::MinionPki;
+use brine_proto::{JobId, JobReturn, MasterMsg, MinionMsg};
+use brine_tests::{assert_eventually, wait_for, Cluster};
+use nix::sys::signal::Signal;
+use serde_json::{json, Value};
+use tokio::net::TcpStream as TokioTcp;
+
+type Tls = tokio_rustls::client::TlsStream<TokioTcp>;
+
+fn jid_of(stdout: &str) -> Option<JobId> {
+    stdout.trim().rsplit(' ').next()?.parse().ok()
+}
+
+/// `jobs.lookup_jid` as JSON, or None if the job is unknown.
+fn lookup(c: &Cluster, jid: JobId) -> Option<Value> {
+    let out = c.run(&["jobs.lookup_jid", &jid.to_string(), "--out", "json"]);
+    if out.code != 0 {
+        return None;
+    }
+    serde_json::from_str(&out.stdout).ok()
+}
+
+fn answered(v: &Value, id: &str) -> bool {
+    match &v[id] {
+        Value::Null => false,
+        Value::String(s) => !s.starts_with("Minion did not return"),
+        _ => true,
+    }
+}
+
+#[test]
+fn kill_9_of_the_master_during_async_jobs_loses_no_return() {
+    let mut c = Cluster::builder()
+        .minion("web1", "")
+        .minion("web2", "")
+        .start();
+    c.accept_all();
+    const JOBS: usize = 120;
+    const KILL_AT: usize = 50;
+    let mut printed: Vec<JobId> = Vec::new();
+    let mut refused_while_down = 0;
+    for i in 0..JOBS {
+        if i == KILL_AT {
+            // No warning, no flush: SIGKILL right after a burst.
+            c.master.signal(Signal::SIGKILL);
+            wait_for(
+                Duration::from_secs(10),
+                || !c.master.is_running(),
+                "master dead",
+            );
+            // Jobs asked for while it is down are refused, not lost.
+            let out = c.brine(&["--async", "*", "test.ping"]);
+            assert_ne!(out.code, 0, "{out:?}");
+            refused_while_down += 1;
+            c.restart_master();
+        }
+        let out = c.brine(&["--async", "*", "test.arg", &i.to_string()]);
+        if let Some(jid) = jid_of(&out.stdout).filter(|_| out.code == 0) {
+            printed.push(jid);
+        }
+    }
+    assert!(
+        printed.len() >= JOBS - 5,
+        "{} of {JOBS} jobs published",
+        printed.len()
+    );
+    // Every printed jid is in the store, and both minions' returns arrive
+    // (the ones caught by the kill come from the minions' spools).
+    let mut lost = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    for jid in &printed {
+        loop {
+            let v = lookup(&c, *jid);
+            let done = v
+                .as_ref()
+                .is_some_and(|v| answered(v, "web1") && answered(v, "web2"));
+            if done {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                lost.push((*jid, v));
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "{} of {} jobs ({} returns expected) lack returns: {:?}\n{}",
+        lost.len(),
+        printed.len(),
+        printed.len() * 2,
+        &lost[..lost.len().min(5)],
+        c.logs()
+    );
+    eprintln!(
+        "kill -9 of the master: {} jobs, {} returns, 0 lost ({} refused while down)",
+        printed.len(),
+        printed.len() * 2,
+        refused_while_down
+    );
+}
+
+#[test]
+fn kill_9_of_a_minion_mid_job_reports_the_job_as_interrupted() {
+    let mut c = Cluster::builder().minion("web1", "").start();
+    c.accept_all();
+    let out = c.brine(&["--async", "web1", "test.sleep", "60"]);
+    let jid = jid_of(&out.stdout).expect("jid printed");
+    let running = c
+        .minion_root("web1")
+        .join(format!("var/cache/brine/minion/spool/127.0.0.1/proc/{jid}"));
+    assert_eventually!(running.exists(), "the job runs");
+    c.minion("web1").signal(Signal::SIGKILL);
+    c.stop_minion("web1");
+    c.start_minion("web1");
+    assert_eventually!(
+        lookup(&c, jid).is_some_and(|v| v["web1"]
+            .as_str()
+            .is_some_and(|s| s.contains("restarted while this job was running"))),
+        "the interrupted job is reported: {:?}\n{}",
+        lookup(&c, jid),
+        c.logs()
+    );
+    c.wait_answering(&["web1"]);
+}
+
+async fn tls(pki: &MinionPki, port: u16, with_cert: bool) -> Tls {
+    let (cfg, _) = pki.tls_client_config(None, with_cert).unwrap();
+    let tcp = TokioTcp::connect(("127.0.0.1", port)).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("brine-master").unwrap();
+    tokio_rustls::TlsConnector::from(cfg)
+        .connect(name, tcp)
+        .await
+        .unwrap()
+}
+
+async fn next_reply(s: &mut Tls) -> MasterMsg {
+    loop {
+        let m: MasterMsg = tokio::time::timeout(Duration::from_secs(10), read_frame(s))
+            .await
+            .expect("master answered")
+            .unwrap()
+            .expect("connection open");
+        if !matches!(
+            m,
+            MasterMsg::Heartbeat | MasterMsg::Epoch(_) | MasterMsg::Job(_)
+        ) {
+            return m;
+        }
+    }
+}
+
+fn ret(jid: JobId, id: &str, value: Value) -> MinionMsg {
+    MinionMsg::Return(JobReturn {
+        jid,
+        id: id.into(),
+        fun: "test.ping".into(),
+        ret: value,
+        retcode: 0,
+        success: true,
+        error: None,
+        started_ms: 0,
+        finished_ms: 0,
+    })
+}
+
+#[test]
+fn returns_are_first_wins_and_only_into_jobs_that_targeted_the_minion() {
+    let c = Cluster::builder().minion("web1", "").start();
+    c.accept_all();
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // "rogue" is an accepted minion driven by hand.
+        let mut pki = MinionPki::load_or_create(dir.path(), "rogue").unwrap();
+        let mut s = tls(&pki, c.ret_port, false).await;
+        let req = MinionMsg::CertRequest {
+            id: "rogue".into(),
+            csr_pem: pki.csr_pem().unwrap(),
+        };
+        write_frame(&mut s, &req).await.unwrap();
+        assert!(matches!(
+            next_reply(&mut s).await,
+            MasterMsg::CertPending { .. }
+        ));
+        assert_eq!(c.key(&["-a", "rogue", "-y"]).code, 0);
+        let MasterMsg::CertIssued { cert_pem, ca_pem } = next_reply(&mut s).await else {
+            panic!("no certificate")
+        };
+        pki.store_certificate(&cert_pem, &ca_pem).unwrap();
+        let mut s = tls(&pki, c.ret_port, true).await;
+        let hello = MinionMsg::Hello {
+            version: "x".into(),
+            last_jid: None,
+        };
+        write_frame(&mut s, &hello).await.unwrap();
+        assert!(matches!(
+            next_reply(&mut s).await,
+            MasterMsg::Welcome { .. }
+        ));
+
+        // A job for web1 only: rogue's return into it is refused.
+        let out = c.brine(&["--async", "web1", "test.sleep", "1"]);
+        let web_jid = jid_of(&out.stdout).unwrap();
+        write_frame(&mut s, &ret(web_jid, "rogue", json!("intruder")))
+            .await
+            .unwrap();
+        match next_reply(&mut s).await {
+            MasterMsg::ReturnRefused { reason, .. } => {
+                assert!(reason.contains("did not target"), "{reason}")
+            }
+            other => panic!("return into another minion's job accepted: {other:?}"),
+        }
+        // A jid that was never published.
+        let bogus: JobId = "20200101000000000001".parse().unwrap();
+        write_frame(&mut s, &ret(bogus, "rogue", json!("ghost")))
+            .await
+            .unwrap();
+        match next_reply(&mut s).await {
+            MasterMsg::ReturnRefused { reason, .. } => {
+                assert!(reason.contains("no job"), "{reason}")
+            }
+            other => panic!("return for no job accepted: {other:?}"),
+        }
+        // A job that did target rogue: the first return is stored and
+        // acknowledged; a second one is acknowledged but changes nothing.
+        let out = c.brine(&["--async", "rogue", "test.ping"]);
+        let jid = jid_of(&out.stdout).unwrap();
+        write_frame(&mut s, &ret(jid, "rogue", json!("first")))
+            .await
+            .unwrap();
+        assert_eq!(next_reply(&mut s).await, MasterMsg::ReturnAck { jid });
+        write_frame(&mut s, &ret(jid, "rogue", json!("second")))
+            .await
+            .unwrap();
+        assert_eq!(next_reply(&mut s).await, MasterMsg::ReturnAck { jid });
+        assert_eq!(lookup(&c, jid).unwrap()["rogue"], json!("first"));
+        assert_eventually!(
+            lookup(&c, web_jid).is_some_and(|v| v["web1"] == json!(true)),
+            "web1's own return stored"
+        );
+    });
+    let logs = c.master.log_text();
+    assert!(logs.contains("did not target"), "refusal logged");
+    assert!(logs.contains("no job"), "refusal logged");
+}
