@@ -31,8 +31,9 @@ const MAX_HELD: usize = 64;
 /// Messages (job starts, returns) queued for the session; returns are also
 /// in the on-disk spool, so this queue is only the fast path.
 const OUTBOX: usize = 100_000;
-/// A return sent without an acknowledgement is sent again after this long.
-const RESEND_AFTER: Duration = Duration::from_secs(30);
+/// A return sent without an acknowledgement (or deferred by a master whose
+/// disk was full) is sent again after this many heartbeats.
+const RESEND_AFTER_HEARTBEATS: u32 = 3;
 /// Room left in a frame for the message around a return's value.
 const RETURN_FRAME_MARGIN: usize = 64 * 1024;
 
@@ -801,9 +802,10 @@ async fn drive<W: AsyncWrite + Unpin>(
                 write_frame(wr, &MinionMsg::Heartbeat).await?;
                 // Returns the master deferred (its disk was full) or never
                 // acknowledged go again now and then.
-                if last_resend.elapsed() >= RESEND_AFTER {
+                let resend_after = hb * RESEND_AFTER_HEARTBEATS;
+                if last_resend.elapsed() >= resend_after {
                     last_resend = tokio::time::Instant::now();
-                    let pending = with_spool(&state.spool, |s| s.pending_older_than(RESEND_AFTER))
+                    let pending = with_spool(&state.spool, move |s| s.pending_older_than(resend_after))
                         .await
                         .unwrap_or_default();
                     for ret in pending {

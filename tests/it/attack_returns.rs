@@ -256,3 +256,141 @@ fn returns_are_first_wins_and_only_into_jobs_that_targeted_the_minion() {
     assert!(logs.contains("did not target"), "refusal logged");
     assert!(logs.contains("no job"), "refusal logged");
 }
+
+/// Runs `cmd` as root, panicking with its output on failure.
+fn sh(cmd: &str) {
+    let out = std::process::Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{cmd}: {out:?}");
+}
+
+/// A small tmpfs mounted over a directory for one test (keeping what the
+/// directory held), unmounted when dropped.
+struct SmallDisk {
+    at: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount_over(at: &std::path::Path, size: &str) -> SmallDisk {
+        let keep = tempfile::tempdir().unwrap();
+        sh(&format!(
+            "cp -a {}/. {}/",
+            at.display(),
+            keep.path().display()
+        ));
+        sh(&format!(
+            "mount -t tmpfs -o size={size} brine-test {}",
+            at.display()
+        ));
+        let disk = SmallDisk {
+            at: at.to_path_buf(),
+        };
+        sh(&format!(
+            "cp -a {}/. {}/",
+            keep.path().display(),
+            at.display()
+        ));
+        disk
+    }
+    /// Fills the disk until a write fails, then frees 256 KiB: room for a
+    /// job record, not for a 1 MB return.
+    fn fill(&self) {
+        let reserve = self.at.join("reserve");
+        std::fs::write(&reserve, vec![0u8; 256 * 1024]).unwrap();
+        let _ = std::process::Command::new("dd")
+            .args([
+                "if=/dev/zero",
+                &format!("of={}", self.at.join("filler").display()),
+                "bs=64k",
+            ])
+            .output();
+        std::fs::remove_file(reserve).unwrap();
+    }
+    fn free(&self) {
+        std::fs::remove_file(self.at.join("filler")).unwrap();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.at)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_on_the_master_loses_no_return_and_the_cli_says_so() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to mount a small tmpfs for the master's store");
+        return;
+    }
+    let mut c = Cluster::builder().minion("web1", "").start();
+    c.accept_all();
+    // The master's cache (its SQLite store) moves onto an 8 MB disk.
+    c.master.stop();
+    let cachedir = c.master_root().join("var/cache/brine/master");
+    let disk = SmallDisk::mount_over(&cachedir, "8m");
+    c.restart_master();
+    c.wait_answering(&["web1"]);
+    disk.fill();
+    // A 1 MB return cannot be written to a full disk.
+    let big = "head -c 1000000 /dev/zero | tr '\\0' x";
+    let out = c.brine(&[
+        "--out",
+        "json",
+        "-t",
+        "8",
+        "--show-jid",
+        "web1",
+        "cmd.run",
+        big,
+    ]);
+    assert_eq!(
+        out.code,
+        21,
+        "the CLI says the return could not be stored: {}\n{}",
+        &out.stderr,
+        c.logs()
+    );
+    assert!(out.stderr.contains("could not be stored"), "{out:?}");
+    let jid: JobId = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("jid: "))
+        .and_then(|j| j.trim().parse().ok())
+        .unwrap_or_else(|| panic!("jid shown: {out:?}"));
+    // Space comes back: the minion's spool delivers the return.
+    disk.free();
+    assert_eventually!(
+        lookup(&c, jid).is_some_and(|v| v["web1"].as_str().is_some_and(|s| s.len() >= 1_000_000)),
+        "the deferred return is stored once space is back:\n{}",
+        c.logs()
+    );
+    c.wait_answering(&["web1"]);
+    c.master.stop();
+}
+
+#[test]
+fn a_return_larger_than_a_frame_is_truncated_and_does_not_cut_the_minion_off() {
+    let c = Cluster::builder().minion("web1", "").start();
+    c.accept_all();
+    let big = c.dir.path().join("big.txt");
+    std::fs::write(&big, "y".repeat(40 * 1024 * 1024)).unwrap();
+    let (out, v) = c.brine_json(&["-t", "30", "web1", "file.read", big.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{out:?}\n{}", c.logs());
+    let text = v["web1"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("return truncated") && text.len() < 16 * 1024 * 1024,
+        "truncated with a note ({} bytes)",
+        text.len()
+    );
+    // The minion is still connected and answers.
+    c.wait_answering(&["web1"]);
+    let (out, v) = c.brine_json(&["web1", "test.ping"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(v["web1"], json!(true));
+}

@@ -358,5 +358,9 @@ fn a_publication_replayed_after_the_minion_restarts_does_not_run_again() {
         "the replay is recognised:\n{}",
         c.minions["victim"].log_text()
     );
-    assert_eq!(count(), 1, "a publication replayed after a restart ran again");
+    assert_eq!(
+        count(),
+        1,
+        "a publication replayed after a restart ran again"
+    );
 }
