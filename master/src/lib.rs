@@ -67,6 +67,7 @@ pub async fn run_with(
     for key in &config.unknown_keys {
         tracing::warn!(key = %key, "unknown option in the master config ignored");
     }
+    raise_open_files_limit();
     mkdir(&config.pki_dir)?;
     mkdir(&config.cachedir)?;
     let pki = brine_pki::MasterPki::load_or_create(&config.pki_dir, &config.id)?;
@@ -82,13 +83,11 @@ pub async fn run_with(
             source: std::io::Error::other(e.to_string()),
         })?;
     let ret_addr = SocketAddr::new(config.interface, config.ret_port);
-    let listener = tokio::net::TcpListener::bind(ret_addr)
-        .await
-        .map_err(|source| MasterError::Bind {
-            what: "request port",
-            addr: ret_addr.to_string(),
-            source,
-        })?;
+    let listener = bind_request_port(ret_addr).map_err(|source| MasterError::Bind {
+        what: "request port",
+        addr: ret_addr.to_string(),
+        source,
+    })?;
     let sock_path = config.cli_socket();
     let cli = clisock::bind(&sock_path).map_err(|source| MasterError::Bind {
         what: "cli socket",
@@ -126,6 +125,34 @@ pub async fn run_with(
     let _ = std::fs::remove_file(&sock_path);
     tracing::info!("master stopped");
     Ok(())
+}
+
+/// The request port's listener, with a backlog deep enough for a fleet
+/// reconnecting at once (the default of 1024 makes a storm pay SYN retries).
+fn bind_request_port(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
+/// A master holds a publish connection and a TLS session per minion, plus
+/// whatever unauthenticated peers are being turned away: raise the soft
+/// open-files limit to the hard one (Salt's `max_open_files` does the same
+/// job) so that a connection flood meets the master's own caps, not EMFILE.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::info!(from = soft, to = hard, "open files limit raised"),
+            Err(error) => tracing::warn!(%error, soft, hard, "cannot raise the open files limit"),
+        },
+        Ok((soft, _)) => tracing::debug!(limit = soft, "open files limit"),
+        Err(error) => tracing::warn!(%error, "cannot read the open files limit"),
+    }
 }
 
 /// How long the master waits for the first gitfs fetch before serving;

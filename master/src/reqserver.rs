@@ -317,8 +317,14 @@ async fn session<R, W>(
 }
 
 async fn replay_missed(master: &Master, tx: &mpsc::Sender<MasterMsg>, last: brine_proto::JobId) {
-    let jobs = match master.store.jobs_after(last, 256) {
-        Ok(j) => j,
+    // A store read: off the async workers.
+    let store = master.store.clone();
+    let jobs = match tokio::task::spawn_blocking(move || store.jobs_after(last, 256)).await {
+        Ok(Ok(j)) => j,
+        Ok(Err(error)) => {
+            warn!(%error, "cannot read missed jobs");
+            return;
+        }
         Err(error) => {
             warn!(%error, "cannot read missed jobs");
             return;

@@ -1,3 +1,4 @@
+mod attack_floods;
 mod attack_returns;
 mod attack_zmtp;
 mod fileserver;
