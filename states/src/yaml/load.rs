@@ -13,8 +13,9 @@ use super::{Node, YamlError};
 const CORE: &str = "tag:yaml.org,2002:";
 /// Deepest nesting accepted, so hostile input cannot exhaust the stack.
 const MAX_DEPTH: usize = 400;
-/// Most nodes one document may expand to through aliases ("billion laughs").
-const MAX_EXPANDED_NODES: usize = 5_000_000;
+/// Most nodes one document may expand to through aliases ("billion laughs"):
+/// about 80 MB of values at most, far above any real state tree or pillar.
+const MAX_EXPANDED_NODES: usize = 1_000_000;
 
 #[derive(Debug, Clone, Copy)]
 struct Mark {
