@@ -63,7 +63,7 @@ fn a_billion_laughs_sls_is_a_render_error_and_the_minion_lives() {
     let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"];
     for w in names.windows(2) {
         let prev = format!("*{}", w[0]);
-        let items = vec![prev.as_str(); 9].join(",");
+        let items = [prev.as_str(); 9].join(",");
         sls.push_str(&format!("{}: &{} [{items}]\n", w[1], w[1]));
     }
     std::fs::write(roots.path().join("lol.sls"), sls).unwrap();
