@@ -614,3 +614,95 @@ fn apply_batch(conn: &mut Connection, batch: &[Queued]) -> rusqlite::Result<Vec<
     tx.commit()?;
     Ok(outcomes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brine_proto::targeting::TargetType;
+
+    fn ret(jid: JobId, id: &str, value: &str) -> JobReturn {
+        JobReturn {
+            jid,
+            id: id.into(),
+            fun: "test.ping".into(),
+            ret: Value::String(value.into()),
+            retcode: 0,
+            success: true,
+            error: None,
+            started_ms: 0,
+            finished_ms: 0,
+        }
+    }
+
+    fn job(jid: JobId, expected: &[&str]) -> JobRecord {
+        JobRecord {
+            job: Job {
+                jid,
+                tgt: "*".into(),
+                tgt_type: TargetType::Glob,
+                fun: "test.ping".into(),
+                arg: vec![],
+                kwarg: Default::default(),
+                user: "root".into(),
+                timeout: 5,
+                master: String::new(),
+                issued_ms: now_ms(),
+            },
+            expected: expected.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_write_does_not_take_its_batch_down_and_each_caller_is_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let jid: JobId = "20261204010101000001".parse().unwrap();
+        store.put_job(job(jid, &["a", "bad", "b"])).await.unwrap();
+        // A write that fails inside SQLite, like a full disk would.
+        store
+            .with_reader(|c| {
+                c.execute_batch(
+                    "CREATE TRIGGER boom BEFORE INSERT ON returns WHEN NEW.id = 'bad'
+                     BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+                )
+            })
+            .unwrap();
+        // Queued together, so they share a batch.
+        let (a, bad, b) = tokio::join!(
+            store.put_return(ret(jid, "a", "1")),
+            store.put_return(ret(jid, "bad", "2")),
+            store.put_return(ret(jid, "b", "3")),
+        );
+        assert_eq!(a.unwrap(), Written::Stored);
+        assert!(
+            matches!(bad, Err(StoreError::WriteFailed { .. })),
+            "{bad:?}"
+        );
+        assert_eq!(b.unwrap(), Written::Stored);
+        let (_, rets) = store.lookup_job(jid).unwrap().unwrap();
+        let ids: Vec<_> = rets.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn the_first_return_stands_and_targets_are_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let jid: JobId = "20261204010101000002".parse().unwrap();
+        store.put_job(job(jid, &["web1"])).await.unwrap();
+        assert_eq!(
+            store.put_return(ret(jid, "web1", "first")).await.unwrap(),
+            Written::Stored
+        );
+        assert_eq!(
+            store.put_return(ret(jid, "web1", "second")).await.unwrap(),
+            Written::Duplicate
+        );
+        let (_, rets) = store.lookup_job(jid).unwrap().unwrap();
+        assert_eq!(rets[0].ret, Value::String("first".into()));
+        assert!(store.job_target(jid, "web1").unwrap().unwrap().expected);
+        assert!(!store.job_target(jid, "web2").unwrap().unwrap().expected);
+        let other: JobId = "20261204010101000003".parse().unwrap();
+        assert!(store.job_target(other, "web1").unwrap().is_none());
+    }
+}

@@ -364,3 +364,34 @@ fn a_publication_replayed_after_the_minion_restarts_does_not_run_again() {
         "a publication replayed after a restart ran again"
     );
 }
+
+#[test]
+fn publication_keys_rotate_on_schedule_and_jobs_keep_running() {
+    let c = Cluster::builder()
+        .master_config("publish_session: 1")
+        .minion("web1", "")
+        .start();
+    c.accept_all();
+    assert_eventually!(
+        c.master
+            .log_text()
+            .matches("publication key rotated")
+            .count()
+            >= 3,
+        "the master rotates its publication key every publish_session:\n{}",
+        c.master.log_text()
+    );
+    assert_eventually!(
+        c.minions["web1"]
+            .log_text()
+            .matches("new publication key")
+            .count()
+            >= 3,
+        "the minion receives each new key over its session"
+    );
+    for _ in 0..3 {
+        let (out, v) = c.brine_json(&["web1", "test.ping"]);
+        assert_eq!(out.code, 0, "{out:?}\n{}", c.logs());
+        assert_eq!(v, json!({"web1": true}));
+    }
+}
