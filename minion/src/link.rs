@@ -860,8 +860,8 @@ async fn handle_publication<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
-/// Dedups by jid (durably: the replay window survives restarts), checks
-/// the target against this minion, and starts the job. Its return goes to
+/// Checks the target against this minion, dedups by jid (durably: the
+/// replay window survives restarts), and starts the job. Its return goes to
 /// the spool before it is sent.
 async fn accept_job(
     ctx: &LinkCtx,
@@ -869,6 +869,24 @@ async fn accept_job(
     job: Job,
     out_tx: &mpsc::Sender<MinionMsg>,
 ) {
+    let expr = match TargetExpr::parse(&job.tgt, job.tgt_type) {
+        Ok(e) => e,
+        Err(error) => {
+            warn!(jid = %job.jid, %error, "unparseable target ignored");
+            return;
+        }
+    };
+    let grains = ctx.grains.snapshot();
+    let pillar = ctx.executor.pillar();
+    if !expr.matches(&MinionFacts {
+        id: &ctx.config.id,
+        grains: &grains,
+        pillar: pillar.as_deref().and_then(serde_json::Value::as_object),
+    }) {
+        return;
+    }
+    // Only what targets this minion is remembered (and fsynced): the rest
+    // never runs here, replayed or not.
     let (jid, issued) = (job.jid, job.issued_ms);
     let fresh = match &state.spool {
         Some(_) => match with_spool(&state.spool, move |s| s.mark_seen(jid, issued)).await {
@@ -888,22 +906,6 @@ async fn accept_job(
     };
     if !fresh {
         debug!(jid = %job.jid, "publication already seen (replay) ignored");
-        return;
-    }
-    let expr = match TargetExpr::parse(&job.tgt, job.tgt_type) {
-        Ok(e) => e,
-        Err(error) => {
-            warn!(jid = %job.jid, %error, "unparseable target ignored");
-            return;
-        }
-    };
-    let grains = ctx.grains.snapshot();
-    let pillar = ctx.executor.pillar();
-    if !expr.matches(&MinionFacts {
-        id: &ctx.config.id,
-        grains: &grains,
-        pillar: pillar.as_deref().and_then(serde_json::Value::as_object),
-    }) {
         return;
     }
     let executor = ctx.executor.clone();

@@ -13,8 +13,12 @@
 //!   already run, with their issue time, so a captured publication replayed
 //!   after a minion restart is still refused inside the replay window.
 //!
-//! Every write is synchronous (write, fsync, rename): call from a blocking
-//! thread.
+//! All three survive the minion process dying at any point (the kernel keeps
+//! what was written). Returns are also fsynced, with their directory, so a
+//! return survives a power loss too; the running-job records and the seen
+//! window are not (a power loss ends the job anyway, and the master's
+//! replay window restarts with its own epoch key), which keeps the cost of
+//! a job at one fsync. Call from a blocking thread.
 
 use std::collections::{HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
@@ -113,12 +117,12 @@ impl Spool {
         for (jid, at) in &self.seen.order {
             body.push_str(&format!("{jid} {at}\n"));
         }
-        write_atomic(&self.seen_path, body.as_bytes())
+        write_atomic(&self.seen_path, body.as_bytes(), false)
     }
 
     /// Records a publication as seen; false if it was seen before (a
-    /// replay). Durable before it returns, so a job never runs twice even if
-    /// the minion dies right after starting it.
+    /// replay). Written before it returns, so a job never runs twice even if
+    /// the minion process dies right after starting it.
     pub fn mark_seen(&mut self, jid: JobId, issued_ms: i64) -> io::Result<bool> {
         if self.seen.set.contains(&jid) {
             return Ok(false);
@@ -128,7 +132,6 @@ impl Spool {
             .append(true)
             .open(&self.seen_path)?;
         f.write_all(format!("{jid} {issued_ms}\n").as_bytes())?;
-        f.sync_data()?;
         Ok(self.seen.insert(jid, issued_ms))
     }
 
@@ -144,14 +147,14 @@ impl Spool {
     /// Notes that `job` is running (removed by [`Spool::put_return`]).
     pub fn job_started(&self, job: &Job) -> io::Result<()> {
         let bytes = brine_proto::codec::encode(job).map_err(io::Error::other)?;
-        write_atomic(&self.proc_dir.join(job.jid.to_string()), &bytes)
+        write_atomic(&self.proc_dir.join(job.jid.to_string()), &bytes, false)
     }
 
     /// Keeps `ret` until the master acknowledges it, and clears its running
     /// record.
     pub fn put_return(&self, ret: &JobReturn) -> io::Result<()> {
         let bytes = brine_proto::codec::encode(ret).map_err(io::Error::other)?;
-        write_atomic(&self.returns.join(ret.jid.to_string()), &bytes)?;
+        write_atomic(&self.returns.join(ret.jid.to_string()), &bytes, true)?;
         remove_quietly(&self.proc_dir.join(ret.jid.to_string()));
         Ok(())
     }
@@ -256,19 +259,25 @@ fn sorted_entries(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// Write to a temporary name, fsync, rename over the target, fsync the
-/// directory: the file is either the old or the new content after a crash.
-fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Write to a temporary name and rename over the target: the file is either
+/// the old or the new content after a crash. With `sync`, the data and the
+/// directory entry are fsynced (survives a power loss too).
+fn write_atomic(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("spool");
     let tmp = dir.join(format!(".{name}.tmp"));
     {
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if sync {
+            f.sync_all()?;
+        }
     }
     fs::rename(&tmp, path)?;
-    File::open(dir)?.sync_all()
+    if sync {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 fn remove_quietly(path: &Path) {
