@@ -66,6 +66,12 @@ pub struct MasterConfig {
     pub timeout: u64,
     /// Hours jobs stay in the job cache (`keep_jobs`).
     pub keep_jobs: u64,
+    /// Most keys waiting for an operator at once (`max_pending_keys`); more
+    /// certificate requests are refused until some are accepted or deleted.
+    pub max_pending_keys: usize,
+    /// New pending keys one source address may create per minute
+    /// (`pending_keys_per_minute`).
+    pub pending_keys_per_minute: u32,
     /// Seconds between scheduled rotations of the publication key
     /// (`publish_session`, Salt's name; 86400 by default, as Salt).
     pub publish_session: Duration,
@@ -126,6 +132,11 @@ impl MasterConfig {
         let autosign_file = raw.get::<PathBuf>("autosign_file")?;
         let timeout = raw.get("timeout")?.unwrap_or(5);
         let keep_jobs = raw.get("keep_jobs")?.unwrap_or(24);
+        let max_pending_keys = raw.get("max_pending_keys")?.unwrap_or(1000);
+        let pending_keys_per_minute = raw
+            .get::<u32>("pending_keys_per_minute")?
+            .unwrap_or(60)
+            .max(1);
         let publish_session = Duration::from_secs_f64(
             raw.get::<f64>("publish_session")?
                 .unwrap_or(86400.0)
@@ -191,6 +202,8 @@ impl MasterConfig {
             timeout,
             keep_jobs,
             publish_session,
+            max_pending_keys,
+            pending_keys_per_minute,
             nodegroups,
             heartbeat_interval,
             file_roots,

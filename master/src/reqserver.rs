@@ -6,13 +6,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use brine_pki::channel::{read_frame, write_frame, ChannelError};
+use brine_pki::channel::{read_frame, read_frame_limited, write_frame, ChannelError};
 use brine_pki::fingerprint::same;
 use brine_pki::{inspect_csr, peer_identity};
+use brine_proto::minion_id::{check_minion_id, display_id};
 use brine_proto::{KeyState, MasterMsg, MinionMsg};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn, Instrument};
 
@@ -23,11 +24,29 @@ use crate::store::{now_ms, KeyRecord};
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a pending minion's connection is held open waiting for an operator.
 const PENDING_HOLD: Duration = Duration::from_secs(60);
+/// Longest an enrollment connection lives, however it behaves.
+const ENROLLMENT_LIFETIME: Duration = Duration::from_secs(300);
+/// Largest message accepted before the peer is authenticated: a certificate
+/// request is a few KB, a hello a few bytes.
+pub const PRE_AUTH_FRAME_LIMIT: usize = 64 * 1024;
+/// Connections not yet authenticated (in the TLS handshake, enrolling, or
+/// before their hello) held at once; more are closed on accept.
+pub const MAX_UNAUTHENTICATED: usize = 512;
+/// Of those, at most this many from one source address, so one host cannot
+/// take every slot from the rest of the fleet.
+pub const MAX_UNAUTHENTICATED_PER_IP: usize = 128;
+/// File and pillar replies one session may have computed or queued at once
+/// (each may be up to a frame): the session's memory is bounded in bytes.
+const ANSWERS_IN_FLIGHT: usize = 4;
 /// Missed jobs replayed to a reconnecting minion are at most this old.
 const REPLAY_WINDOW_MS: i64 = 5 * 60 * 1000;
 
 pub async fn serve(master: Arc<Master>, listener: TcpListener, acceptor: TlsAcceptor) {
     let files = master.files.clone();
+    let gate = Arc::new(Semaphore::new(MAX_UNAUTHENTICATED));
+    let per_ip = PerIp::default();
+    let mut turned_away: u64 = 0;
+    let mut last_report: Option<std::time::Instant> = None;
     loop {
         let (tcp, addr) = match listener.accept().await {
             Ok(x) => x,
@@ -38,11 +57,29 @@ pub async fn serve(master: Arc<Master>, listener: TcpListener, acceptor: TlsAcce
                 continue;
             }
         };
+        // Anyone can connect: only so many unauthenticated peers at once.
+        let admitted = per_ip
+            .admit(addr.ip())
+            .and_then(|ip_slot| gate.clone().try_acquire_owned().ok().map(|p| (p, ip_slot)));
+        let Some(permit) = admitted else {
+            drop(tcp);
+            turned_away += 1;
+            if last_report.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
+                warn!(
+                    turned_away,
+                    limit = MAX_UNAUTHENTICATED,
+                    "too many unauthenticated connections on the request port; new ones are closed"
+                );
+                last_report = Some(std::time::Instant::now());
+                turned_away = 0;
+            }
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let master = master.clone();
         let acceptor = acceptor.clone();
         let files = files.clone();
-        tokio::spawn(async move { handle_conn(master, files, acceptor, tcp, addr).await });
+        tokio::spawn(async move { handle_conn(master, files, acceptor, tcp, addr, permit).await });
     }
 }
 
@@ -52,6 +89,7 @@ async fn handle_conn(
     acceptor: TlsAcceptor,
     tcp: TcpStream,
     addr: SocketAddr,
+    unauthenticated: (OwnedSemaphorePermit, IpSlot),
 ) {
     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
@@ -72,16 +110,65 @@ async fn handle_conn(
         .map(|c| c.as_ref().to_vec());
     let (rd, wr) = tokio::io::split(tls);
     match peer {
-        None => enrollment(master, rd, wr, addr).await,
+        None => {
+            let _ =
+                tokio::time::timeout(ENROLLMENT_LIFETIME, enrollment(master, rd, wr, addr)).await;
+            drop(unauthenticated);
+        }
         Some(der) => match peer_identity(&der) {
             Ok(ident) => {
                 let span = tracing::info_span!("session", minion_id = %ident.id, %addr);
-                session(master, files, rd, wr, ident.id, ident.fingerprint)
-                    .instrument(span)
-                    .await
+                session(
+                    master,
+                    files,
+                    rd,
+                    wr,
+                    ident.id,
+                    ident.fingerprint,
+                    unauthenticated,
+                )
+                .instrument(span)
+                .await
             }
             Err(error) => warn!(%addr, %error, "unreadable client certificate"),
         },
+    }
+}
+
+/// Unauthenticated connections held per source address.
+#[derive(Clone, Default)]
+struct PerIp(Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>);
+
+/// One unauthenticated connection's place in [`PerIp`], given back on drop.
+pub(crate) struct IpSlot {
+    ip: std::net::IpAddr,
+    counts: PerIp,
+}
+
+impl PerIp {
+    fn admit(&self, ip: std::net::IpAddr) -> Option<IpSlot> {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= MAX_UNAUTHENTICATED_PER_IP {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            ip,
+            counts: self.clone(),
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut m = self.counts.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
     }
 }
 
@@ -102,15 +189,19 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut next =
-        match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame::<MinionMsg, _>(&mut rd)).await {
-            Ok(Ok(Some(m))) => m,
-            Ok(Ok(None)) | Err(_) => return,
-            Ok(Err(e)) => {
-                warn!(%addr, error = %e, "bad first message on enrollment connection");
-                return;
-            }
-        };
+    let mut next = match tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        read_frame_limited::<MinionMsg, _>(&mut rd, PRE_AUTH_FRAME_LIMIT),
+    )
+    .await
+    {
+        Ok(Ok(Some(m))) => m,
+        Ok(Ok(None)) | Err(_) => return,
+        Ok(Err(e)) => {
+            warn!(%addr, error = %e, "bad first message on enrollment connection");
+            return;
+        }
+    };
     for _ in 0..100 {
         let MinionMsg::CertRequest { id, csr_pem } = next else {
             let reply = MasterMsg::CertRejected {
@@ -119,11 +210,17 @@ where
             let _ = write_frame(&mut wr, &reply).await;
             return;
         };
+        if let Err(reason) = check_minion_id(&id) {
+            warn!(%addr, id = %display_id(&id), %reason, "certificate request refused");
+            let reply = MasterMsg::CertRejected { reason };
+            let _ = write_frame(&mut wr, &reply).await;
+            return;
+        }
         let waiter = master.pending_waiter(&id);
         let notified = waiter.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let reply = decision_reply(&master, &id, &csr_pem).await;
+        let reply = decision_reply(&master, &id, &csr_pem, addr).await;
         let pending = matches!(reply, MasterMsg::CertPending { .. });
         if write_frame(&mut wr, &reply).await.is_err() || !pending {
             return;
@@ -132,12 +229,12 @@ where
         // instead of waiting for the minion's next poll.
         next = tokio::select! {
             _ = &mut notified => {
-                let reply = decision_reply(&master, &id, &csr_pem).await;
+                let reply = decision_reply(&master, &id, &csr_pem, addr).await;
                 let _ = write_frame(&mut wr, &reply).await;
                 return;
             }
             _ = tokio::time::sleep(PENDING_HOLD) => return,
-            m = read_frame::<MinionMsg, _>(&mut rd) => match m {
+            m = read_frame_limited::<MinionMsg, _>(&mut rd, PRE_AUTH_FRAME_LIMIT) => match m {
                 Ok(Some(m)) => m,
                 _ => return,
             },
@@ -145,8 +242,8 @@ where
     }
 }
 
-async fn decision_reply(master: &Master, id: &str, csr_pem: &str) -> MasterMsg {
-    match decide(master, id, csr_pem).await {
+async fn decision_reply(master: &Master, id: &str, csr_pem: &str, addr: SocketAddr) -> MasterMsg {
+    match decide(master, id, csr_pem, addr).await {
         Decision::Issued(cert_pem) => MasterMsg::CertIssued {
             cert_pem,
             ca_pem: master.pki.ca_pem(),
@@ -156,7 +253,7 @@ async fn decision_reply(master: &Master, id: &str, csr_pem: &str) -> MasterMsg {
     }
 }
 
-async fn decide(master: &Master, id: &str, csr_pem: &str) -> Decision {
+async fn decide(master: &Master, id: &str, csr_pem: &str, addr: SocketAddr) -> Decision {
     let info = match inspect_csr(csr_pem) {
         Ok(i) => i,
         Err(error) => return Decision::Rejected(format!("bad certificate request: {error}")),
@@ -177,6 +274,12 @@ async fn decide(master: &Master, id: &str, csr_pem: &str) -> Decision {
             let state = if auto {
                 KeyState::Accepted
             } else {
+                // A new pending key: bounded in count, and in rate per
+                // source, before anything is stored.
+                if let Err(reason) = master.admit_pending(addr.ip()) {
+                    warn!(%addr, minion_id = %id, %reason, "certificate request refused");
+                    return Decision::Rejected(reason);
+                }
                 KeyState::Pending
             };
             let rec = KeyRecord {
@@ -243,6 +346,7 @@ async fn session<R, W>(
     mut wr: W,
     id: String,
     fingerprint: String,
+    unauthenticated: (OwnedSemaphorePermit, IpSlot),
 ) where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -258,28 +362,56 @@ async fn session<R, W>(
         let _ = write_frame(&mut wr, &reply).await;
         return;
     }
-    let last_jid =
-        match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame::<MinionMsg, _>(&mut rd)).await {
-            Ok(Ok(Some(MinionMsg::Hello { last_jid, .. }))) => last_jid,
-            other => {
-                debug!(?other, "no hello from minion");
-                return;
-            }
-        };
+    let last_jid = match tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        read_frame_limited::<MinionMsg, _>(&mut rd, PRE_AUTH_FRAME_LIMIT),
+    )
+    .await
+    {
+        Ok(Ok(Some(MinionMsg::Hello { last_jid, .. }))) => last_jid,
+        other => {
+            debug!(?other, "no hello from minion");
+            return;
+        }
+    };
     let hb = master.config.heartbeat_interval;
-    let (tx, mut rx) = mpsc::channel::<MasterMsg>(4096);
+    let (tx, mut rx) = mpsc::channel::<MasterMsg>(1024);
+    // File and pillar replies (up to a frame each) come on their own queue,
+    // each holding one of ANSWERS_IN_FLIGHT permits until it is written.
+    let (answer_tx, mut answer_rx) = mpsc::channel::<Answer>(ANSWERS_IN_FLIGHT);
+    let conn_id = master.next_conn_id();
+    let cut = Arc::new(Notify::new());
+    // The key is checked again and the session registered in one step: a
+    // key rejected while this connection was being set up is refused here,
+    // and never gets the publication key.
+    if let Err(reason) = master.add_session_if_accepted(
+        &id,
+        &fingerprint,
+        Session {
+            conn_id,
+            tx: tx.clone(),
+            cut: cut.clone(),
+        },
+    ) {
+        warn!(%reason, "session refused");
+        let _ = write_frame(&mut wr, &MasterMsg::Refused { reason }).await;
+        return;
+    }
+    drop(unauthenticated);
     let writer = tokio::spawn(async move {
         let mut tick = tokio::time::interval(hb);
         tick.tick().await;
         loop {
-            let msg = tokio::select! {
-                m = rx.recv() => match m { Some(m) => m, None => break },
-                _ = tick.tick() => MasterMsg::Heartbeat,
+            let (msg, permit) = tokio::select! {
+                m = rx.recv() => match m { Some(m) => (m, None), None => break },
+                a = answer_rx.recv() => match a { Some(a) => (a.msg, Some(a.permit)), None => continue },
+                _ = tick.tick() => (MasterMsg::Heartbeat, None),
             };
             if let Err(error) = write_frame(&mut wr, &msg).await {
                 debug!(%error, "write to minion failed");
                 break;
             }
+            drop(permit);
         }
     });
     let _ = tx
@@ -290,21 +422,15 @@ async fn session<R, W>(
             epoch: master.epoch(),
         })
         .await;
-    let conn_id = master.next_conn_id();
-    let cut = Arc::new(Notify::new());
-    master.add_session(
-        &id,
-        Session {
-            conn_id,
-            tx: tx.clone(),
-            cut: cut.clone(),
-        },
-    );
     info!("minion connected");
     if let Some(last) = last_jid {
         replay_missed(&master, &tx, last).await;
     }
-    let reader = read_loop(&master, &files, &mut rd, &tx, &id, hb * 3);
+    let answers = Answers {
+        tx: answer_tx,
+        permits: Arc::new(Semaphore::new(ANSWERS_IN_FLIGHT)),
+    };
+    let reader = read_loop(&master, &files, &mut rd, &tx, &answers, &id, hb * 3);
     tokio::select! {
         _ = cut.notified() => info!("session closed by the master"),
         _ = reader => {}
@@ -343,6 +469,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     files: &Arc<FileServer>,
     rd: &mut R,
     tx: &mpsc::Sender<MasterMsg>,
+    answers: &Answers,
     id: &str,
     idle: Duration,
 ) {
@@ -401,7 +528,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     let result = files.list(&saltenv).map_err(|e| e.to_string());
                     MasterMsg::FileListReply { req, result }
                 };
-                answer(tx, reply);
+                answer(answers, reply).await;
             }
             MinionMsg::FileDirList { req, saltenv } => {
                 let files = files.clone();
@@ -409,7 +536,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     let result = files.dir_list(&saltenv).map_err(|e| e.to_string());
                     MasterMsg::FileDirListReply { req, result }
                 };
-                answer(tx, reply);
+                answer(answers, reply).await;
             }
             MinionMsg::FileGet {
                 req,
@@ -429,7 +556,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                         result: result.map_err(|e| e.to_string()),
                     }
                 };
-                answer(tx, reply);
+                answer(answers, reply).await;
             }
             MinionMsg::FileEnvs { req } => {
                 let envs = files.envs();
@@ -450,7 +577,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                         errors: compiled.errors,
                     }
                 };
-                answer(tx, reply);
+                answer(answers, reply).await;
             }
             MinionMsg::Hello { .. } | MinionMsg::CertRequest { .. } => {
                 debug!("unexpected message in session ignored");
@@ -459,15 +586,33 @@ async fn read_loop<R: AsyncRead + Unpin>(
     }
 }
 
+/// A file or pillar reply and its share of the session's budget.
+struct Answer {
+    msg: MasterMsg,
+    permit: OwnedSemaphorePermit,
+}
+
+/// Where a session's file and pillar replies go, and how many may exist.
+struct Answers {
+    tx: mpsc::Sender<Answer>,
+    permits: Arc<Semaphore>,
+}
+
 /// Runs a file server or pillar request off the session's reader (it reads
 /// and hashes files) and queues its reply; the minion matches it by `req`.
-fn answer(tx: &mpsc::Sender<MasterMsg>, reply: impl FnOnce() -> MasterMsg + Send + 'static) {
-    let tx = tx.clone();
+/// Waits (and so stops reading the session) while ANSWERS_IN_FLIGHT replies
+/// are being built or written: a minion asking for many large files at once
+/// is slowed down, not given unbounded memory.
+async fn answer(answers: &Answers, reply: impl FnOnce() -> MasterMsg + Send + 'static) {
+    let Ok(permit) = answers.permits.clone().acquire_owned().await else {
+        return;
+    };
+    let tx = answers.tx.clone();
     tokio::spawn(
         async move {
             match tokio::task::spawn_blocking(reply).await {
                 Ok(msg) => {
-                    let _ = tx.send(msg).await;
+                    let _ = tx.send(Answer { msg, permit }).await;
                 }
                 Err(error) => warn!(%error, "file server request failed"),
             }

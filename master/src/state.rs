@@ -86,6 +86,8 @@ pub struct Master {
     active: Mutex<HashMap<JobId, Arc<ActiveJob>>>,
     /// Pending connections waiting for an operator: id -> wake-up.
     pending_waiters: Mutex<HashMap<String, Arc<Notify>>>,
+    /// New pending keys per source address (token bucket: tokens, updated).
+    pending_rate: Mutex<HashMap<std::net::IpAddr, (f64, std::time::Instant)>>,
     next_conn: AtomicU64,
     pub publish_tx: mpsc::Sender<Vec<u8>>,
     /// The file server minions and runners read (roots and gitfs).
@@ -132,6 +134,7 @@ impl Master {
             running: Mutex::new(Default::default()),
             active: Mutex::new(HashMap::new()),
             pending_waiters: Mutex::new(HashMap::new()),
+            pending_rate: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             publish_tx,
             pillar_functions: std::sync::OnceLock::new(),
@@ -229,13 +232,65 @@ impl Master {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Registers a session, closing any older connection of the same minion.
-    pub fn add_session(&self, id: &str, session: Session) {
-        let old = lock(&self.sessions).insert(id.to_string(), session);
-        if let Some(old) = old {
+    /// Registers a session if the key is (still) accepted with this
+    /// fingerprint, closing any older connection of the same minion. The
+    /// check and the insertion happen under the sessions lock, which
+    /// [`Master::cut_off`] takes after a key changes state: a key rejected
+    /// while its session was being set up never gets registered.
+    pub fn add_session_if_accepted(
+        &self,
+        id: &str,
+        fingerprint: &str,
+        session: Session,
+    ) -> Result<(), String> {
+        let mut sessions = lock(&self.sessions);
+        let accepted = self.key(id).is_some_and(|k| {
+            k.state == KeyState::Accepted
+                && brine_pki::fingerprint::same(&k.fingerprint, fingerprint)
+        });
+        if !accepted {
+            return Err("this minion's key is not accepted by the master".into());
+        }
+        if let Some(old) = sessions.insert(id.to_string(), session) {
             old.cut.notify_one();
         }
+        drop(sessions);
         self.store.put_presence(id, true);
+        Ok(())
+    }
+
+    /// Whether a new pending key may be created for a request from `ip`:
+    /// at most `max_pending_keys` pending in all, and at most
+    /// `pending_keys_per_minute` new ones per source address.
+    pub fn admit_pending(&self, ip: std::net::IpAddr) -> Result<(), String> {
+        let max = self.config.max_pending_keys;
+        let pending = read(&self.keys)
+            .values()
+            .filter(|k| k.state == KeyState::Pending)
+            .count();
+        if pending >= max {
+            return Err(format!(
+                "the master already holds {pending} pending keys (max_pending_keys: {max}); ask an operator to accept or delete some"
+            ));
+        }
+        let per_minute = self.config.pending_keys_per_minute as f64;
+        let now = std::time::Instant::now();
+        let mut rate = lock(&self.pending_rate);
+        if rate.len() > 10_000 {
+            rate.retain(|_, (_, at)| now.duration_since(*at).as_secs() < 60);
+        }
+        let (tokens, at) = rate.entry(ip).or_insert((per_minute, now));
+        *tokens =
+            (*tokens + now.duration_since(*at).as_secs_f64() * per_minute / 60.0).min(per_minute);
+        *at = now;
+        if *tokens < 1.0 {
+            return Err(format!(
+                "too many new keys from {ip} (pending_keys_per_minute: {}); try again later",
+                self.config.pending_keys_per_minute
+            ));
+        }
+        *tokens -= 1.0;
+        Ok(())
     }
 
     pub fn remove_session(&self, id: &str, conn_id: u64) {

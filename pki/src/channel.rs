@@ -51,6 +51,15 @@ impl ChannelError {
 pub async fn read_frame<T: DeserializeOwned, R: AsyncRead + Unpin>(
     r: &mut R,
 ) -> Result<Option<T>, ChannelError> {
+    read_frame_limited(r, MAX_FRAME_LEN).await
+}
+
+/// [`read_frame`] with a smaller limit: before a peer is authenticated only
+/// small messages (a certificate request, a hello) are accepted.
+pub async fn read_frame_limited<T: DeserializeOwned, R: AsyncRead + Unpin>(
+    r: &mut R,
+    limit: usize,
+) -> Result<Option<T>, ChannelError> {
     let mut prefix = [0u8; 4];
     let mut got = 0;
     while got < prefix.len() {
@@ -63,10 +72,14 @@ pub async fn read_frame<T: DeserializeOwned, R: AsyncRead + Unpin>(
         }
         got += n;
     }
-    let len = frame_len(prefix).map_err(|_| ChannelError::TooLarge {
-        len: u32::from_be_bytes(prefix) as usize,
-        limit: MAX_FRAME_LEN,
-    })?;
+    let limit = limit.min(MAX_FRAME_LEN);
+    let len = frame_len(prefix)
+        .ok()
+        .filter(|len| *len <= limit)
+        .ok_or(ChannelError::TooLarge {
+            len: u32::from_be_bytes(prefix) as usize,
+            limit,
+        })?;
     let mut body = Vec::with_capacity(len.min(INITIAL_BUFFER));
     r.take(len as u64).read_to_end(&mut body).await?;
     if body.len() < len {
@@ -141,6 +154,16 @@ mod tests {
             read_frame::<MinionMsg, _>(&mut r).await,
             Err(ChannelError::TooLarge { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_smaller_limit_refuses_before_reading_the_body() {
+        let prefix = (64 * 1024u32 + 1).to_be_bytes();
+        let mut r: &[u8] = &prefix;
+        let err = read_frame_limited::<MinionMsg, _>(&mut r, 64 * 1024)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ChannelError::TooLarge { limit, .. } if limit == 64 * 1024));
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -24,20 +24,26 @@ pub fn write_public(path: &Path, contents: &[u8]) -> Result<(), PkiError> {
     write_atomic(path, contents, 0o644)
 }
 
-/// Refuses a private key file that group or others may read or write.
+/// Refuses a private key file that group or others may read or write, that
+/// another user owns, or that sits in a directory another user could write.
 pub fn check_private(path: &Path) -> Result<(), PkiError> {
     let meta = fs::metadata(path).map_err(|source| io_err("inspect", path, source))?;
-    check_mode(path, meta.permissions().mode())
+    check_mode(path, meta.permissions().mode())?;
+    check_owner(path, meta.uid())?;
+    check_parents(path)
 }
 
-/// Reads a private key file after checking its mode on the opened file (so
-/// the file checked is the file read).
+/// Reads a private key file after checking its mode and owner on the opened
+/// file (so the file checked is the file read) and the directories above it
+/// (as OpenSSH's StrictModes does).
 pub fn read_private(path: &Path) -> Result<String, PkiError> {
     let mut file = File::open(path).map_err(|source| io_err("open", path, source))?;
     let meta = file
         .metadata()
         .map_err(|source| io_err("inspect", path, source))?;
     check_mode(path, meta.permissions().mode())?;
+    check_owner(path, meta.uid())?;
+    check_parents(path)?;
     let mut text = String::new();
     file.read_to_string(&mut text)
         .map_err(|source| io_err("read", path, source))?;
@@ -85,6 +91,63 @@ pub(crate) fn io_err(action: &'static str, path: &Path, source: io::Error) -> Pk
         path: path.to_path_buf(),
         source,
     }
+}
+
+fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+fn untrusted(path: &Path, problem: String) -> PkiError {
+    PkiError::UntrustedPath {
+        path: path.to_path_buf(),
+        problem,
+        euid: euid(),
+    }
+}
+
+/// The file must be ours (root may use a root-owned file as well).
+fn check_owner(path: &Path, uid: u32) -> Result<(), PkiError> {
+    if uid != euid() {
+        return Err(untrusted(path, format!("it is owned by uid {uid}")));
+    }
+    Ok(())
+}
+
+/// Every directory above a key, up to `/`, must be owned by root or by us,
+/// and not writable by group or others unless it is sticky (like `/tmp`,
+/// where others cannot replace what we own).
+fn check_parents(path: &Path) -> Result<(), PkiError> {
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|source| io_err("resolve", path, source))?
+            .join(path)
+    };
+    for dir in absolute.ancestors().skip(1) {
+        if dir.as_os_str().is_empty() {
+            continue;
+        }
+        let meta = fs::metadata(dir).map_err(|source| io_err("inspect", dir, source))?;
+        let (uid, mode) = (meta.uid(), meta.permissions().mode());
+        if uid != 0 && uid != euid() {
+            return Err(untrusted(
+                dir,
+                format!("the directory holding a key is owned by uid {uid}"),
+            ));
+        }
+        let sticky = mode & 0o1000 != 0;
+        if mode & 0o022 != 0 && !sticky {
+            return Err(untrusted(
+                dir,
+                format!(
+                    "the directory holding a key has mode {:04o} (writable by group or others)",
+                    mode & 0o7777
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_mode(path: &Path, mode: u32) -> Result<(), PkiError> {
@@ -138,6 +201,46 @@ fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_under_a_directory_others_can_write_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("pki");
+        ensure_dir(&dir).unwrap();
+        let key = dir.join("ca.key");
+        write_secret(&key, b"secret").unwrap();
+        assert_eq!(read_private(&key).unwrap(), "secret");
+        // A world-writable root_dir: someone else could have planted the key.
+        fs::set_permissions(root.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        let err = read_private(&key).unwrap_err();
+        assert!(
+            matches!(err, PkiError::UntrustedPath { ref path, .. } if path == root.path()),
+            "{err}"
+        );
+        assert!(err.to_string().contains("0777"), "{err}");
+        // Sticky, like /tmp: others cannot replace what we own.
+        fs::set_permissions(root.path(), fs::Permissions::from_mode(0o1777)).unwrap();
+        assert_eq!(read_private(&key).unwrap(), "secret");
+    }
+
+    #[test]
+    fn a_key_file_another_user_owns_is_refused() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root to give a file to another user");
+            return;
+        }
+        let root = tempfile::tempdir().unwrap();
+        let key = root.path().join("ca.key");
+        write_secret(&key, b"planted").unwrap();
+        std::os::unix::fs::chown(&key, Some(65534), None).unwrap();
+        let err = read_private(&key).unwrap_err();
+        assert!(err.to_string().contains("owned by uid 65534"), "{err}");
+        // The same for a directory on the way.
+        std::os::unix::fs::chown(&key, Some(0), None).unwrap();
+        std::os::unix::fs::chown(root.path(), Some(65534), None).unwrap();
+        let err = read_private(&key).unwrap_err();
+        assert!(err.to_string().contains("owned by uid 65534"), "{err}");
+    }
 
     fn mode(path: &Path) -> u32 {
         fs::metadata(path).unwrap().permissions().mode() & 0o777

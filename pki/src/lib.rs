@@ -47,6 +47,14 @@ pub enum PkiError {
         "private key file {path} has mode {mode:04o}: it must not be readable or writable by group or others (chmod 600 it)"
     )]
     InsecureKeyFile { path: PathBuf, mode: u32 },
+    /// A key file, or a directory holding one, that another user owns or
+    /// may write: someone else could have planted or could swap the key.
+    #[error("refusing {path}: {problem}; it must be owned by root or by the user running brine (uid {euid}) and not writable by group or others")]
+    UntrustedPath {
+        path: PathBuf,
+        problem: String,
+        euid: u32,
+    },
     #[error("cannot read {what} from {path}: {reason}")]
     BadFile {
         path: PathBuf,

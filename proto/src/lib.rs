@@ -8,6 +8,7 @@
 pub mod codec;
 pub mod conf;
 pub mod jid;
+pub mod minion_id;
 pub mod msg;
 pub mod targeting;
 

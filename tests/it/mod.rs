@@ -1,4 +1,5 @@
 mod attack_floods;
+mod attack_gate;
 mod attack_input;
 mod attack_returns;
 mod attack_zmtp;

@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use brine_cli::client::{master_config, MasterClient};
 use brine_cli::entry::ConfigDirArg;
 use brine_cli::output::{render_value, OutputFormat, OutputOptions};
+use brine_proto::minion_id::display_id;
 use brine_proto::{CliReply, CliRequest, KeyCommand, KeyEntry, KeyState};
 use clap::Parser;
 use serde_json::{json, Map, Value};
@@ -190,7 +191,7 @@ async fn run(args: Args) -> anyhow::Result<u8> {
                 _ => "Deleted",
             };
             for id in &changed {
-                println!("Key for minion {id} {word}.");
+                println!("Key for minion {} {word}.", display_id(id));
             }
             Ok(0)
         }
@@ -265,6 +266,18 @@ async fn list(
     match args.out {
         Some(format) if format != OutputFormat::Nested => {
             let opts = OutputOptions::detect(format, true, false, true);
+            // JSON and YAML escape what they print; the plain formats get
+            // escaped ids.
+            let keys: Vec<KeyEntry> = match format {
+                OutputFormat::Json | OutputFormat::Yaml => keys,
+                _ => keys
+                    .into_iter()
+                    .map(|mut k| {
+                        k.id = display_id(&k.id);
+                        k
+                    })
+                    .collect(),
+            };
             let mut doc = keys_document(&keys, only, fingers);
             if fingers {
                 doc["local"] = json!({ "master_ca.crt": master_finger });
@@ -324,10 +337,12 @@ fn print_sections(keys: &[KeyEntry], only: Option<KeyState>, with_fp: bool) {
         }
         println!("{title}");
         for k in in_state {
+            // An id is one line, whatever it holds: control characters
+            // (a newline, an ANSI escape) are shown escaped.
             if with_fp {
-                println!("{}  {}", k.id, k.fingerprint);
+                println!("{}  {}", display_id(&k.id), k.fingerprint);
             } else {
-                println!("{}", k.id);
+                println!("{}", display_id(&k.id));
             }
         }
     }
