@@ -52,6 +52,7 @@ pub fn for_master_pillar(id: &str, grains: &brine_proto::Grains) -> RegistryCall
         fixed_pillar: Some(std::sync::Arc::new(Value::Object(Map::new()))),
         pillar_store: Default::default(),
         master: None,
+        cancel: Default::default(),
     };
     RegistryCaller::new(ctx, Handle::current())
 }

@@ -63,6 +63,14 @@ pub struct MinionConfig {
     pub heartbeat_interval: Duration,
     /// Oldest publication accepted, against replay (`publication_max_age`, seconds).
     pub publication_max_age: Duration,
+    /// Most bytes of one output stream a command's result keeps
+    /// (`max_output_bytes`); the rest is cut with a note.
+    pub max_output_bytes: usize,
+    /// Jobs run at once (Salt's `process_count_max`; Salt's default -1 means
+    /// no limit, Brine's is 64); more wait for a slot.
+    pub process_count_max: usize,
+    /// A job still running after this long is killed (`max_job_seconds`).
+    pub max_job_seconds: Duration,
     /// Salt's `file_client: local` for masterless runs.
     pub file_client: String,
     pub file_roots: serde_yaml::Value,
@@ -121,6 +129,15 @@ impl MinionConfig {
         let recon_max = ms(raw.get("recon_max")?, 10000);
         let heartbeat_interval = secs(raw.get("heartbeat_interval")?, 10.0);
         let publication_max_age = secs(raw.get("publication_max_age")?, 300.0);
+        let max_output_bytes = raw
+            .get::<usize>("max_output_bytes")?
+            .unwrap_or(crate::modules::cmd::DEFAULT_MAX_OUTPUT_BYTES);
+        let process_count_max = match raw.get::<i64>("process_count_max")? {
+            None => 64,
+            Some(n) if n <= 0 => usize::MAX >> 4,
+            Some(n) => n as usize,
+        };
+        let max_job_seconds = secs(raw.get("max_job_seconds")?, 21600.0);
         let file_client = raw
             .get("file_client")?
             .unwrap_or_else(|| "remote".to_string());
@@ -162,6 +179,9 @@ impl MinionConfig {
             recon_max,
             heartbeat_interval,
             publication_max_age,
+            max_output_bytes,
+            process_count_max,
+            max_job_seconds,
             file_client,
             file_roots,
             pillar_roots,

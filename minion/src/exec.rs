@@ -3,11 +3,14 @@
 //! and retcode, or an error string with retcode 1 (unknown function, bad
 //! arguments, a failure, a panic, a kill).
 //!
-//! A job's `timeout` is how long the caller waits, not a limit on the job
-//! (as in Salt): nothing here kills a job for running long. Commands that
-//! take a `timeout` argument (`cmd.*`) enforce it themselves, and
+//! A job's `timeout` is how long the caller waits (as in Salt); the minion
+//! kills a job that runs past `max_job_seconds`, and runs at most
+//! `process_count_max` jobs at once (the rest wait for a slot). Commands
+//! that take a `timeout` argument (`cmd.*`) enforce it themselves, and
 //! `saltutil.kill_job` ends a job: its task is aborted, which kills the
-//! process groups of the commands it started.
+//! process groups of the commands it started, and its cancel flag is set,
+//! which stops a state run before its next state (renders are bounded by
+//! their instruction budget, `brine_states::render` `RENDER_FUEL`).
 
 use std::any::Any;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -42,6 +45,8 @@ struct Inner {
     jids: JidGenerator,
     master: Option<MasterClient>,
     pillar: PillarStore,
+    /// Slots for jobs running at once (`process_count_max`).
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Executor {
@@ -65,8 +70,11 @@ impl Executor {
         grains: GrainsHandle,
         master: Option<MasterClient>,
     ) -> Self {
+        crate::modules::cmd::set_max_output_bytes(config.max_output_bytes);
+        let slots = Arc::new(tokio::sync::Semaphore::new(config.process_count_max.max(1)));
         Executor {
             inner: Arc::new(Inner {
+                slots,
                 config,
                 grains,
                 running: RunningJobs::default(),
@@ -93,9 +101,44 @@ impl Executor {
                 let (kill_tx, kill_rx) = watch::channel(false);
                 let entry = RunningJob::from_job(job, &args);
                 let _registered = self.inner.running.register(entry, kill_tx);
+                let _slot = match self.inner.slots.clone().try_acquire_owned() {
+                    Ok(slot) => slot,
+                    Err(_) => {
+                        warn!(jid = %job.jid, limit = self.inner.config.process_count_max,
+                            "process_count_max jobs already running; this one waits for a slot");
+                        match self.inner.slots.clone().acquire_owned().await {
+                            Ok(slot) => slot,
+                            Err(_) => {
+                                return build_return(
+                                    &self.inner.config.id,
+                                    job,
+                                    Outcome::Killed,
+                                    started_ms,
+                                    now_ms(),
+                                )
+                            }
+                        }
+                    }
+                };
                 info!(jid = %job.jid, fun = %job.fun, user = %job.user, "job started");
                 let ctx = self.ctx(job.jid);
-                supervise(spec.name, (spec.run)(ctx, args), kill_rx).await
+                let cancel = ctx.cancel.clone();
+                let limit = self.inner.config.max_job_seconds;
+                match tokio::time::timeout(
+                    limit,
+                    supervise(spec.name, (spec.run)(ctx, args), kill_rx, cancel.clone()),
+                )
+                .await
+                {
+                    Ok(outcome) => outcome,
+                    Err(_) => {
+                        // Dropping the supervisor aborted the task; the flag
+                        // stops a state run on its blocking thread.
+                        cancel.cancel();
+                        warn!(jid = %job.jid, secs = limit.as_secs_f64(), "job ran past max_job_seconds; killed");
+                        Outcome::TimedOut(limit)
+                    }
+                }
             }
         };
         let ret = build_return(&self.inner.config.id, job, outcome, started_ms, now_ms());
@@ -113,6 +156,7 @@ impl Executor {
             fixed_pillar: None,
             pillar_store: self.inner.pillar.clone(),
             master: self.inner.master.clone(),
+            cancel: Default::default(),
         }
     }
 
@@ -306,6 +350,7 @@ pub(crate) enum Outcome {
     Done(ModResult),
     Panicked(String),
     Killed,
+    TimedOut(std::time::Duration),
     Unknown,
 }
 
@@ -323,6 +368,7 @@ pub(crate) async fn supervise(
     name: &'static str,
     fut: ModFuture,
     mut kill: watch::Receiver<bool>,
+    cancel: brine_states::Cancel,
 ) -> Outcome {
     let mut task = AbortOnDrop(tokio::spawn(registry::with_fun(name, fut)));
     let killed = async move {
@@ -342,6 +388,7 @@ pub(crate) async fn supervise(
             Err(_) => Outcome::Killed,
         },
         _ = killed => {
+            cancel.cancel();
             task.0.abort();
             // Wait until the task's future is dropped: its commands are dead then.
             let _ = (&mut task.0).await;
@@ -463,6 +510,14 @@ pub(crate) fn build_return(
         Outcome::Killed => {
             let m = format!("Job {} was killed by saltutil.kill_job", job.jid);
             error(ErrorKind::Killed, m.clone(), m)
+        }
+        Outcome::TimedOut(limit) => {
+            let m = format!(
+                "Job {} was killed after running {} seconds (max_job_seconds)",
+                job.jid,
+                limit.as_secs_f64()
+            );
+            error(ErrorKind::Timeout, m.clone(), m)
         }
         Outcome::Unknown => {
             let m = unknown_function_message(&job.fun);
@@ -589,7 +644,7 @@ mod tests {
             let r: ModResult = Ok(Value::Null.into());
             r
         });
-        let outcome = supervise("test.panic", fut, rx).await;
+        let outcome = supervise("test.panic", fut, rx, Default::default()).await;
         let Outcome::Panicked(m) = &outcome else {
             panic!("{outcome:?}")
         };

@@ -33,6 +33,9 @@ pub struct CallCtx {
     /// Requests to the connected masters (file server, pillar); `None` for
     /// a local call (`brine-call`).
     pub master: Option<crate::link::MasterClient>,
+    /// Set when the job is killed or times out; state runs and renders that
+    /// run on blocking threads (which an abort cannot reach) watch it.
+    pub cancel: brine_states::Cancel,
 }
 
 impl CallCtx {
@@ -498,6 +501,7 @@ pub(crate) fn test_ctx_with(grains: brine_proto::Grains) -> CallCtx {
         fixed_pillar: Some(Arc::new(Value::Object(Map::new()))),
         pillar_store: Default::default(),
         master: None,
+        cancel: Default::default(),
     }
 }
 

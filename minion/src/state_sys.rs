@@ -349,6 +349,7 @@ impl StateSystem {
             templates: &templates,
             caller: &caller,
             cachedir: self.config.cachedir.clone(),
+            cancel: self.ctx.cancel.clone(),
         };
         Ok(brine_states::runtime::run(
             chunks,

@@ -23,6 +23,20 @@ pub trait TemplateRenderer: Send + Sync {
     ) -> Result<String, String>;
 }
 
+/// Set when the job a state run belongs to is killed or times out: the run
+/// stops before its next state, and renders stop at their next check.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// Per-run context shared by every state of one `state.apply`.
 pub struct StateCtx<'a> {
     /// `test=True`: report what would change, change nothing.
@@ -36,6 +50,8 @@ pub struct StateCtx<'a> {
     pub caller: &'a dyn ExecCaller,
     /// Where fetched sources and backups are kept (the minion's cachedir).
     pub cachedir: PathBuf,
+    /// The job's cancellation (kill or timeout).
+    pub cancel: Cancel,
 }
 
 /// One state's arguments, as the compiler produced them: `name` plus every

@@ -24,6 +24,6 @@ pub mod source;
 pub mod yaml;
 
 pub use caller::{CallError, ExecCaller};
-pub use ctx::{StateArgs, StateCtx, TemplateRenderer};
+pub use ctx::{Cancel, StateArgs, StateCtx, TemplateRenderer};
 pub use result::StateResult;
 pub use source::{FileSource, LocalRoots, SourceError};

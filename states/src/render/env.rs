@@ -366,12 +366,21 @@ fn import_data(state: &State, name: &Value, current: &str) -> Result<String, Err
     tmpl.render(minijinja::context! {})
 }
 
+/// Template instructions one render may execute (`set_fuel`); the largest
+/// formula of the shared corpus needs well under a hundredth of it.
+pub const RENDER_FUEL: u64 = 50_000_000;
+
 /// Everything a render sees: `globals` are the Salt context variables.
 pub fn build(host: Host, sources: Sources, globals: Vec<(String, Value)>) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(false);
     env.set_recursion_limit(500);
+    // A render may not run forever (a runaway `for` over 10^10 items would
+    // hold a CPU until the minion restarts, and no kill can reach inside
+    // it): every render gets a budget of template instructions, far above
+    // what the largest real formula takes.
+    env.set_fuel(Some(RENDER_FUEL));
     env.set_debug(true);
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.set_formatter(|out, _state, value| {

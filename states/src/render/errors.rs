@@ -187,6 +187,13 @@ pub fn from_minijinja(
                     ),
                 }
             }
+            minijinja::ErrorKind::OutOfFuel => (
+                JinjaErrorKind::Other,
+                format!(
+                    "rendering stopped after {} template steps (a runaway loop?)",
+                    crate::render::env::RENDER_FUEL
+                ),
+            ),
             minijinja::ErrorKind::TemplateNotFound => (
                 JinjaErrorKind::Other,
                 innermost

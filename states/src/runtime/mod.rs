@@ -212,6 +212,7 @@ fn with_test<'a>(ctx: &StateCtx<'a>, test: bool) -> StateCtx<'a> {
         templates: ctx.templates,
         caller: ctx.caller,
         cachedir: ctx.cachedir.clone(),
+        cancel: ctx.cancel.clone(),
     }
 }
 
@@ -234,6 +235,14 @@ impl<'scope, 'env: 'scope> Runner<'scope, 'env> {
         for &ci in order {
             self.reconcile_procs(None, false);
             let tag = gen_tag(self.low(ci));
+            if self.ctx.cancel.is_cancelled() {
+                // Killed or timed out: what has not run is reported, not run.
+                if !self.running.contains_key(&tag) {
+                    let low = self.low(ci).clone();
+                    self.record_cancelled(&tag, &low);
+                }
+                continue;
+            }
             if !self.running.contains_key(&tag) {
                 self.call_chunk(ci, 0);
                 if self.failhard_hit || self.check_failhard(ci) {
@@ -243,6 +252,26 @@ impl<'scope, 'env: 'scope> Runner<'scope, 'env> {
             }
         }
         self.reconcile_procs(None, true);
+    }
+
+    /// The result of a state that did not run because the job was cancelled.
+    fn record_cancelled(&mut self, tag: &str, low: &Map<String, Value>) {
+        let mut ret = Map::new();
+        let name = low.get("name").cloned().unwrap_or(Value::Null);
+        ret.insert("name".into(), name);
+        ret.insert("changes".into(), Value::Object(Map::new()));
+        ret.insert("result".into(), Value::Bool(false));
+        ret.insert(
+            "comment".into(),
+            Value::String("Not run: the job was killed or timed out before this state".into()),
+        );
+        let run_num = self.next_run_num();
+        ret.insert("__run_num__".into(), run_num);
+        ret.insert(
+            "__sls__".into(),
+            low.get("__sls__").cloned().unwrap_or(Value::Null),
+        );
+        self.running.insert(tag.to_string(), ret);
     }
 
     fn check_failhard(&self, ci: usize) -> bool {

@@ -47,6 +47,7 @@ pub(super) fn with_ctx<T>(test: bool, f: impl FnOnce(&StateCtx<'_>) -> T) -> T {
         templates: &Verbatim,
         caller: &NoCaller,
         cachedir: cache.path().to_path_buf(),
+        cancel: Default::default(),
     };
     f(&ctx)
 }

@@ -108,6 +108,7 @@ impl Kit {
             templates: &Subst,
             caller: &NoCalls,
             cachedir: self.tmp.path().join("cache"),
+            cancel: Default::default(),
         };
         let args = StateArgs {
             name: name.to_string(),

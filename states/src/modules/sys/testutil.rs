@@ -70,6 +70,7 @@ impl TestEnv {
             templates: &NoTemplates,
             caller: &NoCalls,
             cachedir: self.cachedir.clone(),
+            cancel: Default::default(),
         }
     }
 }

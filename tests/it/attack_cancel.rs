@@ -1,0 +1,156 @@
+//! Jobs that stop when told: a kill reaches a state run, a runaway render
+//! ends by itself, every job has a time limit, the minion bounds how many
+//! jobs run at once, and a command's output is bounded where it is read.
+
+use std::time::Duration;
+
+use brine_proto::JobId;
+use brine_tests::{assert_eventually, rss_kib, Cluster};
+use serde_json::{json, Value};
+
+fn jid_of(stdout: &str) -> JobId {
+    stdout.trim().rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+fn lookup(c: &Cluster, jid: JobId) -> Value {
+    let out = c.run(&["jobs.lookup_jid", &jid.to_string(), "--out", "json"]);
+    serde_json::from_str(&out.stdout).unwrap_or(Value::Null)
+}
+
+fn returned(c: &Cluster, jid: JobId, id: &str) -> Option<String> {
+    match &lookup(c, jid)[id] {
+        Value::Null => None,
+        Value::String(s) if s.starts_with("Minion did not return") => None,
+        v => Some(v.to_string()),
+    }
+}
+
+#[test]
+fn a_killed_state_run_stops_before_its_next_state_and_a_runaway_render_ends() {
+    let roots = tempfile::tempdir().unwrap();
+    let marks = tempfile::tempdir().unwrap();
+    let mut slow = String::new();
+    for i in 0..20 {
+        slow.push_str(&format!(
+            "step{i}:\n  cmd.run:\n    - name: sleep 1 && touch {}/done{i}\n",
+            marks.path().display()
+        ));
+    }
+    std::fs::write(roots.path().join("slow.sls"), slow).unwrap();
+    std::fs::write(
+        roots.path().join("loop.sls"),
+        "{% set n = namespace(c=0) %}\n{% for i in range(100000) %}{% for j in range(100000) %}{% set n.c = n.c + 1 %}{% endfor %}{% endfor %}\nx:\n  test.nop: []\n",
+    )
+    .unwrap();
+    let c = Cluster::builder()
+        .master_config(&format!(
+            "file_roots: {{base: [{}]}}",
+            roots.path().display()
+        ))
+        .minion("web1", "")
+        .start();
+    c.accept_all();
+
+    let out = c.brine(&["--async", "web1", "state.apply", "slow"]);
+    let jid = jid_of(&out.stdout);
+    let done = |i: usize| marks.path().join(format!("done{i}")).exists();
+    assert_eventually!(done(1), "the state run is under way");
+    let out = c.brine(&["web1", "saltutil.kill_job", &jid.to_string()]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eventually!(
+        returned(&c, jid, "web1").is_some_and(|r| r.contains("killed")),
+        "the job reports it was killed: {}",
+        lookup(&c, jid)
+    );
+    let ran = (0..20).filter(|i| done(*i)).count();
+    std::thread::sleep(Duration::from_secs(3));
+    let ran_later = (0..20).filter(|i| done(*i)).count();
+    assert!(
+        ran_later <= ran + 1,
+        "states went on after the kill: {ran} then {ran_later}"
+    );
+    assert!(ran_later < 20, "every state ran despite the kill");
+
+    // A render that would loop 10^10 times stops by itself with a clear error.
+    let (out, v) = c.brine_json(&["-t", "120", "web1", "state.apply", "loop"]);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(v["web1"].to_string().contains("runaway loop"), "{v}");
+    let (_, v) = c.brine_json(&["web1", "test.ping"]);
+    assert_eq!(v, json!({"web1": true}));
+}
+
+#[test]
+fn jobs_have_a_time_limit_and_a_concurrency_limit() {
+    let c = Cluster::builder()
+        .minion_with("web1", "", "max_job_seconds: 3\nprocess_count_max: 2\n")
+        .start();
+    c.accept_all();
+    // Past max_job_seconds the job is killed and says so.
+    let out = c.brine(&["--async", "web1", "test.sleep", "60"]);
+    let jid = jid_of(&out.stdout);
+    assert_eventually!(
+        returned(&c, jid, "web1").is_some_and(|r| r.contains("max_job_seconds")),
+        "the job is killed at its limit: {}",
+        lookup(&c, jid)
+    );
+    // Four jobs, two slots: never more than two run, and all four return.
+    let jids: Vec<JobId> = (0..4)
+        .map(|_| jid_of(&c.brine(&["--async", "web1", "test.sleep", "2"]).stdout))
+        .collect();
+    let mut most = 0;
+    for _ in 0..20 {
+        let (_, v) = c.brine_json(&["web1", "saltutil.running"]);
+        let sleeping = v["web1"]
+            .as_array()
+            .map(|a| a.iter().filter(|j| j["fun"] == json!("test.sleep")).count())
+            .unwrap_or(0);
+        most = most.max(sleeping);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for jid in &jids {
+        assert_eventually!(
+            returned(&c, *jid, "web1").is_some_and(|r| r == "true"),
+            "job {jid} returned"
+        );
+    }
+    assert!(
+        most <= 2,
+        "{most} jobs ran at once with process_count_max: 2"
+    );
+    assert!(
+        c.minions["web1"].log_text().contains("waits for a slot"),
+        "the minion says a job waits"
+    );
+}
+
+#[test]
+fn command_output_is_capped_where_it_is_read() {
+    let mut c = Cluster::builder()
+        .minion_with("web1", "", "max_output_bytes: 1048576\n")
+        .start();
+    c.accept_all();
+    let pid = c.minion("web1").pid().unwrap();
+    let (out, v) = c.brine_json(&[
+        "-t",
+        "120",
+        "web1",
+        "cmd.run",
+        "head -c 200000000 /dev/zero | tr '\\0' x",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let text = v["web1"].as_str().unwrap();
+    assert!(
+        text.len() < 2 * 1024 * 1024,
+        "{} bytes came back",
+        text.len()
+    );
+    assert!(
+        text.contains("output truncated"),
+        "{}",
+        &text[text.len() - 200..]
+    );
+    let rss = rss_kib(pid);
+    assert!(rss < 200 * 1024, "minion RSS {rss} KiB");
+    let (_, v) = c.brine_json(&["web1", "test.ping"]);
+    assert_eq!(v, json!({"web1": true}));
+}
