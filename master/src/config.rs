@@ -396,6 +396,14 @@ mod example_tests {
         let c = MasterConfig::from_raw(&dir, raw).unwrap();
         assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
         assert_eq!(c.nodegroups.len(), 2);
+        // What the example documents as the defaults is what the code uses.
+        let d = MasterConfig::from_raw(&dir, RawConfig::parse("empty", "").unwrap()).unwrap();
+        assert_eq!(c.file_roots, d.file_roots, "file_roots");
+        assert_eq!(c.pillar_roots, d.pillar_roots, "pillar_roots");
+        assert_eq!(c.publish_session, d.publish_session);
+        assert_eq!(c.max_pending_keys, d.max_pending_keys);
+        assert_eq!(c.pending_keys_per_minute, d.pending_keys_per_minute);
+        assert_eq!(c.keep_jobs, d.keep_jobs);
         let keys = brine_proto::conf::keys_read_in(include_str!("config.rs"));
         assert!(keys.len() > 15, "{keys:?}");
         for key in keys {

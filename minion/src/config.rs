@@ -297,6 +297,18 @@ mod example_tests {
         let raw = RawConfig::parse("examples/minion.yaml", &text).unwrap();
         let c = MinionConfig::from_raw(&dir, raw).unwrap();
         assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
+        // What the example documents as the defaults is what the code uses
+        // (roots unset fall back to Salt's /srv/salt and /srv/pillar).
+        let d = MinionConfig::from_raw(&dir, RawConfig::empty()).unwrap();
+        let roots = |v: &serde_yaml::Value| serde_yaml::to_string(v).unwrap();
+        assert_eq!(roots(&c.file_roots), "base:\n- /srv/salt\n");
+        assert_eq!(roots(&c.pillar_roots), "base:\n- /srv/pillar\n");
+        assert!(include_str!("state_sys.rs").contains("\"/srv/salt\",\n"));
+        assert!(include_str!("state_sys.rs").contains("\"/srv/pillar\", \"pillar_roots\""));
+        assert_eq!(c.max_output_bytes, d.max_output_bytes);
+        assert_eq!(c.process_count_max, d.process_count_max);
+        assert_eq!(c.max_job_seconds, d.max_job_seconds);
+        assert_eq!(c.publication_max_age, d.publication_max_age);
         let keys = brine_proto::conf::keys_read_in(include_str!("config.rs"));
         assert!(keys.len() > 15, "{keys:?}");
         for key in keys {

@@ -212,7 +212,7 @@ impl ClusterBuilder {
         std::fs::create_dir_all(&mconf).expect("master conf dir");
         let master_yaml = format!(
             "id: master0\ninterface: 127.0.0.1\npublish_port: {publish_port}\nret_port: {ret_port}\n\
-             root_dir: {root}\nauto_accept: {auto}\ntimeout: 5\nheartbeat_interval: 2\n{extra}",
+             root_dir: {root}\nauto_accept: {auto}\ntimeout: 30\nheartbeat_interval: 2\n{extra}",
             root = mroot.display(),
             auto = self.auto_accept,
             extra = self.master_extra,

@@ -5,6 +5,7 @@ mod attack_input;
 mod attack_returns;
 mod attack_zmtp;
 mod fileserver;
+mod first_use;
 mod gitfs;
 mod golden;
 mod inventory;

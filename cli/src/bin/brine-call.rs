@@ -50,7 +50,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args: Args = brine_cli::entry::parse_args();
+    args.config.check_or_exit("brine-call");
+    brine_cli::logging::check_level_or_exit("brine-call", &args.log_level);
     let _ = brine_cli::logging::init(&args.log_level, None);
     match run(args) {
         Ok(code) => ExitCode::from(code),

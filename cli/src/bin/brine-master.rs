@@ -15,7 +15,11 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
+    let args: Args = brine_cli::entry::parse_args();
+    args.config.check_or_exit("brine-master");
+    if let Some(level) = &args.log_level {
+        brine_cli::logging::check_level_or_exit("brine-master", level);
+    }
     let config = match brine_master::MasterConfig::load(&args.config.config_dir) {
         Ok(c) => c,
         Err(error) => {
@@ -31,10 +35,15 @@ fn main() -> std::process::ExitCode {
         eprintln!("brine-master: {error:#}");
         return std::process::ExitCode::from(1);
     }
+    let log_to_file = config.log_file.is_some();
     match run(config) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(error = %format!("{error:#}"), "master failed");
+            // Once: on stderr, which is also where the log goes unless a
+            // log_file is set (then the log gets it too).
+            if log_to_file {
+                tracing::error!(error = %format!("{error:#}"), "master failed");
+            }
             eprintln!("brine-master: {error:#}");
             std::process::ExitCode::from(1)
         }

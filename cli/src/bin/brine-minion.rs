@@ -16,7 +16,11 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args: Args = brine_cli::entry::parse_args();
+    args.config.check_or_exit("brine-minion");
+    if let Some(level) = &args.log_level {
+        brine_cli::logging::check_level_or_exit("brine-minion", level);
+    }
     let config = match brine_minion::config::MinionConfig::load(&args.config.config_dir) {
         Ok(c) => c,
         Err(error) => {

@@ -30,7 +30,8 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args: Args = brine_cli::entry::parse_args();
+    args.config.check_or_exit("brine-run");
     let _ = brine_cli::logging::init("warning", None);
     brine_cli::entry::run_client(run(args))
 }

@@ -151,7 +151,9 @@ struct Outcome {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args: Args = brine_cli::entry::parse_args();
+    args.config.check_or_exit("brine");
+    brine_cli::logging::check_level_or_exit("brine", &args.log_level);
     let _ = brine_cli::logging::init(&args.log_level, None);
     brine_cli::entry::run_client(run(args))
 }

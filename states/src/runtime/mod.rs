@@ -244,6 +244,7 @@ impl<'scope, 'env: 'scope> Runner<'scope, 'env> {
                 continue;
             }
             if !self.running.contains_key(&tag) {
+                tracing::debug!(state = %tag, "running state");
                 self.call_chunk(ci, 0);
                 if self.failhard_hit || self.check_failhard(ci) {
                     self.failhard_hit = true;
