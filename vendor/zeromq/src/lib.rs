@@ -3,6 +3,9 @@
 mod async_rt;
 mod backend;
 mod codec;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod dealer;
 mod endpoint;
 mod error;

@@ -1,0 +1,4 @@
+{% for i in range(3) %}
+f{{ i }}:
+  test.nop: []
+{% endfor %}
