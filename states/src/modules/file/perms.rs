@@ -287,7 +287,13 @@ pub fn make_dirs(
         cur = p.parent();
     }
     for p in missing.into_iter().rev() {
-        std::fs::create_dir(&p)?;
+        match std::fs::create_dir(&p) {
+            Ok(()) => {}
+            // Another process (a parallel state, a second minion on the
+            // host) made it in the meantime: fine, and it is theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && p.is_dir() => continue,
+            Err(e) => return Err(e),
+        }
         let mut ignored = Map::new();
         apply(&p, user, group, mode, true, false, &mut ignored);
     }
