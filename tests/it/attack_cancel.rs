@@ -125,7 +125,17 @@ fn jobs_have_a_time_limit_and_a_concurrency_limit() {
 
 #[test]
 fn command_output_is_capped_where_it_is_read() {
+    let roots = tempfile::tempdir().unwrap();
+    std::fs::write(
+        roots.path().join("noisy.sls"),
+        "noisy:\n  cmd.run:\n    - name: \"head -c 5000000 /dev/zero | tr '\\\\0' y\"\n",
+    )
+    .unwrap();
     let mut c = Cluster::builder()
+        .master_config(&format!(
+            "file_roots: {{base: [{}]}}",
+            roots.path().display()
+        ))
         .minion_with("web1", "", "max_output_bytes: 1048576\n")
         .start();
     c.accept_all();
@@ -151,6 +161,19 @@ fn command_output_is_capped_where_it_is_read() {
     );
     let rss = rss_kib(pid);
     assert!(rss < 200 * 1024, "minion RSS {rss} KiB");
+    // The cmd state cuts its output the same way as the function.
+    let (out, v) = c.brine_json(&["-t", "120", "web1", "state.apply", "noisy"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let ret = v["web1"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()
+        .clone();
+    let stdout = ret["changes"]["stdout"].as_str().unwrap_or_default();
+    assert!(stdout.len() < 2 * 1024 * 1024, "{} bytes", stdout.len());
+    assert!(stdout.contains("output truncated"), "{ret}");
     let (_, v) = c.brine_json(&["web1", "test.ping"]);
     assert_eq!(v, json!({"web1": true}));
 }

@@ -136,6 +136,48 @@ impl CmdOutput {
     }
 }
 
+/// Most bytes of one output stream a `cmd` state keeps: the minion sets it
+/// from `max_output_bytes`, as for the `cmd.*` functions, so the state and
+/// the function cut output the same way.
+static MAX_OUTPUT_BYTES: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(8 * 1024 * 1024);
+
+pub fn set_max_output_bytes(cap: usize) {
+    MAX_OUTPUT_BYTES.store(cap.max(1024), std::sync::atomic::Ordering::Relaxed);
+}
+
+fn max_output_bytes() -> usize {
+    MAX_OUTPUT_BYTES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Reads a pipe to its end keeping at most `cap` bytes (the rest is read and
+/// dropped so the command never blocks), with the same marker as `cmd.run`.
+fn read_capped(r: &mut impl Read, buf: &mut Vec<u8>, cap: usize) {
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut dropped: u64 = 0;
+    loop {
+        match r.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let keep = n.min(cap.saturating_sub(buf.len()));
+                buf.extend_from_slice(&chunk[..keep]);
+                dropped += (n - keep) as u64;
+            }
+        }
+    }
+    if dropped > 0 {
+        let keep = match std::str::from_utf8(buf) {
+            Ok(_) => buf.len(),
+            Err(e) => e.valid_up_to().max(buf.len().saturating_sub(3)),
+        };
+        dropped += (buf.len() - keep) as u64;
+        buf.truncate(keep);
+        buf.extend_from_slice(
+            format!("\n... [output truncated: {dropped} more bytes over the limit of {cap} bytes (max_output_bytes)]").as_bytes(),
+        );
+    }
+}
+
 /// Runs `cmd` with `shell -c` in its own process group, waits for it
 /// (killing the whole group on timeout) and collects its output.
 pub fn run_all(cmd: &str, opts: &CmdOpts) -> Result<CmdOutput, String> {
@@ -175,17 +217,18 @@ pub fn run_all(cmd: &str, opts: &CmdOpts) -> Result<CmdOutput, String> {
     let pid = child.id();
     let mut out_pipe = child.stdout.take();
     let mut err_pipe = child.stderr.take();
+    let cap = max_output_bytes();
     let out_reader = std::thread::spawn(move || {
         let mut buf = Vec::new();
         if let Some(p) = out_pipe.as_mut() {
-            let _ = p.read_to_end(&mut buf);
+            read_capped(p, &mut buf, cap);
         }
         buf
     });
     let err_reader = std::thread::spawn(move || {
         let mut buf = Vec::new();
         if let Some(p) = err_pipe.as_mut() {
-            let _ = p.read_to_end(&mut buf);
+            read_capped(p, &mut buf, cap);
         }
         buf
     });
