@@ -38,6 +38,14 @@ fn a_killed_state_run_stops_before_its_next_state_and_a_runaway_render_ends() {
     }
     std::fs::write(roots.path().join("slow.sls"), slow).unwrap();
     std::fs::write(
+        roots.path().join("long.sls"),
+        format!(
+            "long:\n  cmd.run:\n    - name: sleep 31.5 && touch {}/long-done\n",
+            marks.path().display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
         roots.path().join("loop.sls"),
         "{% set n = namespace(c=0) %}\n{% for i in range(100000) %}{% for j in range(100000) %}{% set n.c = n.c + 1 %}{% endfor %}{% endfor %}\nx:\n  test.nop: []\n",
     )
@@ -70,6 +78,32 @@ fn a_killed_state_run_stops_before_its_next_state_and_a_runaway_render_ends() {
         "states went on after the kill: {ran} then {ran_later}"
     );
     assert!(ran_later < 20, "every state ran despite the kill");
+
+    // A kill also reaches a command that a state is running: its process
+    // group dies at once instead of running to its end.
+    let out = c.brine(&["--async", "web1", "state.apply", "long"]);
+    let jid = jid_of(&out.stdout);
+    // Any process whose command line is the state's `sleep 31.5`.
+    let sleeping = || {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                std::fs::read(e.path().join("cmdline"))
+                    .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == b"31.5"))
+            })
+    };
+    assert_eventually!(sleeping(), "the state's command runs");
+    let out = c.brine(&["web1", "saltutil.kill_job", &jid.to_string()]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eventually!(!sleeping(), "the killed state's command is gone");
+    assert_eventually!(
+        returned(&c, jid, "web1").is_some_and(|r| r.contains("killed")),
+        "the job reports it was killed: {}",
+        lookup(&c, jid)
+    );
+    assert!(!marks.path().join("long-done").exists());
 
     // A render that would loop 10^10 times stops by itself with a clear error.
     let (out, v) = c.brine_json(&["-t", "120", "web1", "state.apply", "loop"]);

@@ -63,6 +63,9 @@ pub struct CmdOpts {
     pub success_stdout: Vec<String>,
     pub success_stderr: Vec<String>,
     pub hide_output: bool,
+    /// The job's cancellation: a killed or timed-out job kills the
+    /// command's process group at once, as the `cmd.*` functions do.
+    pub cancel: crate::Cancel,
 }
 
 impl CmdOpts {
@@ -110,6 +113,7 @@ impl CmdOpts {
             success_stdout: list("success_stdout").iter().map(py_str).collect(),
             success_stderr: list("success_stderr").iter().map(py_str).collect(),
             hide_output: get("hide_output").is_some_and(crate::high::graph::truthy),
+            cancel: ctx.cancel.clone(),
         })
     }
 }
@@ -237,11 +241,17 @@ pub fn run_all(cmd: &str, opts: &CmdOpts) -> Result<CmdOutput, String> {
         .filter(|t| *t > 0.0)
         .map(|t| Instant::now() + Duration::from_secs_f64(t));
     let mut timed_out = false;
+    let mut cancelled = false;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
             Ok(None) => {}
             Err(e) => return Err(e.to_string()),
+        }
+        if opts.cancel.is_cancelled() {
+            cancelled = true;
+            kill_group(pid);
+            break child.wait().ok();
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             timed_out = true;
@@ -266,6 +276,10 @@ pub fn run_all(cmd: &str, opts: &CmdOpts) -> Result<CmdOutput, String> {
         stdout: String::from_utf8_lossy(&stdout).trim_end().to_string(),
         stderr: String::from_utf8_lossy(&stderr).trim_end().to_string(),
     };
+    if cancelled {
+        out.retcode = 1;
+        out.stderr = "Killed: the job was killed or timed out".to_string();
+    }
     if timed_out {
         out.retcode = 1;
         out.stdout = format!(

@@ -199,6 +199,7 @@ fn check_new_content(
     };
     let opts = crate::modules::cmd::CmdOpts {
         shell: ctx.grains.get("shell").map(source::python_str),
+        cancel: ctx.cancel.clone(),
         ..Default::default()
     };
     let command = format!("{} {}", source::python_str(cmd), tmp.path().display());
