@@ -40,6 +40,9 @@ pub const MAX_UNAUTHENTICATED_PER_IP: usize = 128;
 const ANSWERS_IN_FLIGHT: usize = 4;
 /// Missed jobs replayed to a reconnecting minion are at most this old.
 const REPLAY_WINDOW_MS: i64 = 5 * 60 * 1000;
+/// Jobs recorded this long before the newest one a minion saw are replayed
+/// too (parallel publications leave the wire out of jid order).
+const REPLAY_SLACK_MS: i64 = 30 * 1000;
 
 pub async fn serve(master: Arc<Master>, listener: TcpListener, acceptor: TlsAcceptor) {
     let files = master.files.clone();
@@ -445,17 +448,20 @@ async fn session<R, W>(
 async fn replay_missed(master: &Master, tx: &mpsc::Sender<MasterMsg>, last: brine_proto::JobId) {
     // A store read: off the async workers.
     let store = master.store.clone();
-    let jobs = match tokio::task::spawn_blocking(move || store.jobs_after(last, 256)).await {
-        Ok(Ok(j)) => j,
-        Ok(Err(error)) => {
-            warn!(%error, "cannot read missed jobs");
-            return;
-        }
-        Err(error) => {
-            warn!(%error, "cannot read missed jobs");
-            return;
-        }
-    };
+    let jobs =
+        match tokio::task::spawn_blocking(move || store.jobs_after(last, REPLAY_SLACK_MS, 256))
+            .await
+        {
+            Ok(Ok(j)) => j,
+            Ok(Err(error)) => {
+                warn!(%error, "cannot read missed jobs");
+                return;
+            }
+            Err(error) => {
+                warn!(%error, "cannot read missed jobs");
+                return;
+            }
+        };
     let cutoff = now_ms() - REPLAY_WINDOW_MS;
     for mut job in jobs.into_iter().filter(|j| j.issued_ms >= cutoff) {
         job.master = master.config.id.clone();

@@ -389,15 +389,27 @@ impl Store {
         })
     }
 
-    /// Jobs published after `after` (for minions that reconnect).
-    pub fn jobs_after(&self, after: JobId, limit: usize) -> Result<Vec<Job>, StoreError> {
+    /// Jobs a reconnecting minion may have missed: those published after
+    /// `after`, and those recorded up to `slack_ms` before it (jids from
+    /// parallel callers are not published in jid order, so a minion that saw
+    /// a newer jid may still have missed an older one when the connection
+    /// dropped). The minion's own seen-window drops what it already ran.
+    pub fn jobs_after(
+        &self,
+        after: JobId,
+        slack_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Job>, StoreError> {
         let after_s = after.to_string();
         self.with_reader(|c| {
             let mut st = c.prepare(
                 "SELECT jid, tgt, tgt_type, fun, arg, kwarg, user, timeout, expected, created_ms
-                 FROM jobs WHERE jid > ?1 ORDER BY jid LIMIT ?2",
+                 FROM jobs
+                 WHERE jid > ?1
+                    OR created_ms >= (SELECT created_ms FROM jobs WHERE jid = ?1) - ?3
+                 ORDER BY jid LIMIT ?2",
             )?;
-            let rows = st.query_map(params![after_s, limit as i64], |r| {
+            let rows = st.query_map(params![after_s, limit as i64, slack_ms], |r| {
                 let jid: String = r.get(0)?;
                 let jid: JobId = jid.parse().map_err(|_| rusqlite::Error::InvalidQuery)?;
                 Ok(row_to_job_at(jid, r, 1)?.job)
@@ -682,6 +694,36 @@ mod tests {
         let (_, rets) = store.lookup_job(jid).unwrap().unwrap();
         let ids: Vec<_> = rets.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn a_reconnecting_minion_is_offered_jobs_published_out_of_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let older: JobId = "20261204010101000010".parse().unwrap();
+        let newer: JobId = "20261204010101000011".parse().unwrap();
+        let later: JobId = "20261204010101000012".parse().unwrap();
+        for jid in [older, newer, later] {
+            store.put_job(job(jid, &["web1"])).await.unwrap();
+        }
+        // The minion saw `newer` (published first) but not `older`.
+        let offered: Vec<JobId> = store
+            .jobs_after(newer, 30_000, 256)
+            .unwrap()
+            .into_iter()
+            .map(|j| j.jid)
+            .collect();
+        assert!(
+            offered.contains(&older) && offered.contains(&later),
+            "{offered:?}"
+        );
+        let strict: Vec<JobId> = store
+            .jobs_after(newer, -1_000_000, 256)
+            .unwrap()
+            .into_iter()
+            .map(|j| j.jid)
+            .collect();
+        assert_eq!(strict, [later]);
     }
 
     #[tokio::test]
