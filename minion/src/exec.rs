@@ -70,7 +70,6 @@ impl Executor {
         grains: GrainsHandle,
         master: Option<MasterClient>,
     ) -> Self {
-        crate::modules::cmd::set_max_output_bytes(config.max_output_bytes);
         brine_states::modules::cmd::set_max_output_bytes(config.max_output_bytes);
         let slots = Arc::new(tokio::sync::Semaphore::new(config.process_count_max.max(1)));
         Executor {

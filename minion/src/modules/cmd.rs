@@ -756,52 +756,21 @@ async fn spawn(c: &mut tokio::process::Command) -> std::io::Result<tokio::proces
     }
 }
 
-/// Most bytes of one output stream a command's result keeps
-/// (`max_output_bytes` in the minion config; set once at start).
-static MAX_OUTPUT_BYTES: std::sync::atomic::AtomicUsize =
-    std::sync::atomic::AtomicUsize::new(DEFAULT_MAX_OUTPUT_BYTES);
+use brine_states::modules::cmd::{finish_capped, keep_capped, max_output_bytes};
 
-/// The default cap: far above what a person reads, far below what would
-/// strain the minion or the return path.
-pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 8 * 1024 * 1024;
-
-pub fn set_max_output_bytes(cap: usize) {
-    MAX_OUTPUT_BYTES.store(cap.max(1024), std::sync::atomic::Ordering::Relaxed);
-}
-
-fn max_output_bytes() -> usize {
-    MAX_OUTPUT_BYTES.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-/// Reads a stream to its end keeping at most `cap` bytes: the rest is read
-/// and dropped (so the command never blocks on a full pipe), and a marker
-/// says how much was cut. Never holds more than `cap` plus one chunk.
+/// Reads a stream to its end keeping at most `cap` bytes (the `cmd` states'
+/// cap and marker): the rest is read and dropped, so the command never
+/// blocks on a full pipe, and never more than `cap` plus one chunk is held.
 async fn read_capped<R: tokio::io::AsyncRead + Unpin>(r: &mut R, buf: &mut Vec<u8>, cap: usize) {
     let mut chunk = vec![0u8; 64 * 1024];
     let mut dropped: u64 = 0;
     loop {
         match r.read(&mut chunk).await {
             Ok(0) | Err(_) => break,
-            Ok(n) => {
-                let room = cap.saturating_sub(buf.len());
-                let keep = n.min(room);
-                buf.extend_from_slice(&chunk[..keep]);
-                dropped += (n - keep) as u64;
-            }
+            Ok(n) => dropped += keep_capped(buf, &chunk[..n], cap),
         }
     }
-    if dropped > 0 {
-        // Cut at a character boundary so the kept part stays valid text.
-        let keep = match std::str::from_utf8(buf) {
-            Ok(_) => buf.len(),
-            Err(e) => e.valid_up_to().max(buf.len().saturating_sub(3)),
-        };
-        dropped += (buf.len() - keep) as u64;
-        buf.truncate(keep);
-        buf.extend_from_slice(
-            format!("\n... [output truncated: {dropped} more bytes over the limit of {cap} bytes (max_output_bytes)]").as_bytes(),
-        );
-    }
+    finish_capped(buf, dropped, cap);
 }
 
 fn pipe_receiver(fd: std::io::PipeReader) -> Result<tokio::net::unix::pipe::Receiver, ModError> {

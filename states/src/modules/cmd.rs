@@ -140,46 +140,61 @@ impl CmdOutput {
     }
 }
 
-/// Most bytes of one output stream a `cmd` state keeps: the minion sets it
-/// from `max_output_bytes`, as for the `cmd.*` functions, so the state and
-/// the function cut output the same way.
+/// The default output cap: far above what a person reads, far below what
+/// would strain the minion or the return path.
+pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 8 * 1024 * 1024;
+
+/// Most bytes of one output stream a command keeps, for the `cmd` states and
+/// the minion's `cmd.*` functions alike (`max_output_bytes`; the minion sets
+/// it once at start).
 static MAX_OUTPUT_BYTES: std::sync::atomic::AtomicUsize =
-    std::sync::atomic::AtomicUsize::new(8 * 1024 * 1024);
+    std::sync::atomic::AtomicUsize::new(DEFAULT_MAX_OUTPUT_BYTES);
 
 pub fn set_max_output_bytes(cap: usize) {
     MAX_OUTPUT_BYTES.store(cap.max(1024), std::sync::atomic::Ordering::Relaxed);
 }
 
-fn max_output_bytes() -> usize {
+pub fn max_output_bytes() -> usize {
     MAX_OUTPUT_BYTES.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Keeps what fits of a chunk read from a stream: appends at most up to
+/// `cap` to `buf` and returns how many bytes were dropped.
+pub fn keep_capped(buf: &mut Vec<u8>, chunk: &[u8], cap: usize) -> u64 {
+    let keep = chunk.len().min(cap.saturating_sub(buf.len()));
+    buf.extend_from_slice(&chunk[..keep]);
+    (chunk.len() - keep) as u64
+}
+
+/// After a stream ended with `dropped` bytes over the cap: cuts `buf` at a
+/// character boundary and appends the marker saying how much was cut.
+pub fn finish_capped(buf: &mut Vec<u8>, mut dropped: u64, cap: usize) {
+    if dropped == 0 {
+        return;
+    }
+    let keep = match std::str::from_utf8(buf) {
+        Ok(_) => buf.len(),
+        Err(e) => e.valid_up_to().max(buf.len().saturating_sub(3)),
+    };
+    dropped += (buf.len() - keep) as u64;
+    buf.truncate(keep);
+    buf.extend_from_slice(
+        format!("\n... [output truncated: {dropped} more bytes over the limit of {cap} bytes (max_output_bytes)]").as_bytes(),
+    );
+}
+
 /// Reads a pipe to its end keeping at most `cap` bytes (the rest is read and
-/// dropped so the command never blocks), with the same marker as `cmd.run`.
+/// dropped so the command never blocks), then marks the cut.
 fn read_capped(r: &mut impl Read, buf: &mut Vec<u8>, cap: usize) {
     let mut chunk = vec![0u8; 64 * 1024];
     let mut dropped: u64 = 0;
     loop {
         match r.read(&mut chunk) {
             Ok(0) | Err(_) => break,
-            Ok(n) => {
-                let keep = n.min(cap.saturating_sub(buf.len()));
-                buf.extend_from_slice(&chunk[..keep]);
-                dropped += (n - keep) as u64;
-            }
+            Ok(n) => dropped += keep_capped(buf, &chunk[..n], cap),
         }
     }
-    if dropped > 0 {
-        let keep = match std::str::from_utf8(buf) {
-            Ok(_) => buf.len(),
-            Err(e) => e.valid_up_to().max(buf.len().saturating_sub(3)),
-        };
-        dropped += (buf.len() - keep) as u64;
-        buf.truncate(keep);
-        buf.extend_from_slice(
-            format!("\n... [output truncated: {dropped} more bytes over the limit of {cap} bytes (max_output_bytes)]").as_bytes(),
-        );
-    }
+    finish_capped(buf, dropped, cap);
 }
 
 /// Runs `cmd` with `shell -c` in its own process group, waits for it
