@@ -131,7 +131,7 @@ impl MinionConfig {
         let publication_max_age = secs(raw.get("publication_max_age")?, 300.0);
         let max_output_bytes = raw
             .get::<usize>("max_output_bytes")?
-            .unwrap_or(brine_states::modules::cmd::DEFAULT_MAX_OUTPUT_BYTES);
+            .unwrap_or(brine_process::DEFAULT_MAX_OUTPUT_BYTES);
         let process_count_max = match raw.get::<i64>("process_count_max")? {
             None => 64,
             Some(n) if n <= 0 => usize::MAX >> 4,

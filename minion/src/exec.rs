@@ -70,7 +70,7 @@ impl Executor {
         grains: GrainsHandle,
         master: Option<MasterClient>,
     ) -> Self {
-        brine_states::modules::cmd::set_max_output_bytes(config.max_output_bytes);
+        brine_process::set_max_output_bytes(config.max_output_bytes);
         let slots = Arc::new(tokio::sync::Semaphore::new(config.process_count_max.max(1)));
         Executor {
             inner: Arc::new(Inner {

@@ -23,19 +23,9 @@ pub trait TemplateRenderer: Send + Sync {
     ) -> Result<String, String>;
 }
 
-/// Set when the job a state run belongs to is killed or times out: the run
-/// stops before its next state, and renders stop at their next check.
-#[derive(Debug, Clone, Default)]
-pub struct Cancel(std::sync::Arc<std::sync::atomic::AtomicBool>);
-
-impl Cancel {
-    pub fn cancel(&self) {
-        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
+/// The job's cancellation (kill or timeout), shared with the process runner
+/// so that a state's commands die with the job.
+pub use brine_process::Cancel;
 
 /// Per-run context shared by every state of one `state.apply`.
 pub struct StateCtx<'a> {

@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use brine_process::{Ending, Run};
 
 use brine_states::source::clean_rel_path;
 
@@ -62,8 +64,7 @@ impl Mirror {
         cmd.arg("--git-dir")
             .arg(&self.dir)
             // A daemon has nobody to answer a password prompt.
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .stdin(Stdio::null());
+            .env("GIT_TERMINAL_PROMPT", "0");
         cmd
     }
 
@@ -74,9 +75,7 @@ impl Mirror {
         }
         std::fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
         let mut cmd = Command::new("git");
-        cmd.args(["init", "--bare", "--quiet"])
-            .arg(&self.dir)
-            .stdin(Stdio::null());
+        cmd.args(["init", "--bare", "--quiet"]).arg(&self.dir);
         output(cmd, "init").map(drop)
     }
 
@@ -94,9 +93,7 @@ impl Mirror {
             "+refs/heads/*:refs/heads/*",
             "+refs/tags/*:refs/tags/*",
         ]);
-        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-        let child = cmd.spawn().map_err(GitError::Spawn)?;
-        wait_with_timeout(child, "fetch", FETCH_TIMEOUT)
+        run_git(cmd, "fetch", Some(FETCH_TIMEOUT)).map(drop)
     }
 
     /// The mirror's branches and tags, annotated tags peeled to their commit.
@@ -260,6 +257,9 @@ impl Mirror {
         if ids.is_empty() {
             return Ok(());
         }
+        // Not through the process runner: this is a conversation, blobs are
+        // consumed as they stream (a tree may be larger than any cap), and
+        // git exits when its input ends.
         let mut cmd = self.git();
         cmd.args(["cat-file", "--batch"])
             .stdin(Stdio::piped())
@@ -382,50 +382,25 @@ fn set_exec(path: &Path, exec: bool) -> Result<(), GitError> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io_err(path))
 }
 
-/// Runs `cmd` to completion; its stdout, or `Failed` with its stderr.
-fn output(mut cmd: Command, what: &str) -> Result<Vec<u8>, GitError> {
-    let out = cmd.output().map_err(GitError::Spawn)?;
-    if !out.status.success() {
-        return Err(GitError::Failed {
+/// Runs `cmd` through the process runner to completion; its stdout, or
+/// `Failed` with its stderr, or `TimedOut`. Git's output is parsed, so it
+/// is not capped: a cut listing would be misread.
+fn run_git(cmd: Command, what: &str, limit: Option<Duration>) -> Result<Vec<u8>, GitError> {
+    let done = brine_process::run(Run::new(cmd).cap(usize::MAX).timeout(limit))
+        .map_err(GitError::Spawn)?;
+    match done.ending {
+        Ending::TimedOut => Err(GitError::TimedOut {
             command: what.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
+            seconds: limit.unwrap_or_default().as_secs(),
+        }),
+        _ if done.success() => Ok(done.stdout),
+        _ => Err(GitError::Failed {
+            command: what.to_string(),
+            stderr: done.stderr_lossy().trim().to_string(),
+        }),
     }
-    Ok(out.stdout)
 }
 
-/// Waits for `child` (stderr piped), killing it after `limit`.
-fn wait_with_timeout(mut child: Child, what: &str, limit: Duration) -> Result<(), GitError> {
-    let stderr = child.stderr.take();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(mut e) = stderr {
-            let _ = e.read_to_string(&mut s);
-        }
-        s
-    });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        match child.try_wait().map_err(GitError::Spawn)? {
-            Some(status) => break Some(status),
-            None if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
-    };
-    let stderr = reader.join().unwrap_or_default();
-    match status {
-        None => Err(GitError::TimedOut {
-            command: what.to_string(),
-            seconds: limit.as_secs(),
-        }),
-        Some(s) if s.success() => Ok(()),
-        Some(_) => Err(GitError::Failed {
-            command: what.to_string(),
-            stderr: stderr.trim().to_string(),
-        }),
-    }
+fn output(cmd: Command, what: &str) -> Result<Vec<u8>, GitError> {
+    run_git(cmd, what, None)
 }

@@ -15,18 +15,16 @@
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::os::fd::OwnedFd;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::{AccessFlags, Gid, Group, Pid, Uid, User};
+use nix::unistd::{AccessFlags, Gid, Group, Uid, User};
 use serde_json::{json, Map, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::{error, info};
+
+use brine_process::{Ending, Run};
 
 use crate::registry::{
     as_f64, as_i64, as_str, as_str_list, ArgParser, Args, CallCtx, FunctionSpec, ModError,
@@ -35,9 +33,6 @@ use crate::registry::{
 
 /// Brine's default shell (Salt takes the `shell` grain; `/bin/sh` everywhere here).
 pub const DEFAULT_SHELL: &str = "/bin/sh";
-
-/// How long a timed-out command gets between SIGTERM and SIGKILL.
-const TERM_GRACE: Duration = Duration::from_secs(1);
 
 pub static FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
@@ -486,27 +481,6 @@ pub fn shlex_split(s: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
-/// Kills a command's process group when dropped while armed: a job aborted by
-/// `saltutil.kill_job` (or whose caller went away) leaves nothing running.
-struct GroupGuard {
-    pgid: i32,
-    armed: bool,
-}
-
-impl GroupGuard {
-    fn disarm(&mut self) {
-        self.armed = false;
-    }
-}
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        if self.armed && self.pgid > 0 {
-            let _ = killpg(Pid::from_raw(self.pgid), Signal::SIGKILL);
-        }
-    }
-}
-
 /// Removes a temporary file when dropped.
 struct TempFile(PathBuf);
 
@@ -673,11 +647,10 @@ fn build_command(
     opts: &RunOpts,
     id: &Identity,
     cwd: &Path,
-) -> tokio::process::Command {
-    let mut c = tokio::process::Command::new(&argv[0]);
+) -> std::process::Command {
+    let mut c = std::process::Command::new(&argv[0]);
     c.args(&argv[1..]);
     c.current_dir(cwd);
-    c.process_group(0);
     if opts.clean_env {
         c.env_clear();
     }
@@ -741,43 +714,6 @@ fn build_command(
     c
 }
 
-/// Spawns, retrying briefly on ETXTBSY (a script just written may still be
-/// open in a process forked meanwhile by another thread).
-async fn spawn(c: &mut tokio::process::Command) -> std::io::Result<tokio::process::Child> {
-    let mut tries = 0;
-    loop {
-        match c.spawn() {
-            Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) && tries < 10 => {
-                tries += 1;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            other => return other,
-        }
-    }
-}
-
-use brine_states::modules::cmd::{finish_capped, keep_capped, max_output_bytes};
-
-/// Reads a stream to its end keeping at most `cap` bytes (the `cmd` states'
-/// cap and marker): the rest is read and dropped, so the command never
-/// blocks on a full pipe, and never more than `cap` plus one chunk is held.
-async fn read_capped<R: tokio::io::AsyncRead + Unpin>(r: &mut R, buf: &mut Vec<u8>, cap: usize) {
-    let mut chunk = vec![0u8; 64 * 1024];
-    let mut dropped: u64 = 0;
-    loop {
-        match r.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => dropped += keep_capped(buf, &chunk[..n], cap),
-        }
-    }
-    finish_capped(buf, dropped, cap);
-}
-
-fn pipe_receiver(fd: std::io::PipeReader) -> Result<tokio::net::unix::pipe::Receiver, ModError> {
-    tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(fd))
-        .map_err(|e| ModError::Failed(format!("cannot read the command's output: {e}")))
-}
-
 fn format_secs(t: f64) -> String {
     if t.fract() == 0.0 {
         format!("{}", t as u64)
@@ -804,76 +740,27 @@ async fn execute(program: Program, shown: &str, opts: &RunOpts) -> Result<Finish
             cwd.display()
         );
     }
-    let pipe_err = |e: std::io::Error| ModError::Failed(format!("cannot create a pipe: {e}"));
-    let (out_r, out_w) = std::io::pipe().map_err(pipe_err)?;
-    let (err_r, err_w) = if opts.redirect_stderr {
-        (None, out_w.try_clone().map_err(pipe_err)?)
-    } else {
-        let (r, w) = std::io::pipe().map_err(pipe_err)?;
-        (Some(r), w)
-    };
-    let mut command = build_command(&argv, opts, &id, &cwd);
-    command.stdout(out_w).stderr(err_w).kill_on_drop(true);
-    command.stdin(if opts.stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    });
-    let spawned = spawn(&mut command).await;
-    // The command holds our copies of the pipes' write ends: without this drop
-    // the reads below would never see end-of-file.
-    drop(command);
-    let mut child =
-        spawned.map_err(|e| ModError::Failed(format!("Unable to run command '{shown}': {e}")))?;
-    let pid = child.id().unwrap_or(0);
-    let mut guard = GroupGuard {
-        pgid: pid as i32,
-        armed: true,
-    };
-    let mut out_rx = pipe_receiver(out_r)?;
-    let mut err_rx = err_r.map(pipe_receiver).transpose()?;
-    let mut stdin_w = child.stdin.take();
-    let input = opts.stdin.clone().unwrap_or_default();
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let status = {
-        let work = async {
-            let feed = async {
-                if let Some(w) = stdin_w.as_mut() {
-                    // A command that does not read its input is fine (EPIPE).
-                    let _ = w.write_all(input.as_bytes()).await;
-                    let _ = w.shutdown().await;
-                }
-                drop(stdin_w.take());
-            };
-            let read_out = async {
-                read_capped(&mut out_rx, &mut out, max_output_bytes()).await;
-            };
-            let read_err = async {
-                if let Some(r) = err_rx.as_mut() {
-                    read_capped(r, &mut err, max_output_bytes()).await;
-                }
-            };
-            let (_, _, _, status) = tokio::join!(feed, read_out, read_err, child.wait());
-            status
-        };
-        match opts.timeout {
-            Some(t) => tokio::time::timeout(Duration::from_secs_f64(t), work)
-                .await
-                .ok(),
-            None => Some(work.await),
-        }
-    };
-    let Some(status) = status else {
+    let mut run = Run::new(build_command(&argv, opts, &id, &cwd))
+        .merge_stderr(opts.redirect_stderr)
+        .timeout(
+            opts.timeout
+                .and_then(|t| Duration::try_from_secs_f64(t).ok()),
+        );
+    if let Some(input) = &opts.stdin {
+        run = run.stdin(input.as_bytes());
+    }
+    // Dropping this future (a killed job) kills the command's group.
+    let done = brine_process::run_async(run)
+        .await
+        .map_err(|e| ModError::Failed(format!("Unable to run command '{shown}': {e}")))?;
+    let (pid, out, err) = (done.pid, &done.stdout, &done.stderr);
+    if done.ending != Ending::Exited {
         let t = opts.timeout.unwrap_or_default();
-        // Salt's TimedProc: SIGTERM, then SIGKILL; here to the whole group.
-        let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGTERM);
-        let _ = tokio::time::timeout(TERM_GRACE, child.wait()).await;
-        let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
-        let _ = child.wait().await;
-        guard.disarm();
-        let mut msg = format!("{shown} : Timed out after {} seconds", format_secs(t));
-        let partial = [String::from_utf8_lossy(&out), String::from_utf8_lossy(&err)]
+        let mut msg = match done.ending {
+            Ending::Cancelled => format!("{shown} : Killed: the job was killed or timed out"),
+            _ => format!("{shown} : Timed out after {} seconds", format_secs(t)),
+        };
+        let partial = [String::from_utf8_lossy(out), String::from_utf8_lossy(err)]
             .iter()
             .map(|s| s.trim_end().to_string())
             .filter(|s| !s.is_empty())
@@ -883,7 +770,7 @@ async fn execute(program: Program, shown: &str, opts: &RunOpts) -> Result<Finish
             msg.push_str("\nOutput before the timeout:\n");
             msg.push_str(&partial);
         }
-        if !opts.quiet {
+        if !opts.quiet && done.ending == Ending::TimedOut {
             error!(
                 "Command '{}' timed out after {} seconds",
                 first_word(shown),
@@ -891,14 +778,10 @@ async fn execute(program: Program, shown: &str, opts: &RunOpts) -> Result<Finish
             );
         }
         return Err(ModError::Timeout(msg));
-    };
-    guard.disarm();
-    let status = status.map_err(|e| ModError::Failed(format!("waiting for '{shown}': {e}")))?;
-    let mut retcode = status
-        .code()
-        .unwrap_or_else(|| -status.signal().unwrap_or(0));
-    let mut stdout = String::from_utf8_lossy(&out).into_owned();
-    let mut stderr = String::from_utf8_lossy(&err).into_owned();
+    }
+    let mut retcode = done.retcode();
+    let mut stdout = String::from_utf8_lossy(out).into_owned();
+    let mut stderr = String::from_utf8_lossy(err).into_owned();
     if opts.rstrip {
         stdout.truncate(stdout.trim_end().len());
         stderr.truncate(stderr.trim_end().len());
@@ -943,17 +826,8 @@ async fn execute_bg(program: Program, shown: &str, opts: &RunOpts) -> Result<u32
             cwd.display()
         );
     }
-    let mut command = build_command(&argv, opts, &id, &cwd);
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(false);
-    let child = spawn(&mut command)
-        .await
-        .map_err(|e| ModError::Failed(format!("Unable to run command '{shown}': {e}")))?;
-    // Dropping the handle leaves the process running; tokio reaps it when it exits.
-    Ok(child.id().unwrap_or(0))
+    brine_process::spawn_detached(build_command(&argv, opts, &id, &cwd))
+        .map_err(|e| ModError::Failed(format!("Unable to run command '{shown}': {e}")))
 }
 
 /// The job's retcode for a command's exit code.

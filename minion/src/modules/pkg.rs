@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::registry::{Args, CallCtx, FunctionSpec, ModFuture};
+use crate::registry::{Args, CallCtx, FunctionSpec, ModError, ModFuture, ModOutput};
 
 pub static FUNCTIONS: &[FunctionSpec] = &[FunctionSpec {
     name: "pkg.version",
@@ -42,17 +42,16 @@ pub fn dpkg_installed(status: &str) -> BTreeMap<String, String> {
 
 /// `rpm -q` for one package: `[EPOCH:]VERSION-RELEASE`, or "".
 fn rpm_version(name: &str) -> String {
-    let out = std::process::Command::new("rpm")
-        .args([
-            "-q",
-            "--qf",
-            "%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n",
-            "--",
-            name,
-        ])
-        .output();
-    match out {
-        Ok(o) if o.status.success() => {
+    let mut rpm = std::process::Command::new("rpm");
+    rpm.args([
+        "-q",
+        "--qf",
+        "%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n",
+        "--",
+        name,
+    ]);
+    match brine_process::run(brine_process::Run::new(rpm)) {
+        Ok(o) if o.success() => {
             let text = String::from_utf8_lossy(&o.stdout);
             let first = text.lines().next().unwrap_or("").trim();
             first.strip_prefix("0:").unwrap_or(first).to_string()
@@ -74,6 +73,15 @@ fn version(_ctx: CallCtx, args: Args) -> ModFuture {
             .collect();
         a.ignore(&["refresh", "versions_as_list"]);
         a.finish()?;
+        // file reads and rpm runs block: off the minion's async workers
+        tokio::task::spawn_blocking(move || versions(&names))
+            .await
+            .map_err(|e| ModError::Failed(e.to_string()))
+    })
+}
+
+fn versions(names: &[String]) -> ModOutput {
+    {
         let dpkg = std::fs::read_to_string(DPKG_STATUS)
             .ok()
             .map(|s| dpkg_installed(&s));
@@ -81,7 +89,7 @@ fn version(_ctx: CallCtx, args: Args) -> ModFuture {
             Some(installed) => installed.get(n).cloned().unwrap_or_default(),
             None => rpm_version(n),
         };
-        Ok(match names.as_slice() {
+        match names {
             [one] => json!(lookup(one)),
             many => Value::Object(
                 many.iter()
@@ -89,8 +97,8 @@ fn version(_ctx: CallCtx, args: Args) -> ModFuture {
                     .collect::<Map<_, _>>(),
             ),
         }
-        .into())
-    })
+        .into()
+    }
 }
 
 #[cfg(test)]

@@ -5,11 +5,12 @@
 //! `unless`/`onlyif`/`creates` are handled by the runtime for every state
 //! (as Salt's `_run_check` does); it calls [`run_all`] here.
 
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+use brine_process::{Ending, Run};
 
 use serde_json::{Map, Value};
 
@@ -140,75 +141,15 @@ impl CmdOutput {
     }
 }
 
-/// The default output cap: far above what a person reads, far below what
-/// would strain the minion or the return path.
-pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 8 * 1024 * 1024;
+pub use brine_process::{max_output_bytes, set_max_output_bytes, DEFAULT_MAX_OUTPUT_BYTES};
 
-/// Most bytes of one output stream a command keeps, for the `cmd` states and
-/// the minion's `cmd.*` functions alike (`max_output_bytes`; the minion sets
-/// it once at start).
-static MAX_OUTPUT_BYTES: std::sync::atomic::AtomicUsize =
-    std::sync::atomic::AtomicUsize::new(DEFAULT_MAX_OUTPUT_BYTES);
-
-pub fn set_max_output_bytes(cap: usize) {
-    MAX_OUTPUT_BYTES.store(cap.max(1024), std::sync::atomic::Ordering::Relaxed);
-}
-
-pub fn max_output_bytes() -> usize {
-    MAX_OUTPUT_BYTES.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-/// Keeps what fits of a chunk read from a stream: appends at most up to
-/// `cap` to `buf` and returns how many bytes were dropped.
-pub fn keep_capped(buf: &mut Vec<u8>, chunk: &[u8], cap: usize) -> u64 {
-    let keep = chunk.len().min(cap.saturating_sub(buf.len()));
-    buf.extend_from_slice(&chunk[..keep]);
-    (chunk.len() - keep) as u64
-}
-
-/// After a stream ended with `dropped` bytes over the cap: cuts `buf` at a
-/// character boundary and appends the marker saying how much was cut.
-pub fn finish_capped(buf: &mut Vec<u8>, mut dropped: u64, cap: usize) {
-    if dropped == 0 {
-        return;
-    }
-    let keep = match std::str::from_utf8(buf) {
-        Ok(_) => buf.len(),
-        Err(e) => e.valid_up_to().max(buf.len().saturating_sub(3)),
-    };
-    dropped += (buf.len() - keep) as u64;
-    buf.truncate(keep);
-    buf.extend_from_slice(
-        format!("\n... [output truncated: {dropped} more bytes over the limit of {cap} bytes (max_output_bytes)]").as_bytes(),
-    );
-}
-
-/// Reads a pipe to its end keeping at most `cap` bytes (the rest is read and
-/// dropped so the command never blocks), then marks the cut.
-fn read_capped(r: &mut impl Read, buf: &mut Vec<u8>, cap: usize) {
-    let mut chunk = vec![0u8; 64 * 1024];
-    let mut dropped: u64 = 0;
-    loop {
-        match r.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => dropped += keep_capped(buf, &chunk[..n], cap),
-        }
-    }
-    finish_capped(buf, dropped, cap);
-}
-
-/// Runs `cmd` with `shell -c` in its own process group, waits for it
-/// (killing the whole group on timeout) and collects its output.
+/// Runs `cmd` with `shell -c` through the process runner (its own process
+/// group, capped output, timeout, the job's cancellation), as the minion's
+/// `cmd.run_all` does, and shapes the result as the `cmd` states report it.
 pub fn run_all(cmd: &str, opts: &CmdOpts) -> Result<CmdOutput, String> {
     let shell = opts.shell.clone().unwrap_or_else(|| "/bin/sh".to_string());
     let mut command = Command::new(&shell);
-    command
-        .arg("-c")
-        .arg(cmd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+    command.arg("-c").arg(cmd);
     let mut home = std::env::var("HOME").ok();
     if let Some(user) = opts.runas.as_deref().filter(|u| !u.is_empty()) {
         let pw = nix::unistd::User::from_name(user)
@@ -230,77 +171,33 @@ pub fn run_all(cmd: &str, opts: &CmdOpts) -> Result<CmdOutput, String> {
     for (k, v) in &opts.env {
         command.env(k, v);
     }
-    let mut child = command
-        .spawn()
-        .map_err(|e| format!("Unable to run command '{cmd}' with the context '{shell}': {e}"))?;
-    let pid = child.id();
-    let mut out_pipe = child.stdout.take();
-    let mut err_pipe = child.stderr.take();
-    let cap = max_output_bytes();
-    let out_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(p) = out_pipe.as_mut() {
-            read_capped(p, &mut buf, cap);
-        }
-        buf
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(p) = err_pipe.as_mut() {
-            read_capped(p, &mut buf, cap);
-        }
-        buf
-    });
-    let deadline = opts
+    let timeout = opts
         .timeout
-        .filter(|t| *t > 0.0)
-        .map(|t| Instant::now() + Duration::from_secs_f64(t));
-    let mut timed_out = false;
-    let mut cancelled = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) => {}
-            Err(e) => return Err(e.to_string()),
-        }
-        if opts.cancel.is_cancelled() {
-            cancelled = true;
-            kill_group(pid);
-            break child.wait().ok();
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            timed_out = true;
-            kill_group(pid);
-            break child.wait().ok();
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    // a background grandchild may hold the pipes open: the group is ours
-    kill_group(pid);
-    let stdout = out_reader.join().unwrap_or_default();
-    let stderr = err_reader.join().unwrap_or_default();
+        .and_then(|t| Duration::try_from_secs_f64(t).ok());
+    let run = Run::new(command)
+        .timeout(timeout)
+        .cancel(opts.cancel.clone());
+    let done = brine_process::run(run)
+        .map_err(|e| format!("Unable to run command '{cmd}' with the context '{shell}': {e}"))?;
     let mut out = CmdOutput {
-        pid,
-        retcode: status
-            .map(|s| {
-                use std::os::unix::process::ExitStatusExt;
-                s.code()
-                    .map_or_else(|| -i64::from(s.signal().unwrap_or(0)), i64::from)
-            })
-            .unwrap_or(1),
-        stdout: String::from_utf8_lossy(&stdout).trim_end().to_string(),
-        stderr: String::from_utf8_lossy(&stderr).trim_end().to_string(),
+        pid: done.pid,
+        retcode: i64::from(done.retcode()),
+        stdout: done.stdout_lossy().trim_end().to_string(),
+        stderr: done.stderr_lossy().trim_end().to_string(),
     };
-    if cancelled {
-        out.retcode = 1;
-        out.stderr = "Killed: the job was killed or timed out".to_string();
-    }
-    if timed_out {
-        out.retcode = 1;
-        out.stdout = format!(
-            "Timed out after {} seconds",
-            opts.timeout.unwrap_or_default()
-        );
+    match done.ending {
+        Ending::Exited => {}
+        Ending::Cancelled => {
+            out.retcode = 1;
+            out.stderr = "Killed: the job was killed or timed out".to_string();
+        }
+        Ending::TimedOut => {
+            out.retcode = 1;
+            out.stdout = format!(
+                "Timed out after {} seconds",
+                opts.timeout.unwrap_or_default()
+            );
+        }
     }
     if opts.success_retcodes.contains(&out.retcode)
         || opts
@@ -319,15 +216,6 @@ pub fn run_all(cmd: &str, opts: &CmdOpts) -> Result<CmdOutput, String> {
         out.stderr.clear();
     }
     Ok(out)
-}
-
-fn kill_group(pid: u32) {
-    if let Ok(pid) = i32::try_from(pid) {
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
 }
 
 /// `stateful`: `false`, `true`, or `[{test_name: cmd}]` (the command to run

@@ -68,25 +68,28 @@ pub fn run(
         Ok(o) => o,
         Err(errors) => return compile_failure(&errors),
     };
-    std::thread::scope(|scope| {
-        let mut runner = Runner {
-            ctx,
-            opts,
-            scope,
-            graph,
-            running: IndexMap::new(),
-            pre: HashMap::new(),
-            procs: HashMap::new(),
-            run_num: 0,
-            failhard_hit: false,
-        };
-        runner.call_chunks(&order);
-        runner.call_listen(&order);
-        runner
-            .running
-            .into_iter()
-            .map(|(k, v)| (k, Value::Object(v)))
-            .collect()
+    // commands run deep inside state modules die with the job
+    ctx.cancel.scope(|| {
+        std::thread::scope(|scope| {
+            let mut runner = Runner {
+                ctx,
+                opts,
+                scope,
+                graph,
+                running: IndexMap::new(),
+                pre: HashMap::new(),
+                procs: HashMap::new(),
+                run_num: 0,
+                failhard_hit: false,
+            };
+            runner.call_chunks(&order);
+            runner.call_listen(&order);
+            runner
+                .running
+                .into_iter()
+                .map(|(k, v)| (k, Value::Object(v)))
+                .collect()
+        })
     })
 }
 
@@ -763,7 +766,7 @@ impl<'scope, 'env: 'scope> Runner<'scope, 'env> {
                     let started = Instant::now();
                     let start = start_time();
                     let ctx = with_test(parent, parent.test);
-                    let mut ret = invoke(f, &ctx, &args);
+                    let mut ret = parent.cancel.scope(|| invoke(f, &ctx, &args));
                     ret.insert("start_time".into(), Value::String(start));
                     ret.insert("duration".into(), duration_ms(started));
                     ret.insert("__parallel__".into(), Value::Bool(true));

@@ -1,7 +1,6 @@
 //! Running the system's command-line tools and reading what they said.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// What a finished command reported.
 #[derive(Debug, Clone)]
@@ -90,38 +89,31 @@ impl Cmd {
             .join(" ")
     }
 
-    /// Runs to completion. `Err` only when the program could not be started.
+    /// Runs to completion through the process runner (capped output; killed
+    /// with the job whose state run this thread serves). `Err` only when the
+    /// program could not be started.
     pub fn run(&self) -> Result<Output, String> {
         let mut command = Command::new(&self.program);
-        command
-            .args(&self.args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .stdin(if self.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            });
+        command.args(&self.args);
         for (k, v) in &self.env {
             command.env(k, v);
         }
         if let Some(dir) = &self.cwd {
             command.current_dir(dir);
         }
-        let mut child = command
-            .spawn()
-            .map_err(|error| format!("unable to run {}: {error}", self.program))?;
-        if let (Some(text), Some(mut pipe)) = (&self.stdin, child.stdin.take()) {
-            // A failed write shows up as the command's own error below.
-            let _ = pipe.write_all(text.as_bytes());
+        let mut run = brine_process::Run::new(command);
+        if let Some(text) = &self.stdin {
+            run = run.stdin(text.as_bytes());
         }
-        let out = child
-            .wait_with_output()
+        let done = brine_process::run(run)
             .map_err(|error| format!("unable to run {}: {error}", self.program))?;
         Ok(Output {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code: match done.ending {
+                brine_process::Ending::Exited => done.status.and_then(|s| s.code()),
+                _ => None,
+            },
+            stdout: done.stdout_lossy(),
+            stderr: done.stderr_lossy(),
         })
     }
 
