@@ -25,6 +25,15 @@ fn returned(c: &Cluster, jid: JobId, id: &str) -> Option<String> {
     }
 }
 
+/// User plus system CPU time of a process, in clock ticks (1/100 s).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // fields after the command name, which is in parentheses
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
 #[test]
 fn a_killed_state_run_stops_before_its_next_state_and_a_runaway_render_ends() {
     let roots = tempfile::tempdir().unwrap();
@@ -50,7 +59,7 @@ fn a_killed_state_run_stops_before_its_next_state_and_a_runaway_render_ends() {
         "{% set n = namespace(c=0) %}\n{% for i in range(100000) %}{% for j in range(100000) %}{% set n.c = n.c + 1 %}{% endfor %}{% endfor %}\nx:\n  test.nop: []\n",
     )
     .unwrap();
-    let c = Cluster::builder()
+    let mut c = Cluster::builder()
         .master_config(&format!(
             "file_roots: {{base: [{}]}}",
             roots.path().display()
@@ -104,6 +113,27 @@ fn a_killed_state_run_stops_before_its_next_state_and_a_runaway_render_ends() {
         lookup(&c, jid)
     );
     assert!(!marks.path().join("long-done").exists());
+
+    // A kill reaches inside a runaway render: the minion stops spending CPU
+    // on it at once (without the kill it would run until its fuel is spent).
+    let pid = c.minion("web1").pid().unwrap();
+    let out = c.brine(&["--async", "web1", "state.apply", "loop"]);
+    let jid = jid_of(&out.stdout);
+    std::thread::sleep(Duration::from_millis(300));
+    let out = c.brine(&["web1", "saltutil.kill_job", &jid.to_string()]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eventually!(
+        returned(&c, jid, "web1").is_some_and(|r| r.contains("killed")),
+        "the render job reports it was killed: {}",
+        lookup(&c, jid)
+    );
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_millis(1500));
+    let spent = cpu_ticks(pid) - before;
+    assert!(
+        spent < 50,
+        "the minion kept rendering after the kill: {spent} ticks of CPU in 1.5 s"
+    );
 
     // A render that would loop 10^10 times stops by itself with a clear error.
     let (out, v) = c.brine_json(&["-t", "120", "web1", "state.apply", "loop"]);

@@ -242,7 +242,10 @@ fn renderer(ctx: CallCtx, args: Args) -> ModFuture {
             } else {
                 format!("#!{default_renderer}\n{text}")
             };
-            sys.render_text(&saltenv, &name, &text, &pillar)
+            // a killed job stops its render
+            ctx.cancel
+                .clone()
+                .scope(|| sys.render_text(&saltenv, &name, &text, &pillar))
                 .map(Into::into)
                 .map_err(failed)
         })

@@ -177,14 +177,18 @@ where
 {
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        let sys = StateSystem::new(&ctx, handle);
-        match sys
-            .pillar(overrides.as_ref())
-            .and_then(|pillar| f(&sys, &pillar))
-        {
-            Ok(out) => Ok(out),
-            Err(e) => error_output(e),
-        }
+        // renders, states and their commands stop when the job is killed
+        let cancel = ctx.cancel.clone();
+        cancel.scope(|| {
+            let sys = StateSystem::new(&ctx, handle);
+            match sys
+                .pillar(overrides.as_ref())
+                .and_then(|pillar| f(&sys, &pillar))
+            {
+                Ok(out) => Ok(out),
+                Err(e) => error_output(e),
+            }
+        })
     })
     .await
     .map_err(|e| ModError::Failed(format!("state run aborted: {e}")))?

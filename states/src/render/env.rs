@@ -381,6 +381,8 @@ pub fn build(host: Host, sources: Sources, globals: Vec<(String, Value)>) -> Env
     // it): every render gets a budget of template instructions, far above
     // what the largest real formula takes.
     env.set_fuel(Some(RENDER_FUEL));
+    // ... and stops at its next step once the job it serves is killed.
+    env.set_interrupt(crate::Cancel::current().map(|c| c.flag()));
     env.set_debug(true);
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.set_formatter(|out, _state, value| {

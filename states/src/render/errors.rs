@@ -194,6 +194,10 @@ pub fn from_minijinja(
                     crate::render::env::RENDER_FUEL
                 ),
             ),
+            minijinja::ErrorKind::Interrupted => (
+                JinjaErrorKind::Other,
+                "rendering stopped: the job was killed or timed out".to_string(),
+            ),
             minijinja::ErrorKind::TemplateNotFound => (
                 JinjaErrorKind::Other,
                 innermost

@@ -97,12 +97,14 @@ pub fn run_with_host<T: Send>(
     work: impl FnOnce(Host) -> T + Send,
 ) -> Result<T, String> {
     let (tx, rx) = channel();
+    // the job's cancellation follows the render onto its thread
+    let cancel = crate::Cancel::current().unwrap_or_default();
     std::thread::scope(|scope| {
         let handle = std::thread::Builder::new()
             .name("jinja-render".into())
             // deep templates recurse in the engine; give it room
             .stack_size(16 * 1024 * 1024)
-            .spawn_scoped(scope, move || work(Host { tx }))
+            .spawn_scoped(scope, move || cancel.scope(|| work(Host { tx })))
             .map_err(|e| format!("cannot start the render thread: {e}"))?;
         serve(&rx, caller, files, saltenv);
         handle

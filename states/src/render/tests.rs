@@ -808,3 +808,20 @@ fn yaml_filter_keeps_pillar_order_and_sorts_plain_dicts() {
     );
     assert_eq!(out, r#"{"d": {"q": 2}, "x": 1}"#);
 }
+
+#[test]
+fn a_set_cancel_flag_stops_a_render() {
+    let runaway = "{% set n = namespace(c=0) %}{% for i in range(100000) %}{% for j in range(100000) %}{% set n.c = n.c + 1 %}{% endfor %}{% endfor %}";
+    let cancel = crate::Cancel::default();
+    let killer = {
+        let cancel = cancel.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            cancel.cancel();
+        })
+    };
+    let err = cancel.scope(|| render_err(runaway));
+    killer.join().unwrap();
+    // stopped by the flag, long before its fuel ran out
+    assert!(err.contains("the job was killed"), "{err}");
+}
