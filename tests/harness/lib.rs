@@ -365,6 +365,15 @@ impl Cluster {
         self.cli("brine-run", args)
     }
 
+    /// `brine-run jobs.lookup_jid JID` as JSON; None when the job is unknown.
+    pub fn lookup_jid(&self, jid: brine_proto::JobId) -> Option<serde_json::Value> {
+        let out = self.run(&["jobs.lookup_jid", &jid.to_string(), "--out", "json"]);
+        if out.code != 0 {
+            return None;
+        }
+        serde_json::from_str(&out.stdout).ok()
+    }
+
     /// Key ids per state, from `brine-key -L --out json`.
     pub fn keys(&self) -> serde_json::Value {
         let out = self.key(&["-L", "--out", "json"]);
@@ -443,6 +452,11 @@ impl From<Output> for CliOutput {
 }
 
 /// Resident memory of process `pid` in KiB (`VmRSS`), 0 once it is gone.
+/// The jid `brine --async` printed (`Executed command with job ID: JID`).
+pub fn jid_of(stdout: &str) -> Option<brine_proto::JobId> {
+    stdout.trim().rsplit(' ').next()?.parse().ok()
+}
+
 pub fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()

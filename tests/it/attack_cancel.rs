@@ -9,12 +9,11 @@ use brine_tests::{assert_eventually, rss_kib, Cluster};
 use serde_json::{json, Value};
 
 fn jid_of(stdout: &str) -> JobId {
-    stdout.trim().rsplit(' ').next().unwrap().parse().unwrap()
+    brine_tests::jid_of(stdout).expect("a jid")
 }
 
 fn lookup(c: &Cluster, jid: JobId) -> Value {
-    let out = c.run(&["jobs.lookup_jid", &jid.to_string(), "--out", "json"]);
-    serde_json::from_str(&out.stdout).unwrap_or(Value::Null)
+    c.lookup_jid(jid).unwrap_or(Value::Null)
 }
 
 fn returned(c: &Cluster, jid: JobId, id: &str) -> Option<String> {

@@ -3,7 +3,6 @@
 //! bounded in count and rate, hostile ids refused before they are stored,
 //! and a key rejected while its session is set up never gets one.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -13,29 +12,11 @@ use brine_proto::{MasterMsg, MinionMsg};
 use brine_tests::{assert_eventually, bin, rss_kib, Cluster, MinionSpec};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream as TokioTcp;
 
-type Tls = tokio_rustls::client::TlsStream<TokioTcp>;
+use super::peer::{tcp_from, tls_from};
 
 /// Where the attacks come from: another loopback address than the minions.
 const ATTACKER: &str = "127.0.0.2";
-
-async fn tcp_from(src: &str, port: u16) -> std::io::Result<TokioTcp> {
-    let socket = tokio::net::TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::new(src.parse().unwrap(), 0))?;
-    socket
-        .connect(SocketAddr::new("127.0.0.1".parse().unwrap(), port))
-        .await
-}
-
-async fn tls_from(pki: &MinionPki, src: &str, port: u16, with_cert: bool) -> std::io::Result<Tls> {
-    let (cfg, _) = pki.tls_client_config(None, with_cert).unwrap();
-    let tcp = tcp_from(src, port).await?;
-    let name = rustls::pki_types::ServerName::try_from("brine-master").unwrap();
-    tokio_rustls::TlsConnector::from(cfg)
-        .connect(name, tcp)
-        .await
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

@@ -5,27 +5,19 @@
 
 use std::time::Duration;
 
-use brine_pki::channel::{read_frame, write_frame};
+use brine_pki::channel::write_frame;
 use brine_pki::MinionPki;
 use brine_proto::{JobId, JobReturn, MasterMsg, MinionMsg};
 use brine_tests::{assert_eventually, wait_for, Cluster};
 use nix::sys::signal::Signal;
 use serde_json::{json, Value};
-use tokio::net::TcpStream as TokioTcp;
 
-type Tls = tokio_rustls::client::TlsStream<TokioTcp>;
+use brine_tests::jid_of;
 
-fn jid_of(stdout: &str) -> Option<JobId> {
-    stdout.trim().rsplit(' ').next()?.parse().ok()
-}
+use super::peer::{next_reply, tls};
 
-/// `jobs.lookup_jid` as JSON, or None if the job is unknown.
 fn lookup(c: &Cluster, jid: JobId) -> Option<Value> {
-    let out = c.run(&["jobs.lookup_jid", &jid.to_string(), "--out", "json"]);
-    if out.code != 0 {
-        return None;
-    }
-    serde_json::from_str(&out.stdout).ok()
+    c.lookup_jid(jid)
 }
 
 fn answered(v: &Value, id: &str) -> bool {
@@ -135,32 +127,6 @@ fn kill_9_of_a_minion_mid_job_reports_the_job_as_interrupted() {
         c.logs()
     );
     c.wait_answering(&["web1"]);
-}
-
-async fn tls(pki: &MinionPki, port: u16, with_cert: bool) -> Tls {
-    let (cfg, _) = pki.tls_client_config(None, with_cert).unwrap();
-    let tcp = TokioTcp::connect(("127.0.0.1", port)).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from("brine-master").unwrap();
-    tokio_rustls::TlsConnector::from(cfg)
-        .connect(name, tcp)
-        .await
-        .unwrap()
-}
-
-async fn next_reply(s: &mut Tls) -> MasterMsg {
-    loop {
-        let m: MasterMsg = tokio::time::timeout(Duration::from_secs(10), read_frame(s))
-            .await
-            .expect("master answered")
-            .unwrap()
-            .expect("connection open");
-        if !matches!(
-            m,
-            MasterMsg::Heartbeat | MasterMsg::Epoch(_) | MasterMsg::Job(_)
-        ) {
-            return m;
-        }
-    }
 }
 
 fn ret(jid: JobId, id: &str, value: Value) -> MinionMsg {

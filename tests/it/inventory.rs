@@ -64,7 +64,7 @@ fn jobs_run_concurrently_and_timeouts_kill_the_process_group() {
     // A slow command does not hold up a ping.
     let slow = c.brine(&["--async", "m1", "cmd.run", "sleep 20"]);
     assert_eq!(slow.code, 0, "{slow:?}");
-    let slow_jid = slow.stdout.trim().rsplit(' ').next().unwrap().to_string();
+    let slow_jid = brine_tests::jid_of(&slow.stdout).unwrap().to_string();
     let (out, v) = c.brine_json(&["-t", "4", "m1", "test.ping"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(v, json!({"m1": true}));

@@ -75,22 +75,11 @@ fn exit_codes_and_async_lookup() {
     // --async prints the jid; the return lands in the job cache regardless.
     let out = c.brine(&["--async", "a1", "test.echo", "later"]);
     assert_eq!(out.code, 0, "{out:?}");
-    let jid = out
-        .stdout
-        .trim()
-        .rsplit(' ')
-        .next()
-        .expect("jid printed")
-        .to_string();
+    let job = brine_tests::jid_of(&out.stdout).expect("jid printed");
+    let jid = job.to_string();
     assert_eq!(jid.len(), 20, "{out:?}");
     assert_eventually!(
-        {
-            let o = c.run(&["jobs.lookup_jid", &jid, "--out", "json"]);
-            o.code == 0
-                && serde_json::from_str::<serde_json::Value>(&o.stdout)
-                    .map(|v| v["a1"] == "later")
-                    .unwrap_or(false)
-        },
+        c.lookup_jid(job).is_some_and(|v| v["a1"] == "later"),
         "lookup_jid shows the async return"
     );
     let out = c.run(&["jobs.list_jobs", "--out", "json"]);

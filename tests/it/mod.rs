@@ -11,6 +11,7 @@ mod golden;
 mod inventory;
 mod keys;
 mod missing;
+mod peer;
 mod security;
 mod states;
 mod targeting;

@@ -3,44 +3,16 @@
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::time::Duration;
 
-use brine_pki::channel::{read_frame, write_frame};
+use brine_pki::channel::write_frame;
 use brine_pki::MinionPki;
 use brine_proto::{JobReturn, MasterMsg, MinionMsg, SealedPublication};
 use brine_tests::{assert_eventually, free_port, Cluster};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream as TokioTcp;
 use zeromq::{Socket, SocketRecv, SocketSend, ZmqMessage};
 
-type Tls = tokio_rustls::client::TlsStream<TokioTcp>;
-
-async fn tls(pki: &MinionPki, port: u16, with_cert: bool) -> Tls {
-    let (cfg, _) = pki.tls_client_config(None, with_cert).unwrap();
-    let tcp = TokioTcp::connect(("127.0.0.1", port)).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from("brine-master").unwrap();
-    tokio_rustls::TlsConnector::from(cfg)
-        .connect(name, tcp)
-        .await
-        .unwrap()
-}
-
-async fn next_interesting(s: &mut Tls) -> MasterMsg {
-    loop {
-        let m: MasterMsg = tokio::time::timeout(Duration::from_secs(10), read_frame(s))
-            .await
-            .expect("master answered")
-            .unwrap()
-            .expect("connection open");
-        if !matches!(
-            m,
-            MasterMsg::Heartbeat | MasterMsg::Epoch(_) | MasterMsg::Job(_)
-        ) {
-            return m;
-        }
-    }
-}
+use super::peer::{next_reply as next_interesting, tls};
 
 #[test]
 fn forged_return_is_refused_and_bad_frames_do_no_harm() {
@@ -87,14 +59,7 @@ fn forged_return_is_refused_and_bad_frames_do_no_harm() {
             MasterMsg::Welcome { .. }
         ));
         let out = c.brine(&["--async", "web1", "test.sleep", "1"]);
-        let jid: brine_proto::JobId = out
-            .stdout
-            .trim()
-            .rsplit(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let jid = brine_tests::jid_of(&out.stdout).unwrap();
         let forged = JobReturn {
             jid,
             id: "web1".into(),
