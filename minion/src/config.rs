@@ -43,6 +43,9 @@ pub struct MinionConfig {
     /// Request (return) port on the masters: Salt's `master_port`.
     pub master_port: u16,
     pub publish_port: u16,
+    /// Local address the request connection is made from (`source_address`;
+    /// `brine-swarm` gives each simulated minion its own, as real hosts have).
+    pub source_address: Option<std::net::IpAddr>,
     pub root_dir: PathBuf,
     pub pki_dir: PathBuf,
     pub cachedir: PathBuf,
@@ -109,6 +112,7 @@ impl MinionConfig {
             .unwrap_or_else(|| vec!["127.0.0.1".to_string()]);
         let master_port = raw.get("master_port")?.unwrap_or(4506);
         let publish_port = raw.get("publish_port")?.unwrap_or(4505);
+        let source_address = raw.get::<std::net::IpAddr>("source_address")?;
         let pki_dir = raw
             .get::<PathBuf>("pki_dir")?
             .unwrap_or_else(|| PathBuf::from("/etc/brine/pki/minion"));
@@ -161,6 +165,7 @@ impl MinionConfig {
             masters,
             master_port,
             publish_port,
+            source_address,
             pki_dir: under_root(&root_dir, &pki_dir),
             cachedir: under_root(&root_dir, &cachedir),
             log_file: log_file.map(|p| under_root(&root_dir, &p)),

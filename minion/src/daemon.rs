@@ -46,6 +46,7 @@ pub async fn run(
         executor,
         grains,
         client,
+        open_cache: None,
     };
     let links: Vec<_> = config
         .masters

@@ -46,6 +46,9 @@ pub struct LinkCtx {
     pub grains: GrainsHandle,
     /// Requests to the master (files, pillar) ride this link's session.
     pub client: MasterClient,
+    /// `brine-swarm` only: publications opened once per process
+    /// ([`crate::open_cache`]). `None` in `brine-minion`.
+    pub open_cache: Option<Arc<crate::open_cache::OpenCache>>,
 }
 
 // ---- requests to the master -----------------------------------------------------
@@ -396,6 +399,35 @@ fn host_port(master: &str, port: u16) -> String {
     }
 }
 
+/// A TCP connection to `addr` (host:port), from `source` when set.
+async fn connect_from(source: Option<std::net::IpAddr>, addr: &str) -> std::io::Result<TcpStream> {
+    let Some(source) = source else {
+        return TcpStream::connect(addr).await;
+    };
+    let mut last = None;
+    for target in tokio::net::lookup_host(addr).await? {
+        if target.is_ipv4() != source.is_ipv4() {
+            continue;
+        }
+        let socket = if source.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.bind(std::net::SocketAddr::new(source, 0))?;
+        match socket.connect(target).await {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            format!("no address of {addr} in the family of source_address {source}"),
+        )
+    }))
+}
+
 async fn tls_connect(
     ctx: &LinkCtx,
     master: &str,
@@ -404,16 +436,19 @@ async fn tls_connect(
     let addr = host_port(master, ctx.config.master_port);
     let (tls_config, pin) =
         lock(&ctx.pki).tls_client_config(ctx.config.master_finger.as_deref(), with_cert)?;
-    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
-        .await
-        .map_err(|_| LinkError::Connect {
-            addr: addr.clone(),
-            source: std::io::ErrorKind::TimedOut.into(),
-        })?
-        .map_err(|source| LinkError::Connect {
-            addr: addr.clone(),
-            source,
-        })?;
+    let tcp = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        connect_from(ctx.config.source_address, &addr),
+    )
+    .await
+    .map_err(|_| LinkError::Connect {
+        addr: addr.clone(),
+        source: std::io::ErrorKind::TimedOut.into(),
+    })?
+    .map_err(|source| LinkError::Connect {
+        addr: addr.clone(),
+        source,
+    })?;
     let _ = tcp.set_nodelay(true);
     let connector = tokio_rustls::TlsConnector::from(tls_config);
     let name = rustls::pki_types::ServerName::try_from("brine-master").expect("static server name");
@@ -840,7 +875,11 @@ async fn handle_publication<W: AsyncWrite + Unpin>(
         }
         return Ok(());
     };
-    match open(&p, &state.signing_key, key) {
+    let opened = match &ctx.open_cache {
+        Some(cache) => cache.open(&p, &state.signing_key, key),
+        None => open(&p, &state.signing_key, key),
+    };
+    match opened {
         Ok(job) => {
             let age = now_millis() + state.clock_offset_ms - job.issued_ms;
             let max_age = ctx.config.publication_max_age.as_millis() as i64;

@@ -61,6 +61,13 @@ impl GrainsHandle {
     /// and left out.
     pub fn load(config: &Arc<MinionConfig>) -> GrainsHandle {
         let core = super::collect_core(&config.id, &config.masters);
+        GrainsHandle::with_core(config, core)
+    }
+
+    /// As [`GrainsHandle::load`], with core grains collected elsewhere
+    /// (`brine-swarm` collects them once for all its minions, then sets
+    /// each one's `id`).
+    pub fn with_core(config: &Arc<MinionConfig>, core: Grains) -> GrainsHandle {
         let path = config.grains_file();
         let persisted = read_grains_file(&path).unwrap_or_else(|error| {
             tracing::warn!(%error, "grains file ignored");

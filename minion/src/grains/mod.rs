@@ -31,7 +31,7 @@ pub(crate) use self::core::parse_uptime;
 pub use handle::{GrainsError, GrainsHandle};
 
 /// Collects every core grain of this host; `id` is the minion id.
-pub(crate) fn collect_core(id: &str, masters: &[String]) -> Grains {
+pub fn collect_core(id: &str, masters: &[String]) -> Grains {
     let mut g = Grains::new();
     self::core::collect(&mut g, id, masters);
     os::collect(&mut g);
