@@ -36,6 +36,9 @@ const OUTBOX: usize = 100_000;
 const RESEND_AFTER_HEARTBEATS: u32 = 3;
 /// Room left in a frame for the message around a return's value.
 const RETURN_FRAME_MARGIN: usize = 64 * 1024;
+/// A job still running after this long is announced to the master
+/// (`JobStarted`), which then reports it as still running, not silent.
+const STARTED_NOTICE_AFTER: Duration = Duration::from_millis(500);
 
 /// Everything a link shares with the rest of the minion.
 #[derive(Clone)]
@@ -352,9 +355,7 @@ async fn with_spool<T: Send + 'static>(
     f: impl FnOnce(&mut Spool) -> T + Send + 'static,
 ) -> Option<T> {
     let spool = spool.clone()?;
-    tokio::task::spawn_blocking(move || f(&mut lock(&spool)))
-        .await
-        .ok()
+    crate::spool::on_spool_thread(move || f(&mut lock(&spool))).await
 }
 
 enum SessionEnd {
@@ -908,7 +909,7 @@ async fn accept_job(
     job: Job,
     out_tx: &mpsc::Sender<MinionMsg>,
 ) {
-    let expr = match TargetExpr::parse(&job.tgt, job.tgt_type) {
+    let expr = match parsed_target(&job) {
         Ok(e) => e,
         Err(error) => {
             warn!(jid = %job.jid, %error, "unparseable target ignored");
@@ -926,9 +927,12 @@ async fn accept_job(
     }
     // Only what targets this minion is remembered (and fsynced): the rest
     // never runs here, replayed or not.
-    let (jid, issued) = (job.jid, job.issued_ms);
+    // One visit to the spool: seen (a replay is refused) and running (a
+    // crash from here on is reported as an interrupted job).
+    let jid = job.jid;
+    let starting = job.clone();
     let fresh = match &state.spool {
-        Some(_) => match with_spool(&state.spool, move |s| s.mark_seen(jid, issued)).await {
+        Some(_) => match with_spool(&state.spool, move |s| s.start_job(&starting)).await {
             Some(Ok(fresh)) => fresh,
             Some(Err(error)) => {
                 warn!(%jid, %error, "cannot record the publication as seen; remembering it in memory");
@@ -954,12 +958,19 @@ async fn accept_job(
         tracing::info_span!("job", jid = %job.jid, minion_id = %ctx.config.id, fun = %job.fun);
     tokio::spawn(
         async move {
-            let running = job.clone();
-            if let Some(Err(error)) = with_spool(&spool, move |s| s.job_started(&running)).await {
-                warn!(%error, "cannot record the running job in the spool");
-            }
-            let _ = out.send(MinionMsg::JobStarted { jid: job.jid }).await;
-            let ret = fit_return(executor.run(&job).await);
+            // The master hears that the job runs only if it is still
+            // running a moment later: a quick job's return says it all, and
+            // a fleet of quick jobs would double the master's messages.
+            let run = executor.run(&job);
+            tokio::pin!(run);
+            let ret = tokio::select! {
+                ret = &mut run => ret,
+                _ = tokio::time::sleep(STARTED_NOTICE_AFTER) => {
+                    let _ = out.send(MinionMsg::JobStarted { jid: job.jid }).await;
+                    run.await
+                }
+            };
+            let ret = fit_return(ret);
             debug!(success = ret.success, "job finished");
             let spooled = ret.clone();
             match with_spool(&spool, move |s| s.put_return(&spooled)).await {
@@ -974,6 +985,29 @@ async fn accept_job(
         }
         .instrument(span),
     );
+}
+
+/// Targets of recent publications, parsed: a minion sees the same few
+/// targets (`*`, a role, a list) over and over, and compiling a glob or a
+/// regular expression costs more than matching it.
+fn parsed_target(job: &Job) -> Result<Arc<TargetExpr>, String> {
+    type Parsed = VecDeque<(
+        (String, brine_proto::targeting::TargetType),
+        Arc<TargetExpr>,
+    )>;
+    static RECENT: Mutex<Parsed> = Mutex::new(VecDeque::new());
+    const KEEP: usize = 32;
+    let key = (job.tgt.clone(), job.tgt_type);
+    if let Some((_, e)) = lock(&RECENT).iter().find(|(k, _)| *k == key) {
+        return Ok(e.clone());
+    }
+    let expr = Arc::new(TargetExpr::parse(&job.tgt, job.tgt_type).map_err(|e| e.to_string())?);
+    let mut recent = lock(&RECENT);
+    if recent.len() >= KEEP {
+        recent.pop_front();
+    }
+    recent.push_back((key, expr.clone()));
+    Ok(expr)
 }
 
 /// A return whose frame would exceed the limit cannot be sent at all; its

@@ -24,6 +24,7 @@ use std::collections::{HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use brine_proto::{ErrorKind, ErrorReturn, Job, JobId, JobReturn};
 
@@ -35,6 +36,10 @@ pub struct Spool {
     proc_dir: PathBuf,
     seen_path: PathBuf,
     seen: SeenWindow,
+    /// The seen file, open for appending (one write per accepted job).
+    seen_file: Option<File>,
+    /// Lines appended since the file was last compacted.
+    appended: usize,
 }
 
 /// The jids of publications already accepted, oldest first.
@@ -88,6 +93,8 @@ impl Spool {
             proc_dir,
             seen_path,
             seen: SeenWindow::default(),
+            seen_file: None,
+            appended: 0,
         };
         spool.load_seen(window_ms)?;
         Ok(spool)
@@ -112,11 +119,16 @@ impl Spool {
         for (jid, at) in entries {
             self.seen.insert(jid, at);
         }
-        // Compact: rewrite only what is still inside the window.
+        self.compact_seen()
+    }
+
+    /// Rewrites the seen file with only what is inside the window.
+    fn compact_seen(&mut self) -> io::Result<()> {
         let mut body = String::new();
         for (jid, at) in &self.seen.order {
             body.push_str(&format!("{jid} {at}\n"));
         }
+        self.appended = 0;
         write_atomic(&self.seen_path, body.as_bytes(), false)
     }
 
@@ -127,12 +139,35 @@ impl Spool {
         if self.seen.set.contains(&jid) {
             return Ok(false);
         }
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.seen_path)?;
-        f.write_all(format!("{jid} {issued_ms}\n").as_bytes())?;
+        if self.appended >= SEEN_MAX {
+            // keep the file about the window's size
+            self.seen_file = None;
+            self.compact_seen()?;
+        }
+        if self.seen_file.is_none() {
+            self.seen_file = Some(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.seen_path)?,
+            );
+        }
+        if let Some(f) = self.seen_file.as_mut() {
+            f.write_all(format!("{jid} {issued_ms}\n").as_bytes())?;
+        }
+        self.appended += 1;
         Ok(self.seen.insert(jid, issued_ms))
+    }
+
+    /// Accepts a published job: records its jid as seen and the job as
+    /// running, in one visit to the spool. False if the jid was seen
+    /// before (a replay), and then nothing is written.
+    pub fn start_job(&mut self, job: &Job) -> io::Result<bool> {
+        if !self.mark_seen(job.jid, job.issued_ms)? {
+            return Ok(false);
+        }
+        self.job_started(job)?;
+        Ok(true)
     }
 
     pub fn has_seen(&self, jid: JobId) -> bool {
@@ -278,6 +313,58 @@ fn write_atomic(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
         File::open(dir)?.sync_all()?;
     }
     Ok(())
+}
+
+/// The thread pool that does every spool write of this process, in order
+/// of arrival. Short file operations (and a return's fsync) handed to
+/// tokio's blocking pool one by one wake a thread each; at thousands of jobs
+/// a second (a busy minion, a swarm) the wake-ups cost more than the writes.
+struct SpoolThreads {
+    tx: Mutex<std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>>,
+}
+
+/// Threads doing spool writes: a return's fsync may wait on the disk, and
+/// a second thread keeps other links and jobs going meanwhile.
+const SPOOL_THREADS: usize = 2;
+
+fn spool_threads() -> &'static SpoolThreads {
+    static THREADS: OnceLock<SpoolThreads> = OnceLock::new();
+    THREADS.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        let rx = Arc::new(Mutex::new(rx));
+        for n in 0..SPOOL_THREADS {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("brine-spool-{n}"))
+                .spawn(move || loop {
+                    let work = match rx.lock() {
+                        Ok(r) => r.recv(),
+                        Err(_) => return,
+                    };
+                    match work {
+                        Ok(f) => f(),
+                        Err(_) => return,
+                    }
+                });
+            if let Err(error) = spawned {
+                tracing::error!(%error, "cannot start a spool thread");
+            }
+        }
+        SpoolThreads { tx: Mutex::new(tx) }
+    })
+}
+
+/// Runs `f` on a spool thread and waits for its result (None if the
+/// threads are gone).
+pub async fn on_spool_thread<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let work: Box<dyn FnOnce() + Send> = Box::new(move || {
+        let _ = tx.send(f());
+    });
+    spool_threads().tx.lock().ok()?.send(work).ok()?;
+    rx.await.ok()
 }
 
 fn remove_quietly(path: &Path) {

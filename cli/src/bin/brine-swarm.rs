@@ -51,6 +51,9 @@ struct Args {
     log_level: String,
 }
 
+/// Set in the environment of the processes a sharded swarm starts.
+const CHILD_MARK: &str = "BRINE_SWARM_SLICE";
+
 /// Descriptors kept free in each process for spool files, DNS, logs.
 const SPARE_FDS: u64 = 512;
 
@@ -127,9 +130,10 @@ fn main() -> ExitCode {
         stagger: Duration::from_millis(args.stagger_ms),
         source_net: args.source_net,
     };
-    // A child of a sharded swarm ends with its parent.
-    #[cfg(target_os = "linux")]
-    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM);
+    // A slice of a sharded swarm ends with the swarm that started it.
+    if std::env::var_os(CHILD_MARK).is_some() {
+        let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -167,6 +171,7 @@ fn run_shards(args: &Args, per_process: usize, width: usize) -> ExitCode {
     let mut children: Vec<Child> = Vec::new();
     for (offset, count) in shards(args.count, per_process) {
         let mut cmd = Command::new(&exe);
+        cmd.env(CHILD_MARK, "1");
         cmd.arg("-c")
             .arg(&args.config.config_dir)
             .args(["--count", &count.to_string()])
