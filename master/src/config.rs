@@ -51,6 +51,10 @@ pub struct MasterConfig {
     /// Address both ports bind (`interface`, default 0.0.0.0).
     pub interface: IpAddr,
     pub publish_port: u16,
+    /// Processes holding the publish port's connections (`publisher_processes`;
+    /// 0: the master process itself). Each holds one descriptor per
+    /// subscribed minion, so 10,000 minions fit one, 50,000 want three.
+    pub publisher_processes: usize,
     pub ret_port: u16,
     pub root_dir: PathBuf,
     pub pki_dir: PathBuf,
@@ -116,6 +120,7 @@ impl MasterConfig {
             message: format!("'{interface_s}' is not an IP address"),
         })?;
         let publish_port = raw.get("publish_port")?.unwrap_or(4505);
+        let publisher_processes = raw.get("publisher_processes")?.unwrap_or(1);
         let ret_port = raw.get("ret_port")?.unwrap_or(4506);
         let pki_dir = raw
             .get::<PathBuf>("pki_dir")?
@@ -190,6 +195,7 @@ impl MasterConfig {
             id,
             interface,
             publish_port,
+            publisher_processes,
             ret_port,
             pki_dir: under_root(&root_dir, &pki_dir),
             cachedir: under_root(&root_dir, &cachedir),

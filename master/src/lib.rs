@@ -52,7 +52,7 @@ pub async fn run(
     config: MasterConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), MasterError> {
-    run_with(config, shutdown, None).await
+    run_with(config, shutdown, None, publisher::Layout::InProcess).await
 }
 
 /// Runs a master; `pillar_functions` gives pillar templates rendered for a
@@ -62,6 +62,7 @@ pub async fn run_with(
     config: MasterConfig,
     shutdown: impl Future<Output = ()>,
     pillar_functions: Option<state::PillarFunctions>,
+    publisher_layout: publisher::Layout,
 ) -> Result<(), MasterError> {
     let config = Arc::new(config);
     for key in &config.unknown_keys {
@@ -75,13 +76,15 @@ pub async fn run_with(
     let store = store::Store::open(&config.store_path())?;
 
     let pub_addr = SocketAddr::new(config.interface, config.publish_port);
-    let publish_tx = publisher::bind(pub_addr)
+    let bind_err = |source: std::io::Error| MasterError::Bind {
+        what: "publish port",
+        addr: pub_addr.to_string(),
+        source,
+    };
+    let pub_listener = publisher::listen(pub_addr).map_err(bind_err)?;
+    let publish_tx = publisher::start(pub_listener, publisher_layout)
         .await
-        .map_err(|e| MasterError::Bind {
-            what: "publish port",
-            addr: pub_addr.to_string(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        .map_err(|e| bind_err(std::io::Error::other(e.to_string())))?;
     let ret_addr = SocketAddr::new(config.interface, config.ret_port);
     let listener = bind_request_port(ret_addr).map_err(|source| MasterError::Bind {
         what: "request port",

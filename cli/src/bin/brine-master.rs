@@ -12,10 +12,23 @@ struct Args {
     /// Log level: error, warning, info, debug, trace (overrides log_level).
     #[arg(short = 'l', long = "log-level")]
     log_level: Option<String>,
+    /// Internal: run as a publisher process of a master (started by the
+    /// master itself, with the publish socket as descriptor 3).
+    #[arg(long, hide = true)]
+    publisher_child: bool,
 }
 
 fn main() -> std::process::ExitCode {
     let args: Args = brine_cli::entry::parse_args();
+    if args.publisher_child {
+        return match brine_master::publisher::child_main() {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("brine-master (publisher): {error}");
+                std::process::ExitCode::from(1)
+            }
+        };
+    }
     args.config.check_or_exit("brine-master");
     if let Some(level) = &args.log_level {
         brine_cli::logging::check_level_or_exit("brine-master", level);
@@ -60,8 +73,27 @@ fn run(config: brine_master::MasterConfig) -> anyhow::Result<()> {
         let functions: brine_master::state::PillarFunctions = std::sync::Arc::new(|id, grains| {
             Box::new(brine_minion::caller::for_master_pillar(id, grains))
         });
-        brine_master::run_with(config, brine_cli::entry::shutdown_signal(), Some(functions))
-            .await?;
+        // The publish port's connections live in publisher processes of
+        // this same program (ARCHITECTURE.md: descriptors).
+        let layout = match (config.publisher_processes, std::env::current_exe()) {
+            (0, _) => brine_master::publisher::Layout::InProcess,
+            (count, Ok(exe)) => brine_master::publisher::Layout::Children {
+                exe,
+                args: vec!["--publisher-child".into()],
+                count,
+            },
+            (_, Err(error)) => {
+                tracing::warn!(%error, "cannot find this program; publishing from the master process");
+                brine_master::publisher::Layout::InProcess
+            }
+        };
+        brine_master::run_with(
+            config,
+            brine_cli::entry::shutdown_signal(),
+            Some(functions),
+            layout,
+        )
+        .await?;
         Ok(())
     })
 }

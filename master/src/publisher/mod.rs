@@ -34,17 +34,58 @@ pub fn socket_options() -> SocketOptions {
     options
 }
 
-pub async fn bind(addr: SocketAddr) -> Result<mpsc::Sender<Vec<u8>>, zeromq::ZmqError> {
-    let mut socket = zeromq::PubSocket::with_options(socket_options());
+/// Where the publish port's connections live.
+#[derive(Debug, Clone)]
+pub enum Layout {
+    /// In the master process (library use and unit tests).
+    InProcess,
+    /// In `count` child processes started as `exe args...` (the master
+    /// binary with its hidden `--publisher-child` flag), all accepting on the
+    /// one listening socket the master bound: the kernel hands each new
+    /// subscriber to one of them. A master's descriptors then hold only its
+    /// minions' TLS sessions; each child, its share of the subscribers.
+    Children {
+        exe: std::path::PathBuf,
+        args: Vec<String>,
+        count: usize,
+    },
+}
+
+/// Publications queued for the publisher(s), by count; each is at most a
+/// frame, and callers wait when it is full.
+const QUEUE: usize = 1024;
+
+/// The publish port's listening socket, with a backlog deep enough for a
+/// fleet reconnecting at once.
+pub fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     let tcp = match addr {
         SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
         SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
     };
     tcp.set_reuseaddr(true)?;
     tcp.bind(addr)?;
-    let listener = tcp.listen(LISTEN_BACKLOG)?.into_std()?;
+    tcp.listen(LISTEN_BACKLOG)?.into_std()
+}
+
+/// Starts publishing on `listener` as `layout` says; publications sent to
+/// the returned queue go to every subscriber.
+pub async fn start(
+    listener: std::net::TcpListener,
+    layout: Layout,
+) -> Result<mpsc::Sender<Vec<u8>>, zeromq::ZmqError> {
+    match layout {
+        Layout::InProcess => serve(listener).await,
+        Layout::Children { exe, args, count } => Ok(children::start(listener, exe, args, count)),
+    }
+}
+
+/// A PUB socket on `listener`, fed from the returned queue.
+pub async fn serve(
+    listener: std::net::TcpListener,
+) -> Result<mpsc::Sender<Vec<u8>>, zeromq::ZmqError> {
+    let mut socket = zeromq::PubSocket::with_options(socket_options());
     socket.bind_listener(listener).await?;
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1024);
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(QUEUE);
     tokio::spawn(async move {
         while let Some(bytes) = rx.recv().await {
             if let Err(error) = socket.send(ZmqMessage::from(bytes)).await {
@@ -54,3 +95,11 @@ pub async fn bind(addr: SocketAddr) -> Result<mpsc::Sender<Vec<u8>>, zeromq::Zmq
     });
     Ok(tx)
 }
+
+/// Binds `addr` and publishes from this process.
+pub async fn bind(addr: SocketAddr) -> Result<mpsc::Sender<Vec<u8>>, zeromq::ZmqError> {
+    serve(listen(addr)?).await
+}
+
+mod children;
+pub use children::child_main;
