@@ -1,5 +1,6 @@
 //! Shared pieces of the Brine command-line tools and daemons' entry points.
 pub mod args;
+pub mod batch;
 pub mod client;
 pub mod entry;
 pub mod logging;

@@ -124,7 +124,7 @@ fn jobs_run_concurrently_and_timeouts_kill_the_process_group() {
 
 #[test]
 fn output_formats_batches_and_out_file() {
-    let c = Cluster::builder()
+    let mut c = Cluster::builder()
         .minion("a1", "")
         .minion("a2", "")
         .minion("a3", "")
@@ -158,4 +158,28 @@ fn output_formats_batches_and_out_file() {
     let (out, v) = c.brine_json(&["-b", "50%", "a*", "test.version"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(v.as_object().unwrap().len(), 3, "{v}");
+    // The window rolls: with a2 down, a3 takes a1's slot as soon as a1
+    // returns, and answers before a2 is given up on; the summary names a2.
+    c.stop_minion("a2");
+    let out = c.brine(&["-b", "2", "-t", "4", "--out", "json", "a*", "test.ping"]);
+    assert_eq!(out.code, 20, "{out:?}");
+    let order: Vec<String> = serde_json::Deserializer::from_str(&out.stdout)
+        .into_iter::<serde_json::Value>()
+        .map(|d| {
+            d.unwrap()
+                .as_object()
+                .unwrap()
+                .keys()
+                .next()
+                .unwrap()
+                .clone()
+        })
+        .collect();
+    assert_eq!(order, ["a1", "a3", "a2"], "{out:?}");
+    assert!(
+        out.stderr
+            .contains("2 succeeded, 0 failed, 1 did not return")
+            && out.stderr.contains("Did not return: a2"),
+        "{out:?}"
+    );
 }

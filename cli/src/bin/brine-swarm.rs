@@ -113,9 +113,14 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     let limit = raise_open_files();
-    let per_minion = 2 * config.masters.len().max(1) as u64;
+    // Two sockets per master, and room for a reconnection and a spool
+    // file in flight.
+    let per_minion = 2 * config.masters.len().max(1) as u64 + 1;
     let fits = (limit.saturating_sub(SPARE_FDS) / per_minion).max(1) as usize;
-    let per_process = args.per_process.unwrap_or(fits).min(fits).max(1);
+    let most = args.per_process.unwrap_or(fits).min(fits).max(1);
+    // as many processes as needed, evenly filled
+    let processes = args.count.div_ceil(most).max(1);
+    let per_process = args.count.div_ceil(processes).max(1);
     let last = args.first + args.count.saturating_sub(1);
     let width = args.width.unwrap_or_else(|| last.to_string().len());
     if args.count > per_process {

@@ -9,9 +9,11 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use brine_cli::args::parse_call_args;
+use brine_cli::batch::{batch_size, BatchWindow, Finish};
 use brine_cli::client::{master_config, MasterClient};
 use brine_cli::entry::ConfigDirArg;
 use brine_cli::outargs::OutputArgs;
@@ -81,6 +83,10 @@ struct Args {
     /// Run on N minions (or N%) at a time.
     #[arg(short = 'b', long = "batch", alias = "batch-size")]
     batch: Option<String>,
+    /// With -b: seconds to wait after a minion returns before its slot
+    /// goes to the next one.
+    #[arg(long = "batch-wait", value_name = "SECONDS", default_value_t = 0.0)]
+    batch_wait: f64,
     #[command(flatten)]
     output: OutputArgs,
     /// Write the output to this file instead of stdout.
@@ -148,7 +154,14 @@ struct Outcome {
     nonzero: bool,
     missing: Vec<Missing>,
     unstored: Vec<Unstored>,
+    /// Minions the jobs expected, and how many of them returned.
+    expected: usize,
+    returned: usize,
 }
+
+/// Ids listed by `-v` before the returns; beyond this only the count (a
+/// fleet's worth of names helps nobody).
+const VERBOSE_LIST_MAX: usize = 50;
 
 fn main() -> ExitCode {
     let args: Args = brine_cli::entry::parse_args();
@@ -159,6 +172,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<u8> {
+    let started = std::time::Instant::now();
     let config = master_config(&args.config.config_dir)?;
     let socket = config.cli_socket();
     let (arg, kwarg) = parse_call_args(&args.args);
@@ -208,22 +222,18 @@ async fn run(args: Args) -> anyhow::Result<u8> {
                 CliReply::Error { message } => bail!("{message}"),
                 other => bail!("unexpected reply from the master: {other:?}"),
             };
-            let size = batch_size(spec, ids.len())?;
-            for chunk in ids.chunks(size.max(1)) {
-                eprintln!("\nExecuting run on {:?}\n", chunk);
-                let tgt = chunk.join(",");
-                run_one(
-                    &args,
-                    &socket,
-                    &tgt,
-                    TargetType::List,
-                    &arg,
-                    &kwarg,
-                    &mut printer,
-                    &mut outcome,
-                )
-                .await?;
-            }
+            let size = batch_size(spec, ids.len()).map_err(anyhow::Error::msg)?;
+            let wait = Duration::try_from_secs_f64(args.batch_wait)
+                .map_err(|_| anyhow::anyhow!("invalid --batch-wait {}", args.batch_wait))?;
+            run_batched(
+                &args,
+                &socket,
+                BatchWindow::new(ids, size, wait),
+                (&arg, &kwarg),
+                &mut printer,
+                &mut outcome,
+            )
+            .await?;
         }
     }
     printer.finish();
@@ -231,13 +241,19 @@ async fn run(args: Args) -> anyhow::Result<u8> {
         eprintln!("No minions matched the target. No command was sent, no jid was assigned.");
         return Ok(EX_NO_MATCH);
     }
-    if args.verbose && !outcome.missing.is_empty() {
+    if args.verbose {
         eprintln!("-------------------------------------------");
         eprintln!("Summary");
         eprintln!("-------------------------------------------");
         for m in &outcome.missing {
             eprintln!("{}: {}", m.id, m.reason.describe());
         }
+        eprintln!(
+            "{}/{} returned in {:.2} s",
+            outcome.returned,
+            outcome.expected,
+            started.elapsed().as_secs_f64()
+        );
     }
     for u in &outcome.unstored {
         eprintln!(
@@ -256,20 +272,179 @@ async fn run(args: Args) -> anyhow::Result<u8> {
     })
 }
 
-fn batch_size(spec: &str, total: usize) -> anyhow::Result<usize> {
-    let bad = || anyhow::anyhow!("invalid batch size '{spec}': expected N or N%");
-    if let Some(p) = spec.strip_suffix('%') {
-        let pct: f64 = p.trim().parse().map_err(|_| bad())?;
-        if pct <= 0.0 {
-            return Err(bad());
+/// What a sub-job of a batch run reports to the driver.
+enum BatchEvent {
+    Published(usize),
+    Return(Box<brine_proto::JobReturn>),
+    Done {
+        missing: Vec<Missing>,
+        unstored: Vec<Unstored>,
+    },
+    NoMatch(Vec<String>),
+    Failed(String),
+}
+
+/// Runs the job over a rolling window (`-b`): each minion set free by a
+/// return is handed to the next minions at once, as a new job on its own
+/// connection to the master.
+async fn run_batched(
+    args: &Args,
+    socket: &PathBuf,
+    mut window: BatchWindow,
+    (arg, kwarg): (&[Value], &serde_json::Map<String, Value>),
+    printer: &mut Printer,
+    outcome: &mut Outcome,
+) -> anyhow::Result<()> {
+    let total = window.total();
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel::<BatchEvent>();
+    loop {
+        let start = window.take_startable(Instant::now());
+        if !start.is_empty() {
+            if !progress {
+                eprintln!("Executing run on {start:?}");
+            }
+            let req = CliRequest::Publish {
+                tgt: start.join(","),
+                tgt_type: TargetType::List,
+                fun: args.function.clone(),
+                arg: arg.to_vec(),
+                kwarg: kwarg.clone(),
+                timeout: args.timeout,
+                detach: false,
+            };
+            tokio::spawn(sub_job(socket.clone(), req, start, tx.clone()));
         }
-        Ok(((total as f64) * pct / 100.0).ceil().max(1.0) as usize)
-    } else {
-        let n: usize = spec.trim().parse().map_err(|_| bad())?;
-        if n == 0 {
-            return Err(bad());
+        if window.is_finished() {
+            break;
         }
-        Ok(n)
+        let event = match window.next_slot_at() {
+            Some(at) => tokio::select! {
+                e = events.recv() => e,
+                _ = tokio::time::sleep_until(at.into()) => continue,
+            },
+            None => events.recv().await,
+        };
+        match event {
+            None => bail!("the batch run lost its jobs"),
+            Some(BatchEvent::Failed(message)) => bail!("{message}"),
+            Some(BatchEvent::Published(n)) => {
+                outcome.matched = true;
+                outcome.expected += n;
+            }
+            Some(BatchEvent::NoMatch(ids)) => {
+                for id in ids {
+                    window.finished(&id, Finish::DidNotReturn);
+                }
+            }
+            Some(BatchEvent::Return(ret)) => {
+                outcome.returned += 1;
+                let ok = ret.retcode == 0 && ret.success;
+                if !ok {
+                    outcome.nonzero = true;
+                }
+                window.finished(
+                    &ret.id,
+                    if ok {
+                        Finish::Succeeded
+                    } else {
+                        Finish::Failed
+                    },
+                );
+                printer.show(&ret.id, ret.ret);
+            }
+            Some(BatchEvent::Done { missing, unstored }) => {
+                for u in &unstored {
+                    window.finished(&u.id, Finish::Failed);
+                }
+                outcome.unstored.extend(unstored);
+                for m in &missing {
+                    window.finished(&m.id, Finish::DidNotReturn);
+                    printer.show(
+                        &m.id,
+                        Value::String(format!("Minion did not return. [{}]", m.reason.describe())),
+                    );
+                }
+                outcome.missing.extend(missing);
+            }
+        }
+        if progress {
+            eprint!(
+                "\r\x1b[K[batch] {}/{total} done, {} running",
+                window.done,
+                window.running()
+            );
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    eprintln!(
+        "Batch run over {total} minions: {} succeeded, {} failed, {} did not return",
+        total - window.failed.len() - window.missing.len(),
+        window.failed.len(),
+        window.missing.len()
+    );
+    if !window.failed.is_empty() {
+        eprintln!("Failed: {}", window.failed.join(", "));
+    }
+    if !window.missing.is_empty() {
+        eprintln!("Did not return: {}", window.missing.join(", "));
+    }
+    Ok(())
+}
+
+/// One job of a batch run, on its own connection: its events go to the
+/// driver.
+async fn sub_job(
+    socket: PathBuf,
+    req: CliRequest,
+    ids: Vec<String>,
+    tx: tokio::sync::mpsc::UnboundedSender<BatchEvent>,
+) {
+    let mut client = match MasterClient::request(&socket, &req).await {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = tx.send(BatchEvent::Failed(format!("{e:#}")));
+            return;
+        }
+    };
+    loop {
+        let event = match client.next().await {
+            Ok(Some(CliReply::Published { expected, .. })) => {
+                // those the master no longer knows count as not returned
+                let gone: Vec<String> = ids
+                    .iter()
+                    .filter(|id| !expected.contains(id))
+                    .cloned()
+                    .collect();
+                if !gone.is_empty() {
+                    let _ = tx.send(BatchEvent::NoMatch(gone));
+                }
+                BatchEvent::Published(expected.len())
+            }
+            Ok(Some(CliReply::Return(ret))) => BatchEvent::Return(Box::new(ret)),
+            Ok(Some(CliReply::Done { missing, unstored })) => {
+                let _ = tx.send(BatchEvent::Done { missing, unstored });
+                return;
+            }
+            Ok(Some(CliReply::NoMatch)) => {
+                let _ = tx.send(BatchEvent::NoMatch(ids));
+                return;
+            }
+            Ok(Some(CliReply::Error { message })) => BatchEvent::Failed(message),
+            Ok(Some(other)) => {
+                BatchEvent::Failed(format!("unexpected reply from the master: {other:?}"))
+            }
+            Ok(None) => BatchEvent::Failed(
+                "the master closed the connection before the job finished".into(),
+            ),
+            Err(e) => BatchEvent::Failed(format!("{e:#}")),
+        };
+        let failed = matches!(event, BatchEvent::Failed(_));
+        if tx.send(event).is_err() || failed {
+            return;
+        }
     }
 }
 
@@ -307,17 +482,23 @@ async fn run_one(
                 if args.show_jid {
                     println!("jid: {jid}");
                 }
+                outcome.expected += expected.len();
                 if args.verbose {
                     eprintln!("Executing job with jid {jid}");
                     eprintln!("-------------------------------------------");
-                    eprintln!(
-                        "Waiting for {} minion(s): {}",
-                        expected.len(),
-                        expected.join(", ")
-                    );
+                    if expected.len() <= VERBOSE_LIST_MAX {
+                        eprintln!(
+                            "Waiting for {} minion(s): {}",
+                            expected.len(),
+                            expected.join(", ")
+                        );
+                    } else {
+                        eprintln!("Waiting for {} minions", expected.len());
+                    }
                 }
             }
             CliReply::Return(ret) => {
+                outcome.returned += 1;
                 if ret.retcode != 0 || !ret.success {
                     outcome.nonzero = true;
                 }
