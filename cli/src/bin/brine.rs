@@ -289,7 +289,7 @@ enum BatchEvent {
 /// connection to the master.
 async fn run_batched(
     args: &Args,
-    socket: &PathBuf,
+    socket: &std::path::Path,
     mut window: BatchWindow,
     (arg, kwarg): (&[Value], &serde_json::Map<String, Value>),
     printer: &mut Printer,
@@ -313,7 +313,7 @@ async fn run_batched(
                 timeout: args.timeout,
                 detach: false,
             };
-            tokio::spawn(sub_job(socket.clone(), req, start, tx.clone()));
+            tokio::spawn(sub_job(socket.to_path_buf(), req, start, tx.clone()));
         }
         if window.is_finished() {
             break;
