@@ -291,6 +291,31 @@ impl Cluster {
         self.start_minion(&spec.id);
     }
 
+    /// Starts `brine-swarm` with `count` minions named `prefix` plus their
+    /// index, with this cluster's master settings and `args` added; each
+    /// minion's request connection comes from its own 127.2.x.y address.
+    pub fn start_swarm(&self, count: usize, prefix: &str, args: &[&str]) -> Daemon {
+        let root = self.dir.path().join(format!("swarm-{prefix}"));
+        let conf = root.join("conf");
+        std::fs::create_dir_all(&conf).expect("swarm conf dir");
+        let yaml = format!(
+            "master: 127.0.0.1\nmaster_port: {ret}\npublish_port: {publ}\nroot_dir: {root}\n\
+             acceptance_wait_time: 1\nacceptance_wait_time_max: 2\nrecon_default: 200\nrecon_max: 2000\n\
+             heartbeat_interval: 2\n",
+            ret = self.ret_port,
+            publ = self.publish_port,
+            root = root.display(),
+        );
+        std::fs::write(conf.join("minion"), yaml).expect("swarm config");
+        let mut cmd = Command::new(bin("brine-swarm"));
+        cmd.arg("-c")
+            .arg(&conf)
+            .args(["--count", &count.to_string(), "--id-prefix", prefix])
+            .args(["--source-net", "127.2.0.1", "-l", "info"])
+            .args(args);
+        Daemon::spawn(&format!("swarm-{prefix}"), cmd, root.join("swarm.log"))
+    }
+
     pub fn start_minion(&mut self, id: &str) {
         let root = self.minion_root(id);
         let mut cmd = Command::new(bin("brine-minion"));

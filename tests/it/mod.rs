@@ -14,4 +14,5 @@ mod missing;
 mod peer;
 mod security;
 mod states;
+mod swarm;
 mod targeting;
