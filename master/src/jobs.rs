@@ -42,20 +42,22 @@ pub fn resolve_target(
 /// Accepted minions the inventory says match. A minion whose grains are not
 /// known yet only counts for targets that need none.
 pub fn expected_minions(master: &Master, expr: &TargetExpr) -> Vec<String> {
-    let empty = Grains::new();
+    // only the grains the target reads are decoded, once per minion
+    let keys = expr.grain_keys();
+    let needs_grains = expr.needs_grains();
     master
         .accepted_ids()
         .into_iter()
         .filter(|id| {
-            let g = master.grains(id);
-            if g.is_none() && expr.needs_grains() {
-                return false;
-            }
-            let grains = g.as_deref().unwrap_or(&empty);
+            let grains = match master.grains_select(id, &keys) {
+                Some(g) => g,
+                None if needs_grains => return false,
+                None => Grains::new(),
+            };
             let pillar = master.pillar(id);
             expr.matches(&MinionFacts {
                 id,
-                grains,
+                grains: &grains,
                 pillar: pillar.as_deref(),
             })
         })

@@ -5,6 +5,7 @@ pub mod clisock;
 pub mod config;
 pub mod fileserver;
 pub mod gitfs;
+pub mod inventory;
 pub mod jobs;
 pub mod keys;
 pub mod publisher;

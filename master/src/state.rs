@@ -12,6 +12,7 @@ use brine_proto::{EpochKey, Grains, JobId, JobReturn, KeyState, MasterMsg};
 use tokio::sync::{mpsc, Notify};
 
 use crate::config::MasterConfig;
+use crate::inventory::{Interner, PackedGrains};
 use brine_proto::targeting::MinionFacts;
 use brine_states::pillar::CompiledPillar;
 
@@ -72,7 +73,10 @@ pub struct Master {
     pub sealer: PublicationSealer,
     pub jids: JidGenerator,
     keys: RwLock<HashMap<String, KeyRecord>>,
-    inventory: RwLock<HashMap<String, Arc<Grains>>>,
+    /// Each minion's grains, packed (`inventory.rs`: a fleet's grains in
+    /// memory cost about one copy of what hosts share).
+    inventory: RwLock<HashMap<String, PackedGrains>>,
+    interner: Interner,
     /// The pillar last compiled for each minion (Salt's pillar cache), for
     /// `-I`/`I@` targets. Memory only: rebuilt as minions connect.
     pillars: RwLock<HashMap<String, Arc<Grains>>>,
@@ -108,10 +112,14 @@ impl Master {
             .into_iter()
             .map(|k| (k.id.clone(), k))
             .collect();
+        let interner = Interner::default();
         let inventory = store
             .load_grains()?
             .into_iter()
-            .map(|(id, g)| (id, Arc::new(g)))
+            .map(|(id, g)| {
+                let packed = PackedGrains::pack(&g, &interner);
+                (id, packed)
+            })
             .collect();
         store.mark_all_disconnected();
         let sealer = pki.sealer();
@@ -127,6 +135,7 @@ impl Master {
             jids: JidGenerator::new(),
             keys: RwLock::new(keys),
             inventory: RwLock::new(inventory),
+            interner,
             pillars: RwLock::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
             epoch: RwLock::new(epoch),
@@ -179,14 +188,28 @@ impl Master {
 
     // ---- inventory ----------------------------------------------------------
 
+    /// All of `id`'s grains (decoded: for pillar rendering and runners).
     pub fn grains(&self, id: &str) -> Option<Arc<Grains>> {
-        read(&self.inventory).get(id).cloned()
+        let packed = read(&self.inventory).get(id).cloned();
+        packed.map(|p| Arc::new(p.unpack()))
+    }
+
+    /// Only the top-level grains `keys` of `id` (what a target reads);
+    /// `None` if its grains are not known.
+    pub fn grains_select(&self, id: &str, keys: &[String]) -> Option<Grains> {
+        let inventory = read(&self.inventory);
+        let packed = inventory.get(id)?;
+        Some(if keys.is_empty() {
+            Grains::new()
+        } else {
+            packed.select(keys)
+        })
     }
 
     pub fn set_grains(&self, id: &str, grains: Grains) {
-        let g = Arc::new(grains);
-        write(&self.inventory).insert(id.to_string(), g.clone());
-        self.store.put_grains(id, g);
+        let packed = PackedGrains::pack(&grains, &self.interner);
+        write(&self.inventory).insert(id.to_string(), packed);
+        self.store.put_grains(id, Arc::new(grains));
     }
 
     /// The pillar last compiled for `id`, if any since this master started.
@@ -420,7 +443,9 @@ impl Master {
                 (false, expr)
             }
         };
-        let grains = self.grains(id).unwrap_or_default();
+        let grains = self
+            .grains_select(id, &expr.grain_keys())
+            .unwrap_or_default();
         let pillar = self.pillar(id);
         let matches = expected
             || expr.matches(&MinionFacts {

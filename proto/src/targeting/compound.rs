@@ -34,6 +34,14 @@ impl Node {
         }
     }
 
+    pub(super) fn grain_keys(&self, out: &mut Vec<String>) {
+        match self {
+            Node::Target(matcher) => matcher.grain_keys(out),
+            Node::Not(node) => node.grain_keys(out),
+            Node::All(nodes) | Node::Any(nodes) => nodes.iter().for_each(|n| n.grain_keys(out)),
+        }
+    }
+
     pub(super) fn needs_grains(&self) -> bool {
         match self {
             Node::Target(matcher) => matcher.needs_grains(),

@@ -64,6 +64,13 @@ pub(super) struct SubdictMatcher {
 }
 
 impl SubdictMatcher {
+    /// The top-level keys any reading starts from.
+    pub(super) fn top_keys(&self) -> impl Iterator<Item = &str> {
+        self.readings
+            .iter()
+            .filter_map(|r| r.path.first().map(|k| &**k))
+    }
+
     /// Compiles `expr`, which starts at byte `pos` of the whole expression.
     ///
     /// Only the reading that splits at the first delimiter (the whole rest is

@@ -157,6 +157,16 @@ impl Matcher {
     pub(super) fn needs_grains(&self) -> bool {
         matches!(self, Matcher::Grain(_) | Matcher::Ipcidr(_))
     }
+
+    /// The top-level grains this matcher reads.
+    pub(super) fn grain_keys(&self, out: &mut Vec<String>) {
+        match self {
+            Matcher::Grain(subdict) => out.extend(subdict.top_keys().map(str::to_string)),
+            Matcher::Ipcidr(IpNet::V4(_)) => out.push("ipv4".into()),
+            Matcher::Ipcidr(IpNet::V6(_)) => out.push("ipv6".into()),
+            _ => {}
+        }
+    }
 }
 
 /// The `G@` or `G;@` at the start of a compound word.

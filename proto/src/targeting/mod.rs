@@ -163,4 +163,15 @@ impl TargetExpr {
     pub fn needs_grains(&self) -> bool {
         self.root.needs_grains()
     }
+
+    /// The top-level grains matching reads (empty: the id is enough). A
+    /// minion's facts need hold only these for [`TargetExpr::matches`] to
+    /// give the same answer as with all of its grains.
+    pub fn grain_keys(&self) -> Vec<String> {
+        let mut keys = Vec::new();
+        self.root.grain_keys(&mut keys);
+        keys.sort();
+        keys.dedup();
+        keys
+    }
 }

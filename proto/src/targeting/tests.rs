@@ -80,11 +80,25 @@ fn selected(tgt_type: TargetType, tgt: &str) -> Vec<&'static str> {
         .filter(|id| {
             let grains = grains_of(id);
             let pillar = pillar_of(id);
-            expr.matches(&MinionFacts {
+            let all = expr.matches(&MinionFacts {
                 id,
                 grains: &grains,
                 pillar: pillar.as_ref(),
-            })
+            });
+            // The master matches with only the grains the target reads.
+            let keys = expr.grain_keys();
+            let some: crate::Grains = grains
+                .iter()
+                .filter(|(k, _)| keys.contains(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let selected = expr.matches(&MinionFacts {
+                id,
+                grains: &some,
+                pillar: pillar.as_ref(),
+            });
+            assert_eq!(all, selected, "{tgt} on {id} with only {keys:?}");
+            all
         })
         .collect()
 }
