@@ -37,6 +37,17 @@ impl PackedGrains {
         PackedGrains { entries }
     }
 
+    /// The same grains, in the same order (interned values compare by
+    /// address).
+    pub fn same_as(&self, other: &PackedGrains) -> bool {
+        self.entries.len() == other.entries.len()
+            && self
+                .entries
+                .iter()
+                .zip(other.entries.iter())
+                .all(|((k1, v1), (k2, v2))| Arc::ptr_eq(k1, k2) && Arc::ptr_eq(v1, v2))
+    }
+
     /// Every grain.
     pub fn unpack(&self) -> Grains {
         self.entries
@@ -133,6 +144,8 @@ mod tests {
             p.unpack().keys().collect::<Vec<_>>(),
             g.keys().collect::<Vec<_>>()
         );
+        assert!(p.same_as(&PackedGrains::pack(&g, &i)));
+        assert!(!p.same_as(&PackedGrains::pack(&grains("web2"), &i)));
         let some = p.select(&["os".into(), "num_cpus".into(), "absent".into()]);
         assert_eq!(Value::Object(some), json!({"os": "Debian", "num_cpus": 2}));
     }

@@ -114,12 +114,8 @@ impl Master {
             .collect();
         let interner = Interner::default();
         let inventory = store
-            .load_grains()?
+            .load_grains(|id, g| (id, PackedGrains::pack(&g, &interner)))?
             .into_iter()
-            .map(|(id, g)| {
-                let packed = PackedGrains::pack(&g, &interner);
-                (id, packed)
-            })
             .collect();
         store.mark_all_disconnected();
         let sealer = pki.sealer();
@@ -206,10 +202,19 @@ impl Master {
         })
     }
 
+    /// A minion's grains as it sent them (on every connection, and when
+    /// they change). Unchanged grains, the common case of a fleet
+    /// reconnecting, cost no write.
     pub fn set_grains(&self, id: &str, grains: Grains) {
         let packed = PackedGrains::pack(&grains, &self.interner);
+        let unchanged = read(&self.inventory)
+            .get(id)
+            .is_some_and(|old| old.same_as(&packed));
+        if unchanged {
+            return;
+        }
         write(&self.inventory).insert(id.to_string(), packed);
-        self.store.put_grains(id, Arc::new(grains));
+        self.store.put_grains(id, &grains);
     }
 
     /// The pillar last compiled for `id`, if any since this master started.

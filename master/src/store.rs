@@ -110,7 +110,9 @@ enum WriteOp {
     DeleteKey(String),
     Grains {
         id: String,
-        grains: Arc<Grains>,
+        /// As stored: JSON text, made by the caller (a queue of a fleet's
+        /// grains holds their compact text, not their trees).
+        json: String,
     },
     Presence {
         id: String,
@@ -214,10 +216,11 @@ impl Store {
             .map(|_| ())
     }
 
-    pub fn put_grains(&self, id: &str, grains: Arc<Grains>) {
+    pub fn put_grains(&self, id: &str, grains: &Grains) {
+        let json = serde_json::to_string(grains).unwrap_or_else(|_| "{}".into());
         self.send(WriteOp::Grains {
             id: id.to_string(),
-            grains,
+            json,
         });
     }
 
@@ -305,7 +308,12 @@ impl Store {
         })
     }
 
-    pub fn load_grains(&self) -> Result<Vec<(String, Grains)>, StoreError> {
+    /// Every minion's stored grains, one at a time through `each` (a fleet's
+    /// grains decoded at once would be a memory peak the allocator keeps).
+    pub fn load_grains<T>(
+        &self,
+        mut each: impl FnMut(String, Grains) -> T,
+    ) -> Result<Vec<T>, StoreError> {
         self.with_reader(|c| {
             let mut st = c.prepare("SELECT id, grains FROM grains")?;
             let rows =
@@ -314,7 +322,7 @@ impl Store {
             for row in rows {
                 let (id, text) = row?;
                 if let Ok(g) = serde_json::from_str::<Grains>(&text) {
-                    out.push((id, g));
+                    out.push(each(id, g));
                 }
             }
             Ok(out)
@@ -540,8 +548,8 @@ fn apply_batch(conn: &mut Connection, batch: &[Queued]) -> rusqlite::Result<Vec<
                 tx.execute("DELETE FROM keys WHERE id = ?1", params![id])?;
                 tx.execute("DELETE FROM presence WHERE id = ?1", params![id])?;
             }
-            WriteOp::Grains { id, grains } => {
-                let text = serde_json::to_string(&**grains).unwrap_or_else(|_| "{}".into());
+            WriteOp::Grains { id, json } => {
+                let text = json;
                 tx.execute(
                     "INSERT INTO grains (id, grains, updated_ms) VALUES (?1,?2,?3)
                      ON CONFLICT(id) DO UPDATE SET grains=?2, updated_ms=?3",
