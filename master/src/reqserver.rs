@@ -30,7 +30,7 @@ const ENROLLMENT_LIFETIME: Duration = Duration::from_secs(300);
 /// request is a few KB, a hello a few bytes.
 pub const PRE_AUTH_FRAME_LIMIT: usize = 64 * 1024;
 /// Connections not yet authenticated (in the TLS handshake, enrolling, or
-/// before their hello) held at once; more are closed on accept.
+/// before their hello) held at once; more wait in the listen backlog.
 pub const MAX_UNAUTHENTICATED: usize = 512;
 /// Of those, at most this many from one source address, so one host cannot
 /// take every slot from the rest of the fleet.
@@ -51,6 +51,13 @@ pub async fn serve(master: Arc<Master>, listener: TcpListener, acceptor: TlsAcce
     let mut turned_away: u64 = 0;
     let mut last_report: Option<std::time::Instant> = None;
     loop {
+        // Anyone can connect: only so many unauthenticated peers at once.
+        // With every slot taken, new connections wait in the listen backlog
+        // (a fleet powering on is admitted as fast as handshakes complete,
+        // instead of being closed and coming back in a retry storm).
+        let Ok(slot) = gate.clone().acquire_owned().await else {
+            return;
+        };
         let (tcp, addr) = match listener.accept().await {
             Ok(x) => x,
             Err(error) => {
@@ -60,18 +67,16 @@ pub async fn serve(master: Arc<Master>, listener: TcpListener, acceptor: TlsAcce
                 continue;
             }
         };
-        // Anyone can connect: only so many unauthenticated peers at once.
-        let admitted = per_ip
-            .admit(addr.ip())
-            .and_then(|ip_slot| gate.clone().try_acquire_owned().ok().map(|p| (p, ip_slot)));
+        // One source address may not hold more than its share of the slots.
+        let admitted = per_ip.admit(addr.ip()).map(|ip_slot| (slot, ip_slot));
         let Some(permit) = admitted else {
             drop(tcp);
             turned_away += 1;
             if last_report.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
                 warn!(
                     turned_away,
-                    limit = MAX_UNAUTHENTICATED,
-                    "too many unauthenticated connections on the request port; new ones are closed"
+                    limit = MAX_UNAUTHENTICATED_PER_IP,
+                    "too many unauthenticated connections from one address on the request port; new ones are closed"
                 );
                 last_report = Some(std::time::Instant::now());
                 turned_away = 0;
@@ -462,8 +467,19 @@ async fn replay_missed(master: &Master, tx: &mpsc::Sender<MasterMsg>, last: brin
                 return;
             }
         };
-    let cutoff = now_ms() - REPLAY_WINDOW_MS;
-    for mut job in jobs.into_iter().filter(|j| j.issued_ms >= cutoff) {
+    // Only jobs still live: within the replay window and within their own
+    // timeout (after it the caller has reported this minion as missing, and
+    // running the job now would surprise; a fleet reconnecting after an
+    // outage would also run every ping a monitor sent meanwhile).
+    let now = now_ms();
+    let cutoff = now - REPLAY_WINDOW_MS;
+    let live = |j: &brine_proto::Job| {
+        j.issued_ms >= cutoff
+            && j.issued_ms
+                .saturating_add((j.timeout as i64).saturating_mul(1000))
+                >= now
+    };
+    for mut job in jobs.into_iter().filter(live) {
         job.master = master.config.id.clone();
         debug!(jid = %job.jid, "replaying missed job");
         let _ = tx.send(MasterMsg::Job(job)).await;
