@@ -432,7 +432,7 @@ async fn session<R, W>(
         .await;
     info!("minion connected");
     if let Some(last) = last_jid {
-        replay_missed(&master, &tx, last).await;
+        replay_missed(&master, &tx, &id, last).await;
     }
     let answers = Answers {
         tx: answer_tx,
@@ -450,23 +450,31 @@ async fn session<R, W>(
     info!("minion disconnected");
 }
 
-async fn replay_missed(master: &Master, tx: &mpsc::Sender<MasterMsg>, last: brine_proto::JobId) {
+async fn replay_missed(
+    master: &Master,
+    tx: &mpsc::Sender<MasterMsg>,
+    id: &str,
+    last: brine_proto::JobId,
+) {
     // A store read: off the async workers.
     let store = master.store.clone();
-    let jobs =
-        match tokio::task::spawn_blocking(move || store.jobs_after(last, REPLAY_SLACK_MS, 256))
-            .await
-        {
-            Ok(Ok(j)) => j,
-            Ok(Err(error)) => {
-                warn!(%error, "cannot read missed jobs");
-                return;
-            }
-            Err(error) => {
-                warn!(%error, "cannot read missed jobs");
-                return;
-            }
-        };
+    let minion = id.to_string();
+    let live = (now_ms(), REPLAY_WINDOW_MS);
+    let jobs = match tokio::task::spawn_blocking(move || {
+        store.jobs_to_replay(&minion, last, REPLAY_SLACK_MS, live, 256)
+    })
+    .await
+    {
+        Ok(Ok(j)) => j,
+        Ok(Err(error)) => {
+            warn!(%error, "cannot read missed jobs");
+            return;
+        }
+        Err(error) => {
+            warn!(%error, "cannot read missed jobs");
+            return;
+        }
+    };
     // Only jobs still live: within the replay window and within their own
     // timeout (after it the caller has reported this minion as missing, and
     // running the job now would surprise; a fleet reconnecting after an

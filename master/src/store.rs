@@ -402,26 +402,48 @@ impl Store {
     /// parallel callers are not published in jid order, so a minion that saw
     /// a newer jid may still have missed an older one when the connection
     /// dropped). The minion's own seen-window drops what it already ran.
-    pub fn jobs_after(
+    /// Jobs to offer a minion `minion` that reconnects having last seen
+    /// `after`: recorded after it, or up to `slack_ms` before it
+    /// (publications leave the wire out of jid order), issued within
+    /// `window_ms` of `now_ms`, still within their own timeout, and without a
+    /// return from this minion. Read through the `created_ms` index, without
+    /// the jobs' expected lists: a fleet reconnects at once.
+    pub fn jobs_to_replay(
         &self,
+        minion: &str,
         after: JobId,
         slack_ms: i64,
+        (now_ms, window_ms): (i64, i64),
         limit: usize,
     ) -> Result<Vec<Job>, StoreError> {
         let after_s = after.to_string();
+        let minion = minion.to_string();
         self.with_reader(|c| {
-            let mut st = c.prepare(
-                "SELECT jid, tgt, tgt_type, fun, arg, kwarg, user, timeout, expected, created_ms
+            let mut st = c.prepare_cached(
+                "SELECT jid, tgt, tgt_type, fun, arg, kwarg, user, timeout, '[]', created_ms
                  FROM jobs
-                 WHERE jid > ?1
-                    OR created_ms >= (SELECT created_ms FROM jobs WHERE jid = ?1) - ?3
+                 WHERE created_ms >= ?4
+                   AND (jid > ?1
+                        OR created_ms >= (SELECT created_ms FROM jobs WHERE jid = ?1) - ?3)
+                   AND created_ms + timeout * 1000 >= ?5
+                   AND NOT EXISTS (SELECT 1 FROM returns r WHERE r.jid = jobs.jid AND r.id = ?6)
                  ORDER BY jid LIMIT ?2",
             )?;
-            let rows = st.query_map(params![after_s, limit as i64, slack_ms], |r| {
-                let jid: String = r.get(0)?;
-                let jid: JobId = jid.parse().map_err(|_| rusqlite::Error::InvalidQuery)?;
-                Ok(row_to_job_at(jid, r, 1)?.job)
-            })?;
+            let rows = st.query_map(
+                params![
+                    after_s,
+                    limit as i64,
+                    slack_ms,
+                    now_ms - window_ms,
+                    now_ms,
+                    minion
+                ],
+                |r| {
+                    let jid: String = r.get(0)?;
+                    let jid: JobId = jid.parse().map_err(|_| rusqlite::Error::InvalidQuery)?;
+                    Ok(row_to_job_at(jid, r, 1)?.job)
+                },
+            )?;
             rows.collect()
         })
     }
@@ -715,8 +737,9 @@ mod tests {
             store.put_job(job(jid, &["web1"])).await.unwrap();
         }
         // The minion saw `newer` (published first) but not `older`.
+        let live = (now_ms(), 300_000);
         let offered: Vec<JobId> = store
-            .jobs_after(newer, 30_000, 256)
+            .jobs_to_replay("web1", newer, 30_000, live, 256)
             .unwrap()
             .into_iter()
             .map(|j| j.jid)
@@ -726,12 +749,27 @@ mod tests {
             "{offered:?}"
         );
         let strict: Vec<JobId> = store
-            .jobs_after(newer, -1_000_000, 256)
+            .jobs_to_replay("web1", newer, -1_000_000, live, 256)
             .unwrap()
             .into_iter()
             .map(|j| j.jid)
             .collect();
         assert_eq!(strict, [later]);
+        // what the minion returned is not offered again
+        store.put_return(ret(later, "web1", "x")).await.unwrap();
+        let after_return: Vec<JobId> = store
+            .jobs_to_replay("web1", newer, -1_000_000, live, 256)
+            .unwrap()
+            .into_iter()
+            .map(|j| j.jid)
+            .collect();
+        assert!(after_return.is_empty(), "{after_return:?}");
+        // nor a job past its own timeout (5 s in these records)
+        let late = (now_ms() + 60_000, 300_000);
+        assert!(store
+            .jobs_to_replay("web1", newer, 30_000, late, 256)
+            .unwrap()
+            .is_empty());
     }
 
     #[tokio::test]
