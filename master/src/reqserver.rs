@@ -407,13 +407,10 @@ async fn session<R, W>(
     }
     drop(unauthenticated);
     let writer = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(hb);
-        tick.tick().await;
         loop {
             let (msg, permit) = tokio::select! {
                 m = rx.recv() => match m { Some(m) => (m, None), None => break },
                 a = answer_rx.recv() => match a { Some(a) => (a.msg, Some(a.permit)), None => continue },
-                _ = tick.tick() => (MasterMsg::Heartbeat, None),
             };
             if let Err(error) = write_frame(&mut wr, &msg).await {
                 debug!(%error, "write to minion failed");
@@ -515,13 +512,23 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 warn!(error = %e, "malformed message from minion ignored");
                 continue;
             }
+            Ok(Err(ChannelError::Io(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                // a minion stopped or its host went away: not a fault
+                info!("minion disconnected");
+                return;
+            }
             Ok(Err(e)) => {
                 warn!(error = %e, "minion connection error");
                 return;
             }
         };
         match msg {
-            MinionMsg::Heartbeat => {}
+            // Answered, not timed: the master keeps no timer per session
+            // (10,000 timers firing every interval were most of an idle
+            // master's CPU), and the minion still hears from it each time.
+            MinionMsg::Heartbeat => {
+                let _ = tx.try_send(MasterMsg::Heartbeat);
+            }
             MinionMsg::Grains { grains } => master.set_grains(id, grains),
             MinionMsg::JobStarted { jid } => master.job_started(jid, id),
             MinionMsg::Return(ret) => {
