@@ -8,6 +8,7 @@ pub mod gitfs;
 pub mod inventory;
 pub mod jobs;
 pub mod keys;
+pub mod memory;
 pub mod publisher;
 pub mod reqserver;
 pub mod runners;
@@ -113,6 +114,7 @@ pub async fn run_with(
         tokio::spawn(clisock::serve(master.clone(), cli)),
         tokio::spawn(prune_loop(master.clone())),
         tokio::spawn(rotate_loop(master.clone())),
+        tokio::spawn(memory::trim_loop()),
     ];
     if master.files.gitfs().is_some() {
         tasks.push(tokio::spawn(gitfs_loop(

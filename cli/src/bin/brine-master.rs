@@ -64,6 +64,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(config: brine_master::MasterConfig) -> anyhow::Result<()> {
+    brine_master::memory::limit_arenas();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
