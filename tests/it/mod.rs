@@ -12,6 +12,7 @@ mod inventory;
 mod keys;
 mod missing;
 mod peer;
+mod pg_harness;
 mod security;
 mod states;
 mod swarm;
