@@ -59,6 +59,10 @@ pub struct MasterConfig {
     pub root_dir: PathBuf,
     pub pki_dir: PathBuf,
     pub cachedir: PathBuf,
+    /// Where keys, inventory and jobs live (`store`): unset or `sqlite`,
+    /// this master's own file under `cachedir`; `postgres://...`, one
+    /// database shared by every master of a cluster.
+    pub store: crate::store::StoreLocation,
     pub sock_dir: PathBuf,
     pub log_file: Option<PathBuf>,
     pub log_level: String,
@@ -128,6 +132,7 @@ impl MasterConfig {
         let cachedir = raw
             .get::<PathBuf>("cachedir")?
             .unwrap_or_else(|| "/var/cache/brine/master".into());
+        let store_s: Option<String> = raw.get("store")?;
         let sock_dir = raw
             .get::<PathBuf>("sock_dir")?
             .unwrap_or_else(|| "/var/run/brine/master".into());
@@ -198,6 +203,7 @@ impl MasterConfig {
             publisher_processes,
             ret_port,
             pki_dir: under_root(&root_dir, &pki_dir),
+            store: parse_store(raw.file(), store_s, &under_root(&root_dir, &cachedir))?,
             cachedir: under_root(&root_dir, &cachedir),
             sock_dir: under_root(&root_dir, &sock_dir),
             log_file: log_file.map(|p| under_root(&root_dir, &p)),
@@ -228,6 +234,28 @@ impl MasterConfig {
     /// The SQLite store: keys, inventory, presence and job cache.
     pub fn store_path(&self) -> PathBuf {
         self.cachedir.join("brine.db")
+    }
+}
+
+/// `store`: `sqlite` (or unset) or a `postgres://` / `postgresql://` URL.
+fn parse_store(
+    file: &str,
+    value: Option<String>,
+    cachedir: &Path,
+) -> Result<crate::store::StoreLocation, ConfError> {
+    use crate::store::StoreLocation;
+    match value.as_deref().map(str::trim) {
+        None | Some("") | Some("sqlite") => Ok(StoreLocation::Sqlite(cachedir.join("brine.db"))),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(StoreLocation::Postgres(url.to_string()))
+        }
+        Some(other) => Err(ConfError::BadValue {
+            file: file.to_string(),
+            key: "store".into(),
+            message: format!(
+                "'{other}' is neither 'sqlite' nor a postgres:// URL (e.g. postgres://brine@db1/brine)"
+            ),
+        }),
     }
 }
 

@@ -115,6 +115,34 @@ async fn gather<W: AsyncWrite + Unpin>(
     detach: bool,
     wr: &mut W,
 ) {
+    // A jid another master of the cluster took first: take the next one.
+    let mut job = job;
+    let mut attempts = 0;
+    loop {
+        let record = JobRecord {
+            job: job.clone(),
+            expected: expected.clone(),
+        };
+        match master.store.put_job(record).await {
+            Ok(crate::store::Written::Stored) => break,
+            Ok(crate::store::Written::Duplicate) if attempts < 16 => {
+                attempts += 1;
+                job.jid = master.jids.next();
+            }
+            Ok(crate::store::Written::Duplicate) => {
+                let message = "cannot record the job: no free jid".to_string();
+                let _ = write_frame(wr, &CliReply::Error { message }).await;
+                return;
+            }
+            Err(error) => {
+                let message = format!("cannot record the job, so it was not published: {error}");
+                let _ = write_frame(wr, &CliReply::Error { message }).await;
+                return;
+            }
+        }
+    }
+    // The job is on disk before anyone hears of it (above): a jid the CLI
+    // prints can always be looked up, even if the master dies right after.
     let jid = job.jid;
     let connected_at_publish: HashSet<String> = expected
         .iter()
@@ -122,6 +150,13 @@ async fn gather<W: AsyncWrite + Unpin>(
         .cloned()
         .collect();
     let mut route = master.add_route(jid);
+    if master.store.is_shared() {
+        // Another master may have relayed the job and stored a return
+        // between the commit above and this route: read what is there.
+        if let Err(error) = master.pull_returns(jid).await {
+            warn!(%error, "cannot read returns from the shared store");
+        }
+    }
     let sealed = match master.sealer.seal(&master.config.id, &master.epoch(), &job) {
         Ok(b) => b,
         Err(error) => {
@@ -131,18 +166,6 @@ async fn gather<W: AsyncWrite + Unpin>(
             return;
         }
     };
-    // The job is on disk before anyone hears of it: a jid the CLI prints
-    // can always be looked up, even if the master dies right after.
-    let record = JobRecord {
-        job: job.clone(),
-        expected: expected.clone(),
-    };
-    if let Err(error) = master.store.put_job(record).await {
-        master.remove_route(jid);
-        let message = format!("cannot record the job, so it was not published: {error}");
-        let _ = write_frame(wr, &CliReply::Error { message }).await;
-        return;
-    }
     let active = Arc::new(ActiveJob {
         expected: expected.iter().cloned().collect(),
         expr: expr.clone(),
@@ -164,6 +187,7 @@ async fn gather<W: AsyncWrite + Unpin>(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(job.timeout);
     let mut waiting: BTreeSet<String> = expected.into_iter().collect();
     let mut started: HashSet<String> = HashSet::new();
+    let mut returned: HashSet<String> = HashSet::new();
     let mut unstored: Vec<Unstored> = Vec::new();
     while !waiting.is_empty() {
         tokio::select! {
@@ -175,6 +199,11 @@ async fn gather<W: AsyncWrite + Unpin>(
                     unstored.push(Unstored { id, error });
                 }
                 Some(JobEvent::Returned(ret)) => {
+                    // Once per minion: in a cluster a return may be heard
+                    // both here and from the shared store.
+                    if !returned.insert(ret.id.clone()) {
+                        continue;
+                    }
                     unstored.retain(|u| u.id != ret.id);
                     waiting.remove(&ret.id);
                     if write_frame(wr, &CliReply::Return(*ret)).await.is_err() {

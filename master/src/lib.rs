@@ -2,6 +2,7 @@
 //! publish port (4505), the request port (4506) and the local CLI socket.
 
 pub mod clisock;
+pub mod cluster;
 pub mod config;
 pub mod fileserver;
 pub mod gitfs;
@@ -75,7 +76,7 @@ pub async fn run_with(
     mkdir(&config.cachedir)?;
     let pki = brine_pki::MasterPki::load_or_create(&config.pki_dir, &config.id)?;
     tracing::info!(master = %config.id, fingerprint = %pki.ca_fingerprint(), "master CA (minions may pin it as master_finger)");
-    let store = store::Store::open(&config.store_path())?;
+    let (store, cluster_events) = store::Store::open(&config.store, &config.id).await?;
 
     let pub_addr = SocketAddr::new(config.interface, config.publish_port);
     let bind_err = |source: std::io::Error| MasterError::Bind {
@@ -100,7 +101,7 @@ pub async fn run_with(
         source,
     })?;
     let acceptor = tokio_rustls::TlsAcceptor::from(pki.tls_server_config()?);
-    let master = Arc::new(state::Master::new(config.clone(), store, pki, publish_tx)?);
+    let master = Arc::new(state::Master::new(config.clone(), store, pki, publish_tx).await?);
     if let Some(f) = pillar_functions {
         let _ = master.pillar_functions.set(f);
     }
@@ -116,6 +117,10 @@ pub async fn run_with(
         tokio::spawn(rotate_loop(master.clone())),
         tokio::spawn(memory::trim_loop()),
     ];
+    if let Some(events) = cluster_events {
+        tasks.push(tokio::spawn(cluster::follow(master.clone(), events)));
+        tasks.push(tokio::spawn(cluster::alive_loop(master.clone())));
+    }
     if master.files.gitfs().is_some() {
         tasks.push(tokio::spawn(gitfs_loop(
             master.files.clone(),

@@ -453,20 +453,13 @@ async fn replay_missed(
     id: &str,
     last: brine_proto::JobId,
 ) {
-    // A store read: off the async workers.
-    let store = master.store.clone();
-    let minion = id.to_string();
     let live = (now_ms(), REPLAY_WINDOW_MS);
-    let jobs = match tokio::task::spawn_blocking(move || {
-        store.jobs_to_replay(&minion, last, REPLAY_SLACK_MS, live, 256)
-    })
-    .await
+    let jobs = match master
+        .store
+        .jobs_to_replay(id, last, REPLAY_SLACK_MS, live, 256)
+        .await
     {
-        Ok(Ok(j)) => j,
-        Ok(Err(error)) => {
-            warn!(%error, "cannot read missed jobs");
-            return;
-        }
+        Ok(j) => j,
         Err(error) => {
             warn!(%error, "cannot read missed jobs");
             return;

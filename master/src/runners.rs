@@ -21,23 +21,49 @@ pub const RUNNERS: &[(&str, &str)] = &[
         "fetch the gitfs remotes now and serve what they hold (backend=)",
     ),
     (
+        "jobs.active",
+        "jobs still running: within their timeout and not returned by every minion",
+    ),
+    (
         "jobs.list_jobs",
-        "list recent jobs from the job cache, newest first",
+        "recent jobs, newest first (search_function=, search_target=, start_time=, end_time=, user=, count=)",
     ),
     (
         "jobs.lookup_jid",
         "show every return of a job and which minions did not return",
     ),
     (
-        "manage.down",
-        "accepted minions not connected to this master",
+        "jobs.print_job",
+        "a job's details (function, target, user, time) and every return",
     ),
-    ("manage.status", "accepted minions split into up and down"),
+    (
+        "manage.alived",
+        "accepted minions connected to a master of the cluster (no job sent)",
+    ),
+    (
+        "manage.down",
+        "accepted minions connected to no master of the cluster (show_master=True: where they were last seen)",
+    ),
+    (
+        "manage.not_present",
+        "accepted minions connected to no master of the cluster",
+    ),
+    (
+        "manage.present",
+        "accepted minions connected to a master of the cluster",
+    ),
+    (
+        "manage.status",
+        "accepted minions split into up and down (show_master=True: which master each is connected to)",
+    ),
     (
         "pillar.show_pillar",
         "compile a minion's pillar now, as the minion would get it (minion=ID; saltenv=)",
     ),
-    ("manage.up", "accepted minions connected to this master"),
+    (
+        "manage.up",
+        "accepted minions connected to a master of the cluster (show_master=True: to which)",
+    ),
 ];
 
 pub fn run(master: &Master, fun: &str, arg: &[Value], kwarg: &Map<String, Value>) -> CliReply {
@@ -46,10 +72,14 @@ pub fn run(master: &Master, fun: &str, arg: &[Value], kwarg: &Map<String, Value>
         "fileserver.file_list" => fileserver_file_list(master, arg, kwarg),
         "fileserver.update" => fileserver_update(master, kwarg),
         "jobs.lookup_jid" => lookup_jid(master, arg, kwarg),
-        "jobs.list_jobs" => list_jobs(master, kwarg),
-        "manage.status" => Ok(status(master)),
-        "manage.up" => Ok(status(master)["up"].clone()),
-        "manage.down" => Ok(status(master)["down"].clone()),
+        "jobs.list_jobs" => list_jobs(master, kwarg, None),
+        "jobs.active" => list_jobs(master, kwarg, Some(crate::store::now_ms())),
+        "jobs.print_job" => print_job(master, arg, kwarg),
+        "manage.status" => status(master, kwarg),
+        "manage.up" | "manage.present" | "manage.alived" => {
+            status(master, kwarg).map(|s| s["up"].clone())
+        }
+        "manage.down" | "manage.not_present" => status(master, kwarg).map(|s| s["down"].clone()),
         "pillar.show_pillar" => show_pillar(master, arg, kwarg),
         _ => Err(format!(
             "'{fun}' is not an available runner; available: {}",
@@ -96,9 +126,7 @@ fn lookup_jid(master: &Master, arg: &[Value], kwarg: &Map<String, Value>) -> Res
     let jid_s =
         arg_str(arg, kwarg, "jid").ok_or("jobs.lookup_jid: missing required argument 'jid'")?;
     let jid: JobId = jid_s.parse().map_err(|e| format!("jobs.lookup_jid: {e}"))?;
-    let (rec, returns) = master
-        .store
-        .lookup_job(jid)
+    let (rec, returns) = block(master.store.lookup_job(jid))
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("jobs.lookup_jid: no job with jid {jid} in the job cache"))?;
     let mut out = Map::new();
@@ -127,7 +155,66 @@ fn lookup_jid(master: &Master, arg: &[Value], kwarg: &Map<String, Value>) -> Res
     Ok(Value::Object(out))
 }
 
-fn list_jobs(master: &Master, kwarg: &Map<String, Value>) -> Result<Value, String> {
+/// Runners run on a blocking thread (clisock): store reads wait here.
+fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Handle::current().block_on(f)
+}
+
+/// A time given to `start_time=`/`end_time=`: unix seconds, or a date and
+/// time as Salt's job listing prints them or as ISO 8601 (local time when
+/// no zone is given).
+fn parse_time(name: &str, v: &Value) -> Result<i64, String> {
+    if let Some(n) = v.as_f64() {
+        return Ok((n * 1000.0) as i64);
+    }
+    let text = v.as_str().unwrap_or_default().trim();
+    if let Ok(n) = text.parse::<f64>() {
+        return Ok((n * 1000.0) as i64);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.timestamp_millis());
+    }
+    for fmt in [
+        "%Y, %b %d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(naive) = chrono::NaiveDateTime::parse_from_str(text, fmt) {
+            if let Some(t) = naive.and_local_timezone(chrono::Local).earliest() {
+                return Ok(t.timestamp_millis());
+            }
+        }
+    }
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        if let Some(t) = day
+            .and_hms_opt(0, 0, 0)
+            .and_then(|d| d.and_local_timezone(chrono::Local).earliest())
+        {
+            return Ok(t.timestamp_millis());
+        }
+    }
+    Err(format!(
+        "{name}: cannot read '{text}' as a time (unix seconds, 2026-12-04 10:30:00, or ISO 8601)"
+    ))
+}
+
+fn start_time_text(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y, %b %d %H:%M:%S%.6f")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// Salt's `jobs.list_jobs` (and `jobs.active` when `active_at` is set).
+fn list_jobs(
+    master: &Master,
+    kwarg: &Map<String, Value>,
+    active_at: Option<i64>,
+) -> Result<Value, String> {
     let limit = kwarg
         .get("count")
         .and_then(|v| {
@@ -135,32 +222,79 @@ fn list_jobs(master: &Master, kwarg: &Map<String, Value>) -> Result<Value, Strin
                 .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
         })
         .unwrap_or(100) as usize;
-    let jobs = master.store.list_jobs(limit).map_err(|e| e.to_string())?;
+    let text = |k: &str| kwarg.get(k).and_then(Value::as_str).map(str::to_string);
+    let filter = crate::store::JobFilter {
+        function: text("search_function"),
+        target: text("search_target"),
+        start_ms: kwarg
+            .get("start_time")
+            .map(|v| parse_time("start_time", v))
+            .transpose()?,
+        end_ms: kwarg
+            .get("end_time")
+            .map(|v| parse_time("end_time", v))
+            .transpose()?,
+        user: text("user"),
+        active_at_ms: active_at,
+    };
+    let jobs = block(master.store.list_jobs(&filter, limit)).map_err(|e| e.to_string())?;
     let mut out = Map::new();
-    for (rec, returned) in jobs {
+    for summary in jobs {
+        let rec = &summary.record;
         let j = &rec.job;
-        let start = chrono::DateTime::from_timestamp_millis(j.issued_ms)
-            .map(|t| {
-                t.with_timezone(&chrono::Local)
-                    .format("%Y, %b %d %H:%M:%S%.6f")
-                    .to_string()
-            })
-            .unwrap_or_default();
-        out.insert(
-            j.jid.to_string(),
-            json!({
-                "Function": j.fun,
-                "Arguments": j.arg,
-                "Target": j.tgt,
-                "Target-type": j.tgt_type.as_str(),
-                "User": j.user,
-                "StartTime": start,
-                "Expected": rec.expected.len(),
-                "Returned": returned,
-            }),
-        );
+        let mut entry = json!({
+            "Function": j.fun,
+            "Arguments": j.arg,
+            "Target": j.tgt,
+            "Target-type": j.tgt_type.as_str(),
+            "User": j.user,
+            "StartTime": start_time_text(j.issued_ms),
+            "Expected": rec.expected.len(),
+            "Returned": summary.returned,
+        });
+        let publisher = if summary.master.is_empty() {
+            master.config.id.clone()
+        } else {
+            summary.master.clone()
+        };
+        entry["Master"] = json!(publisher);
+        if active_at.is_some() {
+            entry["Running"] = json!(rec.expected.len().saturating_sub(summary.returned));
+        }
+        out.insert(j.jid.to_string(), entry);
     }
     Ok(Value::Object(out))
+}
+
+/// Salt's `jobs.print_job`: the job's details with its returns under
+/// `Result`, keyed by jid.
+fn print_job(master: &Master, arg: &[Value], kwarg: &Map<String, Value>) -> Result<Value, String> {
+    let jid_s =
+        arg_str(arg, kwarg, "jid").ok_or("jobs.print_job: missing required argument 'jid'")?;
+    let jid: JobId = jid_s.parse().map_err(|e| format!("jobs.print_job: {e}"))?;
+    let (rec, returns) = block(master.store.lookup_job(jid))
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("jobs.print_job: no job with jid {jid} in the job cache"))?;
+    let j = &rec.job;
+    let mut result = Map::new();
+    for r in &returns {
+        result.insert(
+            r.id.clone(),
+            json!({ "return": r.ret, "retcode": r.retcode, "success": r.success }),
+        );
+    }
+    Ok(json!({
+        jid.to_string(): {
+            "Function": j.fun,
+            "Arguments": j.arg,
+            "Target": j.tgt,
+            "Target-type": j.tgt_type.as_str(),
+            "User": j.user,
+            "StartTime": start_time_text(j.issued_ms),
+            "Minions": rec.expected,
+            "Result": result,
+        }
+    }))
 }
 
 /// `backend=` as Salt takes it: a list or one comma-separated string.
@@ -217,10 +351,51 @@ fn fileserver_update(master: &Master, kwarg: &Map<String, Value>) -> Result<Valu
     Ok(Value::Bool(true))
 }
 
-fn status(master: &Master) -> Value {
-    let (up, down): (Vec<String>, Vec<String>) = master
+/// Which masters of the cluster each accepted minion is connected to now
+/// (this master's own sessions, and for a shared store the presence other
+/// live masters recorded).
+fn connections(master: &Master) -> Result<std::collections::BTreeMap<String, Vec<String>>, String> {
+    let mut map: std::collections::BTreeMap<String, Vec<String>> = master
         .accepted_ids()
         .into_iter()
-        .partition(|id| master.is_connected(id));
-    json!({ "up": up, "down": down })
+        .map(|id| (id, Vec::new()))
+        .collect();
+    for id in master.connected_ids() {
+        if let Some(v) = map.get_mut(&id) {
+            v.push(master.config.id.clone());
+        }
+    }
+    if master.store.is_shared() {
+        let rows = block(master.store.load_presence()).map_err(|e| e.to_string())?;
+        for p in rows {
+            if p.connected && p.master != master.config.id {
+                if let Some(v) = map.get_mut(&p.id) {
+                    v.push(p.master);
+                }
+            }
+        }
+    }
+    for v in map.values_mut() {
+        v.sort();
+        v.dedup();
+    }
+    Ok(map)
+}
+
+/// Salt's `manage.status`: up and down, for the whole cluster. With
+/// `show_master=True`, up minions map to the masters they are connected to.
+fn status(master: &Master, kwarg: &Map<String, Value>) -> Result<Value, String> {
+    let show = kwarg.get("show_master").is_some_and(|v| {
+        v.as_bool()
+            .unwrap_or_else(|| matches!(v.as_str(), Some("True" | "true" | "1" | "yes")))
+    });
+    let conns = connections(master)?;
+    let (up, down): (Vec<_>, Vec<_>) = conns.into_iter().partition(|(_, m)| !m.is_empty());
+    let down: Vec<String> = down.into_iter().map(|(id, _)| id).collect();
+    let up = if show {
+        Value::Object(up.into_iter().map(|(id, m)| (id, json!(m))).collect())
+    } else {
+        json!(up.into_iter().map(|(id, _)| id).collect::<Vec<_>>())
+    };
+    Ok(json!({ "up": up, "down": down }))
 }

@@ -84,6 +84,9 @@ pub struct Master {
     epoch: RwLock<EpochKey>,
     /// Jobs a CLI is waiting on: jid -> where to send starts and returns.
     routes: Mutex<HashMap<JobId, mpsc::UnboundedSender<JobEvent>>>,
+    /// Per routed job, the store position of the last return read from
+    /// other masters (a cluster's shared store).
+    remote_cursor: Mutex<HashMap<JobId, i64>>,
     /// Jobs started on a minion and not yet returned: (jid, id).
     running: Mutex<std::collections::HashSet<(JobId, String)>>,
     /// Jobs being gathered now, for checking returns without the store.
@@ -101,20 +104,22 @@ pub struct Master {
 }
 
 impl Master {
-    pub fn new(
+    pub async fn new(
         config: Arc<MasterConfig>,
         store: Store,
         pki: MasterPki,
         publish_tx: mpsc::Sender<Vec<u8>>,
     ) -> Result<Master, crate::store::StoreError> {
         let keys = store
-            .load_keys()?
+            .load_keys()
+            .await?
             .into_iter()
             .map(|k| (k.id.clone(), k))
             .collect();
         let interner = Interner::default();
         let inventory = store
-            .load_grains(|id, g| (id, PackedGrains::pack(&g, &interner)))?
+            .load_grains(None, |id, g| (id, PackedGrains::pack(&g, &interner)))
+            .await?
             .into_iter()
             .collect();
         store.mark_all_disconnected();
@@ -136,6 +141,7 @@ impl Master {
             sessions: Mutex::new(HashMap::new()),
             epoch: RwLock::new(epoch),
             routes: Mutex::new(HashMap::new()),
+            remote_cursor: Mutex::new(HashMap::new()),
             running: Mutex::new(Default::default()),
             active: Mutex::new(HashMap::new()),
             pending_waiters: Mutex::new(HashMap::new()),
@@ -215,6 +221,110 @@ impl Master {
         }
         write(&self.inventory).insert(id.to_string(), packed);
         self.store.put_grains(id, &grains);
+    }
+
+    /// Grains another master of the cluster stored: cached here, not
+    /// written back.
+    pub fn cache_grains(&self, id: &str, grains: &Grains) {
+        let packed = PackedGrains::pack(grains, &self.interner);
+        write(&self.inventory).insert(id.to_string(), packed);
+    }
+
+    /// A key row changed in the shared store (another master accepted,
+    /// rejected or deleted it): take the new state, and if a key accepted
+    /// here is no longer accepted, cut its session and rotate the
+    /// publication key, as if the change had been made here.
+    pub async fn reload_key(&self, id: &str) -> Result<(), crate::store::StoreError> {
+        let new = self.store.load_key(id).await?;
+        let old = self.key(id);
+        let was_accepted = old.as_ref().is_some_and(|k| k.state == KeyState::Accepted);
+        let still_accepted = match (&old, &new) {
+            (Some(o), Some(n)) => {
+                n.state == KeyState::Accepted
+                    && brine_pki::fingerprint::same(&o.fingerprint, &n.fingerprint)
+            }
+            _ => false,
+        };
+        match &new {
+            Some(k) => {
+                write(&self.keys).insert(id.to_string(), k.clone());
+            }
+            None => {
+                write(&self.keys).remove(id);
+                write(&self.inventory).remove(id);
+                write(&self.pillars).remove(id);
+            }
+        }
+        if was_accepted && !still_accepted {
+            let what = if new.is_none() { "deleted" } else { "rejected" };
+            self.cut_off(
+                id,
+                &format!("this minion's key was {what} (on another master of the cluster)"),
+            );
+            self.rotate_epoch();
+            tracing::info!(minion_id = %id, "key {what} on another master: session cut");
+        }
+        if new.as_ref().is_some_and(|k| k.state != KeyState::Pending) {
+            self.wake_pending(id);
+        }
+        Ok(())
+    }
+
+    /// Reads every key again (after the cluster listener reconnected).
+    pub async fn reload_keys(&self) -> Result<(), crate::store::StoreError> {
+        let stored: HashMap<String, KeyRecord> = self
+            .store
+            .load_keys()
+            .await?
+            .into_iter()
+            .map(|k| (k.id.clone(), k))
+            .collect();
+        let mut ids: Vec<String> = read(&self.keys).keys().cloned().collect();
+        ids.extend(stored.keys().cloned());
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            let differs = match (self.key(&id), stored.get(&id)) {
+                (Some(a), Some(b)) => a.state != b.state || a.fingerprint != b.fingerprint,
+                (None, None) => false,
+                _ => true,
+            };
+            if differs {
+                self.reload_key(&id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The session of `id` on this master, to send it a message directly.
+    pub fn session_tx(&self, id: &str) -> Option<mpsc::Sender<MasterMsg>> {
+        lock(&self.sessions).get(id).map(|s| s.tx.clone())
+    }
+
+    /// Forwards returns another master stored for a job a CLI waits on
+    /// here: those stored after the last look (the cursor per job).
+    pub async fn pull_returns(&self, jid: JobId) -> Result<(), crate::store::StoreError> {
+        if !lock(&self.routes).contains_key(&jid) {
+            return Ok(());
+        }
+        let after = lock(&self.remote_cursor).get(&jid).copied().unwrap_or(0);
+        let rows = self.store.returns_since(jid, after).await?;
+        let Some(last) = rows.last().map(|r| r.0) else {
+            return Ok(());
+        };
+        lock(&self.remote_cursor).insert(jid, last);
+        if let Some(tx) = lock(&self.routes).get(&jid) {
+            for (_, ret) in rows {
+                lock(&self.running).remove(&(jid, ret.id.clone()));
+                let _ = tx.send(JobEvent::Returned(Box::new(ret)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Jobs a CLI waits on here (to pull their returns after a resync).
+    pub fn routed_jids(&self) -> Vec<JobId> {
+        lock(&self.routes).keys().copied().collect()
     }
 
     /// The pillar last compiled for `id`, if any since this master started.
@@ -387,6 +497,7 @@ impl Master {
 
     pub fn remove_route(&self, jid: JobId) {
         lock(&self.routes).remove(&jid);
+        lock(&self.remote_cursor).remove(&jid);
     }
 
     /// Marks a job as being gathered (returns are checked against it).
@@ -427,11 +538,10 @@ impl Master {
                 (false, a.expr.clone())
             }
             None => {
-                let store = self.store.clone();
-                let who = id.to_string();
-                let found = tokio::task::spawn_blocking(move || store.job_target(jid, &who))
+                let found = self
+                    .store
+                    .job_target(jid, id)
                     .await
-                    .map_err(|e| ReturnVerdict::Deferred(e.to_string()))?
                     .map_err(|e| ReturnVerdict::Deferred(e.to_string()))?;
                 let Some(t) = found else {
                     return Err(ReturnVerdict::Refused(format!(

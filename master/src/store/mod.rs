@@ -1,0 +1,697 @@
+//! The master's store: key state, the grain inventory, presence and the job
+//! cache, behind one interface with two backends.
+//!
+//! - [`sqlite`]: the embedded default, one file per master, zero setup.
+//! - [`postgres`]: one database shared by every master of a cluster
+//!   (`store: postgres://...`); what one master writes the others are told
+//!   of through LISTEN/NOTIFY ([`ClusterEvent`]).
+//!
+//! Writes go through one writer thread per master that groups whatever is
+//! queued into a single transaction, so a burst of ten thousand returns
+//! costs a handful of commits and never blocks the tokio workers. Writes a
+//! caller waits on (keys, jobs, returns) are acknowledged only once
+//! committed.
+
+pub mod postgres;
+pub mod sqlite;
+
+use std::sync::{mpsc, Arc};
+
+use brine_proto::{Grains, Job, JobId, JobReturn, KeyEntry, KeyState};
+use tokio::sync::oneshot;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store {path}: {source}")]
+    Sqlite {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("store {place}: {message}")]
+    Postgres { place: String, message: String },
+    #[error("store writer stopped")]
+    WriterGone,
+    /// The write was attempted and failed (disk full, I/O error, database
+    /// unreachable...).
+    #[error("store {path}: write failed: {message}")]
+    WriteFailed { path: String, message: String },
+}
+
+/// What a write that waits for its commit learns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Written {
+    /// Committed.
+    Stored,
+    /// Nothing to do: the row was already there (a second return for the
+    /// same job and minion never replaces the first; a jid another master
+    /// of the cluster already used).
+    Duplicate,
+}
+
+type Ack = oneshot::Sender<Result<Written, String>>;
+
+/// A write and, for writes the caller waits on, where to say how it went.
+pub struct Queued {
+    op: WriteOp,
+    ack: Option<Ack>,
+}
+
+/// A key row as stored (with the CSR, needed to issue the certificate).
+#[derive(Clone, Debug)]
+pub struct KeyRecord {
+    pub id: String,
+    pub state: KeyState,
+    pub fingerprint: String,
+    pub csr_pem: Option<String>,
+}
+
+impl KeyRecord {
+    pub fn entry(&self) -> KeyEntry {
+        KeyEntry {
+            id: self.id.clone(),
+            state: self.state,
+            fingerprint: self.fingerprint.clone(),
+        }
+    }
+}
+
+/// What the store knows of a job's target, to check a return against.
+#[derive(Clone, Debug)]
+pub struct JobTarget {
+    pub tgt: String,
+    pub tgt_type: brine_proto::targeting::TargetType,
+    /// The minion was in the job's expected set.
+    pub expected: bool,
+}
+
+/// A job as the job cache keeps it.
+#[derive(Clone, Debug)]
+pub struct JobRecord {
+    pub job: Job,
+    pub expected: Vec<String>,
+}
+
+/// A minion's connection to one master, as the store last heard of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Presence {
+    pub id: String,
+    /// The master's id (`id` in its config).
+    pub master: String,
+    pub connected: bool,
+    pub last_seen_ms: i64,
+}
+
+/// Which jobs `jobs.list_jobs` shows (Salt's `search_*` filters).
+#[derive(Clone, Debug, Default)]
+pub struct JobFilter {
+    /// Glob on the function (`search_function`).
+    pub function: Option<String>,
+    /// Glob on the target as typed (`search_target`).
+    pub target: Option<String>,
+    /// Unix ms, inclusive.
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    pub user: Option<String>,
+    /// Only jobs still within their timeout and not returned by every
+    /// expected minion (`jobs.active`).
+    pub active_at_ms: Option<i64>,
+}
+
+/// A job in a listing, with how many minions returned.
+#[derive(Clone, Debug)]
+pub struct JobSummary {
+    pub record: JobRecord,
+    pub returned: usize,
+    /// The master that published it.
+    pub master: String,
+}
+
+/// What another master of the cluster changed, as this master hears it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClusterEvent {
+    /// A key row changed or was deleted: read it again.
+    Key(String),
+    /// These minions' grains were rewritten.
+    Grains(Vec<String>),
+    /// A job was published by master `origin`.
+    Job { jid: JobId, origin: String },
+    /// Returns were stored for this job (by any master).
+    Returns(JobId),
+    /// The notification connection was re-established: anything may have
+    /// been missed, so everything cached is read again.
+    Resync,
+}
+
+pub(crate) enum WriteOp {
+    PutKey(KeyRecord),
+    DeleteKey(String),
+    Grains {
+        id: String,
+        /// As stored: JSON text, made by the caller (a queue of a fleet's
+        /// grains holds their compact text, not their trees).
+        json: String,
+    },
+    Presence {
+        id: String,
+        connected: bool,
+        at_ms: i64,
+    },
+    AllDisconnected,
+    /// This master is alive (a shared store's presence rows of masters that
+    /// stopped saying so are ignored).
+    MasterAlive,
+    Job(Box<JobRecord>),
+    Return(Box<JobReturn>),
+    Prune {
+        before_ms: i64,
+    },
+    /// A barrier: acknowledged once everything queued before it is handled.
+    Sync,
+}
+
+impl WriteOp {
+    fn name(&self) -> &'static str {
+        match self {
+            WriteOp::PutKey(_) => "put_key",
+            WriteOp::DeleteKey(_) => "delete_key",
+            WriteOp::Grains { .. } => "grains",
+            WriteOp::Presence { .. } => "presence",
+            WriteOp::AllDisconnected => "all_disconnected",
+            WriteOp::MasterAlive => "master_alive",
+            WriteOp::Job(_) => "job",
+            WriteOp::Return(_) => "return",
+            WriteOp::Prune { .. } => "prune",
+            WriteOp::Sync => "sync",
+        }
+    }
+}
+
+/// The write side of a backend: applies a batch of queued writes in one
+/// transaction, on the store's writer thread.
+pub(crate) trait BatchWriter: Send + 'static {
+    /// Where the data lives, for messages.
+    fn place(&self) -> String;
+    /// The outcome of each write, in order; Err fails the whole batch (the
+    /// writer then retries each write alone).
+    fn apply_batch(&mut self, batch: &[&WriteOp]) -> Result<Vec<Written>, String>;
+}
+
+/// The read side of a backend. Every method is async: PostgreSQL answers
+/// over the network, SQLite's reads run on a blocking thread.
+pub(crate) trait StoreReader: Send + Sync + 'static {
+    async fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
+    async fn load_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError>;
+    /// `ids`: only these minions (None: all).
+    async fn load_grains(
+        &self,
+        ids: Option<Vec<String>>,
+    ) -> Result<Vec<(String, String)>, StoreError>;
+    async fn load_presence(&self) -> Result<Vec<Presence>, StoreError>;
+    async fn job_target(&self, jid: JobId, id: &str) -> Result<Option<JobTarget>, StoreError>;
+    async fn lookup_job(
+        &self,
+        jid: JobId,
+    ) -> Result<Option<(JobRecord, Vec<JobReturn>)>, StoreError>;
+    async fn list_jobs(
+        &self,
+        filter: &JobFilter,
+        limit: usize,
+    ) -> Result<Vec<JobSummary>, StoreError>;
+    async fn jobs_to_replay(
+        &self,
+        minion: &str,
+        after: JobId,
+        slack_ms: i64,
+        live: (i64, i64),
+        limit: usize,
+    ) -> Result<Vec<Job>, StoreError>;
+    /// Returns of `jid` stored after position `after` (PostgreSQL's
+    /// sequence), for a master gathering returns that reached another
+    /// master of the cluster.
+    async fn returns_since(
+        &self,
+        jid: JobId,
+        after: i64,
+    ) -> Result<Vec<(i64, JobReturn)>, StoreError>;
+    /// Which of `ids` are connected to master `master` now.
+    async fn connected_to(&self, master: &str, ids: Vec<String>)
+        -> Result<Vec<String>, StoreError>;
+}
+
+enum Reader {
+    Sqlite(sqlite::SqliteReader),
+    Postgres(postgres::PgReader),
+}
+
+/// Dispatches a read to the backend in use.
+macro_rules! read {
+    ($self:ident, $r:ident => $call:expr) => {
+        match &*$self.reader {
+            Reader::Sqlite($r) => $call.await,
+            Reader::Postgres($r) => $call.await,
+        }
+    };
+}
+
+#[derive(Clone)]
+pub struct Store {
+    place: String,
+    tx: mpsc::Sender<Queued>,
+    reader: Arc<Reader>,
+    /// Shared with other masters (events come from them).
+    shared: bool,
+}
+
+/// Where a master keeps its store, from the `store` config option.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreLocation {
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl Store {
+    /// Opens the store; for PostgreSQL also returns the stream of other
+    /// masters' changes.
+    pub async fn open(
+        location: &StoreLocation,
+        master_id: &str,
+    ) -> Result<(Store, Option<tokio::sync::mpsc::Receiver<ClusterEvent>>), StoreError> {
+        let (tx, rx) = mpsc::channel();
+        match location {
+            StoreLocation::Sqlite(path) => {
+                let (writer, reader) = sqlite::open(path)?;
+                spawn_writer(writer, rx);
+                Ok((
+                    Store {
+                        place: path.display().to_string(),
+                        tx,
+                        reader: Arc::new(Reader::Sqlite(reader)),
+                        shared: false,
+                    },
+                    None,
+                ))
+            }
+            StoreLocation::Postgres(url) => {
+                let (writer, reader, events) = postgres::open(url, master_id).await?;
+                let place = writer.place();
+                spawn_writer(writer, rx);
+                Ok((
+                    Store {
+                        place,
+                        tx,
+                        reader: Arc::new(Reader::Postgres(reader)),
+                        shared: true,
+                    },
+                    Some(events),
+                ))
+            }
+        }
+    }
+
+    /// Opens an SQLite store (tests, tools).
+    pub fn open_sqlite(path: &std::path::Path) -> Result<Store, StoreError> {
+        let (tx, rx) = mpsc::channel();
+        let (writer, reader) = sqlite::open(path)?;
+        spawn_writer(writer, rx);
+        Ok(Store {
+            place: path.display().to_string(),
+            tx,
+            reader: Arc::new(Reader::Sqlite(reader)),
+            shared: false,
+        })
+    }
+
+    /// Whether other masters share this store.
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+
+    /// Queues a write whose outcome nobody waits for (presence, grains:
+    /// the next report replaces them anyway).
+    fn send(&self, op: WriteOp) {
+        // The writer only stops when the process ends; a failed send then is moot.
+        let _ = self.tx.send(Queued { op, ack: None });
+    }
+
+    /// Queues a write and waits for its commit: Ok only once it is stored.
+    async fn write(&self, op: WriteOp) -> Result<Written, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Queued { op, ack: Some(tx) })
+            .map_err(|_| StoreError::WriterGone)?;
+        match rx.await {
+            Ok(Ok(w)) => Ok(w),
+            Ok(Err(message)) => Err(StoreError::WriteFailed {
+                path: self.place.clone(),
+                message,
+            }),
+            Err(_) => Err(StoreError::WriterGone),
+        }
+    }
+
+    /// Waits until everything queued so far is handled.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        self.write(WriteOp::Sync).await.map(|_| ())
+    }
+
+    pub async fn put_key(&self, rec: KeyRecord) -> Result<(), StoreError> {
+        self.write(WriteOp::PutKey(rec)).await.map(|_| ())
+    }
+
+    pub async fn delete_key(&self, id: &str) -> Result<(), StoreError> {
+        self.write(WriteOp::DeleteKey(id.to_string()))
+            .await
+            .map(|_| ())
+    }
+
+    pub fn put_grains(&self, id: &str, grains: &Grains) {
+        let json = serde_json::to_string(grains).unwrap_or_else(|_| "{}".into());
+        self.send(WriteOp::Grains {
+            id: id.to_string(),
+            json,
+        });
+    }
+
+    pub fn put_presence(&self, id: &str, connected: bool) {
+        self.send(WriteOp::Presence {
+            id: id.to_string(),
+            connected,
+            at_ms: now_ms(),
+        });
+    }
+
+    /// Says this master is alive (every [`MASTER_ALIVE_EVERY`]).
+    pub fn master_alive(&self) {
+        self.send(WriteOp::MasterAlive);
+    }
+
+    /// Marks every minion disconnected from this master (at start).
+    pub fn mark_all_disconnected(&self) {
+        self.send(WriteOp::AllDisconnected);
+    }
+
+    /// Records a job; Ok once committed (the CLI is told only then).
+    /// `Duplicate`: the jid is taken (by another master of the cluster).
+    pub async fn put_job(&self, rec: JobRecord) -> Result<Written, StoreError> {
+        self.write(WriteOp::Job(Box::new(rec))).await
+    }
+
+    /// Records a return unless one is already stored for (jid, minion): the
+    /// first return wins, a replay or a resend never overwrites it.
+    pub async fn put_return(&self, ret: JobReturn) -> Result<Written, StoreError> {
+        self.write(WriteOp::Return(Box::new(ret))).await
+    }
+
+    pub fn prune_jobs(&self, before_ms: i64) {
+        self.send(WriteOp::Prune { before_ms });
+    }
+
+    pub async fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        read!(self, r => r.load_keys())
+    }
+
+    pub async fn load_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        read!(self, r => r.load_key(id))
+    }
+
+    /// Stored grains, one minion at a time through `each` (a fleet's grains
+    /// decoded at once would be a memory peak the allocator keeps).
+    pub async fn load_grains<T>(
+        &self,
+        ids: Option<Vec<String>>,
+        mut each: impl FnMut(String, Grains) -> T,
+    ) -> Result<Vec<T>, StoreError> {
+        let rows = read!(self, r => r.load_grains(ids))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, text) in rows {
+            if let Ok(g) = serde_json::from_str::<Grains>(&text) {
+                out.push(each(id, g));
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn load_presence(&self) -> Result<Vec<Presence>, StoreError> {
+        read!(self, r => r.load_presence())
+    }
+
+    /// Whether job `jid` exists and, if so, whether `id` was among the
+    /// minions it targeted, with its target for a second look.
+    pub async fn job_target(&self, jid: JobId, id: &str) -> Result<Option<JobTarget>, StoreError> {
+        read!(self, r => r.job_target(jid, id))
+    }
+
+    pub async fn lookup_job(
+        &self,
+        jid: JobId,
+    ) -> Result<Option<(JobRecord, Vec<JobReturn>)>, StoreError> {
+        read!(self, r => r.lookup_job(jid))
+    }
+
+    /// Jobs newest first, at most `limit`, as `filter` says.
+    pub async fn list_jobs(
+        &self,
+        filter: &JobFilter,
+        limit: usize,
+    ) -> Result<Vec<JobSummary>, StoreError> {
+        read!(self, r => r.list_jobs(filter, limit))
+    }
+
+    /// Jobs to offer a minion `minion` that reconnects having last seen
+    /// `after`: recorded after it, or up to `slack_ms` before it
+    /// (publications leave the wire out of jid order), issued within
+    /// `window_ms` of `now_ms`, still within their own timeout, and without a
+    /// return from this minion. Read through the `created_ms` index, without
+    /// the jobs' expected lists: a fleet reconnects at once.
+    pub async fn jobs_to_replay(
+        &self,
+        minion: &str,
+        after: JobId,
+        slack_ms: i64,
+        live: (i64, i64),
+        limit: usize,
+    ) -> Result<Vec<Job>, StoreError> {
+        read!(self, r => r.jobs_to_replay(minion, after, slack_ms, live, limit))
+    }
+
+    pub async fn returns_since(
+        &self,
+        jid: JobId,
+        after: i64,
+    ) -> Result<Vec<(i64, JobReturn)>, StoreError> {
+        read!(self, r => r.returns_since(jid, after))
+    }
+
+    pub async fn connected_to(
+        &self,
+        master: &str,
+        ids: Vec<String>,
+    ) -> Result<Vec<String>, StoreError> {
+        read!(self, r => r.connected_to(master, ids))
+    }
+}
+
+fn spawn_writer<W: BatchWriter>(writer: W, rx: mpsc::Receiver<Queued>) {
+    std::thread::Builder::new()
+        .name("brine-store".into())
+        .spawn(move || writer_loop(writer, rx))
+        .expect("spawn store writer");
+}
+
+fn writer_loop<W: BatchWriter>(mut writer: W, rx: mpsc::Receiver<Queued>) {
+    let place = writer.place();
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < 4096 {
+            match rx.try_recv() {
+                Ok(q) => batch.push(q),
+                Err(_) => break,
+            }
+        }
+        let ops: Vec<&WriteOp> = batch.iter().map(|q| &q.op).collect();
+        match writer.apply_batch(&ops) {
+            Ok(outcomes) => {
+                for (q, outcome) in batch.into_iter().zip(outcomes) {
+                    if let Some(ack) = q.ack {
+                        let _ = ack.send(Ok(outcome));
+                    }
+                }
+            }
+            Err(error) => {
+                // One bad write must not take the others down with it: try
+                // each on its own, and tell each waiter how its own went.
+                tracing::warn!(%place, %error, ops = batch.len(),
+                    "store batch failed; retrying its writes one by one");
+                let mut failed = 0usize;
+                for q in batch {
+                    let outcome = writer
+                        .apply_batch(&[&q.op])
+                        .map(|mut o| o.pop().unwrap_or(Written::Stored));
+                    if let Err(error) = &outcome {
+                        failed += 1;
+                        tracing::error!(%place, %error, op = q.op.name(), "store write failed");
+                    }
+                    if let Some(ack) = q.ack {
+                        let _ = ack.send(outcome);
+                    }
+                }
+                if failed > 0 {
+                    tracing::error!(%place, failed, "store writes failed (their callers were told)");
+                }
+            }
+        }
+    }
+}
+
+/// How often a master of a cluster says it is alive.
+pub const MASTER_ALIVE_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+/// A master silent for this long is taken as down: its minions' presence
+/// rows no longer count as connected.
+pub const MASTER_DEAD_AFTER_MS: i64 = 10_000;
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Salt-style glob (`*`, `?`, `[...]`) to SQL LIKE is lossy; the listing
+/// filters in Rust with this instead.
+pub(crate) fn glob_matches(pattern: &str, text: &str) -> bool {
+    globset::Glob::new(pattern)
+        .map(|g| g.compile_matcher().is_match(text))
+        .unwrap_or(false)
+}
+
+fn key_state_str(s: KeyState) -> &'static str {
+    s.as_str()
+}
+
+fn parse_key_state(s: &str) -> KeyState {
+    match s {
+        "accepted" => KeyState::Accepted,
+        "rejected" => KeyState::Rejected,
+        "denied" => KeyState::Denied,
+        _ => KeyState::Pending,
+    }
+}
+
+/// A job row's JSON columns back into a job.
+pub(crate) fn job_from_columns(jid: JobId, cols: JobColumns) -> JobRecord {
+    let json = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap_or_default();
+    let arg = match json(&cols.arg) {
+        serde_json::Value::Array(a) => a,
+        _ => Vec::new(),
+    };
+    let kwarg = match json(&cols.kwarg) {
+        serde_json::Value::Object(m) => m,
+        _ => Default::default(),
+    };
+    let expected: Vec<String> = serde_json::from_str(&cols.expected).unwrap_or_default();
+    JobRecord {
+        job: Job {
+            jid,
+            tgt: cols.tgt,
+            tgt_type: cols
+                .tgt_type
+                .parse()
+                .unwrap_or(brine_proto::targeting::TargetType::Glob),
+            fun: cols.fun,
+            arg,
+            kwarg,
+            user: cols.user,
+            timeout: cols.timeout.max(0) as u64,
+            master: cols.master,
+            issued_ms: cols.created_ms,
+        },
+        expected,
+    }
+}
+
+/// A job row as both backends store it.
+pub(crate) struct JobColumns {
+    pub tgt: String,
+    pub tgt_type: String,
+    pub fun: String,
+    pub arg: String,
+    pub kwarg: String,
+    pub user: String,
+    pub timeout: i64,
+    pub expected: String,
+    pub created_ms: i64,
+    pub master: String,
+}
+
+/// Whether a listed job passes the filters that are not done in SQL.
+pub(crate) fn passes(filter: &JobFilter, rec: &JobRecord, returned: usize) -> bool {
+    let j = &rec.job;
+    if let Some(f) = &filter.function {
+        if !glob_matches(f, &j.fun) {
+            return false;
+        }
+    }
+    if let Some(t) = &filter.target {
+        if !glob_matches(t, &j.tgt) {
+            return false;
+        }
+    }
+    if let Some(u) = &filter.user {
+        if u != &j.user {
+            return false;
+        }
+    }
+    if filter.start_ms.is_some_and(|s| j.issued_ms < s) {
+        return false;
+    }
+    if filter.end_ms.is_some_and(|e| j.issued_ms > e) {
+        return false;
+    }
+    if let Some(now) = filter.active_at_ms {
+        let ends = j
+            .issued_ms
+            .saturating_add((j.timeout as i64).saturating_mul(1000));
+        if ends < now || returned >= rec.expected.len() {
+            return false;
+        }
+    }
+    true
+}
+
+pub(crate) fn return_from_columns(jid: JobId, c: ReturnColumns) -> JobReturn {
+    JobReturn {
+        jid,
+        id: c.id,
+        fun: c.fun,
+        ret: serde_json::from_str(&c.ret).unwrap_or(serde_json::Value::Null),
+        retcode: c.retcode,
+        success: c.success,
+        error: c.error.and_then(|e| serde_json::from_str(&e).ok()),
+        started_ms: c.started_ms,
+        finished_ms: c.finished_ms,
+    }
+}
+
+pub(crate) struct ReturnColumns {
+    pub id: String,
+    pub fun: String,
+    pub ret: String,
+    pub retcode: i32,
+    pub success: bool,
+    pub error: Option<String>,
+    pub started_ms: i64,
+    pub finished_ms: i64,
+}
+
+/// A return's columns as stored.
+pub(crate) fn return_columns(r: &JobReturn) -> (String, Option<String>) {
+    (
+        serde_json::to_string(&r.ret).unwrap_or_else(|_| "null".into()),
+        r.error
+            .as_ref()
+            .map(|e| serde_json::to_string(e).unwrap_or_default()),
+    )
+}
+
+#[cfg(test)]
+mod tests;

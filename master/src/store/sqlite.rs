@@ -1,0 +1,502 @@
+//! The embedded backend: one SQLite file (WAL) per master.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use brine_proto::{Job, JobId, JobReturn};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{
+    job_from_columns, key_state_str, parse_key_state, passes, return_columns, return_from_columns,
+    BatchWriter, JobColumns, JobFilter, JobRecord, JobSummary, JobTarget, KeyRecord, Presence,
+    ReturnColumns, StoreError, StoreReader, WriteOp, Written,
+};
+
+const SCHEMA: &str = "
+PRAGMA journal_mode=WAL;
+PRAGMA synchronous=FULL;
+CREATE TABLE IF NOT EXISTS keys (
+    id TEXT PRIMARY KEY, state TEXT NOT NULL, fingerprint TEXT NOT NULL,
+    csr_pem TEXT, updated_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS grains (
+    id TEXT PRIMARY KEY, grains TEXT NOT NULL, updated_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS presence (
+    id TEXT PRIMARY KEY, connected INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    jid TEXT PRIMARY KEY, tgt TEXT NOT NULL, tgt_type TEXT NOT NULL, fun TEXT NOT NULL,
+    arg TEXT NOT NULL, kwarg TEXT NOT NULL, user TEXT NOT NULL, timeout INTEGER NOT NULL,
+    expected TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS returns (
+    jid TEXT NOT NULL, id TEXT NOT NULL, fun TEXT NOT NULL, ret TEXT NOT NULL,
+    retcode INTEGER NOT NULL, success INTEGER NOT NULL, error TEXT,
+    started_ms INTEGER NOT NULL, finished_ms INTEGER NOT NULL,
+    PRIMARY KEY (jid, id));
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_ms);
+CREATE TABLE IF NOT EXISTS job_minions (
+    jid TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (jid, id)) WITHOUT ROWID;
+";
+
+fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |source| StoreError::Sqlite {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Opens (creating if needed) the file; the writer and the reader.
+pub(crate) fn open(path: &Path) -> Result<(SqliteWriter, SqliteReader), StoreError> {
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let err = sql_err(path);
+    let conn = Connection::open(path).map_err(&err)?;
+    conn.execute_batch(SCHEMA).map_err(&err)?;
+    let reader = Connection::open(path).map_err(&err)?;
+    Ok((
+        SqliteWriter {
+            conn,
+            path: path.to_path_buf(),
+        },
+        SqliteReader {
+            path: path.to_path_buf(),
+            conn: Arc::new(Mutex::new(reader)),
+        },
+    ))
+}
+
+pub(crate) struct SqliteWriter {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl BatchWriter for SqliteWriter {
+    fn place(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn apply_batch(&mut self, batch: &[&WriteOp]) -> Result<Vec<Written>, String> {
+        apply_batch(&mut self.conn, batch).map_err(|e| e.to_string())
+    }
+}
+
+/// Reads run on a blocking thread (SQLite answers from disk) through one
+/// connection of their own; WAL lets them run beside the writer.
+#[derive(Clone)]
+pub(crate) struct SqliteReader {
+    path: PathBuf,
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteReader {
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (conn, path) = (self.conn.clone(), self.path.clone());
+        tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn).map_err(sql_err(&path))
+        })
+        .await
+        .map_err(|e| StoreError::WriteFailed {
+            path: self.path.display().to_string(),
+            message: format!("read task failed: {e}"),
+        })?
+    }
+
+    /// Runs `f` on the reader connection now, on this thread (tests).
+    #[cfg(test)]
+    pub(crate) fn with_now<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&conn)
+    }
+}
+
+impl StoreReader for SqliteReader {
+    async fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.with(|c| {
+            let mut st =
+                c.prepare("SELECT id, state, fingerprint, csr_pem FROM keys ORDER BY id")?;
+            let rows = st.query_map([], row_to_key)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn load_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        let id = id.to_string();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT id, state, fingerprint, csr_pem FROM keys WHERE id = ?1",
+                params![id],
+                row_to_key,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn load_grains(
+        &self,
+        ids: Option<Vec<String>>,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        self.with(move |c| match ids {
+            None => {
+                let mut st = c.prepare("SELECT id, grains FROM grains")?;
+                let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect()
+            }
+            Some(ids) => {
+                let mut st = c.prepare_cached("SELECT id, grains FROM grains WHERE id = ?1")?;
+                let mut out = Vec::new();
+                for id in ids {
+                    if let Some(row) = st
+                        .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()?
+                    {
+                        out.push(row);
+                    }
+                }
+                Ok(out)
+            }
+        })
+        .await
+    }
+
+    async fn load_presence(&self) -> Result<Vec<Presence>, StoreError> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT id, connected, last_seen_ms FROM presence")?;
+            let rows = st.query_map([], |r| {
+                Ok(Presence {
+                    id: r.get(0)?,
+                    // One master per file: the caller names it.
+                    master: String::new(),
+                    connected: r.get::<_, i64>(1)? != 0,
+                    last_seen_ms: r.get(2)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn job_target(&self, jid: JobId, id: &str) -> Result<Option<JobTarget>, StoreError> {
+        let (jid_s, id) = (jid.to_string(), id.to_string());
+        self.with(move |c| {
+            let row = c
+                .query_row(
+                    "SELECT tgt, tgt_type FROM jobs WHERE jid = ?1",
+                    params![jid_s],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+                )
+                .optional()?;
+            let Some((tgt, tgt_type)) = row else {
+                return Ok(None);
+            };
+            let expected = c
+                .query_row(
+                    "SELECT 1 FROM job_minions WHERE jid = ?1 AND id = ?2",
+                    params![jid_s, id],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            Ok(Some(JobTarget {
+                tgt,
+                tgt_type: tgt_type
+                    .parse()
+                    .unwrap_or(brine_proto::targeting::TargetType::Glob),
+                expected,
+            }))
+        })
+        .await
+    }
+
+    async fn lookup_job(
+        &self,
+        jid: JobId,
+    ) -> Result<Option<(JobRecord, Vec<JobReturn>)>, StoreError> {
+        let jid_s = jid.to_string();
+        self.with(move |c| {
+            let job = c
+                .query_row(
+                    &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE jid = ?1"),
+                    params![jid_s],
+                    |r| row_to_job(jid, r, 0),
+                )
+                .optional()?;
+            let Some(job) = job else { return Ok(None) };
+            let mut st = c.prepare(
+                "SELECT id, fun, ret, retcode, success, error, started_ms, finished_ms
+                 FROM returns WHERE jid = ?1 ORDER BY id",
+            )?;
+            let rets = st
+                .query_map(params![jid_s], |r| {
+                    Ok(return_from_columns(jid, row_to_return(r)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Some((job, rets)))
+        })
+        .await
+    }
+
+    async fn list_jobs(
+        &self,
+        filter: &JobFilter,
+        limit: usize,
+    ) -> Result<Vec<JobSummary>, StoreError> {
+        let filter = filter.clone();
+        self.with(move |c| {
+            // Time bounds through the index; globs and the rest in Rust.
+            let mut st = c.prepare(&format!(
+                "SELECT j.jid, {JOB_COLUMNS_J},
+                        (SELECT COUNT(*) FROM returns r WHERE r.jid = j.jid)
+                 FROM jobs j WHERE j.created_ms >= ?1 AND j.created_ms <= ?2
+                 ORDER BY j.created_ms DESC, j.jid DESC"
+            ))?;
+            let rows = st.query_map(
+                params![
+                    filter.start_ms.unwrap_or(i64::MIN),
+                    filter.end_ms.unwrap_or(i64::MAX)
+                ],
+                |r| {
+                    let jid: String = r.get(0)?;
+                    let jid: JobId = jid.parse().map_err(|_| rusqlite::Error::InvalidQuery)?;
+                    let rec = row_to_job(jid, r, 1)?;
+                    Ok((rec, r.get::<_, i64>(11)? as usize))
+                },
+            )?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (record, returned) = row?;
+                if passes(&filter, &record, returned) {
+                    out.push(JobSummary {
+                        record,
+                        returned,
+                        master: String::new(),
+                    });
+                    if out.len() >= limit {
+                        break;
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn jobs_to_replay(
+        &self,
+        minion: &str,
+        after: JobId,
+        slack_ms: i64,
+        (now_ms, window_ms): (i64, i64),
+        limit: usize,
+    ) -> Result<Vec<Job>, StoreError> {
+        let after_s = after.to_string();
+        let minion = minion.to_string();
+        self.with(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT jid, tgt, tgt_type, fun, arg, kwarg, user, timeout, '[]', created_ms, ''
+                 FROM jobs
+                 WHERE created_ms >= ?4
+                   AND (jid > ?1
+                        OR created_ms >= (SELECT created_ms FROM jobs WHERE jid = ?1) - ?3)
+                   AND created_ms + timeout * 1000 >= ?5
+                   AND NOT EXISTS (SELECT 1 FROM returns r WHERE r.jid = jobs.jid AND r.id = ?6)
+                 ORDER BY jid LIMIT ?2",
+            )?;
+            let rows = st.query_map(
+                params![
+                    after_s,
+                    limit as i64,
+                    slack_ms,
+                    now_ms - window_ms,
+                    now_ms,
+                    minion
+                ],
+                |r| {
+                    let jid: String = r.get(0)?;
+                    let jid: JobId = jid.parse().map_err(|_| rusqlite::Error::InvalidQuery)?;
+                    Ok(row_to_job(jid, r, 1)?.job)
+                },
+            )?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn returns_since(
+        &self,
+        _jid: JobId,
+        _after: i64,
+    ) -> Result<Vec<(i64, JobReturn)>, StoreError> {
+        // One master per file: every return reached this master itself.
+        Ok(Vec::new())
+    }
+
+    async fn connected_to(
+        &self,
+        _master: &str,
+        _ids: Vec<String>,
+    ) -> Result<Vec<String>, StoreError> {
+        // One master per file: no other master's connections are recorded.
+        Ok(Vec::new())
+    }
+}
+
+const JOB_COLUMNS: &str = "tgt, tgt_type, fun, arg, kwarg, user, timeout, expected, created_ms, ''";
+const JOB_COLUMNS_J: &str =
+    "j.tgt, j.tgt_type, j.fun, j.arg, j.kwarg, j.user, j.timeout, j.expected, j.created_ms, ''";
+
+fn row_to_key(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
+    Ok(KeyRecord {
+        id: r.get(0)?,
+        state: parse_key_state(&r.get::<_, String>(1)?),
+        fingerprint: r.get(2)?,
+        csr_pem: r.get(3)?,
+    })
+}
+
+fn row_to_job(jid: JobId, r: &rusqlite::Row<'_>, o: usize) -> rusqlite::Result<JobRecord> {
+    Ok(job_from_columns(
+        jid,
+        JobColumns {
+            tgt: r.get(o)?,
+            tgt_type: r.get(o + 1)?,
+            fun: r.get(o + 2)?,
+            arg: r.get(o + 3)?,
+            kwarg: r.get(o + 4)?,
+            user: r.get(o + 5)?,
+            timeout: r.get(o + 6)?,
+            expected: r.get(o + 7)?,
+            created_ms: r.get(o + 8)?,
+            master: r.get(o + 9)?,
+        },
+    ))
+}
+
+fn row_to_return(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReturnColumns> {
+    Ok(ReturnColumns {
+        id: r.get(0)?,
+        fun: r.get(1)?,
+        ret: r.get(2)?,
+        retcode: r.get(3)?,
+        success: r.get::<_, i64>(4)? != 0,
+        error: r.get(5)?,
+        started_ms: r.get(6)?,
+        finished_ms: r.get(7)?,
+    })
+}
+
+/// Applies `batch` in one transaction; the outcome of each write, in order.
+fn apply_batch(conn: &mut Connection, batch: &[&WriteOp]) -> rusqlite::Result<Vec<Written>> {
+    let tx = conn.transaction()?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for op in batch {
+        let mut outcome = Written::Stored;
+        match op {
+            WriteOp::PutKey(k) => {
+                tx.execute(
+                    "INSERT INTO keys (id, state, fingerprint, csr_pem, updated_ms) VALUES (?1,?2,?3,?4,?5)
+                     ON CONFLICT(id) DO UPDATE SET state=?2, fingerprint=?3, csr_pem=?4, updated_ms=?5",
+                    params![k.id, key_state_str(k.state), k.fingerprint, k.csr_pem, super::now_ms()],
+                )?;
+            }
+            WriteOp::DeleteKey(id) => {
+                tx.execute("DELETE FROM keys WHERE id = ?1", params![id])?;
+                tx.execute("DELETE FROM presence WHERE id = ?1", params![id])?;
+            }
+            WriteOp::Grains { id, json } => {
+                tx.execute(
+                    "INSERT INTO grains (id, grains, updated_ms) VALUES (?1,?2,?3)
+                     ON CONFLICT(id) DO UPDATE SET grains=?2, updated_ms=?3",
+                    params![id, json, super::now_ms()],
+                )?;
+            }
+            WriteOp::Presence {
+                id,
+                connected,
+                at_ms,
+            } => {
+                tx.execute(
+                    "INSERT INTO presence (id, connected, last_seen_ms) VALUES (?1,?2,?3)
+                     ON CONFLICT(id) DO UPDATE SET connected=?2, last_seen_ms=?3",
+                    params![id, *connected as i64, at_ms],
+                )?;
+            }
+            WriteOp::AllDisconnected => {
+                tx.execute("UPDATE presence SET connected = 0", [])?;
+            }
+            WriteOp::Job(rec) => {
+                let j = &rec.job;
+                let inserted = tx.execute(
+                    "INSERT OR IGNORE INTO jobs (jid, tgt, tgt_type, fun, arg, kwarg, user, timeout, expected, created_ms)
+                     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                    params![
+                        j.jid.to_string(),
+                        j.tgt,
+                        j.tgt_type.as_str(),
+                        j.fun,
+                        serde_json::to_string(&j.arg).unwrap_or_default(),
+                        serde_json::to_string(&j.kwarg).unwrap_or_default(),
+                        j.user,
+                        j.timeout as i64,
+                        serde_json::to_string(&rec.expected).unwrap_or_default(),
+                        j.issued_ms,
+                    ],
+                )?;
+                if inserted == 0 {
+                    outcome = Written::Duplicate;
+                } else {
+                    let mut st = tx.prepare_cached(
+                        "INSERT OR IGNORE INTO job_minions (jid, id) VALUES (?1, ?2)",
+                    )?;
+                    let jid = j.jid.to_string();
+                    for id in &rec.expected {
+                        st.execute(params![jid, id])?;
+                    }
+                }
+            }
+            WriteOp::Return(r) => {
+                let (ret, error) = return_columns(r);
+                let inserted = tx.execute(
+                    "INSERT OR IGNORE INTO returns (jid, id, fun, ret, retcode, success, error, started_ms, finished_ms)
+                     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+                    params![
+                        r.jid.to_string(),
+                        r.id,
+                        r.fun,
+                        ret,
+                        r.retcode,
+                        r.success as i64,
+                        error,
+                        r.started_ms,
+                        r.finished_ms,
+                    ],
+                )?;
+                if inserted == 0 {
+                    outcome = Written::Duplicate;
+                }
+            }
+            WriteOp::Prune { before_ms } => {
+                tx.execute(
+                    "DELETE FROM returns WHERE jid IN (SELECT jid FROM jobs WHERE created_ms < ?1)",
+                    params![before_ms],
+                )?;
+                tx.execute(
+                    "DELETE FROM job_minions WHERE jid IN (SELECT jid FROM jobs WHERE created_ms < ?1)",
+                    params![before_ms],
+                )?;
+                tx.execute("DELETE FROM jobs WHERE created_ms < ?1", params![before_ms])?;
+            }
+            WriteOp::Sync | WriteOp::MasterAlive => {}
+        }
+        outcomes.push(outcome);
+    }
+    tx.commit()?;
+    Ok(outcomes)
+}

@@ -1,0 +1,249 @@
+use super::*;
+use brine_proto::targeting::TargetType;
+use serde_json::Value;
+
+fn ret(jid: JobId, id: &str, value: &str) -> JobReturn {
+    JobReturn {
+        jid,
+        id: id.into(),
+        fun: "test.ping".into(),
+        ret: Value::String(value.into()),
+        retcode: 0,
+        success: true,
+        error: None,
+        started_ms: 0,
+        finished_ms: 0,
+    }
+}
+
+fn job(jid: JobId, expected: &[&str]) -> JobRecord {
+    JobRecord {
+        job: Job {
+            jid,
+            tgt: "*".into(),
+            tgt_type: TargetType::Glob,
+            fun: "test.ping".into(),
+            arg: vec![],
+            kwarg: Default::default(),
+            user: "root".into(),
+            timeout: 5,
+            master: String::new(),
+            issued_ms: now_ms(),
+        },
+        expected: expected.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+#[tokio::test]
+async fn a_failing_write_does_not_take_its_batch_down_and_each_caller_is_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("s.db")).unwrap();
+    let jid: JobId = "20261204010101000001".parse().unwrap();
+    store.put_job(job(jid, &["a", "bad", "b"])).await.unwrap();
+    // A write that fails inside SQLite, like a full disk would.
+    let Reader::Sqlite(reader) = &*store.reader else {
+        unreachable!()
+    };
+    reader
+        .with_now(|c| {
+            c.execute_batch(
+                "CREATE TRIGGER boom BEFORE INSERT ON returns WHEN NEW.id = 'bad'
+                 BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+            )
+        })
+        .unwrap();
+    // Queued together, so they share a batch.
+    let (a, bad, b) = tokio::join!(
+        store.put_return(ret(jid, "a", "1")),
+        store.put_return(ret(jid, "bad", "2")),
+        store.put_return(ret(jid, "b", "3")),
+    );
+    assert_eq!(a.unwrap(), Written::Stored);
+    assert!(
+        matches!(bad, Err(StoreError::WriteFailed { .. })),
+        "{bad:?}"
+    );
+    assert_eq!(b.unwrap(), Written::Stored);
+    let (_, rets) = store.lookup_job(jid).await.unwrap().unwrap();
+    let ids: Vec<_> = rets.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"]);
+}
+
+#[tokio::test]
+async fn a_reconnecting_minion_is_offered_jobs_published_out_of_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("s.db")).unwrap();
+    let older: JobId = "20261204010101000010".parse().unwrap();
+    let newer: JobId = "20261204010101000011".parse().unwrap();
+    let later: JobId = "20261204010101000012".parse().unwrap();
+    for jid in [older, newer, later] {
+        store.put_job(job(jid, &["web1"])).await.unwrap();
+    }
+    // The minion saw `newer` (published first) but not `older`.
+    let live = (now_ms(), 300_000);
+    let offered: Vec<JobId> = store
+        .jobs_to_replay("web1", newer, 30_000, live, 256)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.jid)
+        .collect();
+    assert!(
+        offered.contains(&older) && offered.contains(&later),
+        "{offered:?}"
+    );
+    let strict: Vec<JobId> = store
+        .jobs_to_replay("web1", newer, -1_000_000, live, 256)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.jid)
+        .collect();
+    assert_eq!(strict, [later]);
+    // what the minion returned is not offered again
+    store.put_return(ret(later, "web1", "x")).await.unwrap();
+    let after_return: Vec<JobId> = store
+        .jobs_to_replay("web1", newer, -1_000_000, live, 256)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.jid)
+        .collect();
+    assert!(after_return.is_empty(), "{after_return:?}");
+    // nor a job past its own timeout (5 s in these records)
+    let late = (now_ms() + 60_000, 300_000);
+    assert!(store
+        .jobs_to_replay("web1", newer, 30_000, late, 256)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn the_first_return_stands_and_targets_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("s.db")).unwrap();
+    let jid: JobId = "20261204010101000002".parse().unwrap();
+    store.put_job(job(jid, &["web1"])).await.unwrap();
+    assert_eq!(
+        store.put_return(ret(jid, "web1", "first")).await.unwrap(),
+        Written::Stored
+    );
+    assert_eq!(
+        store.put_return(ret(jid, "web1", "second")).await.unwrap(),
+        Written::Duplicate
+    );
+    let (_, rets) = store.lookup_job(jid).await.unwrap().unwrap();
+    assert_eq!(rets[0].ret, Value::String("first".into()));
+    assert!(
+        store
+            .job_target(jid, "web1")
+            .await
+            .unwrap()
+            .unwrap()
+            .expected
+    );
+    assert!(
+        !store
+            .job_target(jid, "web2")
+            .await
+            .unwrap()
+            .unwrap()
+            .expected
+    );
+    let other: JobId = "20261204010101000003".parse().unwrap();
+    assert!(store.job_target(other, "web1").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_jid_is_taken_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("s.db")).unwrap();
+    let jid: JobId = "20261204010101000004".parse().unwrap();
+    assert_eq!(
+        store.put_job(job(jid, &["a"])).await.unwrap(),
+        Written::Stored
+    );
+    assert_eq!(
+        store.put_job(job(jid, &["b"])).await.unwrap(),
+        Written::Duplicate
+    );
+    let (rec, _) = store.lookup_job(jid).await.unwrap().unwrap();
+    assert_eq!(rec.expected, ["a"]);
+}
+
+#[tokio::test]
+async fn job_listings_filter_by_function_target_user_time_and_activity() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("s.db")).unwrap();
+    let now = now_ms();
+    let mk = |n: u64, fun: &str, tgt: &str, user: &str, at: i64| {
+        let mut rec = job(
+            format!("202612040101010000{n:02}").parse().unwrap(),
+            &["web1", "web2"],
+        );
+        rec.job.fun = fun.into();
+        rec.job.tgt = tgt.into();
+        rec.job.user = user.into();
+        rec.job.issued_ms = at;
+        rec
+    };
+    store
+        .put_job(mk(1, "test.ping", "web*", "alice", now - 60_000))
+        .await
+        .unwrap();
+    store
+        .put_job(mk(2, "cmd.run", "db*", "bob", now - 30_000))
+        .await
+        .unwrap();
+    store
+        .put_job(mk(3, "state.apply", "web1", "alice", now))
+        .await
+        .unwrap();
+    let ids = |v: Vec<JobSummary>| -> Vec<String> {
+        v.into_iter()
+            .map(|s| s.record.job.jid.to_string())
+            .collect()
+    };
+    let all = store.list_jobs(&JobFilter::default(), 10).await.unwrap();
+    assert_eq!(ids(all).len(), 3);
+    let f = JobFilter {
+        function: Some("test.*".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(store.list_jobs(&f, 10).await.unwrap()),
+        ["20261204010101000001"]
+    );
+    let f = JobFilter {
+        target: Some("web*".into()),
+        user: Some("alice".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(store.list_jobs(&f, 10).await.unwrap()),
+        ["20261204010101000003", "20261204010101000001"]
+    );
+    let f = JobFilter {
+        start_ms: Some(now - 40_000),
+        end_ms: Some(now - 1),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(store.list_jobs(&f, 10).await.unwrap()),
+        ["20261204010101000002"]
+    );
+    // active: within its timeout (5 s here) and not every minion returned
+    let jid3: JobId = "20261204010101000003".parse().unwrap();
+    let active = JobFilter {
+        active_at_ms: Some(now_ms()),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(store.list_jobs(&active, 10).await.unwrap()),
+        [jid3.to_string()]
+    );
+    store.put_return(ret(jid3, "web1", "x")).await.unwrap();
+    store.put_return(ret(jid3, "web2", "x")).await.unwrap();
+    assert!(store.list_jobs(&active, 10).await.unwrap().is_empty());
+}
