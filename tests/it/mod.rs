@@ -4,6 +4,8 @@ mod attack_gate;
 mod attack_input;
 mod attack_returns;
 mod attack_zmtp;
+mod cluster;
+mod cluster_ca;
 mod fileserver;
 mod first_use;
 mod gitfs;

@@ -1,0 +1,159 @@
+//! Two masters sharing one PostgreSQL store: keys, jobs and returns are the
+//! cluster's, a job from either master reaches every minion (relayed to
+//! minions connected only to the other), a key deleted on one master cuts
+//! the minion off the other, and a killed master slows nobody down.
+
+use brine_tests::masters::ExtraMaster;
+use brine_tests::pg::PgServer;
+use brine_tests::{assert_eventually, Cluster};
+use serde_json::Value;
+
+/// Master `master0` (the cluster's own, on 127.0.0.1) and `master1` (on
+/// 127.0.0.2), one CA, one PostgreSQL database.
+fn two_masters(pg: &PgServer) -> (Cluster, ExtraMaster) {
+    let store = format!("store: {}", pg.url());
+    let c = Cluster::builder().master_config(&store).start();
+    let mut b = c.extra_master("master1", "127.0.0.2");
+    // One CA for the cluster: a certificate issued by either is valid at both.
+    let pki = b.pki_dir();
+    std::fs::create_dir_all(&pki).unwrap();
+    let a_pki = c.master_root().join("etc/brine/pki/master");
+    for f in ["ca.crt", "ca.key"] {
+        std::fs::copy(a_pki.join(f), pki.join(f)).unwrap();
+    }
+    set_mode(&pki, 0o700);
+    set_mode(&pki.join("ca.key"), 0o600);
+    let conf = b.conf().join("master");
+    let mut yaml = std::fs::read_to_string(&conf).unwrap();
+    yaml.push_str(&store);
+    yaml.push('\n');
+    std::fs::write(&conf, yaml).unwrap();
+    b.start();
+    (c, b)
+}
+
+/// `brine-run --out json ARGS...` against the master configured in `conf`.
+fn run_json(conf: &std::path::Path, args: &[&str]) -> Value {
+    let out = std::process::Command::new(brine_tests::bin("brine-run"))
+        .arg("-c")
+        .arg(conf)
+        .args(["--out", "json"])
+        .args(args)
+        .output()
+        .expect("run brine-run");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "brine-run {args:?}: {e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn returned(v: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = v
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn a_cluster_of_two_masters_shares_keys_jobs_and_returns() {
+    let Some(pg) = PgServer::start() else { return };
+    let (mut c, mut b) = two_masters(&pg);
+    let both = ["127.0.0.1", "127.0.0.2"];
+    c.add_minion_of("m1", &both, "");
+    c.add_minion_of("m2", &both, "");
+    // m3 lists only master1: jobs from master0 reach it through master1.
+    c.add_minion_of("m3", &["127.0.0.2"], "");
+
+    // Keys: m1 and m2 asked master0 (and master1), m3 only master1; every
+    // request is pending on both, and one acceptance on master0 is the
+    // cluster's.
+    assert_eventually!(
+        c.keys_in("minions_pre").len() == 3,
+        "three pending keys visible from master0: {:?}",
+        c.keys_in("minions_pre")
+    );
+    c.accept(&["m1", "m2"]);
+    let out = c.key(&["-a", "m3", "-y"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eventually!(
+        b.keys_in("minions").len() == 3,
+        "keys accepted on master0 are accepted on master1: {:?}",
+        b.keys_in("minions")
+    );
+    b.wait_answering(&["m1", "m2", "m3"]);
+
+    // A job from either master reaches all three; m3's return from a job of
+    // master0 comes back through master1 and the store.
+    let everyone = ["m1", "m2", "m3"];
+    assert_eventually!(
+        returned(&c.brine_json(&["-t", "5", "*", "test.ping"]).1) == everyone,
+        "a job from master0 reaches all three"
+    );
+    let (_, v) = b.brine_json(&["-t", "5", "*", "test.ping"]);
+    assert_eq!(
+        returned(&v),
+        everyone,
+        "a job from master1 reaches all three"
+    );
+
+    // The job cache is the cluster's: master1 shows every return of a job
+    // master0 published.
+    let out = c.brine(&["-v", "-t", "5", "*", "cmd.run", "echo shared"]);
+    let jid: brine_proto::JobId = out
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("Executing job with jid "))
+        .and_then(|j| j.trim().parse().ok())
+        .unwrap_or_else(|| panic!("jid printed: {out:?}"));
+    let looked = run_json(&b.conf(), &["jobs.lookup_jid", &jid.to_string()]);
+    for id in everyone {
+        assert_eq!(looked[id], Value::String("shared".into()), "{looked}");
+    }
+    let listed = run_json(&b.conf(), &["jobs.list_jobs", "search_function=cmd.*"]);
+    assert_eq!(listed[jid.to_string()]["Master"], "master0", "{listed}");
+    assert_eq!(listed[jid.to_string()]["Returned"], 3, "{listed}");
+    // manage.status answers for the cluster, with where each minion is.
+    let status = run_json(&b.conf(), &["manage.status", "show_master=True"]);
+    assert_eq!(
+        status["up"]["m1"],
+        serde_json::json!(["master0", "master1"]),
+        "{status}"
+    );
+    assert_eq!(
+        status["up"]["m3"],
+        serde_json::json!(["master1"]),
+        "{status}"
+    );
+
+    // A key deleted on master1 cuts the minion off master0 too.
+    let out = b.key(&["-d", "m2", "-y"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eventually!(
+        c.logs()
+            .contains("key deleted on another master: session cut"),
+        "master0 cut m2's session"
+    );
+    let (_, v) = c.brine_json(&["-t", "3", "*", "test.ping"]);
+    assert_eq!(
+        returned(&v),
+        ["m1", "m3"],
+        "m2 no longer gets jobs from master0"
+    );
+
+    // master0 killed: master1 still reaches everyone, as fast as before
+    // (a dead master holds nobody up; the job's timeout is short).
+    c.master.signal(nix::sys::signal::Signal::SIGKILL);
+    let (out, v) = b.brine_json(&["-t", "5", "*", "test.ping"]);
+    assert_eq!(returned(&v), ["m1", "m3"], "{out:?}");
+    b.stop();
+}
