@@ -50,6 +50,53 @@ pub fn read_private(path: &Path) -> Result<String, PkiError> {
     Ok(text)
 }
 
+/// Reads a file holding a secret that is being carried between machines (a
+/// CA bundle): refused, as a key file is, when group or others may read or
+/// write it. Its owner and directories are not checked: it is read once and
+/// its contents are checked on their own, not trusted because of where they lie.
+pub fn read_secret_file(path: &Path) -> Result<String, PkiError> {
+    let mut file = File::open(path).map_err(|source| io_err("open", path, source))?;
+    let meta = file
+        .metadata()
+        .map_err(|source| io_err("inspect", path, source))?;
+    check_mode(path, meta.permissions().mode())?;
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(|source| io_err("read", path, source))?;
+    Ok(text)
+}
+
+/// Creates a new secret file with mode 0600 from the start; refuses to
+/// replace a file (or anything else) already at `path`.
+pub fn write_new_secret(path: &Path, contents: &[u8]) -> Result<(), PkiError> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| {
+            if source.kind() == io::ErrorKind::AlreadyExists {
+                PkiError::WouldOverwrite {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                io_err("create", path, source)
+            }
+        })?;
+    if let Err(source) = f.write_all(contents).and_then(|()| f.sync_all()) {
+        drop(f);
+        let _ = fs::remove_file(path);
+        return Err(io_err("write", path, source));
+    }
+    Ok(())
+}
+
+/// Refuses a directory for keys (and every directory above it) that another
+/// user owns or may write, as [`read_private`] would when reading a key there.
+pub(crate) fn check_key_dir(dir: &Path) -> Result<(), PkiError> {
+    check_parents(&dir.join("key"))
+}
+
 /// Reads a public file; `Ok(None)` when it does not exist.
 pub fn read_optional(path: &Path) -> Result<Option<String>, PkiError> {
     match fs::read_to_string(path) {

@@ -13,6 +13,7 @@
 //! the frame codec live in `brine_proto`; this crate only fills and checks them.
 
 pub mod channel;
+pub mod cluster_ca;
 pub mod files;
 pub mod fingerprint;
 mod master;
@@ -81,6 +82,28 @@ pub enum PkiError {
     BadFingerprint(String),
     #[error("this minion has no certificate yet")]
     NoCertificate,
+    /// A CA bundle (`brine-key --import-ca`) that cannot be used.
+    #[error("{origin} is not a usable CA bundle: {reason}")]
+    BadCaBundle { origin: String, reason: String },
+    /// The master has no CA to export yet.
+    #[error("no CA in {pki_dir} (ca.crt and ca.key): start brine-master once to create it, or import one with brine-key --import-ca")]
+    NoCa { pki_dir: PathBuf },
+    /// Importing would replace the CA this master already has.
+    #[error(
+        "this master already has a different CA in {pki_dir} (fingerprint {existing}); the bundle's CA is {offered}. \
+         Replacing it invalidates every certificate the old CA issued and every minion's pin of it (master_finger). \
+         Pass --force to replace it anyway (the old ca.crt and ca.key are kept as backups)"
+    )]
+    OtherCa {
+        pki_dir: PathBuf,
+        existing: String,
+        offered: String,
+    },
+    /// A file that would be overwritten without being asked to.
+    #[error(
+        "{path} already exists: choose another file, remove it, or pass --force to overwrite it"
+    )]
+    WouldOverwrite { path: PathBuf },
     #[error("tls configuration: {0}")]
     Tls(String),
     #[error("cannot seal the publication: {0}")]

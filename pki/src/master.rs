@@ -11,8 +11,9 @@
 //! | `master.key`      | its private key, PKCS#8 PEM                      | 0600 |
 //! | `master_sign.key` | Ed25519 publication signing key, PKCS#8 PEM      | 0600 |
 //!
-//! Masters that share a CA share `ca.crt` and `ca.key` (copied by the
-//! operator); each has its own `master.*` and `master_sign.key`.
+//! Masters that share a CA share `ca.crt` and `ca.key` (carried from one to
+//! the other by `brine-key --export-ca` / `--import-ca`, see
+//! [`crate::cluster_ca`]); each has its own `master.*` and `master_sign.key`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -36,8 +37,8 @@ use crate::tls::{provider, SERVER_NAME};
 use crate::x509::{self, not_after, parse_cert, signed_by};
 use crate::{files, pem, PkiError};
 
-const CA_CERT: &str = "ca.crt";
-const CA_KEY: &str = "ca.key";
+pub(crate) const CA_CERT: &str = "ca.crt";
+pub(crate) const CA_KEY: &str = "ca.key";
 const MASTER_CERT: &str = "master.crt";
 const MASTER_KEY: &str = "master.key";
 const SIGN_KEY: &str = "master_sign.key";
@@ -352,12 +353,15 @@ fn load_or_create_signing_key(dir: &Path) -> Result<Ed25519KeyPair, PkiError> {
     Ed25519KeyPair::from_pkcs8(doc.as_ref()).map_err(|e| bad_file(&path, "signing key", e))
 }
 
-fn load_key(path: &Path) -> Result<KeyPair, PkiError> {
+pub(crate) fn load_key(path: &Path) -> Result<KeyPair, PkiError> {
     let text = files::read_private(path)?;
     KeyPair::from_pem(&text).map_err(|e| bad_file(path, "private key", e))
 }
 
-fn load_cert(path: &Path, what: &'static str) -> Result<CertificateDer<'static>, PkiError> {
+pub(crate) fn load_cert(
+    path: &Path,
+    what: &'static str,
+) -> Result<CertificateDer<'static>, PkiError> {
     let text = files::read_optional(path)?.unwrap_or_default();
     pem::parse_cert_file(path, &text, what)
 }

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+pub mod masters;
 pub mod pg;
 
 /// Polls `cond` until it holds or the deadline passes; then panics with the

@@ -1,19 +1,23 @@
-//! `brine-key`: list, accept, reject and delete minion keys on the master.
+//! `brine-key`: list, accept, reject and delete minion keys on the master;
+//! export and import the master's CA for a cluster of masters.
 
-use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::io::{BufRead, Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use brine_cli::client::{master_config, MasterClient};
 use brine_cli::entry::ConfigDirArg;
 use brine_cli::output::{render_value, OutputFormat, OutputOptions};
+use brine_master::MasterConfig;
+use brine_pki::cluster_ca::{CaBundle, Installed};
 use brine_proto::minion_id::display_id;
 use brine_proto::{CliReply, CliRequest, KeyCommand, KeyEntry, KeyState};
 use clap::Parser;
 use serde_json::{json, Map, Value};
 
 #[derive(Parser, Debug)]
+#[command(group = clap::ArgGroup::new("ca_action").args(["export_ca", "import_ca"]))]
 #[command(
     name = "brine-key",
     version,
@@ -66,6 +70,19 @@ struct Args {
     include_all: bool,
     #[arg(long = "out")]
     out: Option<OutputFormat>,
+    /// Write this master's CA certificate and private key to FILE, one PEM
+    /// bundle created with mode 0600, for the other masters of a cluster
+    /// ('-': standard output). The master need not be running.
+    #[arg(long = "export-ca", value_name = "FILE", conflicts_with = "import_ca")]
+    export_ca: Option<PathBuf>,
+    /// Make the CA bundle FILE (from --export-ca on another master) this
+    /// master's CA ('-': standard input); restart the master afterwards.
+    #[arg(long = "import-ca", value_name = "FILE")]
+    import_ca: Option<PathBuf>,
+    /// With --export-ca: overwrite FILE. With --import-ca: replace a
+    /// different CA (the old ca.crt and ca.key are kept as backups).
+    #[arg(long = "force", requires = "ca_action")]
+    force: bool,
 }
 
 fn main() -> ExitCode {
@@ -85,6 +102,12 @@ const SECTIONS: &[(KeyState, &str, &str)] = &[
 
 async fn run(args: Args) -> anyhow::Result<u8> {
     let config = master_config(&args.config.config_dir)?;
+    if let Some(file) = &args.export_ca {
+        return export_ca(&config, file, args.force);
+    }
+    if let Some(file) = &args.import_ca {
+        return import_ca(&config, file, args.force);
+    }
     let socket = config.cli_socket();
     let inc_rej = args.include_rejected || args.include_all;
     let inc_acc = args.include_accepted || args.include_all;
@@ -347,4 +370,108 @@ fn print_sections(keys: &[KeyEntry], only: Option<KeyState>, with_fp: bool) {
             }
         }
     }
+}
+
+/// `--export-ca FILE`: this master's CA as one PEM bundle (mode 0600).
+fn export_ca(config: &MasterConfig, file: &Path, force: bool) -> anyhow::Result<u8> {
+    let bundle = CaBundle::from_pki_dir(&config.pki_dir)?;
+    if file == Path::new("-") {
+        print!("{}", bundle.to_pem());
+        std::io::stdout().flush().context("writing the bundle")?;
+        eprintln!("CA fingerprint: {}", bundle.fingerprint());
+        return Ok(0);
+    }
+    bundle.write_to(file, force)?;
+    println!(
+        "Exported this master's CA ({}) from {} to {} (mode 0600).",
+        bundle.subject(),
+        config.pki_dir.display(),
+        file.display()
+    );
+    println!("CA fingerprint: {}", bundle.fingerprint());
+    println!(
+        "The file holds the CA's private key: copy it only to the other masters of the cluster, \
+         over a secure channel, run `brine-key --import-ca FILE` there, then delete every copy."
+    );
+    println!(
+        "Minions pin the fingerprint above (master_finger) for every master. Each master keeps \
+         its own master.crt and publication signing key (master_sign.key): they are not in the file."
+    );
+    Ok(0)
+}
+
+/// `--import-ca FILE`: checks the bundle and installs it as this master's CA.
+fn import_ca(config: &MasterConfig, file: &Path, force: bool) -> anyhow::Result<u8> {
+    let (text, origin) = if file == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the bundle from standard input")?;
+        (text, "standard input".to_string())
+    } else {
+        (
+            brine_pki::files::read_secret_file(file)?,
+            file.display().to_string(),
+        )
+    };
+    let bundle = CaBundle::parse(&text, &origin)?;
+    let pki_dir = &config.pki_dir;
+    let outcome = bundle.install(pki_dir, force)?;
+    match &outcome {
+        Installed::Unchanged => {
+            println!(
+                "This master already has this CA ({}) in {}; nothing changed.",
+                bundle.subject(),
+                pki_dir.display()
+            );
+            println!("CA fingerprint: {}", bundle.fingerprint());
+            return Ok(0);
+        }
+        Installed::New => println!(
+            "Imported the CA ({}) from {origin} into {} (ca.crt, and ca.key with mode 0600).",
+            bundle.subject(),
+            pki_dir.display()
+        ),
+        Installed::Replaced { previous, backups } => {
+            println!(
+                "Imported the CA ({}) from {origin} into {}, replacing {}.",
+                bundle.subject(),
+                pki_dir.display(),
+                match previous {
+                    Some(fp) if fp == bundle.fingerprint() => "a damaged ca.key".to_string(),
+                    Some(fp) => format!("the CA with fingerprint {fp}"),
+                    None => "a ca.key without its ca.crt".to_string(),
+                }
+            );
+            for b in backups {
+                println!("Kept the old file as {}", b.display());
+            }
+            if previous.as_deref() != Some(bundle.fingerprint()) {
+                println!(
+                    "Certificates the old CA issued are no longer valid here, and minions that \
+                     pinned it refuse this master: give them the new master_finger below (and \
+                     remove their minion.crt so they ask for a new certificate)."
+                );
+            }
+        }
+    }
+    println!("CA fingerprint: {}", bundle.fingerprint());
+    let running = std::os::unix::net::UnixStream::connect(config.cli_socket()).is_ok();
+    println!(
+        "Next: {} brine-master with this config so that it uses this CA.",
+        if running {
+            "restart the running"
+        } else {
+            "start (or restart)"
+        }
+    );
+    println!(
+        "Certificates issued by any master sharing this CA are then valid here; minions pin \
+         master_finger: {} for every master of the cluster.",
+        bundle.fingerprint()
+    );
+    println!(
+        "Unless the masters share one store, accept each minion's key here too (brine-key -a ID)."
+    );
+    Ok(0)
 }
