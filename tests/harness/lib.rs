@@ -20,6 +20,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 pub mod masters;
+pub mod netns;
 pub mod pg;
 
 /// Polls `cond` until it holds or the deadline passes; then panics with the

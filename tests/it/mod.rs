@@ -13,6 +13,7 @@ mod golden;
 mod inventory;
 mod keys;
 mod missing;
+mod partition;
 mod peer;
 mod pg_harness;
 mod security;

@@ -63,3 +63,10 @@ CREATE TABLE masters (
     master TEXT PRIMARY KEY,
     alive_ms BIGINT NOT NULL
 );
+-- The cluster's identity: masters on this database tell their minions, so
+-- that a minion hands a return spooled for a dead master to another master
+-- of the same cluster (and to no other).
+CREATE TABLE cluster_identity (
+    id TEXT NOT NULL
+);
+INSERT INTO cluster_identity (id) VALUES (gen_random_uuid()::text);

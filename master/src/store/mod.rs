@@ -258,8 +258,9 @@ pub struct Store {
     place: String,
     tx: mpsc::Sender<Queued>,
     reader: Arc<Reader>,
-    /// Shared with other masters (events come from them).
-    shared: bool,
+    /// Shared with other masters (events come from them): the cluster's
+    /// identity, which every master of it tells its minions.
+    cluster: Option<String>,
 }
 
 /// Where a master keeps its store, from the `store` config option.
@@ -286,7 +287,7 @@ impl Store {
                         place: path.display().to_string(),
                         tx,
                         reader: Arc::new(Reader::Sqlite(reader)),
-                        shared: false,
+                        cluster: None,
                     },
                     None,
                 ))
@@ -294,13 +295,14 @@ impl Store {
             StoreLocation::Postgres(url) => {
                 let (writer, reader, events) = postgres::open(url, master_id).await?;
                 let place = writer.place();
+                let cluster = reader.cluster_identity().await?;
                 spawn_writer(writer, rx);
                 Ok((
                     Store {
                         place,
                         tx,
                         reader: Arc::new(Reader::Postgres(reader)),
-                        shared: true,
+                        cluster: Some(cluster),
                     },
                     Some(events),
                 ))
@@ -317,13 +319,18 @@ impl Store {
             place: path.display().to_string(),
             tx,
             reader: Arc::new(Reader::Sqlite(reader)),
-            shared: false,
+            cluster: None,
         })
     }
 
     /// Whether other masters share this store.
     pub fn is_shared(&self) -> bool {
-        self.shared
+        self.cluster.is_some()
+    }
+
+    /// The identity of the cluster sharing this store, if it is shared.
+    pub fn cluster(&self) -> Option<&str> {
+        self.cluster.as_deref()
     }
 
     /// Queues a write whose outcome nobody waits for (presence, grains:

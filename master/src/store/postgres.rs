@@ -634,6 +634,21 @@ fn row_to_return(jid: JobId, r: &Row, o: usize) -> JobReturn {
 
 const RETURN_COLUMNS: &str = "id, fun, ret, retcode, success, error, started_ms, finished_ms";
 
+impl PgReader {
+    /// The id the first master created in this database.
+    pub(crate) async fn cluster_identity(&self) -> Result<String, StoreError> {
+        let rows = self
+            .query("SELECT id FROM cluster_identity LIMIT 1", &[])
+            .await?;
+        rows.first()
+            .map(|r| r.get(0))
+            .ok_or_else(|| StoreError::Postgres {
+                place: self.place.clone(),
+                message: "the database has no cluster identity (migration 1 incomplete)".into(),
+            })
+    }
+}
+
 impl StoreReader for PgReader {
     async fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         let rows = self
