@@ -21,6 +21,8 @@ Phases (each prints a table row; all rows also go to --json):
   sustained    test.ping to 1,000 back to back for --sustain seconds:
                jobs/s, every return counted
   idle         master CPU over --idle seconds with the fleet connected
+  restart      the master stopped and started under the fleet: time until
+               every minion answers through it again
 Master figures are the master process plus its publisher process(es).
 """
 import argparse
@@ -263,6 +265,14 @@ class Bench:
         self.row("idle", n, master_cpu_pct=round(100 * (self.master_ticks() - t_cpu) / TICK / a.idle, 2),
                  master_rss_mib=round(self.master_rss() / 1024),
                  swarm_kib_per_minion=round(self.swarm_rss() / n, 1))
+        # the master restarted under the whole fleet: every minion notices,
+        # backs off with jitter and reconnects
+        self.master.send_signal(signal.SIGTERM)
+        self.master.wait(timeout=30)
+        self.start_master()
+        took = self.wait_all(n, a.storm_limit)
+        self.row("restart", n, all_back_s=round(took, 2) if took else f">{a.storm_limit}",
+                 master_rss_mib=round(self.master_rss() / 1024))
 
     def stop(self):
         self.stop_swarm()
