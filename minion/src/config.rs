@@ -33,13 +33,67 @@ const SALT_KEYS_IGNORED: &[&str] = &[
     "environment",
 ];
 
+/// Salt's `master_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MasterType {
+    /// `str` (the default): connected to every master listed at once, each
+    /// link independent of the others ("hot/hot" multi-master).
+    Str,
+    /// `failover`: connected to exactly one master at a time, the first of
+    /// the list that answers; the next one when it dies.
+    Failover,
+}
+
+impl MasterType {
+    fn parse(file: &str, value: Option<String>) -> Result<MasterType, ConfError> {
+        match value.as_deref().map(str::trim) {
+            None | Some("str") => Ok(MasterType::Str),
+            Some("failover") => Ok(MasterType::Failover),
+            Some(other) => Err(ConfError::BadValue {
+                file: file.to_string(),
+                key: "master_type".into(),
+                message: match other {
+                    "func" | "disable" | "distributed" => format!(
+                        "'{other}' is a Salt master_type Brine does not support; use 'str' (every master at once) or 'failover' (one at a time)"
+                    ),
+                    _ => format!(
+                        "unknown master_type '{other}'; use 'str' (every master at once) or 'failover' (one at a time)"
+                    ),
+                },
+            }),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MasterType::Str => "str",
+            MasterType::Failover => "failover",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct MinionConfig {
     /// The config dir this was loaded from (`-c`, default `/etc/brine`).
     pub config_dir: PathBuf,
     pub id: String,
-    /// Master addresses (`master: host` or a list: the minion connects to all).
+    /// Master addresses (`master: host` or a list), in config order.
     pub masters: Vec<String>,
+    /// How the list is used (`master_type`): every master at once (`str`,
+    /// Salt's default) or one at a time in list order (`failover`).
+    pub master_type: MasterType,
+    /// A master silent this long is dead (`master_alive_interval`): the
+    /// link is dropped and made again, or, with `failover`, the next master
+    /// is tried. Heartbeats go at least twice per interval.
+    pub master_alive_interval: Duration,
+    /// Shuffle the master list once at start (`random_master`); with
+    /// `master_failback` the first master keeps its place, as in Salt.
+    pub random_master: bool,
+    /// `failover` only: go back to a master earlier in the list once it
+    /// answers again (`master_failback`), checked every
+    /// `master_failback_interval`.
+    pub master_failback: bool,
+    pub master_failback_interval: Duration,
     /// Request (return) port on the masters: Salt's `master_port`.
     pub master_port: u16,
     pub publish_port: u16,
@@ -110,6 +164,8 @@ impl MinionConfig {
             .get::<OneOrMany>("master")?
             .map(OneOrMany::into_vec)
             .unwrap_or_else(|| vec!["127.0.0.1".to_string()]);
+        let master_type = raw.get::<String>("master_type")?;
+        let master_type = MasterType::parse(raw.file(), master_type)?;
         let master_port = raw.get("master_port")?.unwrap_or(4506);
         let publish_port = raw.get("publish_port")?.unwrap_or(4505);
         let source_address = raw.get::<std::net::IpAddr>("source_address")?;
@@ -132,6 +188,20 @@ impl MinionConfig {
         let recon_default = ms(raw.get("recon_default")?, 1000);
         let recon_max = ms(raw.get("recon_max")?, 10000);
         let heartbeat_interval = secs(raw.get("heartbeat_interval")?, 10.0);
+        // Salt's -1 (no alive check) is not offered: a dead master must be
+        // noticed. Zero or less falls back to three heartbeats.
+        let master_alive_interval = match raw.get::<f64>("master_alive_interval")? {
+            None => Duration::from_secs(10),
+            Some(s) if s <= 0.0 => heartbeat_interval * 3,
+            Some(s) => Duration::from_secs_f64(s),
+        };
+        let random_master = raw.get::<bool>("random_master")?.unwrap_or(false);
+        let master_failback = raw.get::<bool>("master_failback")?.unwrap_or(false);
+        // Salt: 0 (the default) means master_alive_interval.
+        let master_failback_interval = match secs(raw.get("master_failback_interval")?, 0.0) {
+            d if d.is_zero() => master_alive_interval,
+            d => d,
+        };
         let publication_max_age = secs(raw.get("publication_max_age")?, 300.0);
         let max_output_bytes = raw
             .get::<usize>("max_output_bytes")?
@@ -163,6 +233,11 @@ impl MinionConfig {
             config_dir: config_dir.to_path_buf(),
             id,
             masters,
+            master_type,
+            master_alive_interval,
+            random_master,
+            master_failback,
+            master_failback_interval,
             master_port,
             publish_port,
             source_address,
@@ -210,6 +285,11 @@ impl MinionConfig {
         let mut opts = json!({
             "id": self.id,
             "master": master,
+            "master_type": self.master_type.as_str(),
+            "master_alive_interval": self.master_alive_interval.as_secs_f64(),
+            "random_master": self.random_master,
+            "master_failback": self.master_failback,
+            "master_failback_interval": self.master_failback_interval.as_secs_f64(),
             "master_port": self.master_port,
             "publish_port": self.publish_port,
             "root_dir": path(&self.root_dir),
@@ -247,6 +327,44 @@ impl MinionConfig {
         opts
     }
 
+    /// How often a link sends a heartbeat: every `heartbeat_interval`, and
+    /// at least twice per `master_alive_interval`, so that a live master's
+    /// answers always arrive within the alive interval.
+    pub fn ping_interval(&self) -> Duration {
+        self.heartbeat_interval
+            .min(self.master_alive_interval / 2)
+            .max(Duration::from_millis(50))
+    }
+
+    /// How long each step of a connection attempt (TCP connect, TLS
+    /// handshake, the master's welcome) may take: ten seconds, and with
+    /// `failover` at most the alive interval, so that a master that does
+    /// not answer SYNs, or accepts and then hangs, is given up on within it
+    /// and the next one tried. (With `str` a slow master delays only its
+    /// own link, and a loaded one gets the whole ten seconds.)
+    pub fn connect_timeout(&self) -> Duration {
+        let most = Duration::from_secs(10);
+        match self.master_type {
+            MasterType::Str => most,
+            MasterType::Failover => self
+                .master_alive_interval
+                .clamp(Duration::from_secs(1), most),
+        }
+    }
+
+    /// The masters in the order this run uses them: as listed, or shuffled
+    /// once with `random_master` (with `master_failback`, only the ones
+    /// after the first, which stays the one to fail back to, as in Salt).
+    pub fn master_order(&self) -> Vec<String> {
+        let mut masters = self.masters.clone();
+        if self.random_master && masters.len() > 1 {
+            let keep_first = self.master_type == MasterType::Failover && self.master_failback;
+            let from = usize::from(keep_first);
+            fastrand::shuffle(&mut masters[from..]);
+        }
+        masters
+    }
+
     /// The file holding grains set at runtime (`grains.setval`), as Salt's
     /// `/etc/salt/grains`.
     pub fn grains_file(&self) -> PathBuf {
@@ -273,6 +391,95 @@ mod tests {
         assert_eq!(c.master_port, 4506);
         assert_eq!(c.publish_port, 4505);
         assert_eq!(c.pki_dir, Path::new("/etc/brine/pki/minion"));
+        assert_eq!(c.master_type, MasterType::Str);
+        assert_eq!(c.master_alive_interval, Duration::from_secs(10));
+        assert!(!c.random_master && !c.master_failback);
+        assert_eq!(c.master_failback_interval, c.master_alive_interval);
+        // heartbeats at least twice per alive interval
+        assert_eq!(c.ping_interval(), Duration::from_secs(5));
+        assert_eq!(c.connect_timeout(), Duration::from_secs(10));
+    }
+
+    fn parse(text: &str) -> Result<MinionConfig, ConfError> {
+        let raw = RawConfig::parse("minion", text)?;
+        MinionConfig::from_raw(Path::new("/etc/brine"), raw)
+    }
+
+    #[test]
+    fn failover_options_as_salt_names_them() {
+        let c = parse(
+            "master: [a, b, c]\nmaster_type: failover\nmaster_alive_interval: 4\n\
+             master_failback: true\nmaster_failback_interval: 30\nrandom_master: true\n",
+        )
+        .unwrap();
+        assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
+        assert_eq!(c.master_type, MasterType::Failover);
+        assert_eq!(c.master_alive_interval, Duration::from_secs(4));
+        assert!(c.master_failback && c.random_master);
+        assert_eq!(c.master_failback_interval, Duration::from_secs(30));
+        assert_eq!(c.ping_interval(), Duration::from_secs(2));
+        assert_eq!(c.connect_timeout(), Duration::from_secs(4));
+        let opts = c.as_opts();
+        assert_eq!(opts["master_type"], "failover");
+        assert_eq!(opts["master_failback"], true);
+        // A single master is a list of one (Salt #23611).
+        let one = parse("master: a\nmaster_type: failover\n").unwrap();
+        assert_eq!(one.masters, vec!["a"]);
+        // Salt's 0: the failback interval is the alive interval.
+        let c =
+            parse("master_type: failover\nmaster_alive_interval: 7\nmaster_failback_interval: 0\n")
+                .unwrap();
+        assert_eq!(c.master_failback_interval, Duration::from_secs(7));
+        // "str" is Salt's default, spelled out
+        assert_eq!(
+            parse("master_type: str\n").unwrap().master_type,
+            MasterType::Str
+        );
+    }
+
+    #[test]
+    fn an_unknown_master_type_is_a_clear_error() {
+        for (value, says) in [
+            ("hot", "unknown master_type 'hot'"),
+            ("func", "Brine does not support"),
+            ("disable", "Brine does not support"),
+        ] {
+            let error = parse(&format!("master_type: {value}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("master_type"), "{error}");
+            assert!(error.contains(says), "{error}");
+            assert!(error.contains("'failover'"), "{error}");
+        }
+    }
+
+    #[test]
+    fn random_master_shuffles_and_failback_keeps_the_first() {
+        let masters: Vec<String> = (0..8).map(|i| format!("m{i}")).collect();
+        let list = format!("master: [{}]\n", masters.join(", "));
+        let c = parse(&format!("{list}random_master: true\n")).unwrap();
+        let orders: std::collections::BTreeSet<Vec<String>> =
+            (0..20).map(|_| c.master_order()).collect();
+        assert!(orders.len() > 1, "never shuffled");
+        for o in &orders {
+            let mut sorted = o.clone();
+            sorted.sort();
+            assert_eq!(sorted, masters, "a shuffle keeps every master once");
+        }
+        let c = parse(&format!(
+            "{list}random_master: true\nmaster_type: failover\nmaster_failback: true\n"
+        ))
+        .unwrap();
+        let orders: std::collections::BTreeSet<Vec<String>> =
+            (0..20).map(|_| c.master_order()).collect();
+        assert!(orders.len() > 1, "never shuffled");
+        assert!(orders.iter().all(|o| o[0] == "m0"), "{orders:?}");
+        let c = parse(&list).unwrap();
+        assert_eq!(
+            c.master_order(),
+            masters,
+            "listed order without random_master"
+        );
     }
 
     #[test]
