@@ -1,5 +1,6 @@
-//! The minion daemon: one link per configured master, one executor, one
-//! grains handle shared by all.
+//! The minion daemon: its links to the masters (one per master, or one at a
+//! time with `master_type: failover`), one executor, one grains handle
+//! shared by all.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -7,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use crate::config::MinionConfig;
 use crate::exec::Executor;
 use crate::grains::GrainsHandle;
-use crate::link::{run_link, LinkCtx, MasterClient};
+use crate::link::{start_links, LinkCtx, MasterClient};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MinionError {
@@ -38,7 +39,8 @@ pub async fn run(
     tracing::info!(minion_id = %config.id, fingerprint = %pki.fingerprint(), "minion key");
     let config = Arc::new(config);
     let grains = GrainsHandle::load(&config);
-    let client = MasterClient::new(&config.masters);
+    let masters = config.master_order();
+    let client = MasterClient::for_config(&config, &masters);
     let executor = Executor::connected(config.clone(), grains.clone(), client.clone());
     let ctx = LinkCtx {
         config: config.clone(),
@@ -48,11 +50,12 @@ pub async fn run(
         client,
         open_cache: None,
     };
-    let links: Vec<_> = config
-        .masters
-        .iter()
-        .map(|m| tokio::spawn(run_link(ctx.clone(), m.clone())))
-        .collect();
+    tracing::info!(
+        master_type = config.master_type.as_str(),
+        masters = ?masters,
+        "connecting to masters"
+    );
+    let links = start_links(&ctx, masters);
     shutdown.await;
     for l in links {
         l.abort();

@@ -1,10 +1,14 @@
-//! The minion: connects to every master, runs jobs, returns results.
+//! The minion: connects to its masters (all at once, or one at a time with
+//! `master_type: failover`), runs jobs, returns results.
 pub mod caller;
+pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod exec;
+pub mod failover;
 pub mod grains;
 pub mod link;
+pub mod liveness;
 pub mod modules;
 pub mod open_cache;
 pub mod pillar_store;

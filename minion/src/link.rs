@@ -1,9 +1,18 @@
 //! One minion's link to one master: enrollment, the TLS session on the
 //! request port, the SUB socket on the publish port, and the outbox of
 //! returns that survives reconnects.
+//!
+//! How links are run depends on `master_type`: with `str` (the default)
+//! every master gets its own link task ([`run_link`]), and nothing one
+//! link does waits on another; with `failover` one task walks the list
+//! ([`crate::failover`]), connected to one master at a time.
+//!
+//! A session is up while both of its connections are: it ends when the
+//! request connection closes, when the publish connection closes, or when
+//! the master has been silent for `master_alive_interval`
+//! ([`crate::liveness`]); the link is then made again, both connections.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,21 +20,22 @@ use brine_pki::channel::{read_frame, write_frame};
 use brine_pki::sealing::{open, parse_publication, SealError};
 use brine_pki::MinionPki;
 use brine_proto::targeting::{MinionFacts, TargetExpr};
-use brine_proto::{
-    EpochKey, FileBlob, Job, JobId, JobReturn, MasterMsg, MinionMsg, SealedPublication,
-};
-use tokio::io::{AsyncRead, AsyncWrite};
+use brine_proto::{EpochKey, Job, JobId, JobReturn, MasterMsg, MinionMsg, SealedPublication};
+use futures::StreamExt;
+use tokio::io::{AsyncWrite, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tracing::{debug, info, warn, Instrument};
 use zeromq::{Socket, SocketRecv};
 
-use crate::config::MinionConfig;
+pub use crate::client::{MasterClient, RequestError};
+use crate::config::{MasterType, MinionConfig};
 use crate::exec::Executor;
 use crate::grains::GrainsHandle;
+use crate::liveness::{jitter, Backoff, Pulse, Watched};
 use crate::spool::Spool;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Publications held while the key for their epoch is on its way.
 const MAX_HELD: usize = 64;
 /// Messages (job starts, returns) queued for the session; returns are also
@@ -47,215 +57,27 @@ pub struct LinkCtx {
     pub pki: Arc<Mutex<MinionPki>>,
     pub executor: Executor,
     pub grains: GrainsHandle,
-    /// Requests to the master (files, pillar) ride this link's session.
+    /// Requests to the masters (files, pillar) ride the links' sessions.
     pub client: MasterClient,
     /// `brine-swarm` only: publications opened once per process
     /// ([`crate::open_cache`]). `None` in `brine-minion`.
     pub open_cache: Option<Arc<crate::open_cache::OpenCache>>,
 }
 
-// ---- requests to the master -----------------------------------------------------
-
-/// How long a file or pillar request waits for the master's reply.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-
-#[derive(Debug, thiserror::Error)]
-pub enum RequestError {
-    #[error("not connected to any master")]
-    NotConnected,
-    #[error("no reply from master {master} within {secs} s")]
-    Timeout { master: String, secs: u64 },
-    #[error("connection to master {0} lost before it replied")]
-    Lost(String),
-    /// The master answered with an error.
-    #[error("{0}")]
-    Master(String),
-    #[error("master sent an unexpected reply: {0}")]
-    Unexpected(String),
-}
-
-/// A handle to send requests to the first connected master and await the
-/// reply. Cloneable; execution functions get it through their `CallCtx`.
-#[derive(Clone)]
-pub struct MasterClient {
-    inner: Arc<ClientInner>,
-}
-
-struct ClientInner {
-    /// Masters in config order, each with its session's request queue while connected.
-    links: Mutex<Vec<(String, Option<mpsc::Sender<MinionMsg>>)>>,
-    /// Requests awaiting a reply: the master asked, and who waits.
-    pending: Mutex<HashMap<u64, (String, oneshot::Sender<MasterMsg>)>>,
-    next_req: AtomicU64,
-    timeout: Duration,
-}
-
-impl MasterClient {
-    /// A client for `masters` (in the order they are tried).
-    pub fn new(masters: &[String]) -> MasterClient {
-        MasterClient::with_timeout(masters, REQUEST_TIMEOUT)
-    }
-
-    pub fn with_timeout(masters: &[String], timeout: Duration) -> MasterClient {
-        MasterClient {
-            inner: Arc::new(ClientInner {
-                links: Mutex::new(masters.iter().map(|m| (m.clone(), None)).collect()),
-                pending: Mutex::new(HashMap::new()),
-                next_req: AtomicU64::new(1),
-                timeout,
-            }),
-        }
-    }
-
-    /// Whether some master's session is up.
-    pub fn is_connected(&self) -> bool {
-        lock(&self.inner.links).iter().any(|(_, tx)| tx.is_some())
-    }
-
-    fn set_session(&self, master: &str, tx: Option<mpsc::Sender<MinionMsg>>) {
-        let closed = tx.is_none();
-        let mut links = lock(&self.inner.links);
-        match links.iter_mut().find(|(m, _)| m == master) {
-            Some(slot) => slot.1 = tx,
-            None => links.push((master.to_string(), tx)),
-        }
-        drop(links);
-        if closed {
-            // The session is gone: its requests fail now, not at their timeout.
-            lock(&self.inner.pending).retain(|_, (m, _)| m != master);
-        }
-    }
-
-    /// Hands a reply to the request waiting for it; false when none waits
-    /// (it timed out, or the reply is not one).
-    fn complete(&self, msg: MasterMsg) -> bool {
-        let req = match &msg {
-            MasterMsg::FileListReply { req, .. }
-            | MasterMsg::FileDirListReply { req, .. }
-            | MasterMsg::FileReply { req, .. }
-            | MasterMsg::FileEnvsReply { req, .. }
-            | MasterMsg::PillarReply { req, .. } => *req,
-            _ => return false,
-        };
-        match lock(&self.inner.pending).remove(&req) {
-            Some((_, waiter)) => waiter.send(msg).is_ok(),
-            None => false,
-        }
-    }
-
-    /// Sends the request `make(req)` to the first connected master and waits
-    /// for the reply carrying the same `req`.
-    async fn request(
-        &self,
-        make: impl FnOnce(u64) -> MinionMsg,
-    ) -> Result<MasterMsg, RequestError> {
-        let (master, tx) = lock(&self.inner.links)
-            .iter()
-            .find_map(|(m, tx)| tx.clone().map(|tx| (m.clone(), tx)))
-            .ok_or(RequestError::NotConnected)?;
-        let req = self.inner.next_req.fetch_add(1, Ordering::Relaxed);
-        let (done_tx, done_rx) = oneshot::channel();
-        lock(&self.inner.pending).insert(req, (master.clone(), done_tx));
-        if tx.send(make(req)).await.is_err() {
-            lock(&self.inner.pending).remove(&req);
-            return Err(RequestError::Lost(master));
-        }
-        let outcome = tokio::time::timeout(self.inner.timeout, done_rx).await;
-        lock(&self.inner.pending).remove(&req);
-        match outcome {
-            Ok(Ok(msg)) => Ok(msg),
-            Ok(Err(_)) => Err(RequestError::Lost(master)),
-            Err(_) => Err(RequestError::Timeout {
-                master,
-                secs: self.inner.timeout.as_secs(),
-            }),
-        }
-    }
-
-    /// `(path, sha256)` of every file of `saltenv` on the master, sorted.
-    pub async fn file_list(&self, saltenv: &str) -> Result<Vec<(String, String)>, RequestError> {
-        let saltenv = saltenv.to_string();
-        match self
-            .request(|req| MinionMsg::FileList { req, saltenv })
-            .await?
-        {
-            MasterMsg::FileListReply { result, .. } => result.map_err(RequestError::Master),
-            other => Err(RequestError::Unexpected(format!("{other:?}"))),
-        }
-    }
-
-    /// Every directory of `saltenv` on the master, empty ones included.
-    pub async fn file_dir_list(&self, saltenv: &str) -> Result<Vec<String>, RequestError> {
-        let saltenv = saltenv.to_string();
-        match self
-            .request(|req| MinionMsg::FileDirList { req, saltenv })
-            .await?
-        {
-            MasterMsg::FileDirListReply { result, .. } => result.map_err(RequestError::Master),
-            other => Err(RequestError::Unexpected(format!("{other:?}"))),
-        }
-    }
-
-    /// The master's file server environments.
-    pub async fn file_envs(&self) -> Result<Vec<String>, RequestError> {
-        match self.request(|req| MinionMsg::FileEnvs { req }).await? {
-            MasterMsg::FileEnvsReply { envs, .. } => Ok(envs),
-            other => Err(RequestError::Unexpected(format!("{other:?}"))),
-        }
-    }
-
-    /// One file; `Ok(None)` when the master has no such file. With `have`
-    /// equal to the file's sha256, the blob comes back without bytes.
-    pub async fn file_get(
-        &self,
-        saltenv: &str,
-        path: &str,
-        have: Option<&str>,
-    ) -> Result<Option<FileBlob>, RequestError> {
-        let (saltenv, path_s, have) = (
-            saltenv.to_string(),
-            path.to_string(),
-            have.map(str::to_string),
-        );
-        let msg = self
-            .request(|req| MinionMsg::FileGet {
-                req,
-                saltenv,
-                path: path_s,
-                have_sha256: have,
-            })
-            .await?;
-        match msg {
-            MasterMsg::FileReply { result, .. } => {
-                let blob = result.map_err(RequestError::Master)?;
-                match &blob {
-                    Some(FileBlob { data: Some(d), .. }) => {
-                        info!(path, bytes = d.len(), "file received from master")
-                    }
-                    Some(FileBlob { data: None, .. }) => {
-                        info!(path, "cached file is current; nothing transferred")
-                    }
-                    None => {}
-                }
-                Ok(blob)
-            }
-            other => Err(RequestError::Unexpected(format!("{other:?}"))),
-        }
-    }
-
-    /// This minion's pillar as the master compiles it, and its errors.
-    pub async fn pillar(
-        &self,
-        saltenv: Option<&str>,
-    ) -> Result<(serde_json::Value, Vec<String>), RequestError> {
-        let saltenv = saltenv.map(str::to_string);
-        match self
-            .request(|req| MinionMsg::PillarGet { req, saltenv })
-            .await?
-        {
-            MasterMsg::PillarReply { pillar, errors, .. } => Ok((pillar, errors)),
-            other => Err(RequestError::Unexpected(format!("{other:?}"))),
-        }
+/// Starts the links to `masters` (in the order this run uses them, see
+/// [`MinionConfig::master_order`]) as `master_type` says: one task per
+/// master (`str`), or one task connected to one master at a time
+/// (`failover`). The tasks run until aborted.
+pub fn start_links(ctx: &LinkCtx, masters: Vec<String>) -> Vec<JoinHandle<()>> {
+    match ctx.config.master_type {
+        MasterType::Str => masters
+            .into_iter()
+            .map(|m| tokio::spawn(run_link(ctx.clone(), m)))
+            .collect(),
+        MasterType::Failover => vec![tokio::spawn(crate::failover::run_failover(
+            ctx.clone(),
+            masters,
+        ))],
     }
 }
 
@@ -263,44 +85,306 @@ impl MasterClient {
 pub async fn run_link(ctx: LinkCtx, master: String) {
     let span = tracing::info_span!("link", master = %master);
     async move {
-        let (out_tx, mut out_rx) = mpsc::channel::<MinionMsg>(OUTBOX);
-        debug!("opening the return spool");
-        let spool = open_spool(&ctx, &master).await;
-        debug!(ok = spool.is_some(), "return spool opened");
-        let mut state = LinkState {
-            spool,
-            ..LinkState::default()
-        };
+        let mut link = Link::open(&ctx, master).await;
         let mut backoff = Backoff::new(ctx.config.recon_default, ctx.config.recon_max);
         loop {
-            let has_cert = lock(&ctx.pki).has_certificate();
-            if !has_cert {
-                match enroll(&ctx, &master).await {
-                    Ok(true) => backoff.reset(),
+            if link.needs_cert {
+                match enroll(&ctx, &link.master, None).await {
+                    Ok(true) => {
+                        link.needs_cert = false;
+                        backoff.reset();
+                        continue;
+                    }
                     Ok(false) => {}
                     Err(error) => warn!(%error, "enrollment failed"),
                 }
+                tokio::time::sleep(backoff.next_delay()).await;
                 continue;
             }
-            match session(&ctx, &master, &mut state, &out_tx, &mut out_rx).await {
-                Ok(SessionEnd::Refused(reason)) => {
-                    warn!(%reason, "master refused this minion; requesting a certificate again");
-                    if let Err(error) = lock(&ctx.pki).clear_certificate() {
-                        warn!(%error, "cannot clear the certificate");
-                    }
-                    state.keys.clear();
-                }
-                Ok(SessionEnd::Lost) => {
-                    info!("connection to master lost; reconnecting");
+            match link.establish(&ctx).await {
+                Ok(Opened::Session(session)) => {
                     backoff.reset();
+                    let ended = link.run(&ctx, session).await;
+                    link.log_end(&ctx, &ended.how);
+                    if !matches!(ended.how, End::Refused(_)) {
+                        backoff.after_loss();
+                    }
                 }
+                Ok(Opened::Refused(reason)) => link.refused(&reason),
+                Ok(Opened::Closed) => debug!("master closed the connection before its welcome"),
                 Err(error) => warn!(%error, "cannot connect to master"),
             }
-            tokio::time::sleep(backoff.next()).await;
+            tokio::time::sleep(backoff.next_delay()).await;
         }
     }
     .instrument(span)
     .await
+}
+
+/// One master as this minion knows it: what outlives a connection.
+pub(crate) struct Link {
+    pub(crate) master: String,
+    state: LinkState,
+    out_tx: mpsc::Sender<MinionMsg>,
+    out_rx: mpsc::Receiver<MinionMsg>,
+    /// This master has not issued (or no longer accepts) this minion's
+    /// certificate: ask it for one before a session. Per master: one master
+    /// refusing the key leaves the certificate the others accept alone.
+    pub(crate) needs_cert: bool,
+}
+
+/// Why a session ended.
+pub(crate) enum End {
+    /// The master does not accept this minion's key (any more).
+    Refused(String),
+    /// A connection closed or failed.
+    Lost(String),
+    /// The master said nothing for `master_alive_interval`.
+    Silent,
+}
+
+pub(crate) struct Ended {
+    pub(crate) how: End,
+    /// The master's last sign of life.
+    pub(crate) last_heard: tokio::time::Instant,
+}
+
+/// What a connection attempt gave.
+pub(crate) enum Opened {
+    /// Both connections up and the master's welcome read.
+    Session(Established),
+    /// The master refused this minion's certificate.
+    Refused(String),
+    /// The master closed the connection before saying anything.
+    Closed,
+}
+
+/// A session with a master, welcomed, not yet run.
+pub(crate) struct Established {
+    pubs: mpsc::Receiver<Received>,
+    rd: ReadHalf<Tls>,
+    wr: WriteHalf<Tls>,
+    pulse: Arc<Pulse>,
+}
+
+type Tls = tokio_rustls::client::TlsStream<Watched<TcpStream>>;
+
+impl Link {
+    /// The link to `master`, with its spool opened (interrupted jobs recovered).
+    pub(crate) async fn open(ctx: &LinkCtx, master: String) -> Link {
+        let (out_tx, out_rx) = mpsc::channel::<MinionMsg>(OUTBOX);
+        debug!(%master, "opening the return spool");
+        let spool = open_spool(ctx, &master).await;
+        debug!(%master, ok = spool.is_some(), "return spool opened");
+        let needs_cert = !lock(&ctx.pki).has_certificate();
+        Link {
+            master,
+            state: LinkState {
+                spool,
+                ..LinkState::default()
+            },
+            out_tx,
+            out_rx,
+            needs_cert,
+        }
+    }
+
+    /// The master refused this minion's certificate: ask it for one again.
+    pub(crate) fn refused(&mut self, reason: &str) {
+        warn!(%reason, "master refused this minion; requesting a certificate again");
+        self.needs_cert = true;
+        self.state.keys.clear();
+    }
+
+    pub(crate) fn log_end(&mut self, ctx: &LinkCtx, how: &End) {
+        match how {
+            End::Refused(reason) => self.refused(reason),
+            End::Lost(reason) => info!(%reason, "connection to master lost; reconnecting"),
+            End::Silent => warn!(
+                secs = ctx.config.master_alive_interval.as_secs_f64(),
+                "master silent for master_alive_interval; reconnecting"
+            ),
+        }
+    }
+
+    /// Connects both ports and reads the master's welcome, each step
+    /// bounded by the connect timeout: a master that never answers, or
+    /// accepts and then hangs, fails here within `master_alive_interval`.
+    pub(crate) async fn establish(&mut self, ctx: &LinkCtx) -> Result<Opened, LinkError> {
+        let timeout = ctx.config.connect_timeout();
+        // Subscribe first so that no publication slips by between the two.
+        let pubs = subscribe(ctx, &self.master).await?;
+        let (tls, pulse) = tls_connect(ctx, &self.master, true).await?;
+        let (mut rd, mut wr) = tokio::io::split(tls);
+        let state = &mut self.state;
+        let hello = MinionMsg::Hello {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            last_jid: match &state.spool {
+                Some(s) => lock(s).last_seen(),
+                None => state.seen_in_memory.iter().max().copied(),
+            },
+        };
+        tokio::time::timeout(timeout, write_frame(&mut wr, &hello))
+            .await
+            .map_err(|_| LinkError::Silent(timeout))??;
+        let first = tokio::time::timeout(timeout, read_frame::<MasterMsg, _>(&mut rd))
+            .await
+            .map_err(|_| LinkError::Unexpected("nothing".into()))??;
+        match first {
+            Some(MasterMsg::Welcome {
+                master_id,
+                signing_key,
+                now_ms,
+                epoch,
+            }) => {
+                state.master_id = master_id;
+                state.signing_key = signing_key;
+                state.clock_offset_ms = now_ms - now_millis();
+                state.keys.clear();
+                state.current_epoch = epoch.epoch;
+                state.keys.insert(epoch.epoch, epoch);
+            }
+            Some(MasterMsg::Refused { reason }) => return Ok(Opened::Refused(reason)),
+            Some(other) => return Err(LinkError::Unexpected(format!("{other:?}"))),
+            None => return Ok(Opened::Closed),
+        }
+        info!(master_id = %state.master_id, "connected to master");
+        Ok(Opened::Session(Established {
+            pubs,
+            rd,
+            wr,
+            pulse,
+        }))
+    }
+
+    /// Runs an established session until it ends. Dropping this future
+    /// ends the session too (the failover driver does, to fail back).
+    pub(crate) async fn run(&mut self, ctx: &LinkCtx, session: Established) -> Ended {
+        let live = Live {
+            pulse: session.pulse.clone(),
+            alive: ctx.config.master_alive_interval,
+        };
+        let how = match self.serve(ctx, session, &live).await {
+            Ok(end) => end,
+            Err(LinkError::Silent(_)) => End::Silent,
+            Err(error) => End::Lost(error.to_string()),
+        };
+        Ended {
+            how,
+            last_heard: live.pulse.last(),
+        }
+    }
+
+    async fn serve(
+        &mut self,
+        ctx: &LinkCtx,
+        session: Established,
+        live: &Live,
+    ) -> Result<End, LinkError> {
+        let Established {
+            mut pubs,
+            mut rd,
+            mut wr,
+            pulse,
+        } = session;
+        // Whatever the master has not acknowledged goes again: it keeps the
+        // first copy of each (jid, minion) and acknowledges the rest.
+        let pending = with_spool(&self.state.spool, |s| s.pending_returns())
+            .await
+            .unwrap_or_default();
+        if !pending.is_empty() {
+            info!(returns = pending.len(), "sending spooled returns");
+        }
+        for ret in pending {
+            write_live(&mut wr, &MinionMsg::Return(ret), live).await?;
+        }
+
+        // Reads run in their own task: read_frame is not cancel-safe.
+        let (in_tx, mut inbox) = mpsc::channel::<MasterMsg>(1024);
+        let reader = tokio::spawn(
+            async move {
+                loop {
+                    match read_frame::<MasterMsg, _>(&mut rd).await {
+                        Ok(Some(m)) => {
+                            if in_tx.send(m).await.is_err() {
+                                break;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) if e.is_malformed_body() => {
+                            warn!(error = %e, "malformed message from master ignored")
+                        }
+                        Err(e) => {
+                            debug!(error = %e, "master connection closed");
+                            break;
+                        }
+                    }
+                }
+            }
+            .in_current_span(),
+        );
+        // Requests get a queue of their own: unlike returns, they are not kept
+        // for the next connection (the caller tries another master or times out).
+        let (req_tx, mut req_rx) = mpsc::channel::<MinionMsg>(256);
+        let id = ctx.client.open_session(&self.master, req_tx, pulse);
+        let _guard = SessionGuard {
+            client: ctx.client.clone(),
+            master: self.master.clone(),
+            id,
+            reader,
+        };
+        if ctx.executor.pillar().is_none() {
+            let executor = ctx.executor.clone();
+            tokio::spawn(async move { executor.warm_pillar().await }.in_current_span());
+        }
+        drive(
+            ctx,
+            &mut self.state,
+            &mut wr,
+            &mut inbox,
+            &mut pubs,
+            &self.out_tx,
+            &mut self.out_rx,
+            &mut req_rx,
+            live,
+        )
+        .await
+    }
+}
+
+/// Closes a session's side of the request client and stops its reader,
+/// however the session ends (returned, failed, or dropped).
+struct SessionGuard {
+    client: MasterClient,
+    master: String,
+    id: u64,
+    reader: JoinHandle<()>,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.client.close_session(&self.master, self.id);
+        self.reader.abort();
+    }
+}
+
+/// A session's liveness: its pulse and how long it may be flat.
+struct Live {
+    pulse: Arc<Pulse>,
+    alive: Duration,
+}
+
+/// Writes one frame, unless the master stays silent for the alive interval
+/// meanwhile (a peer that stopped reading blocks the write for ever).
+async fn write_live<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    msg: &MinionMsg,
+    live: &Live,
+) -> Result<(), LinkError> {
+    tokio::select! {
+        written = write_frame(wr, msg) => Ok(written?),
+        _ = live.pulse.flatline(live.alive) => Err(LinkError::Silent(live.alive)),
+    }
 }
 
 /// Per-master memory that outlives one connection.
@@ -358,11 +442,6 @@ async fn with_spool<T: Send + 'static>(
     crate::spool::on_spool_thread(move || f(&mut lock(&spool))).await
 }
 
-enum SessionEnd {
-    Refused(String),
-    Lost,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
     #[error("connect to {addr}: {source}")]
@@ -383,6 +462,8 @@ pub enum LinkError {
     Sub { addr: String, message: String },
     #[error("master sent {0} where a welcome was expected")]
     Unexpected(String),
+    #[error("master silent for {0:?}")]
+    Silent(Duration),
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -429,31 +510,32 @@ async fn connect_from(source: Option<std::net::IpAddr>, addr: &str) -> std::io::
     }))
 }
 
+/// A TLS session with `master`'s request port, and the pulse its bytes beat.
 async fn tls_connect(
     ctx: &LinkCtx,
     master: &str,
     with_cert: bool,
-) -> Result<tokio_rustls::client::TlsStream<TcpStream>, LinkError> {
+) -> Result<(Tls, Arc<Pulse>), LinkError> {
+    let timeout = ctx.config.connect_timeout();
     let addr = host_port(master, ctx.config.master_port);
     let (tls_config, pin) =
         lock(&ctx.pki).tls_client_config(ctx.config.master_finger.as_deref(), with_cert)?;
-    let tcp = tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        connect_from(ctx.config.source_address, &addr),
-    )
-    .await
-    .map_err(|_| LinkError::Connect {
-        addr: addr.clone(),
-        source: std::io::ErrorKind::TimedOut.into(),
-    })?
-    .map_err(|source| LinkError::Connect {
-        addr: addr.clone(),
-        source,
-    })?;
+    let tcp = tokio::time::timeout(timeout, connect_from(ctx.config.source_address, &addr))
+        .await
+        .map_err(|_| LinkError::Connect {
+            addr: addr.clone(),
+            source: std::io::ErrorKind::TimedOut.into(),
+        })?
+        .map_err(|source| LinkError::Connect {
+            addr: addr.clone(),
+            source,
+        })?;
     let _ = tcp.set_nodelay(true);
+    let pulse = Arc::new(Pulse::new());
+    let tcp = Watched::new(tcp, pulse.clone());
     let connector = tokio_rustls::TlsConnector::from(tls_config);
     let name = rustls::pki_types::ServerName::try_from("brine-master").expect("static server name");
-    let tls = tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp))
+    let tls = tokio::time::timeout(timeout, connector.connect(name, tcp))
         .await
         .map_err(|_| LinkError::Tls {
             addr: addr.clone(),
@@ -478,21 +560,39 @@ async fn tls_connect(
             warn!(fingerprint = %fp, "trusting the master's CA on first use; set master_finger to pin it explicitly");
         }
     }
-    Ok(tls)
+    Ok((tls, pulse))
 }
 
 // ---- enrollment ---------------------------------------------------------------
 
-/// Asks `master` for a certificate. Ok(true): issued and stored.
-async fn enroll(ctx: &LinkCtx, master: &str) -> Result<bool, LinkError> {
+/// Asks `master` for a certificate until it issues one (Ok(true)); with
+/// `until`, gives up at that instant (Ok(false): the key is still pending
+/// there) or at the first failure to reach the master (Err): the failover
+/// driver then tries the next master.
+pub(crate) async fn enroll(
+    ctx: &LinkCtx,
+    master: &str,
+    until: Option<tokio::time::Instant>,
+) -> Result<bool, LinkError> {
     let mut wait = ctx.config.acceptance_wait_time;
     loop {
-        match enroll_once(ctx, master, wait).await {
+        let hold = match until {
+            Some(until) => wait.min(until.saturating_duration_since(tokio::time::Instant::now())),
+            None => wait,
+        };
+        match enroll_once(ctx, master, hold).await {
             Ok(true) => return Ok(true),
             Ok(false) => {}
+            Err(error) if until.is_some() => return Err(error),
             Err(error) => warn!(%error, "certificate request failed"),
         }
-        tokio::time::sleep(jitter(wait)).await;
+        let pause = jitter(wait);
+        if let Some(until) = until {
+            if tokio::time::Instant::now() + pause >= until {
+                return Ok(false);
+            }
+        }
+        tokio::time::sleep(pause).await;
         wait = (wait * 2).min(
             ctx.config
                 .acceptance_wait_time_max
@@ -502,14 +602,17 @@ async fn enroll(ctx: &LinkCtx, master: &str) -> Result<bool, LinkError> {
 }
 
 async fn enroll_once(ctx: &LinkCtx, master: &str, hold: Duration) -> Result<bool, LinkError> {
-    let tls = tls_connect(ctx, master, false).await?;
+    let (tls, _pulse) = tls_connect(ctx, master, false).await?;
     let (mut rd, mut wr) = tokio::io::split(tls);
     let csr_pem = lock(&ctx.pki).csr_pem()?;
     let req = MinionMsg::CertRequest {
         id: ctx.config.id.clone(),
         csr_pem,
     };
-    write_frame(&mut wr, &req).await?;
+    let timeout = ctx.config.connect_timeout();
+    tokio::time::timeout(timeout, write_frame(&mut wr, &req))
+        .await
+        .map_err(|_| LinkError::Silent(timeout))??;
     let deadline = tokio::time::Instant::now() + hold.max(Duration::from_secs(1));
     loop {
         let msg = match tokio::time::timeout_at(deadline, read_frame::<MasterMsg, _>(&mut rd)).await
@@ -552,171 +655,99 @@ pub(crate) struct Received {
 /// anything is authenticated is bounded (vendored zmq.rs patch): a message
 /// above the largest publication drops the connection before a buffer is
 /// reserved for its announced length.
-fn sub_socket_options() -> zeromq::SocketOptions {
+fn sub_socket_options(connect_timeout: Duration) -> zeromq::SocketOptions {
     let mut options = zeromq::SocketOptions::default();
     options
         .max_msg_size(brine_proto::MAX_FRAME_LEN + 64 * 1024)
-        .connect_timeout(CONNECT_TIMEOUT);
+        .connect_timeout(connect_timeout);
     options
 }
 
 async fn subscribe(ctx: &LinkCtx, master: &str) -> Result<mpsc::Receiver<Received>, LinkError> {
     let addr = host_port(master, ctx.config.publish_port);
-    let mut sub = zeromq::SubSocket::with_options(sub_socket_options());
+    subscribe_to(&addr, ctx.config.connect_timeout()).await
+}
+
+/// Subscribes to everything on the publish port at `addr`. The receiver
+/// yields publications and closes when the connection to the publisher
+/// does: zmq.rs would reconnect on its own, but publications sent in the
+/// gap would be lost unseen, so the link is made again instead (the
+/// master replays missed jobs to a new session).
+async fn subscribe_to(
+    addr: &str,
+    timeout: Duration,
+) -> Result<mpsc::Receiver<Received>, LinkError> {
+    let mut sub = zeromq::SubSocket::with_options(sub_socket_options(timeout));
+    let mut events = sub.monitor();
     let endpoint = format!("tcp://{addr}");
-    tokio::time::timeout(CONNECT_TIMEOUT, sub.connect(&endpoint))
+    tokio::time::timeout(timeout, sub.connect(&endpoint))
         .await
         .map_err(|_| LinkError::Sub {
-            addr: addr.clone(),
+            addr: addr.to_string(),
             message: "connect timed out".into(),
         })?
         .map_err(|e| LinkError::Sub {
-            addr: addr.clone(),
+            addr: addr.to_string(),
             message: e.to_string(),
         })?;
     // Bounded too: a publisher that accepts the connection and then stalls
     // must not hold the link forever.
-    tokio::time::timeout(CONNECT_TIMEOUT, sub.subscribe(""))
+    tokio::time::timeout(timeout, sub.subscribe(""))
         .await
         .map_err(|_| LinkError::Sub {
-            addr: addr.clone(),
+            addr: addr.to_string(),
             message: "subscribe timed out".into(),
         })?
         .map_err(|e| LinkError::Sub {
-            addr: addr.clone(),
+            addr: addr.to_string(),
             message: e.to_string(),
         })?;
     let (tx, rx) = mpsc::channel(1024);
     let budget = Arc::new(tokio::sync::Semaphore::new(PUB_QUEUE_BYTES));
-    tokio::spawn(async move {
-        loop {
-            match sub.recv().await {
-                Ok(msg) => {
-                    // A publication is a single frame; anything else is noise.
-                    let Some(frame) = msg.get(0) else { continue };
-                    // Wait for room: the publisher is throttled by TCP, not
-                    // by our memory.
-                    let need = frame.len().clamp(1, PUB_QUEUE_BYTES) as u32;
-                    let Ok(permit) = budget.clone().acquire_many_owned(need).await else {
-                        break;
-                    };
-                    let received = Received {
-                        bytes: frame.to_vec(),
-                        _budget: permit,
-                    };
-                    if tx.send(received).await.is_err() {
+    tokio::spawn(
+        async move {
+            loop {
+                let msg = tokio::select! {
+                    msg = sub.recv() => msg,
+                    event = events.next() => match event {
+                        Some(zeromq::SocketEvent::Disconnected(_)) | None => {
+                            debug!("publish connection lost");
+                            break;
+                        }
+                        Some(_) => continue,
+                    },
+                    // The session ended: let go of the connection now, not
+                    // at the next publication.
+                    _ = tx.closed() => break,
+                };
+                match msg {
+                    Ok(msg) => {
+                        // A publication is a single frame; anything else is noise.
+                        let Some(frame) = msg.get(0) else { continue };
+                        // Wait for room: the publisher is throttled by TCP, not
+                        // by our memory.
+                        let need = frame.len().clamp(1, PUB_QUEUE_BYTES) as u32;
+                        let Ok(permit) = budget.clone().acquire_many_owned(need).await else {
+                            break;
+                        };
+                        let received = Received {
+                            bytes: frame.to_vec(),
+                            _budget: permit,
+                        };
+                        if tx.send(received).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(error) => {
+                        debug!(%error, "publish socket closed");
                         break;
                     }
                 }
-                Err(error) => {
-                    debug!(%error, "publish socket closed");
-                    break;
-                }
             }
         }
-    });
+        .in_current_span(),
+    );
     Ok(rx)
-}
-
-async fn session(
-    ctx: &LinkCtx,
-    master: &str,
-    state: &mut LinkState,
-    out_tx: &mpsc::Sender<MinionMsg>,
-    out_rx: &mut mpsc::Receiver<MinionMsg>,
-) -> Result<SessionEnd, LinkError> {
-    // Subscribe first so that no publication slips by between the two.
-    let mut pubs = subscribe(ctx, master).await?;
-    let tls = tls_connect(ctx, master, true).await?;
-    let (mut rd, mut wr) = tokio::io::split(tls);
-    write_frame(
-        &mut wr,
-        &MinionMsg::Hello {
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            last_jid: match &state.spool {
-                Some(s) => lock(s).last_seen(),
-                None => state.seen_in_memory.iter().max().copied(),
-            },
-        },
-    )
-    .await?;
-    let first = tokio::time::timeout(CONNECT_TIMEOUT, read_frame::<MasterMsg, _>(&mut rd))
-        .await
-        .map_err(|_| LinkError::Unexpected("nothing".into()))??;
-    match first {
-        Some(MasterMsg::Welcome {
-            master_id,
-            signing_key,
-            now_ms,
-            epoch,
-        }) => {
-            state.master_id = master_id;
-            state.signing_key = signing_key;
-            state.clock_offset_ms = now_ms - now_millis();
-            state.keys.clear();
-            state.current_epoch = epoch.epoch;
-            state.keys.insert(epoch.epoch, epoch);
-        }
-        Some(MasterMsg::Refused { reason }) => return Ok(SessionEnd::Refused(reason)),
-        Some(other) => return Err(LinkError::Unexpected(format!("{other:?}"))),
-        None => return Ok(SessionEnd::Lost),
-    }
-    info!(master_id = %state.master_id, "connected to master");
-    // Whatever the master has not acknowledged goes again: it keeps the
-    // first copy of each (jid, minion) and acknowledges the rest.
-    let pending = with_spool(&state.spool, |s| s.pending_returns())
-        .await
-        .unwrap_or_default();
-    if !pending.is_empty() {
-        info!(returns = pending.len(), "sending spooled returns");
-    }
-    for ret in pending {
-        write_frame(&mut wr, &MinionMsg::Return(ret)).await?;
-    }
-
-    // Reads run in their own task: read_frame is not cancel-safe.
-    let (in_tx, mut inbox) = mpsc::channel::<MasterMsg>(1024);
-    let reader = tokio::spawn(async move {
-        loop {
-            match read_frame::<MasterMsg, _>(&mut rd).await {
-                Ok(Some(m)) => {
-                    if in_tx.send(m).await.is_err() {
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) if e.is_malformed_body() => {
-                    warn!(error = %e, "malformed message from master ignored")
-                }
-                Err(e) => {
-                    debug!(error = %e, "master connection closed");
-                    break;
-                }
-            }
-        }
-    });
-    // Requests get a queue of their own: unlike returns, they are not kept
-    // for the next connection (the caller times out or tries another master).
-    let (req_tx, mut req_rx) = mpsc::channel::<MinionMsg>(256);
-    ctx.client.set_session(master, Some(req_tx));
-    if ctx.executor.pillar().is_none() {
-        let executor = ctx.executor.clone();
-        tokio::spawn(async move { executor.warm_pillar().await }.in_current_span());
-    }
-    let end = drive(
-        ctx,
-        state,
-        &mut wr,
-        &mut inbox,
-        &mut pubs,
-        out_tx,
-        out_rx,
-        &mut req_rx,
-    )
-    .await;
-    ctx.client.set_session(master, None);
-    reader.abort();
-    end
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -729,26 +760,27 @@ async fn drive<W: AsyncWrite + Unpin>(
     out_tx: &mpsc::Sender<MinionMsg>,
     out_rx: &mut mpsc::Receiver<MinionMsg>,
     req_rx: &mut mpsc::Receiver<MinionMsg>,
-) -> Result<SessionEnd, LinkError> {
+    live: &Live,
+) -> Result<End, LinkError> {
     let hb = ctx.config.heartbeat_interval;
-    let mut tick = tokio::time::interval(hb);
+    let mut tick = tokio::time::interval(ctx.config.ping_interval());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     let mut grains_rx = ctx.grains.subscribe();
     let grains = ctx.grains.snapshot();
-    write_frame(
+    write_live(
         wr,
         &MinionMsg::Grains {
             grains: (*grains).clone(),
         },
+        live,
     )
     .await?;
-    let mut last_heard = tokio::time::Instant::now();
     let mut last_resend = tokio::time::Instant::now();
     loop {
         tokio::select! {
             m = inbox.recv() => {
-                let Some(m) = m else { return Ok(SessionEnd::Lost) };
-                last_heard = tokio::time::Instant::now();
+                let Some(m) = m else { return Ok(End::Lost("request connection closed".into())) };
                 match m {
                     MasterMsg::Heartbeat => {}
                     MasterMsg::Epoch(key) => {
@@ -760,14 +792,14 @@ async fn drive<W: AsyncWrite + Unpin>(
                         state.keys.retain(|e, _| *e + 1 >= cur);
                         let held: Vec<_> = state.held.drain(..).collect();
                         for p in held {
-                            handle_publication(ctx, state, p, out_tx, wr).await?;
+                            handle_publication(ctx, state, p, out_tx, wr, live).await?;
                         }
                     }
                     MasterMsg::Job(job) => {
                         // Delivered inside our authenticated channel: no seal to check.
                         accept_job(ctx, state, job, out_tx).await;
                     }
-                    MasterMsg::Refused { reason } => return Ok(SessionEnd::Refused(reason)),
+                    MasterMsg::Refused { reason } => return Ok(End::Refused(reason)),
                     MasterMsg::ReturnAck { jid } => {
                         debug!(%jid, "return stored by the master");
                         with_spool(&state.spool, move |s| s.acknowledged(jid)).await;
@@ -792,18 +824,20 @@ async fn drive<W: AsyncWrite + Unpin>(
                 }
             }
             p = pubs.recv() => {
-                let Some(received) = p else { return Ok(SessionEnd::Lost) };
+                let Some(received) = p else {
+                    return Ok(End::Lost("publish connection closed".into()));
+                };
                 match parse_publication(&received.bytes) {
-                    Ok(p) => handle_publication(ctx, state, p, out_tx, wr).await?,
+                    Ok(p) => handle_publication(ctx, state, p, out_tx, wr, live).await?,
                     Err(error) => warn!(%error, "malformed publication ignored"),
                 }
             }
-            Some(m) = req_rx.recv() => write_frame(wr, &m).await?,
+            Some(m) = req_rx.recv() => write_live(wr, &m, live).await?,
             m = out_rx.recv() => {
                 if let Some(m) = m {
-                    match write_frame(wr, &m).await {
+                    match write_live(wr, &m, live).await {
                         Ok(()) => {}
-                        Err(brine_pki::channel::ChannelError::Encode(error)) => {
+                        Err(LinkError::Channel(brine_pki::channel::ChannelError::Encode(error))) => {
                             // Cannot ever be sent (returns are fitted to the
                             // frame before this): drop it rather than let it
                             // block every later session.
@@ -819,7 +853,7 @@ async fn drive<W: AsyncWrite + Unpin>(
                             // every new session (kept here too in case the
                             // spool could not take them).
                             let _ = out_tx.try_send(m);
-                            return Err(e.into());
+                            return Err(e);
                         }
                     }
                 }
@@ -827,15 +861,13 @@ async fn drive<W: AsyncWrite + Unpin>(
             changed = grains_rx.changed() => {
                 if changed.is_ok() {
                     let g = grains_rx.borrow_and_update().clone();
-                    write_frame(wr, &MinionMsg::Grains { grains: (*g).clone() }).await?;
+                    write_live(wr, &MinionMsg::Grains { grains: (*g).clone() }, live).await?;
                 }
             }
+            // Whatever the session is doing, a master silent this long is dead.
+            _ = live.pulse.flatline(live.alive) => return Ok(End::Silent),
             _ = tick.tick() => {
-                if last_heard.elapsed() > hb * 3 {
-                    warn!("master silent past the heartbeat deadline");
-                    return Ok(SessionEnd::Lost);
-                }
-                write_frame(wr, &MinionMsg::Heartbeat).await?;
+                write_live(wr, &MinionMsg::Heartbeat, live).await?;
                 // Returns the master deferred (its disk was full) or never
                 // acknowledged go again now and then.
                 let resend_after = hb * RESEND_AFTER_HEARTBEATS;
@@ -845,7 +877,7 @@ async fn drive<W: AsyncWrite + Unpin>(
                         .await
                         .unwrap_or_default();
                     for ret in pending {
-                        write_frame(wr, &MinionMsg::Return(ret)).await?;
+                        write_live(wr, &MinionMsg::Return(ret), live).await?;
                     }
                 }
             }
@@ -859,6 +891,7 @@ async fn handle_publication<W: AsyncWrite + Unpin>(
     p: SealedPublication,
     out_tx: &mpsc::Sender<MinionMsg>,
     wr: &mut W,
+    live: &Live,
 ) -> Result<(), LinkError> {
     let Some(key) = state.keys.get(&p.epoch) else {
         if p.epoch > state.current_epoch && state.held.len() < MAX_HELD {
@@ -867,7 +900,7 @@ async fn handle_publication<W: AsyncWrite + Unpin>(
                 "publication under a newer key; asking for it"
             );
             state.held.push_back(p);
-            write_frame(wr, &MinionMsg::GetEpochKey).await?;
+            write_live(wr, &MinionMsg::GetEpochKey, live).await?;
         } else {
             debug!(
                 epoch = p.epoch,
@@ -1048,35 +1081,67 @@ fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
-/// ±25 % so that a fleet does not retry in lock-step.
-fn jitter(d: Duration) -> Duration {
-    let f = 0.75 + fastrand::f64() * 0.5;
-    d.mul_f64(f)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zeromq::SocketSend;
 
-struct Backoff {
-    first: Duration,
-    max: Duration,
-    cur: Duration,
-}
+    /// The publish side dying while the request session lives must end the
+    /// session: the receiver closes when the publisher goes away.
+    #[tokio::test]
+    async fn the_publication_stream_closes_when_the_publisher_goes() {
+        let mut publisher = zeromq::PubSocket::new();
+        let endpoint = publisher.bind("tcp://127.0.0.1:0").await.unwrap();
+        let addr = endpoint
+            .to_string()
+            .trim_start_matches("tcp://")
+            .to_string();
+        let mut pubs = subscribe_to(&addr, Duration::from_secs(5)).await.unwrap();
+        // the subscription reaches the publisher a moment after connect
+        let got = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                publisher.send("hello".into()).await.unwrap();
+                if let Ok(Some(r)) =
+                    tokio::time::timeout(Duration::from_millis(100), pubs.recv()).await
+                {
+                    return r.bytes;
+                }
+            }
+        })
+        .await
+        .expect("a publication arrives");
+        assert_eq!(got, b"hello");
+        drop(publisher);
+        let closed = tokio::time::timeout(Duration::from_secs(10), async {
+            while pubs.recv().await.is_some() {}
+        })
+        .await;
+        assert!(
+            closed.is_ok(),
+            "the stream stayed open after the publisher went"
+        );
+    }
 
-impl Backoff {
-    fn new(first: Duration, max: Duration) -> Self {
-        Backoff {
-            first,
-            max: max.max(first),
-            cur: first,
-        }
-    }
-    fn reset(&mut self) {
-        self.cur = self.first;
-    }
-    fn next(&mut self) -> Duration {
-        let d = jitter(self.cur);
-        self.cur = (self.cur * 2).min(self.max);
-        d
+    /// A publisher that accepts the connection and never speaks fails the
+    /// attempt within the connect timeout.
+    #[tokio::test]
+    async fn a_publisher_that_never_speaks_fails_in_time() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let holder = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                held.push(s);
+            }
+        });
+        let start = std::time::Instant::now();
+        let r = subscribe_to(&addr, Duration::from_secs(1)).await;
+        assert!(r.is_err());
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        holder.abort();
     }
 }
-
-#[allow(dead_code)]
-fn _assert_io<T: AsyncRead + AsyncWrite>() {}

@@ -2,7 +2,7 @@
 //! fleet size. Each simulated minion is a real minion of this crate: its
 //! own id, key, certificate, grains, spool, executor, and per master its
 //! own link (SUB socket and TLS session), started through
-//! [`crate::link::run_link`] as `brine-minion` starts its own. The master
+//! [`crate::link::start_links`] as `brine-minion` starts its own. The master
 //! cannot tell them from real minions.
 //!
 //! Differences from one `brine-minion` per host, all chosen to make the
@@ -26,7 +26,7 @@ use crate::config::MinionConfig;
 use crate::daemon::MinionError;
 use crate::exec::Executor;
 use crate::grains::{collect_core, GrainsHandle};
-use crate::link::{run_link, LinkCtx, MasterClient};
+use crate::link::{start_links, LinkCtx, MasterClient};
 use crate::open_cache::OpenCache;
 
 /// Which minions a swarm process runs, and how.
@@ -146,7 +146,8 @@ pub async fn run(
             let mut own_core = core.clone();
             own_core.insert("id".into(), Value::String(config.id.clone()));
             let grains = GrainsHandle::with_core(&config, own_core);
-            let client = MasterClient::new(&config.masters);
+            let masters = config.master_order();
+            let client = MasterClient::for_config(&config, &masters);
             let executor = Executor::connected(config.clone(), grains.clone(), client.clone());
             let ctx = LinkCtx {
                 config: config.clone(),
@@ -156,9 +157,7 @@ pub async fn run(
                 client,
                 open_cache: Some(cache.clone()),
             };
-            for m in &config.masters {
-                links.push(tokio::spawn(run_link(ctx.clone(), m.clone())));
-            }
+            links.extend(start_links(&ctx, masters));
             if !spec.stagger.is_zero() {
                 tokio::time::sleep(spec.stagger).await;
             }
