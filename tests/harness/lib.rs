@@ -20,6 +20,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 pub mod masters;
+pub mod multi;
 pub mod netns;
 pub mod pg;
 
