@@ -6,6 +6,7 @@ mod attack_returns;
 mod attack_zmtp;
 mod cluster;
 mod cluster_ca;
+mod failover;
 mod fileserver;
 mod first_use;
 mod gitfs;
