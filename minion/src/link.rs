@@ -382,6 +382,9 @@ async fn write_live<W: AsyncWrite + Unpin>(
     live: &Live,
 ) -> Result<(), LinkError> {
     tokio::select! {
+        // The write first: when it completes at once (the usual case) no
+        // timer is ever armed.
+        biased;
         written = write_frame(wr, msg) => Ok(written?),
         _ = live.pulse.flatline(live.alive) => Err(LinkError::Silent(live.alive)),
     }
@@ -777,6 +780,10 @@ async fn drive<W: AsyncWrite + Unpin>(
     )
     .await?;
     let mut last_resend = tokio::time::Instant::now();
+    // One timer for the session's silence, moved on when it fires early
+    // (the master spoke meanwhile): not one per message handled.
+    let silence = tokio::time::sleep_until(live.pulse.last() + live.alive);
+    tokio::pin!(silence);
     loop {
         tokio::select! {
             m = inbox.recv() => {
@@ -865,7 +872,13 @@ async fn drive<W: AsyncWrite + Unpin>(
                 }
             }
             // Whatever the session is doing, a master silent this long is dead.
-            _ = live.pulse.flatline(live.alive) => return Ok(End::Silent),
+            _ = &mut silence => {
+                let deadline = live.pulse.last() + live.alive;
+                if tokio::time::Instant::now() >= deadline {
+                    return Ok(End::Silent);
+                }
+                silence.as_mut().reset(deadline);
+            }
             _ = tick.tick() => {
                 write_live(wr, &MinionMsg::Heartbeat, live).await?;
                 // Returns the master deferred (its disk was full) or never
@@ -1120,6 +1133,28 @@ mod tests {
             closed.is_ok(),
             "the stream stayed open after the publisher went"
         );
+    }
+
+    /// A peer that stopped reading (a suspended VM: its kernel buffer full,
+    /// nothing acknowledged) blocks a write for ever; the session gives up
+    /// on it after the alive interval.
+    #[tokio::test(start_paused = true)]
+    async fn a_write_to_a_peer_that_stopped_reading_ends_at_the_alive_interval() {
+        let (a, _b) = tokio::io::duplex(64);
+        let pulse = Arc::new(Pulse::new());
+        let mut w = Watched::new(a, pulse.clone());
+        let live = Live {
+            pulse,
+            alive: Duration::from_secs(3),
+        };
+        let big = MinionMsg::Hello {
+            version: "x".repeat(4096),
+            last_jid: None,
+        };
+        let start = tokio::time::Instant::now();
+        let r = write_live(&mut w, &big, &live).await;
+        assert!(matches!(r, Err(LinkError::Silent(_))), "{r:?}");
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
     }
 
     /// A publisher that accepts the connection and never speaks fails the
