@@ -32,7 +32,7 @@ pub async fn follow(master: Arc<Master>, mut events: mpsc::Receiver<ClusterEvent
                 });
                 Ok(())
             }
-            ClusterEvent::Returns(jid) => master.pull_returns(jid).await,
+            ClusterEvent::Returns { jid, origin } => master.pull_returns(jid, Some(&origin)).await,
             ClusterEvent::Resync => resync(&master).await,
         };
         if let Err(error) = result {
@@ -65,7 +65,7 @@ async fn resync(master: &Master) -> Result<(), crate::store::StoreError> {
         .load_grains(None, |id, grains| master.cache_grains(&id, &grains))
         .await?;
     for jid in master.routed_jids() {
-        master.pull_returns(jid).await?;
+        master.pull_returns(jid, None).await?;
     }
     Ok(())
 }

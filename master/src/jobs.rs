@@ -153,7 +153,7 @@ async fn gather<W: AsyncWrite + Unpin>(
     if master.store.is_shared() {
         // Another master may have relayed the job and stored a return
         // between the commit above and this route: read what is there.
-        if let Err(error) = master.pull_returns(jid).await {
+        if let Err(error) = master.pull_returns(jid, None).await {
             warn!(%error, "cannot read returns from the shared store");
         }
     }

@@ -86,7 +86,7 @@ pub struct Master {
     routes: Mutex<HashMap<JobId, mpsc::UnboundedSender<JobEvent>>>,
     /// Per routed job, the store position of the last return read from
     /// other masters (a cluster's shared store).
-    remote_cursor: Mutex<HashMap<JobId, i64>>,
+    remote_cursor: Mutex<HashMap<(JobId, String), i64>>,
     /// Jobs started on a minion and not yet returned: (jid, id).
     running: Mutex<std::collections::HashSet<(JobId, String)>>,
     /// Jobs being gathered now, for checking returns without the store.
@@ -302,17 +302,32 @@ impl Master {
     }
 
     /// Forwards returns another master stored for a job a CLI waits on
-    /// here: those stored after the last look (the cursor per job).
-    pub async fn pull_returns(&self, jid: JobId) -> Result<(), crate::store::StoreError> {
+    /// here. `origin`: those master `origin` stored since the last look (a
+    /// cursor per job and master); None: every return stored by any other
+    /// master (after a resync, and once when the job starts), the gatherer
+    /// drops what it already has.
+    pub async fn pull_returns(
+        &self,
+        jid: JobId,
+        origin: Option<&str>,
+    ) -> Result<(), crate::store::StoreError> {
         if !lock(&self.routes).contains_key(&jid) {
             return Ok(());
         }
-        let after = lock(&self.remote_cursor).get(&jid).copied().unwrap_or(0);
-        let rows = self.store.returns_since(jid, after).await?;
-        let Some(last) = rows.last().map(|r| r.0) else {
-            return Ok(());
-        };
-        lock(&self.remote_cursor).insert(jid, last);
+        let key = origin.map(|o| (jid, o.to_string()));
+        let after = key
+            .as_ref()
+            .and_then(|k| lock(&self.remote_cursor).get(k).copied())
+            .unwrap_or(0);
+        let rows = self
+            .store
+            .returns_since(jid, origin, &self.config.id, after)
+            .await?;
+        if let (Some(key), Some(last)) = (key, rows.last().map(|r| r.0)) {
+            let mut cursors = lock(&self.remote_cursor);
+            let cur = cursors.entry(key).or_insert(0);
+            *cur = (*cur).max(last);
+        }
         if let Some(tx) = lock(&self.routes).get(&jid) {
             for (_, ret) in rows {
                 lock(&self.running).remove(&(jid, ret.id.clone()));
@@ -497,7 +512,7 @@ impl Master {
 
     pub fn remove_route(&self, jid: JobId) {
         lock(&self.routes).remove(&jid);
-        lock(&self.remote_cursor).remove(&jid);
+        lock(&self.remote_cursor).retain(|(j, _), _| *j != jid);
     }
 
     /// Marks a job as being gathered (returns are checked against it).

@@ -135,8 +135,8 @@ pub enum ClusterEvent {
     Grains(Vec<String>),
     /// A job was published by master `origin`.
     Job { jid: JobId, origin: String },
-    /// Returns were stored for this job (by any master).
-    Returns(JobId),
+    /// Returns were stored for this job by master `origin`.
+    Returns { jid: JobId, origin: String },
     /// The notification connection was re-established: anything may have
     /// been missed, so everything cached is read again.
     Resync,
@@ -225,12 +225,16 @@ pub(crate) trait StoreReader: Send + Sync + 'static {
         live: (i64, i64),
         limit: usize,
     ) -> Result<Vec<Job>, StoreError>;
-    /// Returns of `jid` stored after position `after` (PostgreSQL's
-    /// sequence), for a master gathering returns that reached another
-    /// master of the cluster.
+    /// Returns of `jid` stored by master `origin` after position `after`
+    /// (PostgreSQL's sequence), or by any master but `not_by` when `origin`
+    /// is None, for a master gathering returns that reached another master
+    /// of the cluster. Positions are compared per origin only: one master's
+    /// writer commits in the order it draws them, masters together do not.
     async fn returns_since(
         &self,
         jid: JobId,
+        origin: Option<&str>,
+        not_by: &str,
         after: i64,
     ) -> Result<Vec<(i64, JobReturn)>, StoreError>;
     /// Which of `ids` are connected to master `master` now.
@@ -484,9 +488,11 @@ impl Store {
     pub async fn returns_since(
         &self,
         jid: JobId,
+        origin: Option<&str>,
+        not_by: &str,
         after: i64,
     ) -> Result<Vec<(i64, JobReturn)>, StoreError> {
-        read!(self, r => r.returns_since(jid, after))
+        read!(self, r => r.returns_since(jid, origin, not_by, after))
     }
 
     pub async fn connected_to(

@@ -261,7 +261,10 @@ fn parse_notice(channel: &str, payload: &str, me: &str) -> Option<ClusterEvent> 
             origin: origin.to_string(),
         }),
         // Returns a master stored itself went to its waiting CLI already.
-        CH_RETURNS if origin != me => Some(ClusterEvent::Returns(body.parse().ok()?)),
+        CH_RETURNS if origin != me => Some(ClusterEvent::Returns {
+            jid: body.parse().ok()?,
+            origin: origin.to_string(),
+        }),
         _ => None,
     }
 }
@@ -841,17 +844,33 @@ impl StoreReader for PgReader {
     async fn returns_since(
         &self,
         jid: JobId,
+        origin: Option<&str>,
+        not_by: &str,
         after: i64,
     ) -> Result<Vec<(i64, JobReturn)>, StoreError> {
         let jid_s = jid.to_string();
-        let rows = self
-            .query(
-                &format!(
-                    "SELECT seq, {RETURN_COLUMNS} FROM returns WHERE jid = $1 AND seq > $2 ORDER BY seq"
-                ),
-                &[&jid_s, &after],
-            )
-            .await?;
+        let rows = match origin {
+            Some(origin) => {
+                self.query(
+                    &format!(
+                        "SELECT seq, {RETURN_COLUMNS} FROM returns
+                         WHERE jid = $1 AND master = $2 AND seq > $3 ORDER BY seq"
+                    ),
+                    &[&jid_s, &origin, &after],
+                )
+                .await?
+            }
+            None => {
+                self.query(
+                    &format!(
+                        "SELECT seq, {RETURN_COLUMNS} FROM returns
+                         WHERE jid = $1 AND master <> $2 ORDER BY seq"
+                    ),
+                    &[&jid_s, &not_by],
+                )
+                .await?
+            }
+        };
         Ok(rows
             .iter()
             .map(|r| (r.get::<_, i64>(0), row_to_return(jid, r, 1)))

@@ -332,6 +332,8 @@ impl StoreReader for SqliteReader {
     async fn returns_since(
         &self,
         _jid: JobId,
+        _origin: Option<&str>,
+        _not_by: &str,
         _after: i64,
     ) -> Result<Vec<(i64, JobReturn)>, StoreError> {
         // One master per file: every return reached this master itself.
