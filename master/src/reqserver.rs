@@ -425,6 +425,7 @@ async fn session<R, W>(
             signing_key: master.pki.signing_public_key(),
             now_ms: now_ms(),
             epoch: master.epoch(),
+            cluster: master.store.cluster().map(str::to_string),
         })
         .await;
     info!("minion connected");

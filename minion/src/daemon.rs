@@ -49,6 +49,7 @@ pub async fn run(
         grains,
         client,
         open_cache: None,
+        peers: Default::default(),
     };
     tracing::info!(
         master_type = config.master_type.as_str(),

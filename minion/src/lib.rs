@@ -2,6 +2,7 @@
 //! `master_type: failover`), runs jobs, returns results.
 pub mod caller;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod exec;

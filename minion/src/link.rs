@@ -62,6 +62,9 @@ pub struct LinkCtx {
     /// `brine-swarm` only: publications opened once per process
     /// ([`crate::open_cache`]). `None` in `brine-minion`.
     pub open_cache: Option<Arc<crate::open_cache::OpenCache>>,
+    /// What this minion's links know of each other (masters of one
+    /// cluster: [`crate::cluster`]).
+    pub peers: Arc<crate::cluster::ClusterPeers>,
 }
 
 /// Starts the links to `masters` (in the order this run uses them, see
@@ -149,6 +152,18 @@ pub(crate) struct Ended {
     pub(crate) last_heard: tokio::time::Instant,
 }
 
+/// Tells the other links this one's session is down, when dropped.
+struct SessionDown<'a> {
+    peers: &'a crate::cluster::ClusterPeers,
+    master: String,
+}
+
+impl Drop for SessionDown<'_> {
+    fn drop(&mut self) {
+        self.peers.disconnected(&self.master);
+    }
+}
+
 /// What a connection attempt gave.
 pub(crate) enum Opened {
     /// Both connections up and the master's welcome read.
@@ -176,10 +191,13 @@ impl Link {
         debug!(%master, "opening the return spool");
         let spool = open_spool(ctx, &master).await;
         debug!(%master, ok = spool.is_some(), "return spool opened");
+        ctx.peers.register(&master, spool.clone());
+        let link_name = master.clone();
         let needs_cert = !lock(&ctx.pki).has_certificate();
         Link {
             master,
             state: LinkState {
+                link: link_name,
                 spool,
                 ..LinkState::default()
             },
@@ -236,8 +254,10 @@ impl Link {
                 signing_key,
                 now_ms,
                 epoch,
+                cluster,
             }) => {
                 state.master_id = master_id;
+                state.cluster = cluster;
                 state.signing_key = signing_key;
                 state.clock_offset_ms = now_ms - now_millis();
                 state.keys.clear();
@@ -260,6 +280,13 @@ impl Link {
     /// Runs an established session until it ends. Dropping this future
     /// ends the session too (the failover driver does, to fail back).
     pub(crate) async fn run(&mut self, ctx: &LinkCtx, session: Established) -> Ended {
+        ctx.peers
+            .connected(&self.master, self.state.cluster.clone());
+        // Marked down however the session ends, dropped futures included.
+        let _down = SessionDown {
+            peers: &ctx.peers,
+            master: self.master.clone(),
+        };
         let live = Live {
             pulse: session.pulse.clone(),
             alive: ctx.config.master_alive_interval,
@@ -393,7 +420,11 @@ async fn write_live<W: AsyncWrite + Unpin>(
 /// Per-master memory that outlives one connection.
 #[derive(Default)]
 struct LinkState {
+    /// The master's address as configured (the link's name).
+    link: String,
     master_id: String,
+    /// The cluster the master said it belongs to, if it shares a store.
+    cluster: Option<String>,
     signing_key: Vec<u8>,
     keys: HashMap<u64, EpochKey>,
     current_epoch: u64,
@@ -572,13 +603,23 @@ async fn tls_connect(
 /// `until`, gives up at that instant (Ok(false): the key is still pending
 /// there) or at the first failure to reach the master (Err): the failover
 /// driver then tries the next master.
+///
+/// A link that started without any certificate stops asking as soon as
+/// another link got one (Ok(true)): the certificate is the minion's, and
+/// this master may accept it already (one store for the cluster); if it
+/// does not, it refuses the session and this link asks again.
 pub(crate) async fn enroll(
     ctx: &LinkCtx,
     master: &str,
     until: Option<tokio::time::Instant>,
 ) -> Result<bool, LinkError> {
+    let had_cert = lock(&ctx.pki).has_certificate();
     let mut wait = ctx.config.acceptance_wait_time;
     loop {
+        if !had_cert && lock(&ctx.pki).has_certificate() {
+            info!("another master issued this minion's certificate; trying it with this one");
+            return Ok(true);
+        }
         let hold = match until {
             Some(until) => wait.min(until.saturating_duration_since(tokio::time::Instant::now())),
             None => wait,
@@ -809,7 +850,15 @@ async fn drive<W: AsyncWrite + Unpin>(
                     MasterMsg::Refused { reason } => return Ok(End::Refused(reason)),
                     MasterMsg::ReturnAck { jid } => {
                         debug!(%jid, "return stored by the master");
-                        with_spool(&state.spool, move |s| s.acknowledged(jid)).await;
+                        // Stored in the cluster's store: no link of the
+                        // cluster needs to send it again.
+                        let spools = match &state.cluster {
+                            Some(c) => ctx.peers.spools_of(c),
+                            None => state.spool.iter().cloned().collect(),
+                        };
+                        for spool in spools {
+                            with_spool(&Some(spool), move |s| s.acknowledged(jid)).await;
+                        }
                     }
                     MasterMsg::ReturnRefused { jid, reason } => {
                         warn!(%jid, %reason, "master refused a return; dropping it");
@@ -892,6 +941,22 @@ async fn drive<W: AsyncWrite + Unpin>(
                     for ret in pending {
                         write_live(wr, &MinionMsg::Return(ret), live).await?;
                     }
+                    // Returns spooled for another master of this cluster
+                    // whose session is down: this master stores them in
+                    // the same store (its acknowledgement clears them there).
+                    if let Some(cluster) = &state.cluster {
+                        for spool in ctx.peers.orphaned(&state.link, cluster) {
+                            let handed = with_spool(&Some(spool), move |s| s.pending_older_than(resend_after))
+                                .await
+                                .unwrap_or_default();
+                            if !handed.is_empty() {
+                                info!(returns = handed.len(), "sending returns spooled for a master of the cluster that is down");
+                            }
+                            for ret in handed {
+                                write_live(wr, &MinionMsg::Return(ret), live).await?;
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -970,6 +1035,14 @@ async fn accept_job(
         pillar: pillar.as_deref().and_then(serde_json::Value::as_object),
     }) {
         return;
+    }
+    // Two masters of one cluster may both deliver a job (a relay on a
+    // stale presence row): the first link to claim it runs it.
+    if let Some(cluster) = &state.cluster {
+        if !ctx.peers.claim(cluster, job.jid) {
+            debug!(jid = %job.jid, "job already taken through another master of the cluster");
+            return;
+        }
     }
     // Only what targets this minion is remembered (and fsynced): the rest
     // never runs here, replayed or not.

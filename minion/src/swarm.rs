@@ -156,6 +156,7 @@ pub async fn run(
                 grains,
                 client,
                 open_cache: Some(cache.clone()),
+                peers: Default::default(),
             };
             links.extend(start_links(&ctx, masters));
             if !spec.stagger.is_zero() {

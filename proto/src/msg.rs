@@ -173,6 +173,11 @@ pub enum MasterMsg {
         /// Master clock, for the replay window.
         now_ms: i64,
         epoch: EpochKey,
+        /// The cluster this master belongs to (masters sharing one store):
+        /// a minion hands a return spooled for a dead master of it to
+        /// another, and runs a job two of them deliver once.
+        #[serde(default)]
+        cluster: Option<String>,
     },
     /// A new publication key (after a rotation, or on request).
     Epoch(EpochKey),

@@ -157,3 +157,71 @@ fn a_cluster_of_two_masters_shares_keys_jobs_and_returns() {
     assert_eq!(returned(&v), ["m1", "m3"], "{out:?}");
     b.stop();
 }
+
+#[test]
+fn returns_spooled_while_every_master_was_down_arrive_once_through_any_master() {
+    let Some(pg) = PgServer::start() else { return };
+    let (mut c, mut b) = two_masters(&pg);
+    let both = ["127.0.0.1", "127.0.0.2"];
+    let ids = ["s1", "s2", "s3"];
+    for id in ids {
+        c.add_minion_of(id, &both, "");
+    }
+    assert_eventually!(
+        c.keys_in("minions_pre").len() == 3,
+        "three pending keys: {:?}",
+        c.keys_in("minions_pre")
+    );
+    c.accept(&ids);
+    b.wait_answering(&ids);
+
+    // Published by master0; every master dies while the minions run it.
+    let out = c.brine(&["--async", "*", "test.sleep", "4"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let jid = brine_tests::jid_of(&out.stdout).unwrap_or_else(|| panic!("a jid: {out:?}"));
+    assert_eventually!(
+        c.logs().matches("job started").count() >= 3,
+        "the three minions started the job"
+    );
+    c.master.signal(nix::sys::signal::Signal::SIGKILL);
+    b.stop();
+    std::thread::sleep(std::time::Duration::from_secs(5));
+
+    // Only master1 comes back: it gets the returns spooled for master0.
+    b.start();
+    let everyone: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+    assert_eventually!(
+        {
+            let v = run_json(&b.conf(), &["jobs.lookup_jid", &jid.to_string()]);
+            ids.iter().all(|id| v[*id] == Value::Bool(true))
+        },
+        "every return of master0's job visible from master1: {}",
+        run_json(&b.conf(), &["jobs.lookup_jid", &jid.to_string()])
+    );
+    assert!(
+        c.logs()
+            .contains("sending returns spooled for a master of the cluster that is down"),
+        "the returns went through master1's links"
+    );
+    let stored = pg.psql(&format!(
+        "SELECT id FROM returns WHERE jid = '{jid}' ORDER BY id"
+    ));
+    assert_eq!(
+        stored.stdout.lines().collect::<Vec<_>>(),
+        everyone,
+        "each return stored once: {stored:?}"
+    );
+    // master0 back: the same returns, from it too, and none sent again.
+    c.restart_master();
+    assert_eventually!(
+        {
+            let out = c.run(&["--out", "json", "jobs.lookup_jid", &jid.to_string()]);
+            let v: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+            ids.iter().all(|id| v[*id] == Value::Bool(true))
+        },
+        "every return visible from master0"
+    );
+    let stored = pg.psql(&format!("SELECT count(*) FROM returns WHERE jid = '{jid}'"));
+    assert_eq!(stored.stdout.trim(), "3", "{stored:?}");
+    b.stop();
+}
