@@ -122,6 +122,10 @@ fn a_cluster_of_two_masters_shares_keys_jobs_and_returns() {
     let listed = run_json(&b.conf(), &["jobs.list_jobs", "search_function=cmd.*"]);
     assert_eq!(listed[jid.to_string()]["Master"], "master0", "{listed}");
     assert_eq!(listed[jid.to_string()]["Returned"], 3, "{listed}");
+    let printed = run_json(&b.conf(), &["jobs.print_job", &jid.to_string()]);
+    let job = &printed[jid.to_string()];
+    assert_eq!(job["Function"], "cmd.run", "{printed}");
+    assert_eq!(job["Result"]["m3"]["return"], "shared", "{printed}");
     // manage.status answers for the cluster, with where each minion is.
     let status = run_json(&b.conf(), &["manage.status", "show_master=True"]);
     assert_eq!(
@@ -183,6 +187,9 @@ fn returns_spooled_while_every_master_was_down_arrive_once_through_any_master() 
         c.logs().matches("job started").count() >= 3,
         "the three minions started the job"
     );
+    // Running, as either master sees it.
+    let active = run_json(&b.conf(), &["jobs.active"]);
+    assert_eq!(active[jid.to_string()]["Running"], 3, "{active}");
     c.master.signal(nix::sys::signal::Signal::SIGKILL);
     b.stop();
     std::thread::sleep(std::time::Duration::from_secs(5));
