@@ -219,11 +219,29 @@ async fn gather<W: AsyncWrite + Unpin>(
     }
     master.remove_route(jid);
     master.remove_active(jid);
+    // In a cluster a minion connected only to another master is connected:
+    // read where the rest are (only when some did not return).
+    let elsewhere: HashSet<String> = if master.store.is_shared() && !waiting.is_empty() {
+        match master.store.load_presence().await {
+            Ok(rows) => rows
+                .into_iter()
+                .filter(|p| p.connected && p.master != master.config.id)
+                .map(|p| p.id)
+                .collect(),
+            Err(error) => {
+                warn!(%error, "cannot read the cluster's presence");
+                HashSet::new()
+            }
+        }
+    } else {
+        HashSet::new()
+    };
     let missing = waiting
         .into_iter()
         .filter(|id| !unstored.iter().any(|u| &u.id == id))
         .map(|id| {
-            let reason = if !connected_at_publish.contains(&id) || !master.is_connected(&id) {
+            let here = connected_at_publish.contains(&id) && master.is_connected(&id);
+            let reason = if !here && !elsewhere.contains(&id) {
                 MissingReason::NotConnected
             } else if started.contains(&id) || master.is_running(jid, &id) {
                 MissingReason::StillRunning
