@@ -72,10 +72,14 @@ impl MultiCluster {
         // at once never share an address (127.0.0.x is the other harness's).
         let net = format!("127.{}.{}", fastrand_byte(10, 250), fastrand_byte(1, 250));
         let addresses: Vec<String> = (1..=count).map(|i| format!("{net}.{i}")).collect();
+        let mut all = addresses.clone();
+        all.extend((0..4).map(|n| format!("{net}.{}", 200 + n)));
+        let ret_port = port_outside_ephemeral(&all, None);
+        let publish_port = port_outside_ephemeral(&all, Some(ret_port));
         let mut mc = MultiCluster {
             dir,
-            ret_port: free_port(),
-            publish_port: free_port(),
+            ret_port,
+            publish_port,
             addresses,
             masters: Vec::new(),
             minions: BTreeMap::new(),
@@ -347,17 +351,56 @@ impl Drop for MultiCluster {
     }
 }
 
+/// A port free on every one of `addresses`, below the kernel's ephemeral
+/// range: connections to a master on the same address take their source
+/// port from that range, so none of them can hold the port a restarted
+/// master binds again.
+fn port_outside_ephemeral(addresses: &[String], not: Option<u16>) -> u16 {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    if low <= 10_000 {
+        // An unusual range: the harness's usual pick.
+        return free_port();
+    }
+    for _ in 0..1000 {
+        let port = 10_000 + (random_u32() % u32::from(low - 10_000)) as u16;
+        if Some(port) == not {
+            continue;
+        }
+        if addresses
+            .iter()
+            .all(|a| TcpListener::bind((a.as_str(), port)).is_ok())
+        {
+            return port;
+        }
+    }
+    free_port()
+}
+
 fn fastrand_byte(lo: u8, hi: u8) -> u8 {
-    // No rand crate here: the clock's nanoseconds and the pid are enough
-    // to keep concurrent clusters apart.
+    lo + (random_u32() % u32::from(hi - lo)) as u8
+}
+
+/// No rand crate here: the clock's nanoseconds, the pid and a counter are
+/// enough to keep concurrent clusters apart.
+fn random_u32() -> u32 {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    let seed = nanos ^ std::process::id().rotate_left(16) ^ (nanos >> 7);
-    static SALT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let salt = SALT.fetch_add(0x9E37_79B9, Ordering::Relaxed);
-    lo + ((seed ^ salt) % u32::from(hi - lo)) as u8
+    let mut x = nanos
+        ^ std::process::id().rotate_left(16)
+        ^ COUNTER
+            .fetch_add(0x9E37_79B9, Ordering::Relaxed)
+            .rotate_left(7);
+    // xorshift, to spread the bits
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    x
 }
 
 /// A master address that never answers, on both ports; stops on drop.
