@@ -296,8 +296,20 @@ async fn decide(master: &Master, id: &str, csr_pem: &str, addr: SocketAddr) -> D
                 fingerprint: info.fingerprint.clone(),
                 csr_pem: Some(csr_pem.to_string()),
             };
-            if let Err(error) = master.put_key(rec).await {
-                return Decision::Rejected(format!("master store error: {error}"));
+            match master.create_key(rec).await {
+                Ok(true) => {}
+                // Another master of the cluster stored a key for this id
+                // first (and may have accepted it): decide on that one.
+                Ok(false) if master.key(id).is_some() => {
+                    return Box::pin(decide(master, id, csr_pem, addr)).await
+                }
+                Ok(false) => {
+                    return Decision::Rejected(
+                        "the key for this id changed while the request was decided; try again"
+                            .into(),
+                    )
+                }
+                Err(error) => return Decision::Rejected(format!("master store error: {error}")),
             }
             if auto {
                 info!(minion_id = id, fingerprint = %info.fingerprint, "key auto-accepted");

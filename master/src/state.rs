@@ -180,6 +180,22 @@ impl Master {
         Ok(())
     }
 
+    /// Records a new key unless the store already has one for the id
+    /// (another master of the cluster decided first): then the stored key
+    /// is taken and `false` returned.
+    pub async fn create_key(&self, rec: KeyRecord) -> Result<bool, crate::store::StoreError> {
+        match self.store.create_key(rec.clone()).await? {
+            crate::store::Written::Stored => {
+                write(&self.keys).insert(rec.id.clone(), rec);
+                Ok(true)
+            }
+            crate::store::Written::Duplicate => {
+                self.reload_key(&rec.id).await?;
+                Ok(false)
+            }
+        }
+    }
+
     pub async fn remove_key(&self, id: &str) -> Result<(), crate::store::StoreError> {
         self.store.delete_key(id).await?;
         write(&self.keys).remove(id);

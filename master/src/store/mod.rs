@@ -144,6 +144,9 @@ pub enum ClusterEvent {
 
 pub(crate) enum WriteOp {
     PutKey(KeyRecord),
+    /// A key row only if there is none (`Duplicate` otherwise): a new
+    /// request must not overwrite a decision another master just made.
+    CreateKey(KeyRecord),
     DeleteKey(String),
     Grains {
         id: String,
@@ -173,6 +176,7 @@ impl WriteOp {
     fn name(&self) -> &'static str {
         match self {
             WriteOp::PutKey(_) => "put_key",
+            WriteOp::CreateKey(_) => "create_key",
             WriteOp::DeleteKey(_) => "delete_key",
             WriteOp::Grains { .. } => "grains",
             WriteOp::Presence { .. } => "presence",
@@ -367,6 +371,11 @@ impl Store {
 
     pub async fn put_key(&self, rec: KeyRecord) -> Result<(), StoreError> {
         self.write(WriteOp::PutKey(rec)).await.map(|_| ())
+    }
+
+    /// Stores a new key unless the id already has one (`Duplicate`).
+    pub async fn create_key(&self, rec: KeyRecord) -> Result<Written, StoreError> {
+        self.write(WriteOp::CreateKey(rec)).await
     }
 
     pub async fn delete_key(&self, id: &str) -> Result<(), StoreError> {

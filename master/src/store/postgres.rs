@@ -442,6 +442,20 @@ async fn apply_batch(
                 .await?;
                 notices.keys.insert(k.id.clone());
             }
+            WriteOp::CreateKey(k) => {
+                let inserted = tx
+                    .execute(
+                        "INSERT INTO keys (id, state, fingerprint, csr_pem, updated_ms) VALUES ($1,$2,$3,$4,$5)
+                         ON CONFLICT (id) DO NOTHING",
+                        &[&k.id, &key_state_str(k.state), &k.fingerprint, &k.csr_pem, &now],
+                    )
+                    .await?;
+                if inserted == 0 {
+                    outcomes[i] = Written::Duplicate;
+                } else {
+                    notices.keys.insert(k.id.clone());
+                }
+            }
             WriteOp::DeleteKey(id) => {
                 tx.execute("DELETE FROM keys WHERE id = $1", &[id]).await?;
                 tx.execute("DELETE FROM presence WHERE id = $1", &[id])

@@ -408,6 +408,15 @@ fn apply_batch(conn: &mut Connection, batch: &[&WriteOp]) -> rusqlite::Result<Ve
                     params![k.id, key_state_str(k.state), k.fingerprint, k.csr_pem, super::now_ms()],
                 )?;
             }
+            WriteOp::CreateKey(k) => {
+                let inserted = tx.execute(
+                    "INSERT OR IGNORE INTO keys (id, state, fingerprint, csr_pem, updated_ms) VALUES (?1,?2,?3,?4,?5)",
+                    params![k.id, key_state_str(k.state), k.fingerprint, k.csr_pem, super::now_ms()],
+                )?;
+                if inserted == 0 {
+                    outcome = Written::Duplicate;
+                }
+            }
             WriteOp::DeleteKey(id) => {
                 tx.execute("DELETE FROM keys WHERE id = ?1", params![id])?;
                 tx.execute("DELETE FROM presence WHERE id = ?1", params![id])?;

@@ -247,3 +247,38 @@ async fn job_listings_filter_by_function_target_user_time_and_activity() {
     store.put_return(ret(jid3, "web2", "x")).await.unwrap();
     assert!(store.list_jobs(&active, 10).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_new_key_never_overwrites_a_decision_already_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("s.db")).unwrap();
+    let key = |state| KeyRecord {
+        id: "web1".into(),
+        state,
+        fingerprint: "aa".into(),
+        csr_pem: None,
+    };
+    store
+        .put_key(key(brine_proto::KeyState::Accepted))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .create_key(key(brine_proto::KeyState::Pending))
+            .await
+            .unwrap(),
+        Written::Duplicate
+    );
+    let stored = store.load_key("web1").await.unwrap().unwrap();
+    assert_eq!(stored.state, brine_proto::KeyState::Accepted);
+    assert_eq!(
+        store
+            .create_key(KeyRecord {
+                id: "web2".into(),
+                ..key(brine_proto::KeyState::Pending)
+            })
+            .await
+            .unwrap(),
+        Written::Stored
+    );
+}
