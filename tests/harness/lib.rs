@@ -64,8 +64,29 @@ pub fn bin(name: &str) -> PathBuf {
     p
 }
 
-/// An unused TCP port on 127.0.0.1.
+/// An unused TCP port on 127.0.0.1 and 127.0.0.2 (masters of multi-master
+/// tests listen on the same ports on several loopback addresses), taken
+/// below the kernel's ephemeral range so that no outgoing connection of a
+/// test running beside this one can take it before the daemon binds it.
 pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    if low > 12_000 {
+        for attempt in 0u64..1000 {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(attempt);
+            let port = 10_000 + (h.finish() % u64::from(low - 10_000)) as u16;
+            if ["127.0.0.1", "127.0.0.2"]
+                .iter()
+                .all(|a| TcpListener::bind((*a, port)).is_ok())
+            {
+                return port;
+            }
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
