@@ -566,6 +566,7 @@ async fn tls_connect(
         })?;
     let _ = tcp.set_nodelay(true);
     let pulse = Arc::new(Pulse::new());
+    pulse.watch_socket(std::os::fd::AsRawFd::as_raw_fd(&tcp));
     let tcp = Watched::new(tcp, pulse.clone());
     let connector = tokio_rustls::TlsConnector::from(tls_config);
     let name = rustls::pki_types::ServerName::try_from("brine-master").expect("static server name");
@@ -922,11 +923,10 @@ async fn drive<W: AsyncWrite + Unpin>(
             }
             // Whatever the session is doing, a master silent this long is dead.
             _ = &mut silence => {
-                let deadline = live.pulse.last() + live.alive;
-                if tokio::time::Instant::now() >= deadline {
+                if live.pulse.silent_past(live.alive) {
                     return Ok(End::Silent);
                 }
-                silence.as_mut().reset(deadline);
+                silence.as_mut().reset(live.pulse.last() + live.alive);
             }
             _ = tick.tick() => {
                 write_live(wr, &MinionMsg::Heartbeat, live).await?;

@@ -12,8 +12,9 @@
 //! giving up.
 
 use std::io;
+use std::os::fd::RawFd;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -26,6 +27,9 @@ pub struct Pulse {
     origin: Instant,
     /// Milliseconds after `origin`.
     last_ms: AtomicU64,
+    /// The connection's socket (-1: none), to look for bytes that arrived
+    /// but were not read yet.
+    fd: AtomicI32,
 }
 
 impl Pulse {
@@ -34,7 +38,42 @@ impl Pulse {
         Pulse {
             origin: Instant::now(),
             last_ms: AtomicU64::new(0),
+            fd: AtomicI32::new(-1),
         }
+    }
+
+    /// The socket to look at before calling the peer silent. Valid while
+    /// the connection is: the pulse lives as long as the session.
+    pub fn watch_socket(&self, fd: RawFd) {
+        self.fd.store(fd, Ordering::Relaxed);
+    }
+
+    /// Whether the peer's bytes already wait in this host's receive queue,
+    /// unread: then this process was slow to read (a minion starved of CPU,
+    /// or thousands of them in one swarm process), not the peer silent.
+    /// Without this, a busy host gave up on a master that had answered,
+    /// reconnected, and fed a reconnect storm.
+    pub fn unread_waiting(&self) -> bool {
+        let fd = self.fd.load(Ordering::Relaxed);
+        if fd < 0 {
+            return false;
+        }
+        let mut byte = [0u8; 1];
+        let flags = nix::sys::socket::MsgFlags::MSG_PEEK | nix::sys::socket::MsgFlags::MSG_DONTWAIT;
+        matches!(nix::sys::socket::recv(fd, &mut byte, flags), Ok(n) if n > 0)
+    }
+
+    /// True once the peer has been silent for `limit`, bytes waiting unread
+    /// counting as life (and beating the pulse).
+    pub fn silent_past(&self, limit: Duration) -> bool {
+        if self.silent_for() < limit {
+            return false;
+        }
+        if self.unread_waiting() {
+            self.beat();
+            return false;
+        }
+        true
     }
 
     /// The peer showed it is alive.
@@ -58,9 +97,10 @@ impl Pulse {
     pub async fn flatline(&self, limit: Duration) {
         loop {
             let deadline = self.last() + limit;
-            if Instant::now() >= deadline {
+            if Instant::now() >= deadline && self.silent_past(limit) {
                 return;
             }
+            let deadline = self.last() + limit;
             tokio::time::sleep_until(deadline).await;
         }
     }
@@ -193,6 +233,21 @@ impl Backoff {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn bytes_waiting_unread_are_life_not_silence() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let (mut peer, ours) = std::os::unix::net::UnixStream::pair().unwrap();
+        let pulse = Pulse::new();
+        pulse.watch_socket(ours.as_raw_fd());
+        assert!(pulse.silent_past(Duration::ZERO), "nothing sent: silent");
+        peer.write_all(b"x").unwrap();
+        assert!(
+            !pulse.silent_past(Duration::ZERO),
+            "a byte waits unread: the peer spoke, this side was slow"
+        );
+    }
+
     use super::*;
     use std::sync::Arc;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
