@@ -116,6 +116,7 @@ pub async fn run_with(
         tokio::spawn(prune_loop(master.clone())),
         tokio::spawn(rotate_loop(master.clone())),
         tokio::spawn(memory::trim_loop()),
+        tokio::spawn(publish_heartbeat_loop(master.clone())),
     ];
     if let Some(events) = cluster_events {
         tasks.push(tokio::spawn(cluster::follow(master.clone(), events)));
@@ -227,6 +228,23 @@ async fn rotate_loop(master: Arc<state::Master>) {
 }
 
 /// Drops jobs older than `keep_jobs` hours from the cache, hourly.
+/// Keeps every publish connection busy enough for its minion to notice
+/// when it dies (see `brine_pki::sealing::PUBLISH_HEARTBEAT`).
+async fn publish_heartbeat_loop(master: Arc<state::Master>) {
+    let mut tick = tokio::time::interval(brine_pki::sealing::PUBLISH_HEARTBEAT_EVERY);
+    loop {
+        tick.tick().await;
+        if master
+            .publish_tx
+            .send(brine_pki::sealing::PUBLISH_HEARTBEAT.to_vec())
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
 async fn prune_loop(master: Arc<state::Master>) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {

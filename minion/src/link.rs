@@ -180,6 +180,7 @@ pub(crate) struct Established {
     rd: ReadHalf<Tls>,
     wr: WriteHalf<Tls>,
     pulse: Arc<Pulse>,
+    publish: Arc<PublishPulse>,
 }
 
 type Tls = tokio_rustls::client::TlsStream<Watched<TcpStream>>;
@@ -231,7 +232,7 @@ impl Link {
     pub(crate) async fn establish(&mut self, ctx: &LinkCtx) -> Result<Opened, LinkError> {
         let timeout = ctx.config.connect_timeout();
         // Subscribe first so that no publication slips by between the two.
-        let pubs = subscribe(ctx, &self.master).await?;
+        let (pubs, publish) = subscribe(ctx, &self.master).await?;
         let (tls, pulse) = tls_connect(ctx, &self.master, true).await?;
         let (mut rd, mut wr) = tokio::io::split(tls);
         let state = &mut self.state;
@@ -274,6 +275,7 @@ impl Link {
             rd,
             wr,
             pulse,
+            publish,
         }))
     }
 
@@ -290,6 +292,7 @@ impl Link {
         let live = Live {
             pulse: session.pulse.clone(),
             alive: ctx.config.master_alive_interval,
+            publish: session.publish.clone(),
         };
         let how = match self.serve(ctx, session, &live).await {
             Ok(end) => end,
@@ -313,6 +316,7 @@ impl Link {
             mut rd,
             mut wr,
             pulse,
+            publish: _,
         } = session;
         // Whatever the master has not acknowledged goes again: it keeps the
         // first copy of each (jid, minion) and acknowledges the rest.
@@ -399,6 +403,29 @@ impl Drop for SessionGuard {
 struct Live {
     pulse: Arc<Pulse>,
     alive: Duration,
+    /// The publish connection's own pulse (beaten by the master's publish
+    /// heartbeats and publications).
+    publish: Arc<PublishPulse>,
+}
+
+/// When the publish connection last carried anything. Enforced only once
+/// the master has sent a publish heartbeat (an older master sends none).
+#[derive(Default)]
+struct PublishPulse {
+    pulse: Pulse,
+    heard: std::sync::atomic::AtomicBool,
+}
+
+impl PublishPulse {
+    fn beat(&self) {
+        self.pulse.beat();
+        self.heard.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Silent past `limit` although the master sends heartbeats.
+    fn dead(&self, limit: Duration) -> bool {
+        self.heard.load(std::sync::atomic::Ordering::Relaxed) && self.pulse.silent_for() > limit
+    }
 }
 
 /// Writes one frame, unless the master stays silent for the alive interval
@@ -708,7 +735,10 @@ fn sub_socket_options(connect_timeout: Duration) -> zeromq::SocketOptions {
     options
 }
 
-async fn subscribe(ctx: &LinkCtx, master: &str) -> Result<mpsc::Receiver<Received>, LinkError> {
+async fn subscribe(
+    ctx: &LinkCtx,
+    master: &str,
+) -> Result<(mpsc::Receiver<Received>, Arc<PublishPulse>), LinkError> {
     let addr = host_port(master, ctx.config.publish_port);
     subscribe_to(&addr, ctx.config.connect_timeout()).await
 }
@@ -721,7 +751,7 @@ async fn subscribe(ctx: &LinkCtx, master: &str) -> Result<mpsc::Receiver<Receive
 async fn subscribe_to(
     addr: &str,
     timeout: Duration,
-) -> Result<mpsc::Receiver<Received>, LinkError> {
+) -> Result<(mpsc::Receiver<Received>, Arc<PublishPulse>), LinkError> {
     let mut sub = zeromq::SubSocket::with_options(sub_socket_options(timeout));
     let mut events = sub.monitor();
     let endpoint = format!("tcp://{addr}");
@@ -749,6 +779,8 @@ async fn subscribe_to(
         })?;
     let (tx, rx) = mpsc::channel(1024);
     let budget = Arc::new(tokio::sync::Semaphore::new(PUB_QUEUE_BYTES));
+    let publish = Arc::new(PublishPulse::default());
+    let beats = publish.clone();
     tokio::spawn(
         async move {
             loop {
@@ -769,6 +801,10 @@ async fn subscribe_to(
                     Ok(msg) => {
                         // A publication is a single frame; anything else is noise.
                         let Some(frame) = msg.get(0) else { continue };
+                        beats.beat();
+                        if frame.as_ref() == brine_pki::sealing::PUBLISH_HEARTBEAT {
+                            continue;
+                        }
                         // Wait for room: the publisher is throttled by TCP, not
                         // by our memory.
                         let need = frame.len().clamp(1, PUB_QUEUE_BYTES) as u32;
@@ -792,7 +828,7 @@ async fn subscribe_to(
         }
         .in_current_span(),
     );
-    Ok(rx)
+    Ok((rx, publish))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -929,6 +965,15 @@ async fn drive<W: AsyncWrite + Unpin>(
                 silence.as_mut().reset(live.pulse.last() + live.alive);
             }
             _ = tick.tick() => {
+                // The publish connection has a pulse of its own: a session
+                // alive on 4506 says nothing about the flow on 4505.
+                if live.publish.dead(live.alive) {
+                    warn!(
+                        secs = live.alive.as_secs_f64(),
+                        "publish connection silent for master_alive_interval; reconnecting"
+                    );
+                    return Ok(End::Lost("publish connection silent".into()));
+                }
                 write_live(wr, &MinionMsg::Heartbeat, live).await?;
                 // Returns the master deferred (its disk was full) or never
                 // acknowledged go again now and then.
@@ -1182,7 +1227,7 @@ mod tests {
             .to_string()
             .trim_start_matches("tcp://")
             .to_string();
-        let mut pubs = subscribe_to(&addr, Duration::from_secs(5)).await.unwrap();
+        let (mut pubs, _) = subscribe_to(&addr, Duration::from_secs(5)).await.unwrap();
         // the subscription reaches the publisher a moment after connect
         let got = tokio::time::timeout(Duration::from_secs(10), async {
             loop {
@@ -1219,6 +1264,7 @@ mod tests {
         let live = Live {
             pulse,
             alive: Duration::from_secs(3),
+            publish: Default::default(),
         };
         let big = MinionMsg::Hello {
             version: "x".repeat(4096),

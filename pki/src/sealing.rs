@@ -23,6 +23,15 @@ use crate::PkiError;
 
 /// Length of an epoch key (ChaCha20-Poly1305).
 pub const EPOCH_KEY_LEN: usize = 32;
+
+/// What a master publishes every [`PUBLISH_HEARTBEAT_EVERY`] on its publish
+/// port, so that a minion can tell a publish connection that silently died
+/// (a firewall dropped the idle flow, a publisher process hung) from a
+/// quiet one. Not a publication: a zero byte starts no msgpack map, and
+/// minions look for it before parsing.
+pub const PUBLISH_HEARTBEAT: &[u8] = b"\0brine-publish-alive";
+/// How often a master sends [`PUBLISH_HEARTBEAT`].
+pub const PUBLISH_HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 const SIGNATURE_LEN: usize = 64;
 const AAD_TAG: &[u8] = b"brine-pub-aad-v1";
 const SIG_TAG: &[u8] = b"brine-pub-sig-v1";

@@ -82,3 +82,41 @@ fn a_minion_cut_off_one_master_keeps_serving_the_other_and_rejoins() {
     assert_eventually!(answers(a, "p1"), "p1 is back on master A");
     assert!(answers(b, "p1"), "and still on master B");
 }
+
+/// The publish connection has a pulse of its own: with the master's
+/// publisher process frozen (its request side still answering), the minion
+/// notices within master_alive_interval, remakes its link, and is served
+/// again once the publisher runs.
+#[test]
+fn a_silent_publish_connection_is_noticed_and_remade() {
+    let mut c = Cluster::builder()
+        .minion_with("q1", "", "master_alive_interval: 3")
+        .start();
+    c.accept_all();
+    let master_pid = c.master.pid().expect("master pid");
+    let out = std::process::Command::new("pgrep")
+        .args(["-P", &master_pid.to_string()])
+        .output()
+        .expect("pgrep");
+    let publisher: i32 = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("the master's publisher process");
+    let publisher = nix::unistd::Pid::from_raw(publisher);
+    nix::sys::signal::kill(publisher, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    assert_eventually!(
+        c.minion("q1")
+            .log_text()
+            .contains("publish connection silent for master_alive_interval"),
+        "the minion noticed its publish connection went silent"
+    );
+    nix::sys::signal::kill(publisher, nix::sys::signal::Signal::SIGCONT).unwrap();
+    assert_eventually!(
+        {
+            let (_, v) = c.brine_json(&["-t", "3", "q1", "test.ping"]);
+            v["q1"] == Value::Bool(true)
+        },
+        "q1 answers once the publisher runs again"
+    );
+}
