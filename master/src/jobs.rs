@@ -171,6 +171,7 @@ async fn gather<W: AsyncWrite + Unpin>(
         expr: expr.clone(),
     });
     master.add_active(jid, active);
+    master.mark_published();
     if master.publish_tx.send(sealed).await.is_err() {
         warn!("publisher is gone");
     }

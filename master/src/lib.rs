@@ -231,9 +231,13 @@ async fn rotate_loop(master: Arc<state::Master>) {
 /// Keeps every publish connection busy enough for its minion to notice
 /// when it dies (see `brine_pki::sealing::PUBLISH_HEARTBEAT`).
 async fn publish_heartbeat_loop(master: Arc<state::Master>) {
-    let mut tick = tokio::time::interval(brine_pki::sealing::PUBLISH_HEARTBEAT_EVERY);
+    let every = brine_pki::sealing::PUBLISH_HEARTBEAT_EVERY;
+    let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
+        if master.published_within(every) {
+            continue;
+        }
         if master
             .publish_tx
             .send(brine_pki::sealing::PUBLISH_HEARTBEAT.to_vec())

@@ -96,6 +96,9 @@ pub struct Master {
     /// New pending keys per source address (token bucket: tokens, updated).
     pending_rate: Mutex<HashMap<std::net::IpAddr, (f64, std::time::Instant)>>,
     next_conn: AtomicU64,
+    /// When a publication last went out (unix ms): an idle master's publish
+    /// heartbeat is skipped when one did.
+    last_publish_ms: AtomicU64,
     pub publish_tx: mpsc::Sender<Vec<u8>>,
     /// The file server minions and runners read (roots and gitfs).
     pub files: Arc<FileServer>,
@@ -147,6 +150,7 @@ impl Master {
             pending_waiters: Mutex::new(HashMap::new()),
             pending_rate: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
+            last_publish_ms: AtomicU64::new(0),
             publish_tx,
             pillar_functions: std::sync::OnceLock::new(),
         })
@@ -351,6 +355,18 @@ impl Master {
             }
         }
         Ok(())
+    }
+
+    /// Notes that something went out on the publish port now.
+    pub fn mark_published(&self) {
+        self.last_publish_ms
+            .store(crate::store::now_ms() as u64, Ordering::Relaxed);
+    }
+
+    /// Whether something went out on the publish port within `d`.
+    pub fn published_within(&self, d: std::time::Duration) -> bool {
+        let last = self.last_publish_ms.load(Ordering::Relaxed) as i64;
+        crate::store::now_ms() - last < d.as_millis() as i64
     }
 
     /// Jobs a CLI waits on here (to pull their returns after a resync).

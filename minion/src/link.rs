@@ -967,9 +967,14 @@ async fn drive<W: AsyncWrite + Unpin>(
             _ = tick.tick() => {
                 // The publish connection has a pulse of its own: a session
                 // alive on 4506 says nothing about the flow on 4505.
-                if live.publish.dead(live.alive) {
+                // Never under two and a half heartbeats: an idle master
+                // sends one every PUBLISH_HEARTBEAT_EVERY only.
+                let limit = live
+                    .alive
+                    .max(brine_pki::sealing::PUBLISH_HEARTBEAT_EVERY * 5 / 2);
+                if live.publish.dead(limit) {
                     warn!(
-                        secs = live.alive.as_secs_f64(),
+                        secs = limit.as_secs_f64(),
                         "publish connection silent for master_alive_interval; reconnecting"
                     );
                     return Ok(End::Lost("publish connection silent".into()));

@@ -30,8 +30,10 @@ pub const EPOCH_KEY_LEN: usize = 32;
 /// quiet one. Not a publication: a zero byte starts no msgpack map, and
 /// minions look for it before parsing.
 pub const PUBLISH_HEARTBEAT: &[u8] = b"\0brine-publish-alive";
-/// How often a master sends [`PUBLISH_HEARTBEAT`].
-pub const PUBLISH_HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often an idle master sends [`PUBLISH_HEARTBEAT`]: under half the
+/// default `master_alive_interval` (10 s). Each one is a fan-out to every
+/// subscriber, so a master that published anything meanwhile skips it.
+pub const PUBLISH_HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(4);
 const SIGNATURE_LEN: usize = 64;
 const AAD_TAG: &[u8] = b"brine-pub-aad-v1";
 const SIG_TAG: &[u8] = b"brine-pub-sig-v1";
