@@ -27,9 +27,7 @@ Phases (each prints a table row; all rows also go to --json):
 import argparse
 import datetime
 import glob
-import json
 import os
-import platform
 import pwd
 import shutil
 import signal
@@ -137,18 +135,7 @@ class Master:
             self.proc = None
 
     def brine(self, target, fun, *args, timeout=30, flag=None):
-        argv = [self.bin("brine"), "-c", self.conf, "-t", str(timeout), "--out", "json", "--static"]
-        if flag:
-            argv.append(flag)
-        argv += [target, fun, *args]
-        t0 = time.monotonic()
-        p = subprocess.run(argv, capture_output=True, text=True)
-        secs = time.monotonic() - t0
-        try:
-            data = json.loads(p.stdout) if p.stdout.strip() else {}
-        except json.JSONDecodeError:
-            data = {}
-        return secs, data
+        return scale.run_brine(self.b.a.bindir, self.conf, target, fun, *args, timeout=timeout, flag=flag)
 
 
 class ClusterBench:
@@ -275,8 +262,7 @@ def main():
     ap.add_argument("--json", default=os.path.join(HERE, "cluster-results.json"))
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
-    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip()
+    commit = scale.commit_of(ROOT)
     print(f"# brine cluster bench, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {commit}, "
           f"{os.cpu_count()} cores, fleet {a.count} over 2 masters", flush=True)
     b = ClusterBench(a)
@@ -284,11 +270,7 @@ def main():
         b.run()
     finally:
         b.stop()
-    with open(a.json, "w") as f:
-        json.dump({"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": commit,
-                   "machine": {"nproc": os.cpu_count(), "kernel": platform.release()},
-                   "count": a.count, "rows": b.rows}, f, indent=2)
-    print(f"# written: {a.json}")
+    scale.write_results(a.json, commit, a.count, b.rows)
 
 
 if __name__ == "__main__":

@@ -77,6 +77,36 @@ def children_of(pid):
         return []
 
 
+def run_brine(bindir, conf, target, fun, *args, timeout=30, flag=None):
+    """`brine --out json` against the master configured in `conf`: seconds
+    taken and the parsed returns ({} when nothing was printed)."""
+    argv = [os.path.join(bindir, "brine"), "-c", conf, "-t", str(timeout), "--out", "json", "--static"]
+    if flag:
+        argv.append(flag)
+    argv += [target, fun, *args]
+    t0 = time.monotonic()
+    p = subprocess.run(argv, capture_output=True, text=True)
+    secs = time.monotonic() - t0
+    try:
+        data = json.loads(p.stdout) if p.stdout.strip() else {}
+    except json.JSONDecodeError:
+        data = {}
+    return secs, data
+
+
+def commit_of(root):
+    return subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()
+
+
+def write_results(path, commit, count, rows):
+    with open(path, "w") as f:
+        json.dump({"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": commit,
+                   "machine": {"nproc": os.cpu_count(), "kernel": platform.release()},
+                   "count": count, "rows": rows}, f, indent=2)
+    print(f"# written: {path}")
+
+
 def pct(values, p):
     v = sorted(values)
     k = max(0, min(len(v) - 1, int(round(p / 100 * (len(v) - 1)))))
@@ -166,18 +196,7 @@ class Bench:
         return sum(rss_kib(p) for p in pids)
 
     def brine(self, target, fun, *args, timeout=30, flag=None):
-        argv = [self.bin("brine"), "-c", self.mconf, "-t", str(timeout), "--out", "json", "--static"]
-        if flag:
-            argv.append(flag)
-        argv += [target, fun, *args]
-        t0 = time.monotonic()
-        p = subprocess.run(argv, capture_output=True, text=True)
-        secs = time.monotonic() - t0
-        try:
-            data = json.loads(p.stdout) if p.stdout.strip() else {}
-        except json.JSONDecodeError:
-            data = {}
-        return secs, data
+        return run_brine(self.bindir, self.mconf, target, fun, *args, timeout=timeout, flag=flag)
 
     @staticmethod
     def returned(data, ok=lambda v: True):
@@ -302,8 +321,7 @@ def main():
     for b in ("brine-master", "brine-swarm", "brine"):
         if not os.path.exists(os.path.join(a.bindir, b)):
             sys.exit(f"bench: {a.bindir}/{b} missing: cargo build --release -p brine-cli")
-    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip()
+    commit = commit_of(ROOT)
     print(f"# brine scale bench, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {commit}, "
           f"{os.cpu_count()} cores, fleet {a.count}", flush=True)
     b = Bench(a)
@@ -311,11 +329,7 @@ def main():
         b.run()
     finally:
         b.stop()
-    with open(a.json, "w") as f:
-        json.dump({"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": commit,
-                   "machine": {"nproc": os.cpu_count(), "kernel": platform.release()},
-                   "count": a.count, "rows": b.rows}, f, indent=2)
-    print(f"# written: {a.json}")
+    write_results(a.json, commit, a.count, b.rows)
 
 
 if __name__ == "__main__":

@@ -122,13 +122,25 @@ fn show_pillar(
     Ok(pillar)
 }
 
-fn lookup_jid(master: &Master, arg: &[Value], kwarg: &Map<String, Value>) -> Result<Value, String> {
+/// The job `jid=` (or the first argument) names, with its returns; errors
+/// name the runner.
+fn job_named(
+    master: &Master,
+    runner: &str,
+    arg: &[Value],
+    kwarg: &Map<String, Value>,
+) -> Result<(JobId, crate::store::JobRecord, Vec<brine_proto::JobReturn>), String> {
     let jid_s =
-        arg_str(arg, kwarg, "jid").ok_or("jobs.lookup_jid: missing required argument 'jid'")?;
-    let jid: JobId = jid_s.parse().map_err(|e| format!("jobs.lookup_jid: {e}"))?;
+        arg_str(arg, kwarg, "jid").ok_or(format!("{runner}: missing required argument 'jid'"))?;
+    let jid: JobId = jid_s.parse().map_err(|e| format!("{runner}: {e}"))?;
     let (rec, returns) = block(master.store.lookup_job(jid))
         .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("jobs.lookup_jid: no job with jid {jid} in the job cache"))?;
+        .ok_or_else(|| format!("{runner}: no job with jid {jid} in the job cache"))?;
+    Ok((jid, rec, returns))
+}
+
+fn lookup_jid(master: &Master, arg: &[Value], kwarg: &Map<String, Value>) -> Result<Value, String> {
+    let (jid, rec, returns) = job_named(master, "jobs.lookup_jid", arg, kwarg)?;
     let mut out = Map::new();
     for r in &returns {
         out.insert(r.id.clone(), r.ret.clone());
@@ -269,12 +281,7 @@ fn list_jobs(
 /// Salt's `jobs.print_job`: the job's details with its returns under
 /// `Result`, keyed by jid.
 fn print_job(master: &Master, arg: &[Value], kwarg: &Map<String, Value>) -> Result<Value, String> {
-    let jid_s =
-        arg_str(arg, kwarg, "jid").ok_or("jobs.print_job: missing required argument 'jid'")?;
-    let jid: JobId = jid_s.parse().map_err(|e| format!("jobs.print_job: {e}"))?;
-    let (rec, returns) = block(master.store.lookup_job(jid))
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("jobs.print_job: no job with jid {jid} in the job cache"))?;
+    let (jid, rec, returns) = job_named(master, "jobs.print_job", arg, kwarg)?;
     let j = &rec.job;
     let mut result = Map::new();
     for r in &returns {
