@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::ctx::{StateArgs, StateCtx};
+use crate::modules::sys::sysctl::{configured, default_config, get, persist, Persisted, PROC_SYS};
 use crate::modules::sys::{opt_text, scalar_text};
 use crate::registry::StateSpec;
 use crate::result::StateResult;
@@ -19,116 +20,6 @@ pub const STATES: &[StateSpec] = &[StateSpec {
     run: present,
     mod_watch: None,
 }];
-
-const PROC_SYS: &str = "/proc/sys";
-
-/// Salt's `sysctl.default_config`.
-fn default_config() -> PathBuf {
-    if Path::new("/run/systemd/system").is_dir() {
-        PathBuf::from("/etc/sysctl.d/99-salt.conf")
-    } else {
-        PathBuf::from("/etc/sysctl.conf")
-    }
-}
-
-/// `net.ipv4.ip_forward` -> `<proc_sys>/net/ipv4/ip_forward` (a `/` in a
-/// name stands for a `.` in the path, as sysctl(8) has it).
-fn proc_path(proc_sys: &Path, name: &str) -> PathBuf {
-    let rel: String = name
-        .chars()
-        .map(|c| match c {
-            '.' => '/',
-            '/' => '.',
-            c => c,
-        })
-        .collect();
-    proc_sys.join(rel)
-}
-
-/// Whitespace runs as one tab, as the kernel prints multi-value settings.
-fn sanitize(value: &str) -> String {
-    value.split_whitespace().collect::<Vec<_>>().join("\t")
-}
-
-/// The running value, or `None` when the parameter does not exist.
-fn get(proc_sys: &Path, name: &str) -> Option<String> {
-    std::fs::read_to_string(proc_path(proc_sys, name))
-        .ok()
-        .map(|v| v.trim().to_string())
-}
-
-fn assign(proc_sys: &Path, name: &str, value: &str) -> Result<(), String> {
-    let path = proc_path(proc_sys, name);
-    if !path.exists() {
-        return Err(format!("sysctl {name} does not exist"));
-    }
-    std::fs::write(&path, format!("{value}\n")).map_err(|e| format!("sysctl -w failed: {e}"))
-}
-
-/// Salt's `sysctl.show(config_file=...)`: `None` when unreadable, empty when
-/// missing.
-fn configured(config: &Path) -> Option<Vec<(String, String)>> {
-    if !config.exists() {
-        return Some(Vec::new());
-    }
-    let text = std::fs::read_to_string(config).ok()?;
-    Some(
-        text.lines()
-            .map(str::trim)
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.trim_end().to_string(), v.trim_start().to_string()))
-            .collect(),
-    )
-}
-
-/// Salt's `sysctl.persist`: `Ok(true)` when something was updated.
-fn persist(proc_sys: &Path, name: &str, value: &str, config: &Path) -> Result<bool, String> {
-    let text = match std::fs::read_to_string(config) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if let Some(dir) = config.parent() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|_| format!("Could not write to file: {}", config.display()))?;
-            }
-            "#\n# Kernel sysctl configuration\n#\n".to_string()
-        }
-        Err(_) => return Err(format!("Could not read from file: {}", config.display())),
-    };
-    let mut lines = Vec::new();
-    let mut edited = false;
-    for line in text.split_inclusive('\n') {
-        let Some((key, old)) = line.split_once('=') else {
-            lines.push(line.to_string());
-            continue;
-        };
-        let key = key.trim();
-        if key.starts_with('#') || key != name {
-            lines.push(line.to_string());
-            continue;
-        }
-        if sanitize(old) == sanitize(value) {
-            // Right in the file: only the running value may be off.
-            if get(proc_sys, name).map(|v| sanitize(&v)) != Some(sanitize(value)) {
-                assign(proc_sys, name, value)?;
-                return Ok(true);
-            }
-            return Ok(false);
-        }
-        lines.push(format!("{name} = {value}\n"));
-        edited = true;
-    }
-    if !edited {
-        if lines.last().is_some_and(|l| !l.ends_with('\n')) {
-            lines.push("\n".to_string());
-        }
-        lines.push(format!("{name} = {value}\n"));
-    }
-    std::fs::write(config, lines.concat())
-        .map_err(|_| format!("Could not write to file: {}", config.display()))?;
-    assign(proc_sys, name, value)?;
-    Ok(true)
-}
 
 pub fn present(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
     present_at(ctx, args, Path::new(PROC_SYS))
@@ -184,12 +75,12 @@ fn present_at(ctx: &StateCtx<'_>, args: &StateArgs, proc_sys: &Path) -> StateRes
     }
 
     match persist(proc_sys, name, &value, &config) {
-        Ok(true) => {
+        Ok(Persisted::Updated) => {
             let mut ret = StateResult::ok(name, format!("Updated sysctl value {name} = {value}"));
             ret.changes.insert(name.to_string(), json!(value));
             ret
         }
-        Ok(false) => StateResult::ok(
+        Ok(Persisted::AlreadySet) => StateResult::ok(
             name,
             format!("Sysctl value {name} = {value} is already set"),
         ),
@@ -274,14 +165,5 @@ mod tests {
             missing.comment,
             "Failed to set no.such.key to 1: sysctl no.such.key does not exist"
         );
-    }
-
-    #[test]
-    fn names_map_to_proc_paths() {
-        assert_eq!(
-            proc_path(Path::new("/p"), "net.ipv4.conf.eth0/1.rp_filter"),
-            Path::new("/p/net/ipv4/conf/eth0.1/rp_filter")
-        );
-        assert_eq!(sanitize("4096  87380\t6291456"), "4096\t87380\t6291456");
     }
 }

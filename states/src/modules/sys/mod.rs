@@ -8,6 +8,7 @@ pub mod hostsfile;
 pub mod initsys;
 pub mod packages;
 pub mod run;
+pub mod sysctl;
 #[cfg(test)]
 pub mod testutil;
 
