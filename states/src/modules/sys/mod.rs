@@ -6,11 +6,14 @@ pub mod accounts;
 pub mod crontab;
 pub mod hostsfile;
 pub mod initsys;
+pub mod locale;
 pub mod packages;
+pub mod power;
 pub mod run;
 pub mod sysctl;
 #[cfg(test)]
 pub mod testutil;
+pub mod timezone;
 
 use serde_json::Value;
 
