@@ -9,6 +9,7 @@ pub mod defaults;
 pub mod disk;
 pub mod file;
 pub mod grains;
+pub mod locale;
 pub mod log;
 pub mod match_;
 pub mod mine;
@@ -16,11 +17,15 @@ pub mod network;
 pub mod pillar;
 pub mod pkg;
 pub mod saltutil;
+pub mod service;
 pub mod slsutil;
 pub mod state;
 pub mod status;
 pub mod sys;
+pub mod sysctl;
+pub mod system;
 pub mod test;
+pub mod timezone;
 pub mod user;
 
 use crate::registry::FunctionSpec;
@@ -35,6 +40,7 @@ pub static MODULES: &[&[FunctionSpec]] = &[
     disk::FUNCTIONS,
     file::FUNCTIONS,
     grains::FUNCTIONS,
+    locale::FUNCTIONS,
     log::FUNCTIONS,
     match_::FUNCTIONS,
     mine::FUNCTIONS,
@@ -42,10 +48,14 @@ pub static MODULES: &[&[FunctionSpec]] = &[
     pillar::FUNCTIONS,
     pkg::FUNCTIONS,
     saltutil::FUNCTIONS,
+    service::FUNCTIONS,
     slsutil::FUNCTIONS,
     state::FUNCTIONS,
     status::FUNCTIONS,
     sys::FUNCTIONS,
+    sysctl::FUNCTIONS,
+    system::FUNCTIONS,
     test::FUNCTIONS,
+    timezone::FUNCTIONS,
     user::FUNCTIONS,
 ];

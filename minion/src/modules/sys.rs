@@ -221,7 +221,7 @@ mod tests {
         for m in ["cmd", "grains", "saltutil", "sys", "test"] {
             assert!(v.as_array().unwrap().contains(&json!(m)), "{v}");
         }
-        let v = call(list_modules, "sys.list_modules", vec![json!("t*")]).await;
+        let v = call(list_modules, "sys.list_modules", vec![json!("te*")]).await;
         assert_eq!(v, json!(["test"]));
         let v = call(doc, "sys.doc", vec![json!("test.ping")]).await;
         let text = v["test.ping"].as_str().unwrap();

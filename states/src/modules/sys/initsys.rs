@@ -251,6 +251,15 @@ impl InitSystem {
         all.into_iter().collect()
     }
 
+    /// The services whose names match a shell glob (`ssh*`).
+    pub fn matching(&self, pattern: &str) -> Vec<String> {
+        let all = self.get_all();
+        crate::compile::fnmatch_filter(&all, pattern)
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+
     /// Executable scripts in the init script directory.
     fn sysv_scripts(&self) -> Vec<String> {
         use std::os::unix::fs::PermissionsExt;
