@@ -11,11 +11,13 @@ pub mod file;
 pub mod git;
 pub mod group;
 pub mod host;
+pub mod locale;
 pub mod pkg;
 pub mod service;
 pub mod sys;
 pub mod sysctl;
 pub mod test;
+pub mod timezone;
 pub mod user;
 
 pub const MODULES: &[&[StateSpec]] = &[
@@ -26,9 +28,11 @@ pub const MODULES: &[&[StateSpec]] = &[
     git::STATES,
     group::STATES,
     host::STATES,
+    locale::STATES,
     pkg::STATES,
     service::STATES,
     sysctl::STATES,
     test::STATES,
+    timezone::STATES,
     user::STATES,
 ];

@@ -18,19 +18,19 @@ pub const STATES: &[StateSpec] = &[
               enable: also enable (True) or disable (False) it at boot\n\
               sig: text to look for in the process list instead of asking the init system",
         run: dead,
-        mod_watch: Some(mod_watch_dead),
+        mod_watch: Some(mod_watch),
     },
     StateSpec {
         name: "service.disabled",
         doc: "Ensure that the service is not started at boot.\n\nname: the service",
         run: disabled,
-        mod_watch: None,
+        mod_watch: Some(mod_watch),
     },
     StateSpec {
         name: "service.enabled",
         doc: "Ensure that the service is started at boot.\n\nname: the service",
         run: enabled,
-        mod_watch: None,
+        mod_watch: Some(mod_watch),
     },
     StateSpec {
         name: "service.running",
@@ -39,9 +39,11 @@ pub const STATES: &[StateSpec] = &[
               enable: also enable (True) or disable (False) it at boot\n\
               sig: text to look for in the process list instead of asking the init system\n\
               reload: when a watch fires, reload instead of restart\n\
+              force: with reload, force-reload\n\
+              full_restart: when a watch fires, stop then start (SysV scripts; systemd restarts)\n\
               init_delay: seconds to wait after starting",
         run: running,
-        mod_watch: Some(mod_watch_running),
+        mod_watch: Some(mod_watch),
     },
 ];
 
@@ -317,62 +319,114 @@ fn boot_setting(ctx: &StateCtx<'_>, args: &StateArgs, init: &InitSystem, on: boo
     ret
 }
 
-pub fn mod_watch_running(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
-    watch_with(ctx, args, &InitSystem::detect(), true)
+/// Salt's `service.mod_watch`: what a fired `watch` does, by the state
+/// function that watched (`sfun`): `running` restarts (or reloads with
+/// `reload: True`, force-reloads with `force: True` too) a running service
+/// and starts a stopped one; `dead` stops it.
+pub fn mod_watch(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
+    watch_with(ctx, args, &InitSystem::detect())
 }
 
-pub fn mod_watch_dead(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
-    watch_with(ctx, args, &InitSystem::detect(), false)
+/// What a watch does to the service.
+enum WatchAction {
+    Start,
+    Stop,
+    Restart,
+    /// Stop, then start (SysV scripts only: systemd has no full restart).
+    FullRestart,
+    Reload,
+    ForceReload,
 }
 
-/// Salt's `service.mod_watch` for `sfun` running (`running`) or dead.
-fn watch_with(
-    ctx: &StateCtx<'_>,
-    args: &StateArgs,
-    init: &InitSystem,
-    running: bool,
-) -> StateResult {
+impl WatchAction {
+    /// Salt's verb and past participle for the comments.
+    fn words(&self) -> (&'static str, &'static str) {
+        match self {
+            WatchAction::Start => ("start", "started"),
+            WatchAction::Stop => ("stop", "stopped"),
+            WatchAction::Restart => ("restart", "restarted"),
+            WatchAction::FullRestart => ("fully restart", "fully restarted"),
+            WatchAction::Reload => ("reload", "reloaded"),
+            WatchAction::ForceReload => ("forcefully reload", "forcefully reloaded"),
+        }
+    }
+}
+
+fn watch_with(ctx: &StateCtx<'_>, args: &StateArgs, init: &InitSystem) -> StateResult {
     let name = args.name.as_str();
     let sig = opt_text(args, "sig");
-    let is_up = init.status(name, sig.as_deref());
-    let (verb, past) = if !running {
-        if !is_up {
-            return StateResult::ok(name, "Service is already stopped");
+    let sfun = args.str("sfun").unwrap_or_default();
+    let action = match sfun.as_str() {
+        "dead" => {
+            if !init.status(name, sig.as_deref()) {
+                return StateResult::ok(name, "Service is already stopped");
+            }
+            WatchAction::Stop
         }
-        ("stop", "stopped")
-    } else if !is_up {
-        ("start", "started")
-    } else if args.bool("reload", false) {
-        ("reload", "reloaded")
-    } else {
-        ("restart", "restarted")
+        "running" => {
+            if !init.status(name, sig.as_deref()) {
+                WatchAction::Start
+            } else if args.bool("reload", false) {
+                if args.bool("force", false) {
+                    WatchAction::ForceReload
+                } else {
+                    WatchAction::Reload
+                }
+            } else if args.bool("full_restart", false) && *init != InitSystem::Systemd {
+                WatchAction::FullRestart
+            } else {
+                WatchAction::Restart
+            }
+        }
+        other => {
+            return StateResult::fail(name, format!("Unable to trigger watch for service.{other}"))
+        }
     };
+    let (verb, past) = action.words();
     if ctx.test {
         return StateResult::would(name, format!("Service is set to be {past}"), Map::new());
     }
-    let outcome = match verb {
-        "stop" => init.stop(name),
-        "start" => {
-            // Salt stops first, in case a stale instance is half up.
-            let _ = init.stop(name);
-            init.start(name)
+    let outcome = match action {
+        // Salt's service.stop answers a boolean, never an error text
+        WatchAction::Stop => init
+            .stop(name)
+            .map_err(|e| tracing::debug!(error = %e, "service stop failed"))
+            .is_ok(),
+        other => {
+            let done = match other {
+                WatchAction::Start => {
+                    // Salt stops first, in case a stale instance is half up.
+                    let _ = init.stop(name);
+                    init.start(name)
+                }
+                WatchAction::FullRestart => {
+                    let _ = init.stop(name);
+                    init.start(name)
+                }
+                WatchAction::Reload => init.reload(name),
+                WatchAction::ForceReload => init.force_reload(name),
+                _ => init.restart(name),
+            };
+            match done {
+                Ok(()) => true,
+                // systemctl's message is the comment, as Salt raises it
+                Err(e) if *init == InitSystem::Systemd => return StateResult::fail(name, e),
+                Err(e) => {
+                    tracing::debug!(error = %e, "service watch action failed");
+                    false
+                }
+            }
         }
-        "reload" => init.reload(name),
-        _ => init.restart(name),
     };
     if let Some(d) = init_delay(args) {
         sleep(d);
     }
-    let ok = outcome.is_ok();
-    if let Err(e) = &outcome {
-        tracing::debug!(error = %e, "service watch action failed");
-    }
-    let mut ret = if ok {
+    let mut ret = if outcome {
         StateResult::ok(name, format!("Service {past}"))
     } else {
         StateResult::fail(name, format!("Failed to {verb} the service"))
     };
-    ret.changes.insert(name.to_string(), json!(ok));
+    ret.changes.insert(name.to_string(), json!(outcome));
     ret
 }
 
@@ -405,6 +459,145 @@ mod tests {
         std::fs::read_to_string(pidfile)
             .ok()
             .map(|p| p.trim().to_string())
+    }
+
+    /// An init script in a temp dir that logs each action and keeps its
+    /// running state in a file: mod_watch is tested without a real service.
+    fn fake_service(dir: &Path, name: &str) -> InitSystem {
+        use std::os::unix::fs::PermissionsExt;
+        let d = dir.display();
+        let body = format!(
+            "#!/bin/sh\necho \"$1\" >> {d}/log\n\
+             case \"$1\" in\n\
+             status) [ -f {d}/up ] ;;\n\
+             start|restart|reload|force-reload) touch {d}/up ;;\n\
+             stop) rm -f {d}/up ;;\n\
+             *) exit 3 ;;\nesac\n"
+        );
+        let script = dir.join(name);
+        std::fs::write(&script, body).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        InitSystem::SysV {
+            scripts: dir.into(),
+            rc_root: dir.into(),
+        }
+    }
+
+    fn actions(dir: &Path) -> Vec<String> {
+        let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+        let _ = std::fs::remove_file(dir.join("log"));
+        log.lines()
+            .filter(|l| *l != "status")
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn mod_watch_follows_sfun_reload_force_and_full_restart() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let init = fake_service(dir.path(), "web");
+        let env = TestEnv::new(dir.path().into(), dir.path().into());
+        let watch = |test: bool, extra: Value| {
+            let a = args("web", extra);
+            watch_with(&env.ctx(test), &a, &init)
+        };
+
+        let r = watch(false, json!({"sfun": "dead"}));
+        assert_eq!(
+            (r.result, r.comment.as_str()),
+            (Some(true), "Service is already stopped")
+        );
+        assert!(r.changes.is_empty());
+
+        let r = watch(true, json!({"sfun": "running"}));
+        assert_eq!(
+            (r.result, r.comment.as_str()),
+            (None, "Service is set to be started")
+        );
+        assert!(actions(dir.path()).is_empty(), "a dry run acted");
+
+        let r = watch(false, json!({"sfun": "running"}));
+        assert_eq!(r.comment, "Service started");
+        assert_eq!(Value::Object(r.changes), json!({"web": true}));
+        assert_eq!(
+            actions(dir.path()),
+            vec!["stop", "start"],
+            "Salt stops before starting"
+        );
+
+        let r = watch(false, json!({"sfun": "running"}));
+        assert_eq!(r.comment, "Service restarted");
+        assert_eq!(actions(dir.path()), vec!["restart"]);
+
+        let r = watch(false, json!({"sfun": "running", "reload": true}));
+        assert_eq!(r.comment, "Service reloaded");
+        assert_eq!(actions(dir.path()), vec!["reload"]);
+
+        let r = watch(
+            true,
+            json!({"sfun": "running", "reload": true, "force": true}),
+        );
+        assert_eq!(r.comment, "Service is set to be forcefully reloaded");
+        let r = watch(
+            false,
+            json!({"sfun": "running", "reload": true, "force": true}),
+        );
+        assert_eq!(r.comment, "Service forcefully reloaded");
+        assert_eq!(actions(dir.path()), vec!["force-reload"]);
+
+        let r = watch(false, json!({"sfun": "running", "full_restart": true}));
+        assert_eq!(r.comment, "Service fully restarted");
+        assert_eq!(actions(dir.path()), vec!["stop", "start"]);
+
+        let r = watch(false, json!({"sfun": "running", "init_delay": 0.01}));
+        assert_eq!(r.comment, "Service restarted");
+        actions(dir.path());
+
+        let r = watch(false, json!({"sfun": "dead"}));
+        assert_eq!(r.comment, "Service stopped");
+        assert_eq!(Value::Object(r.changes), json!({"web": true}));
+        assert_eq!(actions(dir.path()), vec!["stop"]);
+
+        let r = watch(false, json!({"sfun": "enabled"}));
+        assert_eq!(
+            (r.result, r.comment.as_str()),
+            (Some(false), "Unable to trigger watch for service.enabled")
+        );
+    }
+
+    #[test]
+    fn mod_watch_reports_a_failed_action() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::TempDir::new().unwrap();
+        let script = dir.path().join("broken");
+        // runs, but every action fails
+        std::fs::write(
+            &script,
+            "#!/bin/sh\n[ \"$1\" = status ] && exit 0\nexit 1\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let init = InitSystem::SysV {
+            scripts: dir.path().into(),
+            rc_root: dir.path().into(),
+        };
+        let env = TestEnv::new(dir.path().into(), dir.path().into());
+        let r = watch_with(
+            &env.ctx(false),
+            &args("broken", json!({"sfun": "running"})),
+            &init,
+        );
+        assert_eq!(
+            (r.result, r.comment.as_str()),
+            (Some(false), "Failed to restart the service")
+        );
+        assert_eq!(Value::Object(r.changes), json!({"broken": false}));
+        let r = watch_with(
+            &env.ctx(false),
+            &args("broken", json!({"sfun": "dead"})),
+            &init,
+        );
+        assert_eq!(r.comment, "Failed to stop the service");
     }
 
     #[test]
@@ -499,10 +692,11 @@ mod tests {
         );
         assert!(again.changes.is_empty());
 
-        let dry = mod_watch_running(&env.ctx(true), &a);
+        let w = args(&name, json!({"sfun": "running"}));
+        let dry = mod_watch(&env.ctx(true), &w);
         assert_eq!(dry.comment, "Service is set to be restarted");
         assert_eq!(pid_of(&pidfile).unwrap(), first_pid);
-        let watched = mod_watch_running(&env.ctx(false), &a);
+        let watched = mod_watch(&env.ctx(false), &w);
         assert_eq!(watched.comment, "Service restarted");
         assert_eq!(Value::Object(watched.changes), json!({name.clone(): true}));
         assert_ne!(

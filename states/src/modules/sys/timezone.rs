@@ -82,9 +82,13 @@ impl TimeSettings {
             .map_err(|e| format!("timedatectl failed: {e}"))
     }
 
-    /// The zone file of `zone` under zoneinfo.
-    pub fn zone_file(&self, zone: &str) -> PathBuf {
-        self.path("/usr/share/zoneinfo").join(zone)
+    /// The zone file of `zone` under zoneinfo; `None` for a name that would
+    /// leave that directory (absolute, `..`).
+    pub fn zone_file(&self, zone: &str) -> Option<PathBuf> {
+        let inside = !zone.is_empty()
+            && !zone.starts_with('/')
+            && !zone.split('/').any(|part| part == ".." || part == ".");
+        inside.then(|| self.path("/usr/share/zoneinfo").join(zone))
     }
 
     /// Salt's `timezone.get_zone`.
@@ -115,8 +119,10 @@ impl TimeSettings {
     /// Salt's `timezone.zone_compare`: whether `/etc/localtime` has the
     /// same contents as `zone`'s zone file.
     pub fn zone_compare(&self, zone: &str) -> Result<bool, String> {
-        let want = std::fs::read(self.zone_file(zone))
-            .map_err(|_| format!("Can't find a local timezone \"{zone}\""))?;
+        let want = self
+            .zone_file(zone)
+            .and_then(|f| std::fs::read(f).ok())
+            .ok_or_else(|| format!("Can't find a local timezone \"{zone}\""))?;
         let localtime = self.path("/etc/localtime");
         let have = std::fs::read(&localtime).map_err(|e| {
             format!(
@@ -129,10 +135,9 @@ impl TimeSettings {
 
     /// Salt's `timezone.set_zone`.
     pub fn set_zone(&self, zone: &str) -> Result<(), String> {
-        let file = self.zone_file(zone);
-        if zone.is_empty() || zone.contains("..") || !file.is_file() {
+        let Some(file) = self.zone_file(zone).filter(|f| f.is_file()) else {
             return Err(format!("'{zone}' is not a valid time zone"));
-        }
+        };
         if self.timedatectl {
             return Cmd::new("timedatectl")
                 .args(["set-timezone", zone])
@@ -271,5 +276,7 @@ mod tests {
             "0.0 0 0.0\n0\nLOCAL\n"
         );
         assert!(t.set_hwclock("martian").is_err());
+        assert!(t.zone_compare("/etc/passwd").is_err());
+        assert!(t.set_zone("../../../etc/passwd").is_err());
     }
 }
