@@ -13,6 +13,7 @@ pub mod group;
 pub mod host;
 pub mod locale;
 pub mod pkg;
+pub mod pkgrepo;
 pub mod service;
 pub mod sys;
 pub mod sysctl;
@@ -30,6 +31,7 @@ pub const MODULES: &[&[StateSpec]] = &[
     host::STATES,
     locale::STATES,
     pkg::STATES,
+    pkgrepo::STATES,
     service::STATES,
     sysctl::STATES,
     test::STATES,

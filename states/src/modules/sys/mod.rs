@@ -8,6 +8,7 @@ pub mod hostsfile;
 pub mod initsys;
 pub mod locale;
 pub mod packages;
+pub mod pkgrepo;
 pub mod power;
 pub mod run;
 pub mod sysctl;
