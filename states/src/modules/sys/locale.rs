@@ -45,7 +45,7 @@ pub fn parse_localectl(text: &str) -> Vec<(String, String)> {
 pub fn lang_in(text: &str) -> Option<String> {
     text.lines().find_map(|l| {
         let v = l.trim().strip_prefix("LANG=")?;
-        Some(v.replace('"', "").replace('\'', ""))
+        Some(v.replace(['"', '\''], ""))
     })
 }
 
