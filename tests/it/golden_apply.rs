@@ -1,0 +1,92 @@
+//! Salt compatibility of `state.apply`: every case of the shared apply
+//! corpus (results of the real Salt 3008.5: `result`, `changes`, `comment`,
+//! run order, exit status, the files left on disk) through `brine-call
+//! --local state.apply`, run and checked by the corpus's own `run-case.sh`
+//! and `compare.py`. Every case must pass; new cases are picked up without
+//! code changes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use brine_tests::bin;
+
+/// The corpus named by `BRINE_CORPUS_APPLY` (the test is ignored unless the
+/// build saw it: see `tests/build.rs`; `.ci/run` sets it).
+fn corpus_dir() -> PathBuf {
+    std::env::var_os("BRINE_CORPUS_APPLY")
+        .map(PathBuf::from)
+        .filter(|p| p.join("cases").is_dir())
+        .expect("BRINE_CORPUS_APPLY names the Salt state.apply corpus (shared/corpus-apply)")
+}
+
+/// Runs one case as the corpus README says; `Err` holds the first
+/// difference from Salt's result.
+fn run_case(corpus: &Path, case: &Path, out: &Path) -> Result<(), String> {
+    let run = Command::new("bash")
+        .arg(corpus.join("run-case.sh"))
+        .arg(bin("brine-call"))
+        .arg(case)
+        .output()
+        .map_err(|e| format!("run-case.sh: {e}"))?;
+    if !run.status.success() {
+        return Err(format!(
+            "run-case.sh failed: {}",
+            String::from_utf8_lossy(&run.stderr).trim()
+        ));
+    }
+    std::fs::write(out, &run.stdout).map_err(|e| e.to_string())?;
+    let cmp = Command::new("python3")
+        .arg(corpus.join("compare.py"))
+        .arg("--first-diff")
+        .arg(case.join("expected.json"))
+        .arg(out)
+        .output()
+        .map_err(|e| format!("compare.py: {e}"))?;
+    if cmp.status.success() {
+        Ok(())
+    } else {
+        let text = String::from_utf8_lossy(&cmp.stdout);
+        let diff: Vec<&str> = text.lines().take(3).map(str::trim).collect();
+        Err(diff.join(" | "))
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(brine_corpus_apply),
+    ignore = "needs the Salt state.apply corpus: set BRINE_CORPUS_APPLY to shared/corpus-apply"
+)]
+fn apply_corpus_cases() {
+    let corpus = corpus_dir();
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(corpus.join("cases"))
+        .expect("reading cases")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("minion").is_file() && p.join("expected.json").is_file())
+        .collect();
+    cases.sort();
+    assert!(!cases.is_empty(), "no case in {}", corpus.display());
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("actual.json");
+    let mut failed = Vec::new();
+    for case in &cases {
+        if let Err(why) = run_case(&corpus, case, &out) {
+            failed.push(format!(
+                "{}: {why}",
+                case.file_name().unwrap().to_string_lossy()
+            ));
+        }
+    }
+    println!(
+        "{}/{} state.apply cases pass",
+        cases.len() - failed.len(),
+        cases.len()
+    );
+    assert!(
+        failed.is_empty(),
+        "{} of {} state.apply cases differ from Salt:\n{}",
+        failed.len(),
+        cases.len(),
+        failed.join("\n")
+    );
+}
