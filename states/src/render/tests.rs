@@ -995,3 +995,26 @@ fn gpg_renderer_decrypts_with_the_host_gpg() {
         .args(["--kill", "gpg-agent"])
         .run();
 }
+
+/// Jinja2's `varargs` and `kwargs`: a macro that reads them takes extra
+/// positional (a tuple) and keyword (a dict) arguments; one that does not
+/// still refuses them.
+#[test]
+fn macros_take_varargs_and_kwargs_when_they_read_them() {
+    assert_eq!(
+        render("{% macro m(a) %}{{ a }} {{ varargs }}{% endmacro %}{{ m(1, 2, 3) }}|{{ m(1) }}"),
+        "1 (2, 3)|1 ()"
+    );
+    assert_eq!(
+        render("{% macro m(a, b=2) %}{{ a }}{{ b }}{% for x in varargs %}-{{ x }}{% endfor %}{{ kwargs }}{% endmacro %}{{ m(1, 5, 6, c=3, d='x') }}"),
+        "15-6{'c': 3, 'd': 'x'}"
+    );
+    assert_eq!(
+        render("{% macro m() %}{{ varargs|length }}{% endmacro %}{{ m('x', 'y') }}"),
+        "2"
+    );
+    let err = render_err("{% macro m(a) %}{{ a }}{% endmacro %}{{ m(1, 2) }}");
+    assert!(err.contains("too many arguments"), "{err}");
+    let err = render_err("{% macro m(a) %}{{ a }}{% endmacro %}{{ m(1, z=2) }}");
+    assert!(err.contains("unknown keyword argument"), "{err}");
+}
