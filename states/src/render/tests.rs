@@ -1018,3 +1018,60 @@ fn macros_take_varargs_and_kwargs_when_they_read_them() {
     let err = render_err("{% macro m(a) %}{{ a }}{% endmacro %}{{ m(1, z=2) }}");
     assert!(err.contains("unknown keyword argument"), "{err}");
 }
+
+/// Ints beyond 64 bits are Python ints as far as 128 bits carry them:
+/// printed, computed, dumped by the `yaml` filter and loaded from YAML as
+/// ints, not floats.
+#[test]
+fn ints_beyond_64_bits_stay_ints() {
+    assert_eq!(
+        render("{{ 2**64 }}|{{ -(2**64) }}|{{ 2**64 + 1 }}"),
+        "18446744073709551616|-18446744073709551616|18446744073709551617"
+    );
+    assert_eq!(
+        render("{{ (2**64) * 3 }}|{{ 10**30 }}|{{ 2**64 // 3 }}|{{ (2**64) % 7 }}"),
+        "55340232221128654848|1000000000000000000000000000000|6148914691236517205|2"
+    );
+    assert_eq!(
+        render("{{ 18446744073709551616 }}|{{ [2**64, 1]|sum }}|{{ {'a': 2**64} }}"),
+        "18446744073709551616|18446744073709551617|{'a': 18446744073709551616}"
+    );
+    // true division and float() give floats, as in Python
+    assert_eq!(
+        render("{{ 2**64 / 2 }}|{{ 2**64|float }}"),
+        "9.223372036854776e+18|1.8446744073709552e+19"
+    );
+    assert_eq!(
+        render("{{ {'a': 2**64, 'b': [2**70]}|yaml(False) }}"),
+        "a: 18446744073709551616\nb:\n- 1180591620717411303424"
+    );
+    assert_eq!(
+        render("{{ [2**64]|yaml }}|{{ {'a': 2**64}|json }}"),
+        "[18446744073709551616]|{\"a\": 18446744073709551616}"
+    );
+    // loaded from YAML (import_yaml, load_yaml, an SLS): still ints
+    assert_eq!(
+        render("{% set d = '[18446744073709551616]'|load_yaml %}{{ d[0] + 1 }}"),
+        "18446744073709551617"
+    );
+    let node = sls_with_opts(
+        "#!jinja|yaml\na: {{ 2**64 }}\nb: 18446744073709551615\n",
+        json!({}),
+    )
+    .unwrap();
+    assert_eq!(
+        node,
+        crate::yaml::Node::Map(vec![
+            (
+                crate::yaml::Node::Str("a".into()),
+                crate::yaml::Node::Int(18446744073709551616)
+            ),
+            (
+                crate::yaml::Node::Str("b".into()),
+                crate::yaml::Node::Int(18446744073709551615)
+            ),
+        ])
+    );
+    // JSON (the state data) holds ints up to u64; beyond, a float stands in
+    assert_eq!(node.to_json()["b"], json!(18446744073709551615u64));
+}
