@@ -52,9 +52,9 @@ impl<'x, T: Eq + Hash> SequenceMatcher<'x, T> {
         let (a, b) = (self.a, self.b);
         let (mut besti, mut bestj, mut bestsize) = (alo, blo, 0);
         let mut j2len: HashMap<usize, usize> = HashMap::new();
-        for i in alo..ahi {
+        for (i, elt) in a.iter().enumerate().take(ahi).skip(alo) {
             let mut newj2len: HashMap<usize, usize> = HashMap::new();
-            if let Some(js) = self.b2j.get(&a[i]) {
+            if let Some(js) = self.b2j.get(elt) {
                 for &j in js {
                     if j < blo {
                         continue;
@@ -189,7 +189,8 @@ pub fn grouped_opcodes<T: Eq + Hash>(a: &[T], b: &[T], n: usize) -> Vec<Vec<Opco
         }
         group.push((tag, i1, i2, j1, j2));
     }
-    if !group.is_empty() && !(group.len() == 1 && group[0].0 == Tag::Equal) {
+    let only_equal = group.len() == 1 && group[0].0 == Tag::Equal;
+    if !group.is_empty() && !only_equal {
         groups.push(group);
     }
     groups
