@@ -3,7 +3,8 @@
 //! run order, exit status, the files left on disk) through `brine-call
 //! --local state.apply`, run and checked by the corpus's own `run-case.sh`
 //! and `compare.py`. Every case must pass; new cases are picked up without
-//! code changes.
+//! code changes. Plus what the corpus cannot show on its own: accumulators
+//! feeding a `file.managed` template.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -88,5 +89,64 @@ fn apply_corpus_cases() {
         failed.len(),
         cases.len(),
         failed.join("\n")
+    );
+}
+
+/// `file.accumulated` text reaches the `file.managed` template of its file
+/// as `accumulator` (each accumulator's chunks in the order given) through
+/// the real `brine-call --local state.apply`; without this corpus too.
+#[test]
+fn accumulators_reach_managed_templates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = |p: &str| {
+        let d = tmp.path().join(p);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    };
+    let (conf, srv, pillar, root) = (dir("conf"), dir("srv"), dir("pillar"), dir("root"));
+    std::fs::write(
+        conf.join("minion"),
+        format!(
+            "id: acc\nfile_client: local\nroot_dir: {}\nfile_roots:\n  base:\n    - {}\npillar_roots:\n  base:\n    - {}\n",
+            conf.display(),
+            srv.display(),
+            pillar.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(pillar.join("top.sls"), "base: {}\n").unwrap();
+    let target = root.join("animal.txt").display().to_string();
+    std::fs::write(
+        srv.join("main.sls"),
+        format!(
+            "animals:\n  file.accumulated:\n    - filename: {target}\n    - text: ' jumps over the lazy dog.'\n    - require_in:\n      - file: animal-file\n\
+             more:\n  file.accumulated:\n    - filename: {target}\n    - text: [a, b]\n    - watch_in:\n      - file: animal-file\n\
+             animal-file:\n  file.managed:\n    - name: {target}\n    - source: salt://animal.txt\n    - template: jinja\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        srv.join("animal.txt"),
+        "The quick brown fox{% for a in accumulator['animals'] %}{{ a }}{% endfor %} {{ accumulator['more']|join(',') }}\n",
+    )
+    .unwrap();
+    let out = Command::new(bin("brine-call"))
+        .args(["--local", "-c"])
+        .arg(&conf)
+        .args(["state.apply", "main", "--out", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "The quick brown fox jumps over the lazy dog. a,b\n"
+    );
+    let ret: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let charged = &ret["local"]["file_|-animals_|-animals_|-accumulated"]["comment"];
+    assert_eq!(
+        charged,
+        &serde_json::json!(format!(
+            "Accumulator animals for file {target} was charged by text"
+        ))
     );
 }
