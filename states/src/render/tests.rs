@@ -1013,10 +1013,17 @@ fn macros_take_varargs_and_kwargs_when_they_read_them() {
         render("{% macro m() %}{{ varargs|length }}{% endmacro %}{{ m('x', 'y') }}"),
         "2"
     );
+    // Jinja2's wording
     let err = render_err("{% macro m(a) %}{{ a }}{% endmacro %}{{ m(1, 2) }}");
-    assert!(err.contains("too many arguments"), "{err}");
+    assert!(
+        err.starts_with("Jinja error: macro 'm' takes not more than 1 argument(s)"),
+        "{err}"
+    );
     let err = render_err("{% macro m(a) %}{{ a }}{% endmacro %}{{ m(1, z=2) }}");
-    assert!(err.contains("unknown keyword argument"), "{err}");
+    assert!(
+        err.starts_with("Jinja error: macro 'm' takes no keyword argument 'z'"),
+        "{err}"
+    );
 }
 
 /// Ints beyond 64 bits are Python ints as far as 128 bits carry them:

@@ -67,7 +67,14 @@ impl Object for Macro {
         // macro reads it (Jinja2), else they are an error.
         let extra_args = args.get(self.arg_spec.len()..).unwrap_or_default();
         if !extra_args.is_empty() && !self.varargs_reference {
-            return Err(Error::from(ErrorKind::TooManyArguments));
+            return Err(Error::new(
+                ErrorKind::TooManyArguments,
+                format!(
+                    "macro '{}' takes not more than {} argument(s)",
+                    self.name,
+                    self.arg_spec.len()
+                ),
+            ));
         }
         let args = &args[..args.len() - extra_args.len()];
 
@@ -127,7 +134,7 @@ impl Object for Macro {
                 if !self.kwargs_reference {
                     return Err(Error::new(
                         ErrorKind::TooManyArguments,
-                        format!("unknown keyword argument `{name}`"),
+                        format!("macro '{}' takes no keyword argument '{name}'", self.name),
                     ));
                 }
                 extra_kwargs.insert(key.clone(), value.clone());
