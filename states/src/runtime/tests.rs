@@ -710,3 +710,29 @@ fn file_check_cmd_failure_skips_watch() {
     let touch = &ret[&format!("file_|-touch_|-{t}_|-touch")];
     assert_eq!(touch["result"], true, "{touch}");
 }
+
+/// A `require_in` on the kept state counts as the directory's `require`
+/// (Salt merges it into the directory's requisites).
+#[test]
+fn directory_clean_keeps_states_that_require_in_it() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let root = tmp.path().join("d");
+    let r = root.display().to_string();
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("kept.txt"), "x").unwrap();
+    std::fs::write(root.join("junk.txt"), "x").unwrap();
+    let ret = run_sls(
+        json!({
+            "clean": {"file": ["directory", {"name": r}, {"clean": true}]},
+            "kept": {"file": ["managed", {"name": format!("{r}/kept.txt")}, {"contents": "x"}, {"require_in": [{"file": "clean"}]}]},
+        }),
+        false,
+        false,
+    );
+    let clean = &ret[&format!("file_|-clean_|-{r}_|-directory")];
+    assert_eq!(
+        clean["changes"]["removed"],
+        json!([format!("{r}/junk.txt")])
+    );
+    assert!(root.join("kept.txt").exists());
+}
