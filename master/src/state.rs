@@ -394,7 +394,12 @@ impl Master {
             grains: &grains,
             pillar: None,
         };
-        let opts = serde_json::json!({"id": id, "__role": "master"});
+        // config_dir: the gpg renderer's default key dir is <config_dir>/gpgkeys
+        let opts = serde_json::json!({
+            "id": id,
+            "__role": "master",
+            "config_dir": self.config.config_dir.display().to_string(),
+        });
         let functions = self.pillar_functions.get().map(|make| make(id, &grains));
         let renderer = pillar_renderer(
             self.files.pillar_roots(),

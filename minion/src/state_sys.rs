@@ -350,6 +350,7 @@ impl StateSystem {
             caller: &caller,
             cachedir: self.config.cachedir.clone(),
             cancel: self.ctx.cancel.clone(),
+            run: Default::default(),
         };
         Ok(brine_states::runtime::run(
             chunks,

@@ -2,6 +2,9 @@
 //! a state may read or call is here.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use indexmap::IndexMap;
 
 use serde_json::{Map, Value};
 
@@ -42,6 +45,41 @@ pub struct StateCtx<'a> {
     pub cachedir: PathBuf,
     /// The job's cancellation (kill or timeout).
     pub cancel: Cancel,
+    /// What the runtime knows of the run: the chunk being run, every chunk,
+    /// the accumulators. Empty outside [`crate::runtime::run`].
+    pub run: RunInfo,
+}
+
+/// Salt's `__low__`, `__lowstate__` and the `file.accumulated` data of one
+/// run, for the few states that look beyond their own arguments
+/// (`file.directory clean` keeps what its required states manage,
+/// `file.accumulated` reads its own `require_in`).
+#[derive(Clone, Default)]
+pub struct RunInfo {
+    /// The chunk being run, requisites and `__id__`/`__sls__` included.
+    pub low: Arc<Map<String, Value>>,
+    /// Every chunk of the run.
+    pub lowstate: Arc<Vec<Map<String, Value>>>,
+    /// Text collected by `file.accumulated` during this run.
+    pub accumulators: Arc<Mutex<Accumulators>>,
+}
+
+/// `file.accumulated`'s data (Salt's `_ACCUMULATORS` and
+/// `_ACCUMULATORS_DEPS`), kept for one run only.
+#[derive(Debug, Default)]
+pub struct Accumulators {
+    /// filename -> accumulator name -> text chunks, in the order added.
+    pub data: IndexMap<String, IndexMap<String, Vec<Value>>>,
+    /// filename -> accumulator name -> the IDs its `require_in`/`watch_in` name.
+    pub deps: IndexMap<String, IndexMap<String, Vec<Value>>>,
+}
+
+impl RunInfo {
+    /// The accumulators of file `name`, if any state charged one.
+    pub fn accumulators_of(&self, name: &str) -> Option<IndexMap<String, Vec<Value>>> {
+        let acc = self.accumulators.lock().unwrap_or_else(|e| e.into_inner());
+        acc.data.get(name).cloned()
+    }
 }
 
 /// One state's arguments, as the compiler produced them: `name` plus every

@@ -16,6 +16,9 @@ pub struct StateResult {
     /// arguments is likely not what the author meant. Printed by the
     /// highstate outputter; left out of the result when empty.
     pub warnings: Vec<String>,
+    /// Salt's `skip_watch`: a `watch` on this state must not fire its
+    /// `mod_watch` (a `check_cmd` refused the new content).
+    pub skip_watch: bool,
 }
 
 impl StateResult {
@@ -26,6 +29,7 @@ impl StateResult {
             comment: String::new(),
             changes: Map::new(),
             warnings: Vec::new(),
+            skip_watch: false,
         }
     }
 
@@ -58,6 +62,7 @@ impl StateResult {
             changes,
             name: name.into(),
             warnings: Vec::new(),
+            skip_watch: false,
         }
     }
 }

@@ -11,6 +11,7 @@ mod fileserver;
 mod first_use;
 mod gitfs;
 mod golden;
+mod golden_apply;
 mod inventory;
 mod keys;
 mod missing;

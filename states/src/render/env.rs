@@ -383,6 +383,8 @@ pub fn build(host: Host, sources: Sources, globals: Vec<(String, Value)>) -> Env
     env.set_fuel(Some(RENDER_FUEL));
     // ... and stops at its next step once the job it serves is killed.
     env.set_interrupt(crate::Cancel::current().map(|c| c.flag()));
+    // a macro's extra positional arguments are a tuple, as in Jinja2
+    env.set_varargs_maker(Some(new_tuple));
     env.set_debug(true);
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.set_formatter(|out, _state, value| {

@@ -6,6 +6,9 @@ use std::fmt;
 use crate::source::SourceError;
 
 /// Why an SLS or template did not render.
+/// The renderers a `#!` pipe may name.
+pub const SUPPORTED_RENDERERS: &str = "jinja, yaml, yamlex, json and gpg";
+
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     /// The Jinja stage failed. `kind` picks Salt's prefix; `line` is the
@@ -27,9 +30,16 @@ pub enum RenderError {
         message: String,
         line: usize,
     },
-    /// A `#!` renderer pipeline this renderer does not have.
-    #[error("the renderer '{0}' is not available")]
+    /// A `#!` renderer pipeline this renderer does not have (`py`,
+    /// `pydsl`, `mako`, `stateconf`, ...).
+    #[error("the renderer '{0}' is not available: Brine renders {SUPPORTED_RENDERERS}")]
     UnknownRenderer(String),
+    /// A text renderer after the data was loaded (`#!yaml|jinja`).
+    #[error("the renderer '{stage}' cannot follow a data renderer in '#!{pipe}'")]
+    MisplacedRenderer { stage: String, pipe: String },
+    /// The `gpg` stage: gpg missing, or a block that does not decrypt.
+    #[error("gpg renderer: {0}")]
+    Gpg(String),
     #[error("{0}")]
     Source(#[from] SourceError),
     /// The rendering thread died (a bug, reported rather than propagated).

@@ -16,6 +16,7 @@ mod context;
 mod env;
 mod errors;
 mod filters;
+mod gpg;
 mod host;
 mod mutable;
 mod preprocess;
@@ -119,27 +120,52 @@ pub fn render_sls(
     text: &str,
 ) -> Result<yaml::Node, RenderError> {
     let stages = pipeline(text, env.opts);
-    let mut rendered = text.to_string();
-    let mut data_stage = None;
+    // each stage takes the text, or the data once a data renderer loaded it
+    let mut rendered = Rendered::Text(text.to_string());
     for stage in &stages {
-        match stage.as_str() {
-            "jinja" => rendered = render_jinja(env, path, Some(sls), &rendered, &Map::new())?,
-            "yaml" | "yamlex" | "json" => data_stage = Some(stage.clone()),
-            // nothing encrypted to decrypt: the text passes through
-            "gpg" | "nacl" => {}
-            other => return Err(RenderError::UnknownRenderer(other.to_string())),
-        }
+        rendered = match (stage.as_str(), rendered) {
+            ("jinja", Rendered::Text(t)) => {
+                Rendered::Text(render_jinja(env, path, Some(sls), &t, &Map::new())?)
+            }
+            ("yaml" | "yamlex" | "json", Rendered::Text(t)) => {
+                // Salt's "Rendered data from file" at its garbage level
+                tracing::trace!("rendered data from file: {path}:\n{t}");
+                Rendered::Data(yaml::load(&t).map_err(|e| RenderError::Yaml {
+                    file: path.to_string(),
+                    message: e.message,
+                    line: e.line,
+                })?)
+            }
+            ("gpg", current) => {
+                let gpg = gpg::Gpg::from_opts(env.opts).map_err(RenderError::Gpg)?;
+                match current {
+                    Rendered::Text(t) => {
+                        Rendered::Text(gpg.decrypt_text(&t).map_err(RenderError::Gpg)?)
+                    }
+                    Rendered::Data(n) => {
+                        Rendered::Data(gpg.decrypt_node(n).map_err(RenderError::Gpg)?)
+                    }
+                }
+            }
+            ("jinja" | "yaml" | "yamlex" | "json", Rendered::Data(_)) => {
+                return Err(RenderError::MisplacedRenderer {
+                    stage: stage.clone(),
+                    pipe: stages.join("|"),
+                })
+            }
+            (other, _) => return Err(RenderError::UnknownRenderer(other.to_string())),
+        };
     }
-    // Salt's "Rendered data from file" at its garbage level
-    tracing::trace!("rendered data from file: {path}:\n{rendered}");
-    match data_stage {
-        Some(_) => yaml::load(&rendered).map_err(|e| RenderError::Yaml {
-            file: path.to_string(),
-            message: e.message,
-            line: e.line,
-        }),
-        None => Ok(yaml::Node::Str(rendered)),
-    }
+    Ok(match rendered {
+        Rendered::Data(node) => node,
+        Rendered::Text(t) => yaml::Node::Str(t),
+    })
+}
+
+/// What a renderer stage hands to the next.
+enum Rendered {
+    Text(String),
+    Data(yaml::Node),
 }
 
 /// Renders a Jinja template to text (for `file.managed` `template: jinja`),

@@ -294,6 +294,12 @@ pub fn to_json_for_yaml(v: &Value) -> serde_json::Value {
                 .collect(),
         );
     }
+    // an int beyond u64 is written as the int it is, not as a float
+    if v.kind() == ValueKind::Number && v.is_integer() {
+        if let Ok(i) = i128::try_from(v.clone()) {
+            return crate::yaml::int_for_dump(i);
+        }
+    }
     to_json(v)
 }
 

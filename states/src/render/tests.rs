@@ -825,3 +825,260 @@ fn a_set_cancel_flag_stops_a_render() {
     // stopped by the flag, long before its fuel ran out
     assert!(err.contains("the job was killed"), "{err}");
 }
+
+/// Renders `text` as an SLS file (its `#!` pipe) with `opts`.
+fn sls_with_opts(text: &str, opts: Value) -> Result<crate::yaml::Node, RenderError> {
+    let files = MemFiles::default();
+    let grains = debian_grains();
+    let pillar = json!({});
+    let caller = TestCaller {
+        grains: grains.clone(),
+        pillar: pillar.clone(),
+    };
+    let env = RenderEnv {
+        files: &files,
+        caller: &caller,
+        grains: &grains,
+        pillar: &pillar,
+        opts: &opts,
+        saltenv: "base",
+    };
+    render_sls(&env, "t", "t.sls", text)
+}
+
+/// Renderers Brine does not have fail naming the renderer and what Brine
+/// renders, instead of passing the text through.
+#[test]
+fn unknown_renderers_in_the_pipe_fail_naming_it() {
+    for pipe in [
+        "py",
+        "pydsl",
+        "mako|yaml",
+        "jinja|stateconf|yaml",
+        "nacl",
+        "jinja|yaml|cheetah",
+    ] {
+        let err = sls_with_opts(&format!("#!{pipe}\na: 1\n"), json!({}))
+            .expect_err(pipe)
+            .to_string();
+        let name = pipe
+            .split('|')
+            .find(|p| !["jinja", "yaml"].contains(p))
+            .unwrap();
+        assert!(err.contains(&format!("'{name}'")), "{pipe}: {err}");
+        assert!(err.contains("jinja, yaml, yamlex, json and gpg"), "{err}");
+    }
+    let err = sls_with_opts("#!yaml|jinja\na: 1\n", json!({})).unwrap_err();
+    assert!(
+        err.to_string().contains("cannot follow a data renderer"),
+        "{err}"
+    );
+    // the supported pipes still render
+    let node = sls_with_opts("#!jinja|yaml\na: {{ 1 + 1 }}\n", json!({})).unwrap();
+    assert_eq!(node.to_json(), json!({"a": 2}));
+}
+
+/// A throwaway keyring in a temp dir (gpg's agent is stopped on drop).
+struct TestKeyring {
+    home: tempfile::TempDir,
+}
+
+impl TestKeyring {
+    fn new() -> Option<TestKeyring> {
+        use crate::modules::sys::run::{which, Cmd};
+        if !which("gpg") {
+            println!("skipped: gpg is not installed");
+            return None;
+        }
+        let home = tempfile::Builder::new()
+            .prefix("bgpg")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let spec = "%no-protection\nKey-Type: EDDSA\nKey-Curve: ed25519\nSubkey-Type: ECDH\n\
+                    Subkey-Curve: cv25519\nName-Real: Brine Test\nName-Email: brine@test.invalid\n\
+                    Expire-Date: 0\n%commit\n";
+        Cmd::new("gpg")
+            .arg("--homedir")
+            .arg(home.path().display().to_string())
+            .args(["--batch", "--gen-key"])
+            .stdin(spec)
+            .run_ok()
+            .expect("gpg --gen-key");
+        Some(TestKeyring { home })
+    }
+
+    fn encrypt(&self, plain: &str) -> String {
+        crate::modules::sys::run::Cmd::new("gpg")
+            .arg("--homedir")
+            .arg(self.home.path().display().to_string())
+            .args([
+                "--batch",
+                "--trust-model",
+                "always",
+                "--armor",
+                "--encrypt",
+                "-r",
+                "brine@test.invalid",
+            ])
+            .stdin(plain)
+            .run_ok()
+            .expect("gpg --encrypt")
+            .stdout
+    }
+
+    fn dir(&self) -> String {
+        self.home.path().display().to_string()
+    }
+}
+
+impl Drop for TestKeyring {
+    fn drop(&mut self) {
+        let _ = crate::modules::sys::run::Cmd::new("gpgconf")
+            .arg("--homedir")
+            .arg(self.dir())
+            .args(["--kill", "gpg-agent"])
+            .run();
+    }
+}
+
+/// `#!jinja|yaml|gpg` decrypts every armored block of the loaded data
+/// (values and list items, a block inside a longer string too) with the
+/// keyring in `gpg_keydir`, else `<config_dir>/gpgkeys`; an undecryptable
+/// block fails the render (`gpg_decrypt_must_succeed`) unless turned off.
+#[test]
+fn gpg_renderer_decrypts_with_the_host_gpg() {
+    let Some(keys) = TestKeyring::new() else {
+        return;
+    };
+    let secret = keys.encrypt("s3cret");
+    let indent = |s: &str| s.lines().map(|l| format!("    {l}\n")).collect::<String>();
+    let sls = format!(
+        "#!jinja|yaml|gpg\npassword: |\n{}list:\n  - plain\n  - |\n{}",
+        indent(&secret),
+        indent(&secret).replace("    ", "      ")
+    );
+    let node = sls_with_opts(&sls, json!({"gpg_keydir": keys.dir()})).unwrap();
+    assert_eq!(
+        node.to_json(),
+        json!({"password": "s3cret", "list": ["plain", "s3cret"]})
+    );
+
+    // the default key dir: <config_dir>/gpgkeys
+    let conf = tempfile::TempDir::new().unwrap();
+    std::os::unix::fs::symlink(keys.home.path(), conf.path().join("gpgkeys")).unwrap();
+    let node = sls_with_opts(&sls, json!({"config_dir": conf.path()})).unwrap();
+    assert_eq!(node.to_json()["password"], "s3cret");
+
+    // a text stage: ciphertext anywhere in the text (the `#!` line stays,
+    // as with Salt's text renderers)
+    let text = format!("#!gpg\nuser: app\n{secret}");
+    let node = sls_with_opts(&text, json!({"gpg_keydir": keys.dir()})).unwrap();
+    assert_eq!(node.to_json(), json!("#!gpg\nuser: app\ns3cret"));
+
+    // a keyring without the key: an error, or the ciphertext when allowed
+    let empty = tempfile::Builder::new()
+        .prefix("bgpg")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let opts = json!({"gpg_keydir": empty.path()});
+    let err = sls_with_opts(&sls, opts).unwrap_err().to_string();
+    assert!(err.contains("Could not decrypt cipher"), "{err}");
+    let opts = json!({"gpg_keydir": empty.path(), "gpg_decrypt_must_succeed": false});
+    let node = sls_with_opts(&sls, opts).unwrap();
+    assert!(node.to_json()["password"]
+        .as_str()
+        .unwrap()
+        .starts_with("-----BEGIN PGP MESSAGE-----"));
+    let _ = crate::modules::sys::run::Cmd::new("gpgconf")
+        .arg("--homedir")
+        .arg(empty.path().display().to_string())
+        .args(["--kill", "gpg-agent"])
+        .run();
+}
+
+/// Jinja2's `varargs` and `kwargs`: a macro that reads them takes extra
+/// positional (a tuple) and keyword (a dict) arguments; one that does not
+/// still refuses them.
+#[test]
+fn macros_take_varargs_and_kwargs_when_they_read_them() {
+    assert_eq!(
+        render("{% macro m(a) %}{{ a }} {{ varargs }}{% endmacro %}{{ m(1, 2, 3) }}|{{ m(1) }}"),
+        "1 (2, 3)|1 ()"
+    );
+    assert_eq!(
+        render("{% macro m(a, b=2) %}{{ a }}{{ b }}{% for x in varargs %}-{{ x }}{% endfor %}{{ kwargs }}{% endmacro %}{{ m(1, 5, 6, c=3, d='x') }}"),
+        "15-6{'c': 3, 'd': 'x'}"
+    );
+    assert_eq!(
+        render("{% macro m() %}{{ varargs|length }}{% endmacro %}{{ m('x', 'y') }}"),
+        "2"
+    );
+    // Jinja2's wording
+    let err = render_err("{% macro m(a) %}{{ a }}{% endmacro %}{{ m(1, 2) }}");
+    assert!(
+        err.starts_with("Jinja error: macro 'm' takes not more than 1 argument(s)"),
+        "{err}"
+    );
+    let err = render_err("{% macro m(a) %}{{ a }}{% endmacro %}{{ m(1, z=2) }}");
+    assert!(
+        err.starts_with("Jinja error: macro 'm' takes no keyword argument 'z'"),
+        "{err}"
+    );
+}
+
+/// Ints beyond 64 bits are Python ints as far as 128 bits carry them:
+/// printed, computed, dumped by the `yaml` filter and loaded from YAML as
+/// ints, not floats.
+#[test]
+fn ints_beyond_64_bits_stay_ints() {
+    assert_eq!(
+        render("{{ 2**64 }}|{{ -(2**64) }}|{{ 2**64 + 1 }}"),
+        "18446744073709551616|-18446744073709551616|18446744073709551617"
+    );
+    assert_eq!(
+        render("{{ (2**64) * 3 }}|{{ 10**30 }}|{{ 2**64 // 3 }}|{{ (2**64) % 7 }}"),
+        "55340232221128654848|1000000000000000000000000000000|6148914691236517205|2"
+    );
+    assert_eq!(
+        render("{{ 18446744073709551616 }}|{{ [2**64, 1]|sum }}|{{ {'a': 2**64} }}"),
+        "18446744073709551616|18446744073709551617|{'a': 18446744073709551616}"
+    );
+    // true division and float() give floats, as in Python
+    assert_eq!(
+        render("{{ 2**64 / 2 }}|{{ 2**64|float }}"),
+        "9.223372036854776e+18|1.8446744073709552e+19"
+    );
+    assert_eq!(
+        render("{{ {'a': 2**64, 'b': [2**70]}|yaml(False) }}"),
+        "a: 18446744073709551616\nb:\n- 1180591620717411303424"
+    );
+    assert_eq!(
+        render("{{ [2**64]|yaml }}|{{ {'a': 2**64}|json }}"),
+        "[18446744073709551616]|{\"a\": 18446744073709551616}"
+    );
+    // loaded from YAML (import_yaml, load_yaml, an SLS): still ints
+    assert_eq!(
+        render("{% set d = '[18446744073709551616]'|load_yaml %}{{ d[0] + 1 }}"),
+        "18446744073709551617"
+    );
+    let node = sls_with_opts(
+        "#!jinja|yaml\na: {{ 2**64 }}\nb: 18446744073709551615\n",
+        json!({}),
+    )
+    .unwrap();
+    assert_eq!(
+        node,
+        crate::yaml::Node::Map(vec![
+            (
+                crate::yaml::Node::Str("a".into()),
+                crate::yaml::Node::Int(18446744073709551616)
+            ),
+            (
+                crate::yaml::Node::Str("b".into()),
+                crate::yaml::Node::Int(18446744073709551615)
+            ),
+        ])
+    );
+    // JSON (the state data) holds ints up to u64; beyond, a float stands in
+    assert_eq!(node.to_json()["b"], json!(18446744073709551615u64));
+}

@@ -1,7 +1,9 @@
 //! The `check_cmd` runtime argument (Salt's `_run_check_cmd`): after the
 //! state function, shell commands decide the result (all must exit 0).
-//! `file.managed` takes `check_cmd` itself (it checks the new content
-//! before it is put in place), so the runtime leaves it alone there.
+//! A module with its own `mod_run_check_cmd` (Salt: `file`) takes
+//! `check_cmd` itself (`file.managed` and `file.serialize` check the new
+//! content before it is put in place; the other `file.*` functions ignore
+//! it), so the runtime leaves it alone for every function of that module.
 
 use serde_json::{Map, Value};
 
@@ -9,10 +11,10 @@ use crate::ctx::StateCtx;
 use crate::modules::cmd::{run_all, CmdOpts};
 use crate::pyrepr::py_str;
 
-/// State functions whose own `check_cmd` argument replaces the runtime's
-/// (Salt: the module has `mod_run_check_cmd` and the function a
-/// `check_cmd` parameter).
-pub const OWN_CHECK_CMD: &[&str] = &["file.managed"];
+/// State modules whose own `check_cmd` handling replaces the runtime's
+/// (Salt: the module has `mod_run_check_cmd`, which `State.call` looks up
+/// per module, not per function).
+pub const OWN_CHECK_CMD: &[&str] = &["file"];
 
 /// The keys `_run_check_cmd` sets on the state's result: `result`,
 /// `__sls__`, `__id__`, `name`, and a `comment` once a command ran.

@@ -9,7 +9,7 @@ mod checks;
 mod compliance;
 mod retry;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -67,6 +67,15 @@ pub fn run(
     let order = match order {
         Ok(o) => o,
         Err(errors) => return compile_failure(&errors),
+    };
+    // states that look beyond their arguments see every chunk of the run
+    // and share its accumulators
+    let ctx = &StateCtx {
+        run: crate::ctx::RunInfo {
+            lowstate: std::sync::Arc::new(graph.chunks.clone()),
+            ..Default::default()
+        },
+        ..with_test(ctx, ctx.test)
     };
     // commands run deep inside state modules die with the job
     ctx.cancel.scope(|| {
@@ -159,6 +168,9 @@ fn result_map(r: StateResult) -> Ret {
         let list = r.warnings.into_iter().map(Value::String).collect();
         m.insert("warnings".into(), Value::Array(list));
     }
+    if r.skip_watch {
+        m.insert("skip_watch".into(), Value::Bool(true));
+    }
     m
 }
 
@@ -216,7 +228,15 @@ fn with_test<'a>(ctx: &StateCtx<'a>, test: bool) -> StateCtx<'a> {
         caller: ctx.caller,
         cachedir: ctx.cachedir.clone(),
         cancel: ctx.cancel.clone(),
+        run: ctx.run.clone(),
     }
+}
+
+/// `ctx` for running chunk `low` (Salt's `__low__`).
+fn for_low<'a>(ctx: &StateCtx<'a>, test: bool, low: &Map<String, Value>) -> StateCtx<'a> {
+    let mut ctx = with_test(ctx, test);
+    ctx.run.low = std::sync::Arc::new(low.clone());
+    ctx
 }
 
 impl<'scope, 'env: 'scope> Runner<'scope, 'env> {
@@ -737,7 +757,7 @@ impl<'scope, 'env: 'scope> Runner<'scope, 'env> {
             return ret;
         };
         let prereq = low.get("__prereq__").is_some_and(truthy);
-        let ctx = with_test(self.ctx, self.ctx.test || prereq);
+        let ctx = for_low(self.ctx, self.ctx.test || prereq, &low);
         let mut ret = Map::new();
         ret.insert("result".into(), Value::Bool(false));
         ret.insert("name".into(), name.clone());
@@ -748,12 +768,8 @@ impl<'scope, 'env: 'scope> Runner<'scope, 'env> {
         {
             ret.extend(checks::run_check(&ctx, &low));
         }
-        let full_name = format!(
-            "{}.{}",
-            low.get("state").map(py_str).unwrap_or_default(),
-            low.get("fun").map(py_str).unwrap_or_default()
-        );
-        let own_check_cmd = check_cmd::OWN_CHECK_CMD.contains(&full_name.as_str());
+        let module = low.get("state").map(py_str).unwrap_or_default();
+        let own_check_cmd = check_cmd::OWN_CHECK_CMD.contains(&module.as_str());
         if is_false(ret.get("result")) {
             let mut args = state_args(&low);
             if let Some(cmd) = low.get("check_cmd").filter(|_| own_check_cmd) {
@@ -762,10 +778,11 @@ impl<'scope, 'env: 'scope> Runner<'scope, 'env> {
             if !prereq && low.get("parallel").is_some_and(truthy) {
                 let tag = gen_tag(&low);
                 let parent = self.ctx;
+                let this_low = low.clone();
                 let handle = self.scope.spawn(move || {
                     let started = Instant::now();
                     let start = start_time();
-                    let ctx = with_test(parent, parent.test);
+                    let ctx = for_low(parent, parent.test, &this_low);
                     let mut ret = parent.cancel.scope(|| invoke(f, &ctx, &args));
                     ret.insert("start_time".into(), Value::String(start));
                     ret.insert("duration".into(), duration_ms(started));

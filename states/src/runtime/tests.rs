@@ -33,7 +33,7 @@ impl TemplateRenderer for Verbatim {
 }
 
 /// Runs `f` with a context over an empty file root.
-pub(super) fn with_ctx<T>(test: bool, f: impl FnOnce(&StateCtx<'_>) -> T) -> T {
+pub(crate) fn with_ctx<T>(test: bool, f: impl FnOnce(&StateCtx<'_>) -> T) -> T {
     let cache = tempfile::TempDir::new().unwrap();
     let grains = Map::new();
     let pillar = json!({});
@@ -48,6 +48,7 @@ pub(super) fn with_ctx<T>(test: bool, f: impl FnOnce(&StateCtx<'_>) -> T) -> T {
         caller: &NoCaller,
         cachedir: cache.path().to_path_buf(),
         cancel: Default::default(),
+        run: Default::default(),
     };
     f(&ctx)
 }
@@ -628,4 +629,110 @@ fn file_managed_checks_new_content_with_its_own_check_cmd() {
         .take(5)
         .collect();
     assert_eq!(keys, ["name", "changes", "result", "comment", "warnings"]);
+}
+
+/// `file.directory clean` keeps what the file states it requires manage
+/// (a file, a whole directory under it), matched by ID or name; its
+/// planned changes and its `removed` list (top-most paths only) as Salt's.
+#[test]
+fn directory_clean_keeps_what_required_states_manage() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let root = tmp.path().join("d");
+    let r = root.display().to_string();
+    for dir in ["sub", "keepdir/inner", "junkdir"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    for file in [
+        "kept.txt",
+        "junk.txt",
+        "sub/deep.txt",
+        "keepdir/inner/f",
+        "junkdir/x",
+    ] {
+        std::fs::write(root.join(file), "x\n").unwrap();
+    }
+    let ret = run_sls(
+        json!({
+            "clean": {"file": ["directory", {"name": r}, {"clean": true},
+                {"require": [{"file": "kept"}, {"file": format!("{r}/keepdir")}]}]},
+            "kept": {"file": ["managed", {"name": format!("{r}/kept.txt")}, {"contents": "x"}]},
+            "kd": {"file": ["directory", {"name": format!("{r}/keepdir")}]},
+        }),
+        false,
+        false,
+    );
+    let clean = &ret[&format!("file_|-clean_|-{r}_|-directory")];
+    assert_eq!(clean["result"], true, "{clean}");
+    let mut removed: Vec<String> = clean["changes"]["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    removed.sort();
+    let want: Vec<String> = ["junk.txt", "junkdir", "sub"]
+        .iter()
+        .map(|p| format!("{r}/{p}"))
+        .collect();
+    assert_eq!(removed, want);
+    // the plan lists every path below too
+    assert!(clean["changes"][format!("{r}/sub/deep.txt")].is_object());
+    assert!(clean["changes"].get(format!("{r}/kept.txt")).is_none());
+    assert!(root.join("kept.txt").exists() && root.join("keepdir/inner/f").exists());
+    assert!(!root.join("sub").exists() && !root.join("junk.txt").exists());
+}
+
+/// The `file` module owns `check_cmd`: file.managed's failing check sets
+/// `skip_watch` (a watcher does not fire), and the runtime's own check is
+/// not run for other file functions (Salt looks `mod_run_check_cmd` up per
+/// module).
+#[test]
+fn file_check_cmd_failure_skips_watch() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let f = tmp.path().join("f.txt").display().to_string();
+    let t = tmp.path().join("touched").display().to_string();
+    let ret = run_sls(
+        json!({
+            "m": {"file": ["managed", {"name": f}, {"contents": "hello"}, {"check_cmd": "grep -q goodbye"}]},
+            "w": {"cmd": ["wait", {"name": "echo fired"}, {"watch": [{"file": "m"}]}]},
+            "touch": {"file": ["touch", {"name": t}, {"check_cmd": "false"}]},
+        }),
+        false,
+        false,
+    );
+    let m = &ret[&format!("file_|-m_|-{f}_|-managed")];
+    assert_eq!(m["result"], false);
+    assert_eq!(m["skip_watch"], true);
+    assert_eq!(m["comment"], "check_cmd execution failed");
+    assert!(!std::path::Path::new(&f).exists());
+    let w = &ret["cmd_|-w_|-echo fired_|-wait"];
+    assert_eq!(w["comment"], "One or more requisite failed: t.m");
+    let touch = &ret[&format!("file_|-touch_|-{t}_|-touch")];
+    assert_eq!(touch["result"], true, "{touch}");
+}
+
+/// A `require_in` on the kept state counts as the directory's `require`
+/// (Salt merges it into the directory's requisites).
+#[test]
+fn directory_clean_keeps_states_that_require_in_it() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let root = tmp.path().join("d");
+    let r = root.display().to_string();
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("kept.txt"), "x").unwrap();
+    std::fs::write(root.join("junk.txt"), "x").unwrap();
+    let ret = run_sls(
+        json!({
+            "clean": {"file": ["directory", {"name": r}, {"clean": true}]},
+            "kept": {"file": ["managed", {"name": format!("{r}/kept.txt")}, {"contents": "x"}, {"require_in": [{"file": "clean"}]}]},
+        }),
+        false,
+        false,
+    );
+    let clean = &ret[&format!("file_|-clean_|-{r}_|-directory")];
+    assert_eq!(
+        clean["changes"]["removed"],
+        json!([format!("{r}/junk.txt")])
+    );
+    assert!(root.join("kept.txt").exists());
 }

@@ -219,6 +219,20 @@ fn is_printable(ch: char) -> bool {
         || ((0xE000..=0xFFFD).contains(&c) && c != 0xFEFF)
 }
 
+/// Marks a JSON string that stands for an int beyond u64 (which
+/// `serde_json::Value` cannot hold), so the dumper writes it as a plain int
+/// the way PyYAML writes a Python int: `BIG_INT_MARK` then the digits.
+pub const BIG_INT_MARK: &str = "\u{F8FF}int:";
+
+/// `i` for the dumper: a JSON number when it fits, else its marked digits.
+pub fn int_for_dump(i: i128) -> Value {
+    match (i64::try_from(i), u64::try_from(i)) {
+        (Ok(small), _) => Value::from(small),
+        (_, Ok(unsigned)) => Value::from(unsigned),
+        _ => Value::String(format!("{BIG_INT_MARK}{i}")),
+    }
+}
+
 /// The text of a non-string scalar, as PyYAML's SafeRepresenter writes it.
 fn scalar_text(value: &Value) -> Option<String> {
     Some(match value {
@@ -507,7 +521,10 @@ impl<'o> Emitter<'o> {
                     self.block_mapping(map);
                 }
             }
-            Value::String(s) => self.scalar(s, resolve::resolve_plain(s) == Kind::Str, context),
+            Value::String(s) => match s.strip_prefix(BIG_INT_MARK) {
+                Some(digits) => self.scalar(digits, true, context),
+                None => self.scalar(s, resolve::resolve_plain(s) == Kind::Str, context),
+            },
             other => {
                 let text = scalar_text(other).unwrap_or_default();
                 self.scalar(&text, true, context);

@@ -296,7 +296,7 @@ fn key_identity(key: &Node) -> Option<KeyIdentity> {
     Some(match key {
         Node::Null => KeyIdentity::Null,
         Node::Bool(b) => KeyIdentity::Integral(i128::from(*b)),
-        Node::Int(i) => KeyIdentity::Integral(i128::from(*i)),
+        Node::Int(i) => KeyIdentity::Integral(*i),
         Node::Float(f) if f.is_nan() => KeyIdentity::Nan,
         Node::Float(f) if f.fract() == 0.0 && f.abs() < 1e30 => KeyIdentity::Integral(*f as i128),
         Node::Float(f) => KeyIdentity::FloatBits(f.to_bits()),

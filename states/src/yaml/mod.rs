@@ -26,7 +26,8 @@ mod relax;
 mod resolve;
 
 pub use dump::{
-    dquote, dump, dump_with, encode_scalar, format_yaml, serialize, squote, DumpOptions, FlowStyle,
+    dquote, dump, dump_with, encode_scalar, format_yaml, int_for_dump, serialize, squote,
+    DumpOptions, FlowStyle,
 };
 
 use serde_json::{Map, Number, Value};
@@ -36,7 +37,8 @@ use serde_json::{Map, Number, Value};
 pub enum Node {
     Null,
     Bool(bool),
-    Int(i64),
+    /// Python ints as far as 128 bits carry them (`2**64` stays exact).
+    Int(i128),
     Float(f64),
     Str(String),
     Seq(Vec<Node>),
@@ -51,6 +53,18 @@ pub struct YamlError {
     pub message: String,
     pub line: usize,
     pub column: usize,
+}
+
+/// An int as JSON: exact within i64 or u64; beyond, serde_json has no
+/// integer for it and a float stands in.
+pub fn int_json(i: i128) -> Value {
+    if let Ok(small) = i64::try_from(i) {
+        return Value::Number(small.into());
+    }
+    if let Ok(unsigned) = u64::try_from(i) {
+        return Value::Number(unsigned.into());
+    }
+    Number::from_f64(i as f64).map_or(Value::Null, Value::Number)
 }
 
 impl Node {
@@ -87,7 +101,7 @@ impl Node {
         match self {
             Node::Null => Value::Null,
             Node::Bool(b) => Value::Bool(*b),
-            Node::Int(i) => Value::Number((*i).into()),
+            Node::Int(i) => int_json(*i),
             Node::Float(f) => Number::from_f64(*f)
                 .map(Value::Number)
                 .unwrap_or(Value::Null),

@@ -302,7 +302,7 @@ pub(crate) fn construct_int(raw: &str) -> Result<IntValue, String> {
     match magnitude {
         Ok(m) => {
             let v = sign * m;
-            Ok(i64::try_from(v).map_or(IntValue::Big(v as f64), IntValue::Small))
+            Ok(IntValue::Small(v))
         }
         Err(e) if e == "overflow" => {
             // Beyond i128: only a float can stand in for Python's big int.
@@ -313,10 +313,10 @@ pub(crate) fn construct_int(raw: &str) -> Result<IntValue, String> {
     }
 }
 
-/// An int that fits i64, or a float standing in for a bigger Python int.
+/// An int that fits i128, or a float standing in for a bigger Python int.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum IntValue {
-    Small(i64),
+    Small(i128),
     Big(f64),
 }
 
@@ -496,11 +496,24 @@ mod tests {
             ("-1:30", -90),
         ];
         for (text, want) in cases {
-            assert_eq!(construct_int(text), Ok(IntValue::Small(*want)), "{text}");
+            assert_eq!(
+                construct_int(text),
+                Ok(IntValue::Small(i128::from(*want))),
+                "{text}"
+            );
         }
+        // beyond 64 bits the int stays exact as far as 128 bits go
         assert_eq!(
             construct_int("12345678901234567890"),
-            Ok(IntValue::Big(12345678901234567890.0))
+            Ok(IntValue::Small(12345678901234567890))
+        );
+        assert_eq!(
+            construct_int("-18446744073709551616"),
+            Ok(IntValue::Small(-18446744073709551616))
+        );
+        assert_eq!(
+            construct_int("1".repeat(40).as_str()),
+            Ok(IntValue::Big("1".repeat(40).parse().unwrap()))
         );
         assert!(construct_int("0_").is_err());
         assert_eq!(

@@ -13,7 +13,13 @@ fn typed(v: &Value) -> Node {
     let (kind, inner) = obj.iter().next().expect("one key");
     match kind.as_str() {
         "bool" => Node::Bool(inner.as_bool().unwrap()),
-        "int" => Node::Int(inner.as_i64().unwrap()),
+        "int" => Node::Int(
+            inner
+                .as_i64()
+                .map(i128::from)
+                .or_else(|| inner.as_u64().map(i128::from))
+                .unwrap(),
+        ),
         "float" => Node::Float(match inner.as_str().unwrap() {
             "nan" => f64::NAN,
             "inf" => f64::INFINITY,

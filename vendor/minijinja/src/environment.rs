@@ -85,6 +85,8 @@ pub struct Environment<'source> {
     // Brine patch: a flag checked with the fuel at every instruction.
     #[cfg(feature = "fuel")]
     interrupt: Option<Arc<std::sync::atomic::AtomicBool>>,
+    // Brine patch: builds a macro's `varargs` (Jinja2 gives a tuple).
+    pub(crate) varargs_maker: Option<fn(Vec<Value>) -> Value>,
     recursion_limit: usize,
 }
 
@@ -138,6 +140,7 @@ impl<'source> Environment<'source> {
             fuel: None,
             #[cfg(feature = "fuel")]
             interrupt: None,
+            varargs_maker: None,
             recursion_limit: MAX_RECURSION,
         }
     }
@@ -163,6 +166,7 @@ impl<'source> Environment<'source> {
             fuel: None,
             #[cfg(feature = "fuel")]
             interrupt: None,
+            varargs_maker: None,
             recursion_limit: MAX_RECURSION,
         }
     }
@@ -644,6 +648,13 @@ impl<'source> Environment<'source> {
     #[cfg_attr(docsrs, doc(cfg(feature = "fuel")))]
     pub fn interrupt(&self) -> Option<&Arc<std::sync::atomic::AtomicBool>> {
         self.interrupt.as_ref()
+    }
+
+    /// Sets how a macro's `varargs` (its extra positional arguments) is
+    /// built from them (Brine patch): Jinja2 passes a tuple, which the host
+    /// may represent with its own object. Default: a plain sequence.
+    pub fn set_varargs_maker(&mut self, maker: Option<fn(Vec<Value>) -> Value>) {
+        self.varargs_maker = maker;
     }
 
     /// Sets the syntax for the environment.

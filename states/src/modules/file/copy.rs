@@ -11,6 +11,15 @@ use crate::result::StateResult;
 pub const DOC: &str = "Copy a file or directory that is already on the minion\nname, source, force, makedirs, preserve, user, group, mode, dir_mode, subdir";
 
 pub fn copy(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
+    // Salt's result keeps the state's name even when `subdir` copies into
+    // the named directory.
+    StateResult {
+        name: args.name.clone(),
+        ..copy_into(ctx, args)
+    }
+}
+
+fn copy_into(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
     let mut name = args.name.clone();
     let Some(src) = args.str("source") else {
         return StateResult::fail(name, "Must provide source to file.copy");
@@ -97,12 +106,11 @@ pub fn copy(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
         );
     }
     if ctx.test {
-        let mut changes = Map::new();
-        changes.insert(name.clone(), Value::String(src.clone()));
+        // Salt reports no changes for a copy it would make
         return StateResult::would(
-            name,
-            format!("File \"{src}\" is set to be copied to \"{}\"", args.name),
-            changes,
+            &name,
+            format!("File \"{src}\" is set to be copied to \"{name}\""),
+            Map::new(),
         );
     }
     let parent = target.parent().unwrap_or(Path::new("/"));
@@ -202,6 +210,8 @@ mod tests {
             format!("File \"{src}\" is set to be copied to \"{dst}\"")
         );
         assert_eq!(snapshot(&kit.root()), before);
+        // Salt: a dry-run copy has no changes, only its comment
+        assert!(dry.changes.is_empty(), "{:?}", dry.changes);
 
         let r = kit.run("file.copy", &dst, json!({"source": src}), false);
         assert_eq!(r.result, Some(true), "{}", r.comment);
@@ -226,6 +236,30 @@ mod tests {
         );
         assert_eq!(r.result, Some(true));
         assert_eq!(std::fs::read_to_string(&dst).unwrap(), "newer\n");
+    }
+
+    /// subdir: copied into the named directory; the result keeps the
+    /// state's name, the dry run names the file it would write.
+    #[test]
+    fn subdir_copies_into_the_directory_under_the_states_name() {
+        let kit = Kit::new();
+        let src = kit.path("src.txt");
+        let dir = kit.path("into");
+        std::fs::write(&src, "x").unwrap();
+        std::fs::create_dir(&dir).unwrap();
+        let args = json!({"source": src, "subdir": true});
+        let dry = kit.run("file.copy", &dir, args.clone(), true);
+        assert_eq!(dry.name, dir);
+        assert_eq!(
+            dry.comment,
+            format!("File \"{src}\" is set to be copied to \"{dir}/src.txt\"")
+        );
+        let r = kit.run("file.copy", &dir, args, false);
+        assert_eq!((r.name.as_str(), r.result), (dir.as_str(), Some(true)));
+        assert_eq!(
+            std::fs::read_to_string(format!("{dir}/src.txt")).unwrap(),
+            "x"
+        );
     }
 
     #[test]

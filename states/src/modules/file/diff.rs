@@ -1,7 +1,200 @@
 //! Unified diffs shaped like Python's `difflib.unified_diff` with empty file
 //! names, which is what Salt puts under `changes.diff`.
 
-use similar::{capture_diff_slices, group_diff_ops, Algorithm, DiffTag};
+use std::collections::HashMap;
+use std::hash::Hash;
+
+/// What an opcode does (difflib's tags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tag {
+    Equal,
+    Replace,
+    Delete,
+    Insert,
+}
+
+/// difflib's opcode: `tag`, `a[i1..i2]`, `b[j1..j2]`.
+pub type Opcode = (Tag, usize, usize, usize, usize);
+
+/// A port of Python's `difflib.SequenceMatcher` (no junk function,
+/// `autojunk=True`): the same matching blocks, so hunks land where Salt's
+/// diffs put them (a line inserted before an identical one shows as
+/// inserted first, not after).
+struct SequenceMatcher<'x, T> {
+    a: &'x [T],
+    b: &'x [T],
+    b2j: HashMap<&'x T, Vec<usize>>,
+}
+
+impl<'x, T: Eq + Hash> SequenceMatcher<'x, T> {
+    fn new(a: &'x [T], b: &'x [T]) -> Self {
+        let mut b2j: HashMap<&T, Vec<usize>> = HashMap::new();
+        for (i, elt) in b.iter().enumerate() {
+            b2j.entry(elt).or_default().push(i);
+        }
+        // autojunk: in a long b, elements found in more than 1% of it are
+        // "popular" and never start a match (they can still extend one)
+        let n = b.len();
+        if n >= 200 {
+            let ntest = n / 100 + 1;
+            b2j.retain(|_, idxs| idxs.len() <= ntest);
+        }
+        SequenceMatcher { a, b, b2j }
+    }
+
+    fn find_longest_match(
+        &self,
+        alo: usize,
+        ahi: usize,
+        blo: usize,
+        bhi: usize,
+    ) -> (usize, usize, usize) {
+        let (a, b) = (self.a, self.b);
+        let (mut besti, mut bestj, mut bestsize) = (alo, blo, 0);
+        let mut j2len: HashMap<usize, usize> = HashMap::new();
+        for (i, elt) in a.iter().enumerate().take(ahi).skip(alo) {
+            let mut newj2len: HashMap<usize, usize> = HashMap::new();
+            if let Some(js) = self.b2j.get(elt) {
+                for &j in js {
+                    if j < blo {
+                        continue;
+                    }
+                    if j >= bhi {
+                        break;
+                    }
+                    let k = j
+                        .checked_sub(1)
+                        .and_then(|p| j2len.get(&p))
+                        .copied()
+                        .unwrap_or(0)
+                        + 1;
+                    newj2len.insert(j, k);
+                    if k > bestsize {
+                        besti = i + 1 - k;
+                        bestj = j + 1 - k;
+                        bestsize = k;
+                    }
+                }
+            }
+            j2len = newj2len;
+        }
+        while besti > alo && bestj > blo && a[besti - 1] == b[bestj - 1] {
+            besti -= 1;
+            bestj -= 1;
+            bestsize += 1;
+        }
+        while besti + bestsize < ahi
+            && bestj + bestsize < bhi
+            && a[besti + bestsize] == b[bestj + bestsize]
+        {
+            bestsize += 1;
+        }
+        (besti, bestj, bestsize)
+    }
+
+    fn matching_blocks(&self) -> Vec<(usize, usize, usize)> {
+        let (la, lb) = (self.a.len(), self.b.len());
+        let mut queue = vec![(0, la, 0, lb)];
+        let mut blocks = Vec::new();
+        while let Some((alo, ahi, blo, bhi)) = queue.pop() {
+            let (i, j, k) = self.find_longest_match(alo, ahi, blo, bhi);
+            if k > 0 {
+                blocks.push((i, j, k));
+                if alo < i && blo < j {
+                    queue.push((alo, i, blo, j));
+                }
+                if i + k < ahi && j + k < bhi {
+                    queue.push((i + k, ahi, j + k, bhi));
+                }
+            }
+        }
+        blocks.sort_unstable();
+        let (mut i1, mut j1, mut k1) = (0, 0, 0);
+        let mut out = Vec::new();
+        for (i2, j2, k2) in blocks {
+            if i1 + k1 == i2 && j1 + k1 == j2 {
+                k1 += k2;
+            } else {
+                if k1 > 0 {
+                    out.push((i1, j1, k1));
+                }
+                (i1, j1, k1) = (i2, j2, k2);
+            }
+        }
+        if k1 > 0 {
+            out.push((i1, j1, k1));
+        }
+        out.push((la, lb, 0));
+        out
+    }
+
+    fn opcodes(&self) -> Vec<Opcode> {
+        let (mut i, mut j) = (0, 0);
+        let mut out = Vec::new();
+        for (ai, bj, size) in self.matching_blocks() {
+            let tag = if i < ai && j < bj {
+                Some(Tag::Replace)
+            } else if i < ai {
+                Some(Tag::Delete)
+            } else if j < bj {
+                Some(Tag::Insert)
+            } else {
+                None
+            };
+            if let Some(tag) = tag {
+                out.push((tag, i, ai, j, bj));
+            }
+            (i, j) = (ai + size, bj + size);
+            if size > 0 {
+                out.push((Tag::Equal, ai, i, bj, j));
+            }
+        }
+        out
+    }
+}
+
+/// difflib's `SequenceMatcher(None, a, b).get_grouped_opcodes(n)`.
+pub fn grouped_opcodes<T: Eq + Hash>(a: &[T], b: &[T], n: usize) -> Vec<Vec<Opcode>> {
+    let mut codes = SequenceMatcher::new(a, b).opcodes();
+    if codes.is_empty() {
+        codes.push((Tag::Equal, 0, 1, 0, 1));
+    }
+    if let Some(first) = codes.first_mut() {
+        if first.0 == Tag::Equal {
+            let (tag, i1, i2, j1, j2) = *first;
+            *first = (
+                tag,
+                i1.max(i2.saturating_sub(n)),
+                i2,
+                j1.max(j2.saturating_sub(n)),
+                j2,
+            );
+        }
+    }
+    if let Some(last) = codes.last_mut() {
+        if last.0 == Tag::Equal {
+            let (tag, i1, i2, j1, j2) = *last;
+            *last = (tag, i1, i2.min(i1 + n), j1, j2.min(j1 + n));
+        }
+    }
+    let nn = n + n;
+    let mut groups = Vec::new();
+    let mut group = Vec::new();
+    for (tag, mut i1, i2, mut j1, j2) in codes {
+        if tag == Tag::Equal && i2 - i1 > nn {
+            group.push((tag, i1, i2.min(i1 + n), j1, j2.min(j1 + n)));
+            groups.push(std::mem::take(&mut group));
+            i1 = i1.max(i2.saturating_sub(n));
+            j1 = j1.max(j2.saturating_sub(n));
+        }
+        group.push((tag, i1, i2, j1, j2));
+    }
+    let only_equal = group.len() == 1 && group[0].0 == Tag::Equal;
+    if !group.is_empty() && !only_equal {
+        groups.push(group);
+    }
+    groups
+}
 
 /// The unified diff between two texts (empty when they are equal), or Salt's
 /// notes for binary content.
@@ -25,48 +218,14 @@ pub fn unified(old: &[u8], new: &[u8]) -> String {
 pub fn unified_text(old: &str, new: &str) -> String {
     let a: Vec<&str> = old.split_inclusive('\n').collect();
     let b: Vec<&str> = new.split_inclusive('\n').collect();
-    let ops = capture_diff_slices(Algorithm::Myers, &a, &b);
-    let groups = group_diff_ops(ops, 3);
-    let mut out = String::new();
-    for group in groups {
-        let (Some(first), Some(last)) = (group.first(), group.last()) else {
-            continue;
-        };
-        if out.is_empty() {
-            out.push_str("--- \n+++ \n");
-        }
-        let old_range = range(first.old_range().start, last.old_range().end);
-        let new_range = range(first.new_range().start, last.new_range().end);
-        out.push_str(&format!("@@ -{old_range} +{new_range} @@\n"));
-        for op in &group {
-            let (tag, old_r, new_r) = op.as_tag_tuple();
-            if tag == DiffTag::Equal {
-                for line in &a[old_r] {
-                    out.push(' ');
-                    out.push_str(line);
-                }
-                continue;
-            }
-            for line in &a[old_r] {
-                out.push('-');
-                out.push_str(line);
-            }
-            for line in &b[new_r] {
-                out.push('+');
-                out.push_str(line);
-            }
-        }
-    }
-    out
+    unified_items(&a, &b).concat()
 }
 
-/// `"\n".join(difflib.unified_diff(a, b))` over lines without newlines, as
-/// `file.append` builds its diff: headers keep their own newline, so they
-/// are followed by an empty line.
-pub fn unified_joined(old: &[&str], new: &[&str]) -> String {
-    let ops = capture_diff_slices(Algorithm::Myers, old, new);
+/// The items `difflib.unified_diff(a, b, n=3)` yields (empty file names,
+/// `lineterm="\n"`): headers, hunk ranges, then each line with its mark.
+fn unified_items(a: &[&str], b: &[&str]) -> Vec<String> {
     let mut items: Vec<String> = Vec::new();
-    for group in group_diff_ops(ops, 3) {
+    for group in grouped_opcodes(a, b, 3) {
         let (Some(first), Some(last)) = (group.first(), group.last()) else {
             continue;
         };
@@ -74,20 +233,30 @@ pub fn unified_joined(old: &[&str], new: &[&str]) -> String {
             items.push("--- \n".into());
             items.push("+++ \n".into());
         }
-        let old_range = range(first.old_range().start, last.old_range().end);
-        let new_range = range(first.new_range().start, last.new_range().end);
+        let old_range = range(first.1, last.2);
+        let new_range = range(first.3, last.4);
         items.push(format!("@@ -{old_range} +{new_range} @@\n"));
-        for op in &group {
-            let (tag, old_r, new_r) = op.as_tag_tuple();
-            if tag == DiffTag::Equal {
-                items.extend(old[old_r].iter().map(|l| format!(" {l}")));
+        for &(tag, i1, i2, j1, j2) in &group {
+            if tag == Tag::Equal {
+                items.extend(a[i1..i2].iter().map(|l| format!(" {l}")));
                 continue;
             }
-            items.extend(old[old_r].iter().map(|l| format!("-{l}")));
-            items.extend(new[new_r].iter().map(|l| format!("+{l}")));
+            if matches!(tag, Tag::Replace | Tag::Delete) {
+                items.extend(a[i1..i2].iter().map(|l| format!("-{l}")));
+            }
+            if matches!(tag, Tag::Replace | Tag::Insert) {
+                items.extend(b[j1..j2].iter().map(|l| format!("+{l}")));
+            }
         }
     }
-    items.join("\n")
+    items
+}
+
+/// `"\n".join(difflib.unified_diff(a, b))` over lines without newlines, as
+/// `file.append` builds its diff: headers keep their own newline, so they
+/// are followed by an empty line.
+pub fn unified_joined(old: &[&str], new: &[&str]) -> String {
+    unified_items(old, new).join("\n")
 }
 
 /// difflib's `_format_range_unified`.
@@ -161,6 +330,47 @@ mod tests {
         assert_eq!(
             unified_joined(&["a"], &["a", "b"]),
             "--- \n\n+++ \n\n@@ -1 +1,2 @@\n\n a\n+b"
+        );
+    }
+
+    /// difflib's matching, not Myers': a line inserted before an identical
+    /// first line is the first line of the hunk (as in Salt's file.line).
+    #[test]
+    fn insertion_before_an_identical_line_matches_difflib() {
+        // difflib.unified_diff(["# first\n","[main]\n","a\n","b\n"],
+        //   ["# first\n","# first\n","[main]\n","a\n","b\n"])
+        assert_eq!(
+            unified(
+                b"# first\n[main]\na\nb\n",
+                b"# first\n# first\n[main]\na\nb\n"
+            ),
+            "--- \n+++ \n@@ -1,3 +1,4 @@\n+# first\n # first\n [main]\n a\n"
+        );
+        // a replace shows the removed lines first; far changes split hunks
+        assert_eq!(
+            unified(b"x\ny\nz\n", b"x\nY\nY2\nz\n"),
+            "--- \n+++ \n@@ -1,3 +1,4 @@\n x\n-y\n+Y\n+Y2\n z\n"
+        );
+    }
+
+    /// autojunk: in 200+ lines, a line found in more than 1% of them does
+    /// not anchor a match (difflib gives the same output).
+    #[test]
+    fn popular_lines_do_not_anchor_matches() {
+        let old: String = (0..210)
+            .map(|i| {
+                if i % 2 == 0 {
+                    "same\n".to_string()
+                } else {
+                    format!("{i}\n")
+                }
+            })
+            .collect();
+        let new = format!("head\n{old}");
+        let d = unified(old.as_bytes(), new.as_bytes());
+        assert!(
+            d.starts_with("--- \n+++ \n@@ -1,3 +1,4 @@\n+head\n same\n 1\n same\n"),
+            "{d}"
         );
     }
 

@@ -33,21 +33,114 @@ pub fn walk(root: &Path) -> Vec<(PathBuf, bool)> {
     out
 }
 
-/// The entries `clean` would remove (everything not kept nor excluded).
-pub fn clean_targets(
+/// Salt's `_gen_keep_files`: what the states named by this chunk's
+/// `require: [{file: X}]` manage, which `clean` must keep. A required state
+/// (matched by name or ID) naming a directory under `root` keeps all of it
+/// (a `file.recurse` only what it manages), a directory elsewhere nothing,
+/// anything else its path.
+pub fn required_keep(ctx: &StateCtx<'_>, root: &Path) -> Vec<String> {
+    let mut keep: BTreeSet<String> = BTreeSet::new();
+    let Some(Value::Array(require)) = ctx.run.low.get("require") else {
+        return Vec::new();
+    };
+    for comp in require {
+        let Some(wanted) = comp.as_object().and_then(|m| m.get("file")) else {
+            continue;
+        };
+        for low in ctx.run.lowstate.iter() {
+            if low.get("name") != Some(wanted) && low.get("__id__") != Some(wanted) {
+                continue;
+            }
+            let Some(fname) = low.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let path = Path::new(fname);
+            if !path.is_dir() {
+                keep.insert(fname.to_string());
+                continue;
+            }
+            if !is_child(path, root) {
+                continue;
+            }
+            if low.get("fun").and_then(Value::as_str) == Some("recurse") {
+                if let Some(managed) = super::recurse::managed_by(ctx, low) {
+                    keep.extend(managed.iter().map(|p| p.display().to_string()));
+                }
+            } else {
+                keep.insert(fname.to_string());
+                for (p, _) in walk(path) {
+                    keep.insert(p.display().to_string());
+                }
+            }
+        }
+    }
+    keep.into_iter().collect()
+}
+
+/// `path` is `dir` or below it (Salt's `_is_child`: the relative path
+/// does not climb out).
+fn is_child(path: &Path, dir: &Path) -> bool {
+    let norm = |p: &Path| {
+        let mut out = PathBuf::new();
+        for c in p.components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                std::path::Component::CurDir => {}
+                other => out.push(other),
+            }
+        }
+        out
+    };
+    norm(path).starts_with(norm(dir))
+}
+
+/// Salt's `_clean_dir`: removes what is under `root` except the kept paths
+/// (and their parents) and what `exclude_pat` matches, top-down, so a
+/// removed directory's children are not listed (under `test` nothing is
+/// removed, and the walk goes on into them). Returns what was (or would
+/// be) removed.
+pub fn clean_dir(
     root: &Path,
-    keep: &BTreeSet<PathBuf>,
+    keep: &[String],
     exclude_pat: Option<&PathPatterns>,
+    test: bool,
 ) -> Vec<PathBuf> {
-    walk(root)
-        .into_iter()
-        .map(|(p, _)| p)
-        .filter(|p| !keep.contains(p))
-        .filter(|p| {
-            let rel = p.strip_prefix(root).unwrap_or(p).to_string_lossy();
-            !exclude_pat.is_some_and(|p| p.any_match(&rel))
-        })
-        .collect()
+    let mut real_keep: BTreeSet<PathBuf> = BTreeSet::new();
+    real_keep.insert(root.to_path_buf());
+    for k in keep {
+        let p = Path::new(k);
+        if p.is_absolute() {
+            real_keep.extend(p.ancestors().map(Path::to_path_buf));
+        }
+    }
+    let mut removed = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+        entries.sort();
+        let mut subdirs = Vec::new();
+        for p in entries {
+            let is_dir = p.is_dir() && !p.is_symlink();
+            let rel = p.strip_prefix(root).unwrap_or(&p).to_string_lossy();
+            let excluded = exclude_pat.is_some_and(|pat| pat.any_match(&rel));
+            if !real_keep.contains(&p) && !excluded {
+                if !test {
+                    remove_all(std::slice::from_ref(&p));
+                }
+                removed.push(p.clone());
+            }
+            if is_dir && p.exists() {
+                subdirs.push(p);
+            }
+        }
+        pending.extend(subdirs.into_iter().rev());
+    }
+    removed
 }
 
 /// Removes `paths` (children of removed directories may be gone already).
@@ -198,9 +291,27 @@ pub fn directory(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
             planned.insert(name.clone(), Value::Object(c));
         }
     }
-    let keep: BTreeSet<PathBuf> = BTreeSet::new();
-    let to_clean = if clean && path.is_dir() {
-        clean_targets(&path, &keep, exclude_pat.as_ref())
+    // Salt plans with a substring test against the kept paths, then cleans
+    // keeping them and their parents.
+    let keep = if clean {
+        required_keep(ctx, &path)
+    } else {
+        Vec::new()
+    };
+    let to_clean: Vec<PathBuf> = if clean && path.is_dir() {
+        entries
+            .iter()
+            .map(|(p, _)| p)
+            .filter(|p| {
+                let text = p.display().to_string();
+                !keep.iter().any(|k| k.contains(&text))
+            })
+            .filter(|p| {
+                let rel = p.strip_prefix(&path).unwrap_or(p).to_string_lossy();
+                !exclude_pat.as_ref().is_some_and(|pat| pat.any_match(&rel))
+            })
+            .cloned()
+            .collect()
     } else {
         Vec::new()
     };
@@ -292,9 +403,13 @@ pub fn directory(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
                 .insert("recursion".into(), "Changes silenced".into());
         }
     }
-    if !to_clean.is_empty() {
-        remove_all(&to_clean);
-        let removed: Vec<Value> = to_clean
+    let removed = if clean {
+        clean_dir(&path, &keep, exclude_pat.as_ref(), false)
+    } else {
+        Vec::new()
+    };
+    if !removed.is_empty() {
+        let removed: Vec<Value> = removed
             .iter()
             .map(|p| p.display().to_string().into())
             .collect();

@@ -846,10 +846,12 @@ fn blockreplace_inner(ctx: &StateCtx<'_>, args: &StateArgs) -> Result<String, St
     let end = args
         .str("marker_end")
         .unwrap_or_else(|| "#-- end managed zone --".into());
-    let mut content = args
+    let content = args
         .get("content")
         .map(source::python_str)
         .unwrap_or_default();
+    // file.accumulated text for this file comes before the sources' text
+    let mut content = super::accumulated::block_text(ctx, &args.name, &content);
     for chunk in text_chunks(
         ctx,
         &StateArgs {

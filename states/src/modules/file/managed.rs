@@ -101,10 +101,18 @@ fn manage(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
         );
     }
     let engine = source::template_engine(args);
-    let vars = match source::template_vars(args) {
+    let mut vars = match source::template_vars(args) {
         Ok(v) => v,
         Err(e) => return StateResult::fail(name, e),
     };
+    // file.accumulated text for this file, as the template's `accumulator`
+    if let Some(acc) = ctx.run.accumulators_of(&name) {
+        let acc = acc
+            .into_iter()
+            .map(|(k, v)| (k, Value::Array(v)))
+            .collect::<Map<String, Value>>();
+        vars.insert("accumulator".into(), Value::Object(acc));
+    }
 
     let mut inline = match inline_contents(ctx, args) {
         Ok(c) => c,
@@ -175,7 +183,7 @@ fn manage(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
 /// `file.managed`'s own `check_cmd` (Salt's `mod_run_check_cmd`): when the
 /// content would change, `<check_cmd> <temp file with the new content>`
 /// must exit 0 before the file is touched. `Some` is the failure.
-fn check_new_content(
+pub(super) fn check_new_content(
     ctx: &StateCtx<'_>,
     name: &str,
     content: &Content,
@@ -222,7 +230,10 @@ fn check_new_content(
                     comment.push_str(&e);
                 }
             }
-            Some(StateResult::fail(name, comment))
+            Some(StateResult {
+                skip_watch: true,
+                ..StateResult::fail(name, comment)
+            })
         }
     }
 }

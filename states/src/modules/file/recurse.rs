@@ -60,59 +60,11 @@ pub fn recurse(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
         }
     }
 
-    // dest -> salt:// url
-    let include_pat = PathPatterns::from_arg(args.get("include_pat"));
-    let exclude_pat = PathPatterns::from_arg(args.get("exclude_pat"));
-    let maxdepth = args.get("maxdepth").and_then(Value::as_u64);
-    let wanted = |rel: &str| {
-        !rel.is_empty()
-            && maxdepth.is_none_or(|m| rel.matches('/').count() as u64 <= m)
-            && included(rel, include_pat.as_ref(), exclude_pat.as_ref())
+    let (files, dirs) = match managed_paths(ctx, args, &root, &sources) {
+        Ok(found) => found,
+        Err(e) => return StateResult::fail(name, e),
     };
-    let include_empty = args.bool("include_empty", false);
-    let mut files: BTreeMap<PathBuf, String> = BTreeMap::new();
-    let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
-    for (env, prefix, listing) in &sources {
-        for f in listing {
-            let Some(rel) = f.strip_prefix(prefix.as_str()) else {
-                continue;
-            };
-            if !wanted(rel) {
-                continue;
-            }
-            let dest = root.join(rel);
-            if files.contains_key(&dest) {
-                continue;
-            }
-            if let Some(parent) = dest.parent() {
-                dirs.insert(parent.to_path_buf());
-            }
-            let url = if *env == ctx.saltenv {
-                format!("salt://{f}")
-            } else {
-                format!("salt://{f}?saltenv={env}")
-            };
-            files.insert(dest, url);
-        }
-        // Directories without files are not in the file listing: Salt adds
-        // them (filtered like files) when `include_empty` is set.
-        if include_empty {
-            let listed = match ctx.files.list_dirs(env) {
-                Ok(listed) => listed,
-                Err(e) => return StateResult::fail(name, format!("Recurse failed: {e}")),
-            };
-            for d in &listed {
-                let Some(rel) = d.strip_prefix(prefix.as_str()) else {
-                    continue;
-                };
-                let dest = root.join(rel);
-                let occupied = dest.ancestors().any(|a| files.contains_key(a));
-                if wanted(rel) && !occupied {
-                    dirs.insert(dest);
-                }
-            }
-        }
-    }
+    let exclude_pat = PathPatterns::from_arg(args.get("exclude_pat"));
 
     let mut res = StateResult::new(&name);
     let mut comments: Vec<(String, String)> = Vec::new();
@@ -209,7 +161,9 @@ pub fn recurse(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
                 p = cur.parent();
             }
         }
-        let removed = directory::clean_targets(&root, &keep, exclude_pat.as_ref());
+        let mut keep: Vec<String> = keep.iter().map(|p| p.display().to_string()).collect();
+        keep.extend(directory::required_keep(ctx, &root));
+        let removed = directory::clean_dir(&root, &keep, exclude_pat.as_ref(), ctx.test);
         if !removed.is_empty() {
             let listed: Vec<String> = removed.iter().map(|p| p.display().to_string()).collect();
             if ctx.test {
@@ -218,7 +172,6 @@ pub fn recurse(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
                 }
                 comments.push(("removed".into(), listed.join("\n")));
             } else {
-                directory::remove_all(&removed);
                 res.changes.insert(
                     "removed".into(),
                     Value::Array(listed.into_iter().map(Value::String).collect()),
@@ -246,6 +199,94 @@ pub fn recurse(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
 /// Salt's `_filter_recurse_sources` and the listing: for each usable
 /// source, (saltenv, `dir/` prefix, files of that env). Only the first
 /// unless `merge`.
+/// The files (dest -> `salt://` url) and directories `file.recurse` manages
+/// under `root`.
+pub(super) fn managed_paths(
+    ctx: &StateCtx<'_>,
+    args: &StateArgs,
+    root: &Path,
+    sources: &[(String, String, Vec<String>)],
+) -> Result<(BTreeMap<PathBuf, String>, BTreeSet<PathBuf>), String> {
+    // dest -> salt:// url
+    let include_pat = PathPatterns::from_arg(args.get("include_pat"));
+    let exclude_pat = PathPatterns::from_arg(args.get("exclude_pat"));
+    let maxdepth = args.get("maxdepth").and_then(Value::as_u64);
+    let wanted = |rel: &str| {
+        !rel.is_empty()
+            && maxdepth.is_none_or(|m| rel.matches('/').count() as u64 <= m)
+            && included(rel, include_pat.as_ref(), exclude_pat.as_ref())
+    };
+    let include_empty = args.bool("include_empty", false);
+    let mut files: BTreeMap<PathBuf, String> = BTreeMap::new();
+    let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+    for (env, prefix, listing) in sources {
+        for f in listing {
+            let Some(rel) = f.strip_prefix(prefix.as_str()) else {
+                continue;
+            };
+            if !wanted(rel) {
+                continue;
+            }
+            let dest = root.join(rel);
+            if files.contains_key(&dest) {
+                continue;
+            }
+            if let Some(parent) = dest.parent() {
+                dirs.insert(parent.to_path_buf());
+            }
+            let url = if *env == ctx.saltenv {
+                format!("salt://{f}")
+            } else {
+                format!("salt://{f}?saltenv={env}")
+            };
+            files.insert(dest, url);
+        }
+        // Directories without files are not in the file listing: Salt adds
+        // them (filtered like files) when `include_empty` is set.
+        if include_empty {
+            let listed = match ctx.files.list_dirs(env) {
+                Ok(listed) => listed,
+                Err(e) => return Err(format!("Recurse failed: {e}")),
+            };
+            for d in &listed {
+                let Some(rel) = d.strip_prefix(prefix.as_str()) else {
+                    continue;
+                };
+                let dest = root.join(rel);
+                let occupied = dest.ancestors().any(|a| files.contains_key(a));
+                if wanted(rel) && !occupied {
+                    dirs.insert(dest);
+                }
+            }
+        }
+    }
+
+    Ok((files, dirs))
+}
+
+/// What a `file.recurse` chunk manages (its files and directories), for a
+/// `file.directory clean` that requires it; `None` when its sources do not
+/// resolve.
+pub(super) fn managed_by(
+    ctx: &StateCtx<'_>,
+    low: &Map<String, Value>,
+) -> Option<BTreeSet<PathBuf>> {
+    let name = low.get("name").map(source::python_str)?;
+    let args = StateArgs {
+        name: name.clone(),
+        args: low.clone(),
+    };
+    let sources = pick_sources(ctx, &args).ok()?;
+    let root = PathBuf::from(name.trim_end_matches('/'));
+    let (files, dirs) = managed_paths(ctx, &args, &root, &sources).ok()?;
+    let include_empty = args.bool("include_empty", false);
+    let mut keep: BTreeSet<PathBuf> = files.into_keys().collect();
+    if include_empty {
+        keep.extend(dirs);
+    }
+    Some(keep)
+}
+
 fn pick_sources(
     ctx: &StateCtx<'_>,
     args: &StateArgs,

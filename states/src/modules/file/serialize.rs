@@ -8,7 +8,7 @@ use crate::ctx::{StateArgs, StateCtx};
 use crate::result::StateResult;
 
 pub const DOC: &str = "Serialize a data structure (dataset or dataset_pillar) into a file\n\
-name, dataset, dataset_pillar, serializer (formatter): yaml|json, merge_if_exists, user, group, mode, makedirs, backup, create, show_changes";
+name, dataset, dataset_pillar, serializer (formatter): yaml|json, merge_if_exists, user, group, mode, makedirs, backup, create, show_changes, check_cmd";
 
 pub fn serialize(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
     let name = args.name.as_str();
@@ -57,6 +57,8 @@ pub fn serialize(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
             ),
         );
     }
+    // Salt reports a merge as a per-key diff of the old and merged data.
+    let mut merge_diff = None;
     if args.bool("merge_if_exists", false) && std::path::Path::new(name).is_file() {
         let text = std::fs::read_to_string(name).unwrap_or_default();
         let existing = match deserialize(&serializer, &text) {
@@ -70,6 +72,9 @@ pub fn serialize(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
             if merged == existing {
                 return StateResult::ok(name, format!("The file {name} is in the correct state"));
             }
+            if existing.is_object() && merged.is_object() {
+                merge_diff = Some(recursive_diff(&existing, &merged));
+            }
             dataset = merged;
         }
     }
@@ -81,16 +86,57 @@ pub fn serialize(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
         follow_symlinks: false,
         ..managed::Plan::from_args(args)
     };
-    let mut res = managed::apply(
-        ctx,
-        name,
-        &managed::Content::Inline(contents.into_bytes()),
-        &plan,
-    );
+    let content = managed::Content::Inline(contents.into_bytes());
+    if let Some(cmd) = args.get("check_cmd").filter(|_| !ctx.test) {
+        if let Some(failed) = managed::check_new_content(ctx, name, &content, cmd) {
+            return failed;
+        }
+    }
+    let mut res = managed::apply(ctx, name, &content, &plan);
     if ctx.test && res.result.is_none() {
         res.comment = format!("Dataset will be serialized and stored into {name}");
     }
+    if let Some(diff) = merge_diff {
+        res.changes.insert("diff".into(), diff);
+    }
     res
+}
+
+/// Salt's `RecursiveDictDiffer(...).diffs` with `ignore_missing_keys`: for
+/// each key of `new` that is missing from or differs in `old`,
+/// `{"new": .., "old": ..}` (`"<_null_>"` for a missing old value); two
+/// mappings are compared key by key instead.
+fn recursive_diff(old: &Value, new: &Value) -> Value {
+    const NONE_VALUE: &str = "<_null_>";
+    let (Value::Object(old), Value::Object(new)) = (old, new) else {
+        return Value::Object(Map::new());
+    };
+    let mut out = Map::new();
+    for (key, new_value) in new {
+        match old.get(key) {
+            None => {
+                let mut m = Map::new();
+                m.insert("new".into(), new_value.clone());
+                m.insert("old".into(), NONE_VALUE.into());
+                out.insert(key.clone(), Value::Object(m));
+            }
+            Some(old_value) if old_value != new_value => {
+                if old_value.is_object() && new_value.is_object() {
+                    let sub = recursive_diff(old_value, new_value);
+                    if sub.as_object().is_some_and(|m| !m.is_empty()) {
+                        out.insert(key.clone(), sub);
+                    }
+                    continue;
+                }
+                let mut m = Map::new();
+                m.insert("new".into(), new_value.clone());
+                m.insert("old".into(), old_value.clone());
+                out.insert(key.clone(), Value::Object(m));
+            }
+            Some(_) => {}
+        }
+    }
+    Value::Object(out)
 }
 
 fn deserialize(serializer: &str, text: &str) -> Result<Value, String> {
@@ -124,10 +170,18 @@ fn merge_recurse(old: &Value, new: &Value) -> Value {
     }
 }
 
-/// Salt's YAML serializer: block style, without the final newline (or
-/// `...` document end) PyYAML adds.
+/// Salt's YAML serializer as `file.serialize` calls it: PyYAML's
+/// `SafeDumper` with `default_flow_style=False` (block style, keys sorted,
+/// non-ASCII escaped), without the final newline (or `...` document end).
 fn yaml_dump(value: &Value) -> String {
-    let out = crate::yaml::dump(value, false);
+    let out = crate::yaml::dump_with(
+        value,
+        &crate::yaml::DumpOptions {
+            flow: crate::yaml::FlowStyle::Block,
+            sort_keys: true,
+            allow_unicode: false,
+        },
+    );
     if let Some(s) = out.strip_suffix("\n...\n") {
         return s.to_string();
     }
@@ -219,6 +273,11 @@ mod tests {
             json!({"dataset": {"n": {"y": 2}}, "formatter": "json", "merge_if_exists": true});
         let r = kit.run("file.serialize", &f, args.clone(), false);
         assert_eq!(r.result, Some(true), "{}", r.comment);
+        // Salt's per-key diff of the old and merged data, not a text diff
+        assert_eq!(
+            r.changes["diff"],
+            json!({"n": {"y": {"new": 2, "old": "<_null_>"}}})
+        );
         let written: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
         assert_eq!(written, json!({"a": 1, "n": {"x": 1, "y": 2}}));
@@ -230,9 +289,15 @@ mod tests {
     fn yaml_is_the_default_and_unknown_serializers_fail() {
         let kit = Kit::new();
         let f = kit.path("d.yaml");
-        let r = kit.run("file.serialize", &f, json!({"dataset": {"a": 1}}), false);
+        let r = kit.run(
+            "file.serialize",
+            &f,
+            json!({"dataset": {"b": [1], "a": 1}}),
+            false,
+        );
         assert_eq!(r.result, Some(true), "{}", r.comment);
-        assert_eq!(std::fs::read_to_string(&f).unwrap(), "a: 1\n");
+        // PyYAML's SafeDumper sorts the keys; default_flow_style=False
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "a: 1\nb:\n- 1\n");
         let r = kit.run(
             "file.serialize",
             &f,

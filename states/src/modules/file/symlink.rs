@@ -133,6 +133,7 @@ pub fn symlink(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
             comment,
             changes,
             warnings: Vec::new(),
+            skip_watch: false,
         };
     }
 

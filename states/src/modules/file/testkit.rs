@@ -109,6 +109,7 @@ impl Kit {
             caller: &NoCalls,
             cachedir: self.tmp.path().join("cache"),
             cancel: Default::default(),
+            run: Default::default(),
         };
         let args = StateArgs {
             name: name.to_string(),

@@ -71,6 +71,7 @@ impl TestEnv {
             caller: &NoCalls,
             cachedir: self.cachedir.clone(),
             cancel: Default::default(),
+            run: Default::default(),
         }
     }
 }

@@ -15,6 +15,14 @@ pub const LOOP_FLAG_RECURSIVE: u8 = 2;
 #[cfg(feature = "macros")]
 pub const MACRO_CALLER: u8 = 2;
 
+/// This macro uses the varargs var (Brine patch).
+#[cfg(feature = "macros")]
+pub const MACRO_VARARGS: u8 = 4;
+
+/// This macro uses the kwargs var (Brine patch).
+#[cfg(feature = "macros")]
+pub const MACRO_KWARGS: u8 = 8;
+
 /// Rust type to represent locals.
 pub type LocalId = u8;
 

@@ -20,6 +20,10 @@ pub(crate) struct Macro {
     pub state_id: isize,
     pub closure: Value,
     pub caller_reference: bool,
+    // Brine patch: the body reads `varargs` / `kwargs` (Jinja2's
+    // `catch_varargs` / `catch_kwargs`).
+    pub varargs_reference: bool,
+    pub kwargs_reference: bool,
 }
 
 impl fmt::Debug for Macro {
@@ -59,9 +63,20 @@ impl Object for Macro {
             _ => (args, None),
         };
 
-        if args.len() > self.arg_spec.len() {
-            return Err(Error::from(ErrorKind::TooManyArguments));
+        // Brine patch: extra positional arguments go to `varargs` when the
+        // macro reads it (Jinja2), else they are an error.
+        let extra_args = args.get(self.arg_spec.len()..).unwrap_or_default();
+        if !extra_args.is_empty() && !self.varargs_reference {
+            return Err(Error::new(
+                ErrorKind::TooManyArguments,
+                format!(
+                    "macro '{}' takes not more than {} argument(s)",
+                    self.name,
+                    self.arg_spec.len()
+                ),
+            ));
         }
+        let args = &args[..args.len() - extra_args.len()];
 
         let mut kwargs_used = BTreeSet::new();
         let mut arg_values = Vec::with_capacity(self.arg_spec.len());
@@ -93,27 +108,50 @@ impl Object for Macro {
             });
         }
 
-        let caller = if self.caller_reference {
+        let mut locals = Vec::new();
+        if self.caller_reference {
             kwargs_used.insert("caller");
-            Some(
+            locals.push((
+                "caller",
                 kwargs
                     .as_ref()
                     .and_then(|x| x.get("caller").ok())
                     .unwrap_or(Value::UNDEFINED),
-            )
-        } else {
-            None
-        };
+            ));
+        }
 
-        if let Some(kwargs) = kwargs {
-            for key in kwargs.values.keys().filter_map(|x| x.as_str()) {
-                if !kwargs_used.contains(key) {
+        // Brine patch: unknown keyword arguments go to `kwargs` when the
+        // macro reads it (Jinja2), else they are an error.
+        let mut extra_kwargs = crate::value::ValueMap::new();
+        if let Some(ref kwargs) = kwargs {
+            for (key, value) in kwargs.values.iter() {
+                let Some(name) = key.as_str() else {
+                    continue;
+                };
+                if kwargs_used.contains(name) {
+                    continue;
+                }
+                if !self.kwargs_reference {
                     return Err(Error::new(
                         ErrorKind::TooManyArguments,
-                        format!("unknown keyword argument `{key}`"),
+                        format!("macro '{}' takes no keyword argument '{name}'", self.name),
                     ));
                 }
+                extra_kwargs.insert(key.clone(), value.clone());
             }
+        }
+        if self.varargs_reference {
+            let extra = extra_args.to_vec();
+            locals.push((
+                "varargs",
+                match state.env().varargs_maker {
+                    Some(make) => make(extra),
+                    None => Value::from(extra),
+                },
+            ));
+        }
+        if self.kwargs_reference {
+            locals.push(("kwargs", Value::from(extra_kwargs)));
         }
 
         let vm = Vm::new(state.env());
@@ -131,7 +169,7 @@ impl Object for Macro {
             self.macro_ref_id,
             &mut Output::new(&mut rv),
             self.closure.clone(),
-            caller,
+            locals,
             arg_values
         ));
 

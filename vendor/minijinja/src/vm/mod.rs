@@ -121,15 +121,16 @@ impl<'env> Vm<'env> {
         macro_id: usize,
         out: &mut Output,
         closure: Value,
-        caller: Option<Value>,
+        locals: Vec<(&'static str, Value)>,
         args: Vec<Value>,
     ) -> Result<Option<Value>, Error> {
         let (instructions, pc) = &state.macros[macro_id];
         let context_base = state.ctx.clone_base();
         let mut ctx = Context::new_with_frame(self.env, Frame::new(context_base));
         ok!(ctx.push_frame(Frame::new(closure)));
-        if let Some(caller) = caller {
-            ctx.store("caller", caller);
+        // `caller`, and (Brine patch) `varargs` / `kwargs`
+        for (name, value) in locals {
+            ctx.store(name, value);
         }
         ok!(ctx.incr_depth(state.ctx.depth() + MACRO_RECURSION_COST));
         self.do_eval(
@@ -1120,7 +1121,8 @@ impl<'env> Vm<'env> {
         name: &str,
         flags: u8,
     ) {
-        use crate::{compiler::instructions::MACRO_CALLER, vm::macro_object::Macro};
+        use crate::compiler::instructions::{MACRO_CALLER, MACRO_KWARGS, MACRO_VARARGS};
+        use crate::vm::macro_object::Macro;
 
         let arg_spec = stack.pop().try_iter().unwrap().collect();
         let closure = stack.pop();
@@ -1133,6 +1135,8 @@ impl<'env> Vm<'env> {
             state_id: state.id,
             closure,
             caller_reference: (flags & MACRO_CALLER) != 0,
+            varargs_reference: (flags & MACRO_VARARGS) != 0,
+            kwargs_reference: (flags & MACRO_KWARGS) != 0,
         }));
     }
 }
