@@ -14,6 +14,7 @@ mod golden;
 mod inventory;
 mod keys;
 mod missing;
+mod orchestrate;
 mod partition;
 mod peer;
 mod pg_harness;
