@@ -216,7 +216,9 @@ pub fn orchestrate(
             };
             let table = Orchestration {
                 master: master.clone(),
-                handle: tokio::runtime::Handle::current(),
+                handle: tokio::runtime::Handle::try_current().map_err(|_| {
+                    "state.orchestrate: runs only on the master's runtime".to_string()
+                })?,
                 user: user.to_string(),
             };
             let opts = RunOpts {
@@ -714,6 +716,9 @@ fn salt_runner(o: &Orchestration, ctx: &StateCtx<'_>, args: &StateArgs) -> State
     if let Some(Value::Object(kw)) = kwarg.remove("kwarg") {
         kwarg.extend(kw);
     }
+    // runners block on the runtime; a `parallel: True` step is on a thread
+    // of its own, outside it
+    let _runtime = o.handle.enter();
     match crate::runners::run(&o.master, &o.user, &name, &arg, &kwarg) {
         CliReply::Value { value } => {
             // a nested orchestration fails this step when it failed

@@ -187,9 +187,28 @@ fn orchestration_applies_states_then_runs_a_function_that_requires_them() {
     write(
         dir.path(),
         "salt/orch/wait.sls",
-        "wait:\n  salt.wait_for_event:\n    - name: salt/minion/*/start\n    - id_list: [m1]\n",
+        "up:\n  salt.runner:\n    - name: manage.up\n\
+         wait:\n  salt.wait_for_event:\n    - name: salt/minion/*/start\n    - id_list: [m1]\n    \
+         - require:\n      - salt: up\n\
+         nobody:\n  salt.state:\n    - tgt: 'zz*'\n    - sls: stamp\n",
     );
     let res = c.run(&["state.orch", "orch.wait", "--out", "json"]);
     assert_eq!(res.code, 1, "{res:?}");
-    assert!(res.stdout.contains("no event bus"), "{}", res.stdout);
+    let v: Value = serde_json::from_str(&res.stdout).unwrap();
+    let up = step(&v, "up");
+    assert_eq!(up["result"], json!(true), "{v}");
+    assert_eq!(
+        up["comment"],
+        json!("Runner function 'manage.up' executed.")
+    );
+    assert_eq!(up["changes"], json!({"return": ["m1", "m2"]}));
+    let nobody = step(&v, "nobody");
+    assert_eq!(nobody["result"], json!(false), "{v}");
+    assert_eq!(nobody["comment"], json!("No minions returned"));
+    let wait = step(&v, "wait");
+    assert_eq!(wait["result"], json!(false), "{v}");
+    assert!(
+        wait["comment"].as_str().unwrap().contains("no event bus"),
+        "{v}"
+    );
 }
