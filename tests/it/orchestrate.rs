@@ -164,6 +164,9 @@ fn orchestration_applies_states_then_runs_a_function_that_requires_them() {
             .starts_with("One or more requisite failed"),
         "{v}"
     );
+    // highstate output: m1's changed states nested under the step, m2's
+    // failure in its comment
+    std::fs::remove_dir_all(&out).unwrap();
     let res = c.run(&["state.orch", "orch.deploy", &failing]);
     assert_eq!(res.code, 1, "{res:?}");
     assert!(
@@ -171,7 +174,14 @@ fn orchestration_applies_states_then_runs_a_function_that_requires_them() {
         "{}",
         res.stdout
     );
-    assert!(res.stdout.contains("Failed:    2"), "{}", res.stdout);
+    for text in [
+        "Failed:    2",
+        "Summary for m1",
+        "Function: file.managed",
+        "test_|-broken_step_|-broken on purpose_|-fail_without_changes: Failure!",
+    ] {
+        assert!(res.stdout.contains(text), "{text} in:\n{}", res.stdout);
+    }
 
     // an SLS that is not there, and the event bus this master lacks
     let (res, v) = {
