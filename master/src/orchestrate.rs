@@ -514,6 +514,35 @@ fn salt_state(o: &Orchestration, ctx: &StateCtx<'_>, args: &StateArgs) -> StateR
         }
     };
     ret.warnings = warnings;
+    judge_state(
+        ret,
+        outcome,
+        &StateJudgement {
+            fail_ok,
+            allow_fail,
+            expect_minions,
+            test,
+        },
+    )
+}
+
+/// How a `salt.state` step judges its minions' returns.
+struct StateJudgement {
+    /// `fail_minions`: may fail without failing the step.
+    fail_ok: BTreeSet<String>,
+    /// `allow_fail`: how many other minions may fail.
+    allow_fail: usize,
+    /// `expect_minions`: a targeted minion that did not return fails.
+    expect_minions: bool,
+    test: bool,
+}
+
+/// Salt's verdict on a `salt.state` job: changes hold each changed minion's
+/// return (`out: highstate`), the comment names who changed, who did not,
+/// and who failed and how.
+fn judge_state(mut ret: StateResult, outcome: JobOutcome, j: &StateJudgement) -> StateResult {
+    let (fail_ok, allow_fail, expect_minions, test) =
+        (&j.fail_ok, j.allow_fail, j.expect_minions, j.test);
     if outcome.returns.is_empty() && (outcome.missing.is_empty() || !expect_minions) {
         ret.result = Some(false);
         ret.comment = "No minions returned".into();
@@ -554,13 +583,11 @@ fn salt_state(o: &Orchestration, ctx: &StateCtx<'_>, args: &StateArgs) -> StateR
             failures.push_str(&failure_text(&m.id, None));
         }
     }
+    let changed_names = changed.keys().cloned().collect::<Vec<_>>().join(", ");
     if !changed.is_empty() {
-        let names: Vec<String> = changed.keys().cloned().collect();
         ret.changes.insert("out".into(), json!("highstate"));
         ret.changes.insert("ret".into(), Value::Object(changed));
-        ret.comment = names.join(", ");
     }
-    let changed_names = std::mem::take(&mut ret.comment);
     if fail.len() > allow_fail {
         ret.result = Some(false);
         ret.comment = format!("Run failed on minions: {}", fail.join(", "));

@@ -136,3 +136,131 @@ fn a_state_return_fails_on_any_failed_state_or_an_error_list() {
     assert!(!states_succeeded(&json!(["Rendering SLS 'base:x' failed"])));
     assert!(!states_succeeded(&json!({})));
 }
+
+fn state_return(id: &str, ret: Value) -> JobReturn {
+    JobReturn {
+        jid: "20261204101500123456".parse().unwrap(),
+        id: id.into(),
+        fun: "state.sls".into(),
+        ret,
+        retcode: 0,
+        success: true,
+        error: None,
+        started_ms: 0,
+        finished_ms: 0,
+    }
+}
+
+fn judged(
+    returns: Vec<JobReturn>,
+    missing: &[&str],
+    fail_ok: &[&str],
+    allow_fail: usize,
+    test: bool,
+) -> StateResult {
+    let outcome = JobOutcome {
+        returns,
+        missing: missing
+            .iter()
+            .map(|id| Missing {
+                id: id.to_string(),
+                reason: brine_proto::MissingReason::NotConnected,
+            })
+            .collect(),
+    };
+    let j = StateJudgement {
+        fail_ok: fail_ok.iter().map(|s| s.to_string()).collect(),
+        allow_fail,
+        expect_minions: true,
+        test,
+    };
+    judge_state(StateResult::new("step"), outcome, &j)
+}
+
+fn changed() -> Value {
+    json!({"file_|-a_|-/a_|-managed": {"result": true, "changes": {"diff": "New file"}, "comment": "ok"}})
+}
+
+fn unchanged() -> Value {
+    json!({"file_|-a_|-/a_|-managed": {"result": true, "changes": {}, "comment": "ok"}})
+}
+
+fn failed() -> Value {
+    json!({"test_|-b_|-b_|-fail_without_changes": {"result": false, "changes": {}, "comment": "Failure!"}})
+}
+
+#[test]
+fn salt_state_succeeds_when_every_minion_did() {
+    let r = judged(
+        vec![state_return("b", unchanged()), state_return("a", changed())],
+        &[],
+        &[],
+        0,
+        false,
+    );
+    assert_eq!(r.result, Some(true));
+    assert_eq!(
+        r.comment,
+        "States ran successfully. Updating a. No changes made to b."
+    );
+    assert_eq!(
+        Value::Object(r.changes),
+        json!({"out": "highstate", "ret": {"a": changed()}})
+    );
+    // test=True with changes: None, as Salt
+    let r = judged(vec![state_return("a", changed())], &[], &[], 0, true);
+    assert_eq!(r.result, None);
+}
+
+#[test]
+fn salt_state_fails_on_a_failed_or_silent_minion_unless_allowed() {
+    let r = judged(
+        vec![state_return("a", changed()), state_return("b", failed())],
+        &["c"],
+        &[],
+        0,
+        false,
+    );
+    assert_eq!(r.result, Some(false));
+    assert_eq!(
+        r.comment,
+        "Run failed on minions: b, c\nFailures:\n    b:\n        \
+         test_|-b_|-b_|-fail_without_changes: Failure!\n    c:\n        Minion did not respond\n"
+    );
+    // fail_minions: b may fail; c still fails the step
+    let r = judged(vec![state_return("b", failed())], &["c"], &["b"], 0, false);
+    assert_eq!(r.result, Some(false));
+    assert!(
+        r.comment.starts_with("Run failed on minions: c\n"),
+        "{}",
+        r.comment
+    );
+    // allow_fail: one other failure is tolerated, two are not
+    let r = judged(
+        vec![state_return("a", changed()), state_return("b", failed())],
+        &[],
+        &[],
+        1,
+        false,
+    );
+    assert_eq!(r.result, Some(true), "{}", r.comment);
+    assert!(r
+        .comment
+        .starts_with("States ran successfully. Updating a.\nFailures:\n"));
+    let r = judged(vec![state_return("b", failed())], &["c"], &[], 1, false);
+    assert_eq!(r.result, Some(false));
+    // a render error (a list) fails the minion; nobody at all fails the step
+    let r = judged(
+        vec![state_return("a", json!(["Rendering SLS 'base:x' failed"]))],
+        &[],
+        &[],
+        0,
+        false,
+    );
+    assert!(r.comment.contains("Rendering SLS 'base:x' failed"));
+    let r = judged(vec![], &[], &[], 0, false);
+    assert_eq!(
+        (r.result, r.comment.as_str()),
+        (Some(false), "No minions returned")
+    );
+}
