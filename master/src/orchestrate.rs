@@ -414,36 +414,9 @@ fn states_succeeded(ret: &Value) -> bool {
     }
 }
 
-/// What a failed minion did, for the step's comment: each failed state's
-/// id and comment, or the minion's error text.
-fn failure_text(minion: &str, ret: Option<&Value>) -> String {
-    let mut out = format!("    {minion}:\n");
-    match ret {
-        None => out.push_str("        Minion did not respond\n"),
-        Some(Value::Object(states)) => {
-            for (tag, s) in states {
-                if s.get("result") == Some(&Value::Bool(false)) {
-                    let comment = s.get("comment").and_then(Value::as_str).unwrap_or("");
-                    out.push_str(&format!("        {tag}: {comment}\n"));
-                }
-            }
-        }
-        Some(Value::Array(lines)) => {
-            for l in lines {
-                out.push_str(&format!(
-                    "        {}\n",
-                    l.as_str().map_or_else(|| l.to_string(), str::to_string)
-                ));
-            }
-        }
-        Some(other) => out.push_str(&format!(
-            "        {}\n",
-            other
-                .as_str()
-                .map_or_else(|| other.to_string(), str::to_string)
-        )),
-    }
-    out
+/// What a targeted minion that did not return shows in the step's changes.
+fn did_not_return(m: &Missing) -> Value {
+    json!(format!("Minion did not return. [{}]", m.reason.describe()))
 }
 
 /// Salt's `saltmod.state`: runs `state.sls`/`state.highstate` on the
@@ -541,26 +514,23 @@ struct StateJudgement {
 /// return (`out: highstate`), the comment names who changed, who did not,
 /// and who failed and how.
 fn judge_state(mut ret: StateResult, outcome: JobOutcome, j: &StateJudgement) -> StateResult {
-    let (fail_ok, allow_fail, expect_minions, test) =
-        (&j.fail_ok, j.allow_fail, j.expect_minions, j.test);
-    if outcome.returns.is_empty() && (outcome.missing.is_empty() || !expect_minions) {
+    if outcome.returns.is_empty() && outcome.missing.is_empty() && j.expect_minions {
         ret.result = Some(false);
         ret.comment = "No minions returned".into();
         return ret;
     }
     let mut fail = Vec::new();
-    let mut failures = String::new();
-    let mut changed = Map::new();
+    let mut changes = Map::new();
+    let mut updated = Vec::new();
     let mut no_change = Vec::new();
     let mut returns = outcome.returns;
     returns.sort_by(|a, b| a.id.cmp(&b.id));
-    for r in &returns {
-        let ok = r.error.is_none() && states_succeeded(&r.ret);
-        if !ok {
-            if !fail_ok.contains(&r.id) {
+    for r in returns {
+        if r.error.is_some() || !states_succeeded(&r.ret) {
+            if !j.fail_ok.contains(&r.id) {
                 fail.push(r.id.clone());
             }
-            failures.push_str(&failure_text(&r.id, Some(&r.ret)));
+            changes.insert(r.id, r.ret);
             continue;
         }
         let any_change = r.ret.as_object().is_some_and(|states| {
@@ -570,43 +540,40 @@ fn judge_state(mut ret: StateResult, outcome: JobOutcome, j: &StateJudgement) ->
             })
         });
         if any_change {
-            changed.insert(r.id.clone(), r.ret.clone());
+            updated.push(r.id.clone());
+            changes.insert(r.id, r.ret);
         } else {
-            no_change.push(r.id.clone());
+            no_change.push(r.id);
         }
     }
-    if expect_minions {
+    if j.expect_minions {
         for m in &outcome.missing {
-            if !fail_ok.contains(&m.id) {
+            if !j.fail_ok.contains(&m.id) {
                 fail.push(m.id.clone());
             }
-            failures.push_str(&failure_text(&m.id, None));
+            changes.insert(m.id.clone(), did_not_return(m));
         }
     }
-    let changed_names = changed.keys().cloned().collect::<Vec<_>>().join(", ");
-    if !changed.is_empty() {
+    if !changes.is_empty() {
         ret.changes.insert("out".into(), json!("highstate"));
-        ret.changes.insert("ret".into(), Value::Object(changed));
+        ret.changes.insert("ret".into(), Value::Object(changes));
     }
-    if fail.len() > allow_fail {
+    if fail.len() > j.allow_fail {
         ret.result = Some(false);
         ret.comment = format!("Run failed on minions: {}", fail.join(", "));
     } else {
         ret.result = Some(true);
         ret.comment = "States ran successfully.".into();
-        if !changed_names.is_empty() {
-            ret.comment.push_str(&format!(" Updating {changed_names}."));
+        if !updated.is_empty() {
+            ret.comment
+                .push_str(&format!(" Updating {}.", updated.join(", ")));
         }
         if !no_change.is_empty() {
             ret.comment
                 .push_str(&format!(" No changes made to {}.", no_change.join(", ")));
         }
     }
-    if !failures.is_empty() {
-        ret.comment.push_str("\nFailures:\n");
-        ret.comment.push_str(&failures);
-    }
-    if test && !ret.changes.is_empty() && ret.result == Some(true) {
+    if j.test && !ret.changes.is_empty() && ret.result == Some(true) {
         // test mode with changes is the only case where result is None
         ret.result = None;
     }
@@ -624,11 +591,7 @@ fn salt_function(o: &Orchestration, ctx: &StateCtx<'_>, args: &StateArgs) -> Sta
         None => Vec::new(),
         Some(Value::Array(a)) => a.clone(),
         Some(Value::String(s)) => {
-            warnings.push(
-                "Please specify 'arg' as a list, not a string. Modifying in place, but please \
-                 update SLS file to remove this warning."
-                    .into(),
-            );
+            warnings.push("Please specify 'arg' as a list of arguments.".into());
             s.split_whitespace().map(|w| json!(w)).collect()
         }
         Some(other) => vec![other.clone()],
@@ -644,7 +607,7 @@ fn salt_function(o: &Orchestration, ctx: &StateCtx<'_>, args: &StateArgs) -> Sta
     };
     if ctx.test {
         ret.result = None;
-        ret.comment = format!("Function {fun} would be executed on target {tgt} as test=False");
+        ret.comment = format!("Function {fun} would be executed on target {tgt}");
         ret.warnings = warnings;
         return ret;
     }
@@ -666,40 +629,47 @@ fn salt_function(o: &Orchestration, ctx: &StateCtx<'_>, args: &StateArgs) -> Sta
         }
     };
     ret.warnings = warnings;
+    judge_function(ret, &fun, outcome, &fail_ok, expect_minions)
+}
+
+/// Salt's verdict on a `salt.function` job: a minion fails on a non-zero
+/// retcode or an error (unless in `fail_minions`); changes hold every
+/// minion's return.
+fn judge_function(
+    mut ret: StateResult,
+    fun: &str,
+    outcome: JobOutcome,
+    fail_ok: &BTreeSet<String>,
+    expect_minions: bool,
+) -> StateResult {
     if outcome.returns.is_empty() && (outcome.missing.is_empty() || !expect_minions) {
         ret.result = Some(false);
         ret.comment = "No minions responded".into();
         return ret;
     }
     let mut fail = Vec::new();
-    let mut failures = String::new();
     let mut changes = Map::new();
     let mut returns = outcome.returns;
     returns.sort_by(|a, b| a.id.cmp(&b.id));
-    for r in &returns {
-        if r.retcode != 0 && !fail_ok.contains(&r.id) {
+    for r in returns {
+        // a non-zero retcode fails even a minion in `fail_minions`, as Salt
+        let failed = r.retcode != 0
+            || ((r.error.is_some() || r.ret == Value::Bool(false)) && !fail_ok.contains(&r.id));
+        if failed {
             fail.push(r.id.clone());
         }
-        if r.error.is_some() {
-            if !fail_ok.contains(&r.id) && !fail.contains(&r.id) {
-                fail.push(r.id.clone());
-            }
-            failures.push_str(&failure_text(&r.id, Some(&r.ret)));
-            continue;
-        }
-        changes.insert(r.id.clone(), r.ret.clone());
+        changes.insert(r.id, r.ret);
     }
     if expect_minions {
         for m in &outcome.missing {
             if !fail_ok.contains(&m.id) {
                 fail.push(m.id.clone());
             }
-            failures.push_str(&failure_text(&m.id, None));
+            changes.insert(m.id.clone(), did_not_return(m));
         }
     }
     let ran_on: Vec<String> = changes.keys().cloned().collect();
     if !changes.is_empty() {
-        ret.changes.insert("out".into(), json!("highstate"));
         ret.changes.insert("ret".into(), Value::Object(changes));
     }
     if fail.is_empty() {
@@ -708,17 +678,13 @@ fn salt_function(o: &Orchestration, ctx: &StateCtx<'_>, args: &StateArgs) -> Sta
     } else {
         ret.result = Some(false);
         ret.comment = format!(
-            "Running function {fun} failed on minions: {}.",
+            "Running function {fun} failed on minions: {}",
             fail.join(", ")
         );
     }
     if !ran_on.is_empty() {
         ret.comment
             .push_str(&format!(" Function {fun} ran on {}.", ran_on.join(", ")));
-    }
-    if !failures.is_empty() {
-        ret.comment.push_str("\nFailures:\n");
-        ret.comment.push_str(&failures);
     }
     ret
 }
@@ -746,31 +712,28 @@ fn salt_runner(o: &Orchestration, ctx: &StateCtx<'_>, args: &StateArgs) -> State
     // runners block on the runtime; a `parallel: True` step is on a thread
     // of its own, outside it
     let _runtime = o.handle.enter();
-    match crate::runners::run(&o.master, &o.user, &name, &arg, &kwarg) {
+    // Salt's `saltutil.runner(full_return=True)`: the return, and whether
+    // the runner succeeded (a nested orchestration that failed did not)
+    let (value, success) = match crate::runners::run(&o.master, &o.user, &name, &arg, &kwarg) {
         CliReply::Value { value } => {
-            // a nested orchestration fails this step when it failed
-            let failed = value.get("retcode").and_then(Value::as_i64).unwrap_or(0) != 0
-                && value.get("outputter").is_some();
-            let mut ret = StateResult::new(&name);
-            ret.result = Some(!failed);
-            ret.comment = if failed {
-                format!("Runner function '{name}' failed.")
-            } else {
-                format!("Runner function '{name}' executed.")
-            };
-            match value {
-                Value::Object(m) => ret.changes = m,
-                Value::Null => {}
-                Value::Bool(false) => {}
-                other => {
-                    ret.changes.insert("return".into(), other);
-                }
-            }
-            ret
+            let failed = value.get("outputter").is_some()
+                && value.get("retcode").and_then(Value::as_i64).unwrap_or(0) != 0;
+            (value, !failed)
         }
-        CliReply::Error { message } => StateResult::fail(&name, message),
-        other => StateResult::fail(&name, format!("unexpected runner reply: {other:?}")),
-    }
+        CliReply::Error { message } => (Value::String(message), false),
+        other => (
+            Value::String(format!("unexpected runner reply: {other:?}")),
+            false,
+        ),
+    };
+    let mut ret = StateResult::new(&name);
+    ret.result = Some(success);
+    ret.comment = format!(
+        "Runner function '{name}' {}.",
+        if success { "executed" } else { "failed" }
+    );
+    ret.changes.insert("return".into(), value);
+    ret
 }
 
 /// `salt.wait_for_event` needs the master's event bus, which this master

@@ -222,19 +222,20 @@ fn salt_state_fails_on_a_failed_or_silent_minion_unless_allowed() {
         false,
     );
     assert_eq!(r.result, Some(false));
+    assert_eq!(r.comment, "Run failed on minions: b, c");
+    // every failed minion's return is in the changes, for the outputter
     assert_eq!(
-        r.comment,
-        "Run failed on minions: b, c\nFailures:\n    b:\n        \
-         test_|-b_|-b_|-fail_without_changes: Failure!\n    c:\n        Minion did not respond\n"
+        Value::Object(r.changes),
+        json!({"out": "highstate", "ret": {
+            "a": changed(),
+            "b": failed(),
+            "c": "Minion did not return. [not connected]",
+        }})
     );
     // fail_minions: b may fail; c still fails the step
     let r = judged(vec![state_return("b", failed())], &["c"], &["b"], 0, false);
     assert_eq!(r.result, Some(false));
-    assert!(
-        r.comment.starts_with("Run failed on minions: c\n"),
-        "{}",
-        r.comment
-    );
+    assert_eq!(r.comment, "Run failed on minions: c");
     // allow_fail: one other failure is tolerated, two are not
     let r = judged(
         vec![state_return("a", changed()), state_return("b", failed())],
@@ -244,23 +245,86 @@ fn salt_state_fails_on_a_failed_or_silent_minion_unless_allowed() {
         false,
     );
     assert_eq!(r.result, Some(true), "{}", r.comment);
-    assert!(r
-        .comment
-        .starts_with("States ran successfully. Updating a.\nFailures:\n"));
+    assert_eq!(r.comment, "States ran successfully. Updating a.");
     let r = judged(vec![state_return("b", failed())], &["c"], &[], 1, false);
     assert_eq!(r.result, Some(false));
     // a render error (a list) fails the minion; nobody at all fails the step
-    let r = judged(
-        vec![state_return("a", json!(["Rendering SLS 'base:x' failed"]))],
-        &[],
-        &[],
-        0,
-        false,
-    );
-    assert!(r.comment.contains("Rendering SLS 'base:x' failed"));
+    let errors = json!(["Rendering SLS 'base:x' failed"]);
+    let r = judged(vec![state_return("a", errors.clone())], &[], &[], 0, false);
+    assert_eq!(r.result, Some(false));
+    assert_eq!(r.changes["ret"]["a"], errors);
     let r = judged(vec![], &[], &[], 0, false);
     assert_eq!(
         (r.result, r.comment.as_str()),
         (Some(false), "No minions returned")
+    );
+}
+
+#[test]
+fn salt_function_fails_on_a_non_zero_retcode_and_keeps_every_return() {
+    let outcome = |rets: Vec<JobReturn>| JobOutcome {
+        returns: rets,
+        missing: Vec::new(),
+    };
+    let mut bad = state_return("b", json!("cat: /x: No such file or directory"));
+    bad.retcode = 1;
+    let ok = state_return("a", json!("hello"));
+    let r = judge_function(
+        StateResult::new("cmd.run"),
+        "cmd.run",
+        outcome(vec![bad.clone(), ok.clone()]),
+        &BTreeSet::new(),
+        false,
+    );
+    assert_eq!(r.result, Some(false));
+    assert_eq!(
+        r.comment,
+        "Running function cmd.run failed on minions: b Function cmd.run ran on a, b."
+    );
+    assert_eq!(
+        Value::Object(r.changes),
+        json!({"ret": {"a": "hello", "b": "cat: /x: No such file or directory"}})
+    );
+    // fail_minions covers a False return, not a non-zero retcode (as Salt)
+    let quiet = state_return("b", json!(false));
+    let only_b = BTreeSet::from(["b".to_string()]);
+    let r = judge_function(
+        StateResult::new("x"),
+        "test.false",
+        outcome(vec![quiet.clone(), ok.clone()]),
+        &only_b,
+        false,
+    );
+    assert_eq!(r.result, Some(true));
+    assert_eq!(
+        r.comment,
+        "Function ran successfully. Function test.false ran on a, b."
+    );
+    let r = judge_function(
+        StateResult::new("x"),
+        "test.false",
+        outcome(vec![quiet]),
+        &BTreeSet::new(),
+        false,
+    );
+    assert_eq!(r.result, Some(false));
+    let r = judge_function(
+        StateResult::new("x"),
+        "cmd.run",
+        outcome(vec![bad]),
+        &only_b,
+        false,
+    );
+    assert_eq!(r.result, Some(false));
+    let r = judge_function(
+        StateResult::new("cmd.run"),
+        "cmd.run",
+        outcome(vec![]),
+        &BTreeSet::new(),
+        false,
+    );
+    assert_eq!(
+        (r.result, r.comment.as_str()),
+        (Some(false), "No minions responded")
     );
 }
