@@ -100,7 +100,7 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
         CliRequest::Key(cmd) => crate::keys::key_command(&master, cmd).await,
         CliRequest::Runner { fun, arg, kwarg } => {
             let m = master.clone();
-            tokio::task::spawn_blocking(move || crate::runners::run(&m, &fun, &arg, &kwarg))
+            tokio::task::spawn_blocking(move || crate::runners::run(&m, &user, &fun, &arg, &kwarg))
                 .await
                 .unwrap_or_else(|e| CliReply::Error {
                     message: format!("runner failed: {e}"),

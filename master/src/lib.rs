@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod jobs;
 pub mod keys;
 pub mod memory;
+pub mod orchestrate;
 pub mod publisher;
 pub mod reqserver;
 pub mod runners;

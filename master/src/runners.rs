@@ -57,6 +57,10 @@ pub const RUNNERS: &[(&str, &str)] = &[
         "accepted minions split into up and down (show_master=True: which master each is connected to)",
     ),
     (
+        "state.orchestrate",
+        "run an orchestration SLS from the file roots on the master (mods; saltenv=, pillar=, test=True); alias state.orch, state.sls",
+    ),
+    (
         "pillar.show_pillar",
         "compile a minion's pillar now, as the minion would get it (minion=ID; saltenv=)",
     ),
@@ -66,8 +70,19 @@ pub const RUNNERS: &[(&str, &str)] = &[
     ),
 ];
 
-pub fn run(master: &Master, fun: &str, arg: &[Value], kwarg: &Map<String, Value>) -> CliReply {
+/// Runs the runner `fun` for `user` (the CLI's user: jobs an orchestration
+/// publishes are recorded as theirs).
+pub fn run(
+    master: &std::sync::Arc<Master>,
+    user: &str,
+    fun: &str,
+    arg: &[Value],
+    kwarg: &Map<String, Value>,
+) -> CliReply {
     let result = match fun {
+        f if crate::orchestrate::NAMES.contains(&f) => {
+            crate::orchestrate::orchestrate(master, user, arg, kwarg)
+        }
         "fileserver.envs" => fileserver_envs(master, kwarg),
         "fileserver.file_list" => fileserver_file_list(master, arg, kwarg),
         "fileserver.update" => fileserver_update(master, kwarg),

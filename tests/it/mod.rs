@@ -15,6 +15,7 @@ mod golden_apply;
 mod inventory;
 mod keys;
 mod missing;
+mod orchestrate;
 mod partition;
 mod peer;
 mod pg_harness;

@@ -1,6 +1,7 @@
 //! `brine-run FUNCTION [ARGS...]`: master-side runners
 //! (`jobs.lookup_jid`, `jobs.list_jobs`, `manage.status`, `manage.up`, `manage.down`,
-//! `fileserver.update`, `fileserver.envs`, `fileserver.file_list`, `pillar.show_pillar`).
+//! `fileserver.update`, `fileserver.envs`, `fileserver.file_list`, `pillar.show_pillar`,
+//! `state.orchestrate`).
 
 use std::process::ExitCode;
 
@@ -9,7 +10,7 @@ use brine_cli::args::parse_call_args;
 use brine_cli::client::{master_config, MasterClient};
 use brine_cli::entry::ConfigDirArg;
 use brine_cli::outargs::OutputArgs;
-use brine_cli::output::render_value;
+use brine_cli::output::{render_all, render_value};
 use brine_proto::{CliReply, CliRequest};
 use clap::Parser;
 
@@ -57,9 +58,24 @@ async fn run(args: Args) -> anyhow::Result<u8> {
         },
     )
     .await?;
-    let opts = args.output.options(&fun, true);
     match reply {
+        // Salt's runner return that names its outputter (the orchestrate
+        // runner): `data` printed with it, `retcode` the exit code.
+        CliReply::Value { value }
+            if value.get("outputter").and_then(|o| o.as_str()) == Some("highstate")
+                && value.get("data").is_some_and(|d| d.is_object()) =>
+        {
+            let opts = args.output.options("state.apply", true);
+            let data: Vec<(String, serde_json::Value)> = value["data"]
+                .as_object()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default();
+            print!("{}", render_all(&opts, &data));
+            let retcode = value.get("retcode").and_then(|r| r.as_u64()).unwrap_or(0);
+            Ok(u8::try_from(retcode).unwrap_or(1))
+        }
         CliReply::Value { value } => {
+            let opts = args.output.options(&fun, true);
             print!("{}", render_value(&opts, &value));
             Ok(0)
         }

@@ -13,6 +13,7 @@ pub(crate) mod tests;
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::Instant;
 
@@ -26,12 +27,35 @@ use crate::pyrepr::py_str;
 use crate::registry::{self, StateFn};
 use crate::result::StateResult;
 
+/// A state function that may carry its own context (the master's
+/// orchestration functions hold the master and its runtime handle).
+pub type DynStateFn = Arc<dyn Fn(&StateCtx<'_>, &StateArgs) -> StateResult + Send + Sync>;
+
+/// State functions a run offers on top of the registry's (Salt's
+/// orchestration `salt.state`, `salt.function`...: they exist only on the
+/// master). A name found here wins over the registry's.
+pub trait StateTable: Send + Sync {
+    /// The function for `"mod.fun"`, when this table has it.
+    fn lookup(&self, name: &str) -> Option<DynStateFn>;
+}
+
 /// Options of one run besides `test` (which is in the [`StateCtx`]).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RunOpts {
     /// Stop at the first failure (Salt's `failhard` option); a state's own
     /// `failhard:` argument wins.
     pub failhard: bool,
+    /// Functions besides the registry's (orchestration on the master).
+    pub extra: Option<Arc<dyn StateTable>>,
+}
+
+impl std::fmt::Debug for RunOpts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOpts")
+            .field("failhard", &self.failhard)
+            .field("extra", &self.extra.is_some())
+            .finish()
+    }
 }
 
 /// Compiles high data ([`high::compile`]) and runs it: Salt's `call_high`.
@@ -200,7 +224,7 @@ fn state_args(low: &Map<String, Value>) -> StateArgs {
 }
 
 /// Runs a state function, turning a panic into Salt's exception result.
-fn invoke(f: StateFn, ctx: &StateCtx<'_>, args: &StateArgs) -> Ret {
+fn invoke(f: &DynStateFn, ctx: &StateCtx<'_>, args: &StateArgs) -> Ret {
     match catch_unwind(AssertUnwindSafe(|| f(ctx, args))) {
         Ok(r) => result_map(r),
         Err(panic) => {
@@ -652,16 +676,24 @@ impl<'scope, 'env: 'scope> Runner<'scope, 'env> {
     }
 
     /// The function a chunk names, or Salt's "not found" text.
-    fn resolve(low: &Map<String, Value>) -> Result<StateFn, String> {
+    fn resolve(&self, low: &Map<String, Value>) -> Result<DynStateFn, String> {
         let s = |k: &str| low.get(k).map(py_str).unwrap_or_default();
         let (state, fun) = (s("state"), s("fun"));
-        let found = if fun == "mod_watch" {
+        if let Some(f) = self
+            .opts
+            .extra
+            .as_ref()
+            .and_then(|t| t.lookup(&format!("{state}.{fun}")))
+        {
+            return Ok(f);
+        }
+        let found: Option<StateFn> = if fun == "mod_watch" {
             registry::lookup(&format!("{state}.{}", s("sfun"))).and_then(|spec| spec.mod_watch)
         } else {
             registry::lookup(&format!("{state}.{fun}")).map(|spec| spec.run)
         };
         if let Some(f) = found {
-            return Ok(f);
+            return Ok(Arc::new(f));
         }
         let full = format!("{state}.{fun}");
         let mut msg = match low.get("__sls__") {
@@ -743,7 +775,7 @@ impl<'scope, 'env: 'scope> Runner<'scope, 'env> {
             );
         }
         let f = if errors.is_empty() {
-            Self::resolve(&low).map_err(|e| errors = e).ok()
+            self.resolve(&low).map_err(|e| errors = e).ok()
         } else {
             None
         };
@@ -783,7 +815,7 @@ impl<'scope, 'env: 'scope> Runner<'scope, 'env> {
                     let started = Instant::now();
                     let start = start_time();
                     let ctx = for_low(parent, parent.test, &this_low);
-                    let mut ret = parent.cancel.scope(|| invoke(f, &ctx, &args));
+                    let mut ret = parent.cancel.scope(|| invoke(&f, &ctx, &args));
                     ret.insert("start_time".into(), Value::String(start));
                     ret.insert("duration".into(), duration_ms(started));
                     ret.insert("__parallel__".into(), Value::Bool(true));
@@ -796,7 +828,7 @@ impl<'scope, 'env: 'scope> Runner<'scope, 'env> {
                 ret.insert("changes".into(), Value::Object(Map::new()));
                 ret.insert("comment".into(), "Started in a separate process".into());
             } else {
-                ret = invoke(f, &ctx, &args);
+                ret = invoke(&f, &ctx, &args);
             }
         }
         if low.contains_key("check_cmd") && !own_check_cmd {

@@ -76,7 +76,15 @@ fn sls(states: Value) -> Map<String, Value> {
 fn run_sls(states: Value, test: bool, failhard: bool) -> Map<String, Value> {
     let high = sls(states);
     with_ctx(test, |ctx| {
-        apply(&high, ctx, &RunOpts { failhard }).unwrap()
+        apply(
+            &high,
+            ctx,
+            &RunOpts {
+                failhard,
+                ..RunOpts::default()
+            },
+        )
+        .unwrap()
     })
 }
 
@@ -735,4 +743,78 @@ fn directory_clean_keeps_states_that_require_in_it() {
         json!([format!("{r}/junk.txt")])
     );
     assert!(root.join("kept.txt").exists());
+}
+
+/// A run's own function table (the master's orchestration functions): its
+/// functions run with requisites like any state, and a name it has wins
+/// over the registry's.
+#[test]
+fn extra_table_functions_run_under_requisites() {
+    use std::sync::{Arc, Mutex};
+
+    use super::{DynStateFn, StateTable};
+    use crate::result::StateResult;
+
+    struct Steps(Arc<Mutex<Vec<String>>>);
+    impl StateTable for Steps {
+        fn lookup(&self, name: &str) -> Option<DynStateFn> {
+            let seen = self.0.clone();
+            let fail = match name {
+                "orch.step" => false,
+                "orch.broken" | "test.succeed_without_changes" => true,
+                _ => return None,
+            };
+            Some(Arc::new(move |ctx, args| {
+                seen.lock().unwrap().push(args.name.clone());
+                if fail {
+                    StateResult::fail(&args.name, "step failed")
+                } else {
+                    let mut r = StateResult::ok(&args.name, format!("ran test={}", ctx.test));
+                    r.changes.insert("did".into(), json!(args.name));
+                    r
+                }
+            }))
+        }
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let high = sls(json!({
+        "one": {"orch": ["step"]},
+        "two": {"orch": ["step", {"require": [{"orch": "one"}]}]},
+        "bad": {"orch": ["broken"]},
+        "after_bad": {"orch": ["step", {"require": [{"orch": "bad"}]}]},
+        "overridden": {"test": ["succeed_without_changes"]},
+    }));
+    let opts = RunOpts {
+        extra: Some(Arc::new(Steps(seen.clone()))),
+        ..RunOpts::default()
+    };
+    let ret = with_ctx(false, |ctx| apply(&high, ctx, &opts).unwrap());
+    let s = summary(&ret);
+    let by_id = |id: &str| {
+        s.iter()
+            .find(|e| e.0.contains(&format!("_|-{id}_|-")))
+            .unwrap()
+    };
+    assert_eq!(by_id("one").2, json!(true));
+    assert_eq!(by_id("one").3, "ran test=false");
+    assert_eq!(by_id("two").2, json!(true));
+    assert_eq!(by_id("bad").2, json!(false));
+    assert_eq!(by_id("after_bad").2, json!(false));
+    assert!(
+        by_id("after_bad")
+            .3
+            .starts_with("One or more requisite failed"),
+        "{s:?}"
+    );
+    assert_eq!(by_id("overridden").3, "step failed");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec!["one", "two", "bad", "overridden"],
+        "after_bad never ran"
+    );
+    // without the table the orchestration names are unknown states
+    let ret = with_ctx(false, |ctx| apply(&high, ctx, &RunOpts::default()).unwrap());
+    assert!(summary(&ret)
+        .iter()
+        .any(|e| e.3.contains("'orch.step' was not found")));
 }
