@@ -1,6 +1,7 @@
 //! The master: keys and certificates, the inventory, the job cache, the
 //! publish port (4505), the request port (4506) and the local CLI socket.
 
+pub mod acl;
 pub mod clisock;
 pub mod cluster;
 pub mod config;
@@ -68,8 +69,8 @@ pub async fn run_with(
     publisher_layout: publisher::Layout,
 ) -> Result<(), MasterError> {
     let config = Arc::new(config);
-    for key in &config.unknown_keys {
-        tracing::warn!(key = %key, "unknown option in the master config ignored");
+    for ignored in &config.ignored_keys {
+        tracing::warn!(key = %ignored.key, "{ignored}");
     }
     raise_open_files_limit();
     mkdir(&config.pki_dir)?;
