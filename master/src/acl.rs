@@ -215,9 +215,11 @@ impl PublisherAcl {
                     }
                 }
             }
-            Some(other) => return Err(AclConfigError(format!(
+            Some(other) => {
+                return Err(AclConfigError(format!(
                 "publisher_acl_blacklist: expected {{users: [...], modules: [...]}}, got {other:?}"
-            ))),
+            )))
+            }
         }
         Ok(out)
     }
@@ -226,6 +228,16 @@ impl PublisherAcl {
     /// CLI socket at all).
     pub fn has_entries(&self) -> bool {
         !self.entries.is_empty()
+    }
+
+    /// Whether some entry names `caller` (its user or one of its groups).
+    pub fn names(&self, caller: &Caller) -> bool {
+        !self.rules_for(caller).is_empty()
+    }
+
+    /// Whether `publisher_acl_blacklist` lists anything (it binds root too).
+    pub fn has_blacklist(&self) -> bool {
+        !self.blacklist_users.is_empty() || !self.blacklist_modules.is_empty()
     }
 
     /// Decides whether `caller` may do `action`. `minions_of(tgt)` resolves

@@ -96,10 +96,12 @@ pub async fn run_with(
         source,
     })?;
     let sock_path = config.cli_socket();
-    let cli = clisock::bind(&sock_path).map_err(|source| MasterError::Bind {
-        what: "cli socket",
-        addr: sock_path.display().to_string(),
-        source,
+    let cli = clisock::bind(&sock_path, config.publisher_acl.has_entries()).map_err(|source| {
+        MasterError::Bind {
+            what: "cli socket",
+            addr: sock_path.display().to_string(),
+            source,
+        }
     })?;
     let acceptor = tokio_rustls::TlsAcceptor::from(pki.tls_server_config()?);
     let master = Arc::new(state::Master::new(config.clone(), store, pki, publish_tx).await?);

@@ -1,3 +1,4 @@
+mod acl;
 mod attack_cancel;
 mod attack_floods;
 mod attack_gate;
