@@ -337,11 +337,7 @@ fn publish_allowed(
 ) -> bool {
     for rule in rules {
         match rule {
-            Rule::Fun(f) => {
-                if f.fun.is_match(fun) && f.args_ok(arg, Some(kwarg)) {
-                    return true;
-                }
-            }
+            Rule::Fun(f) if f.fun.is_match(fun) && f.args_ok(arg, Some(kwarg)) => return true,
             Rule::Scoped { scope, funs } if !scope.starts_with('@') => {
                 if !funs
                     .iter()

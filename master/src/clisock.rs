@@ -109,7 +109,7 @@ fn reachable_minions(master: &Master, expr: &brine_proto::targeting::TargetExpr)
 
 /// Checks `action` against the publisher ACL; a refusal is logged and
 /// returned as the reply.
-fn authorize(master: &Master, caller: &Caller, action: &Action<'_>) -> Result<(), CliReply> {
+fn authorize(master: &Master, caller: &Caller, action: &Action<'_>) -> Result<(), Box<CliReply>> {
     let minions_of = |tgt: &str| -> Result<Vec<String>, String> {
         let (_, _, expr) =
             resolve_target(master, tgt, brine_proto::targeting::TargetType::Compound)?;
@@ -125,9 +125,9 @@ fn authorize(master: &Master, caller: &Caller, action: &Action<'_>) -> Result<()
                 _ => "",
             };
             warn!(user = %caller.name, tgt = %tgt, fun = %action.fun(), "refused: {denied}");
-            CliReply::Error {
+            Box::new(CliReply::Error {
                 message: format!("authorization error: {denied}"),
-            }
+            })
         })
 }
 
@@ -178,7 +178,7 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
                     kwarg: &kwarg,
                 };
                 if let Err(reply) = authorize(&master, &caller, &action) {
-                    let _ = write_frame(&mut wr, &reply).await;
+                    let _ = write_frame(&mut wr, &*reply).await;
                     return;
                 }
             }
@@ -220,7 +220,7 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
             let (fun, arg) = wheel_name(&cmd);
             match authorize(&master, &caller, &Action::Wheel { fun, arg: &arg }) {
                 Ok(()) => crate::keys::key_command(&master, cmd).await,
-                Err(reply) => reply,
+                Err(reply) => *reply,
             }
         }
         CliRequest::Runner { fun, arg, kwarg } => {
@@ -230,7 +230,7 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
                 kwarg: &kwarg,
             };
             match authorize(&master, &caller, &action) {
-                Err(reply) => reply,
+                Err(reply) => *reply,
                 Ok(()) => {
                     let m = master.clone();
                     tokio::task::spawn_blocking(move || crate::runners::run(&m, &fun, &arg, &kwarg))
