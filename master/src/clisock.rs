@@ -92,16 +92,25 @@ fn caller(stream: &UnixStream) -> Caller {
     }
 }
 
-/// Accepted minions a publication to `expr` may reach: those the inventory
-/// says match, and, when the target reads grains, those whose grains are not
-/// known yet (they decide for themselves when the job arrives).
-fn reachable_minions(master: &Master, expr: &brine_proto::targeting::TargetExpr) -> Vec<String> {
+/// Accepted minions a publication may reach: those the inventory says
+/// match, and, when the target reads grains or pillar, those whose grains
+/// or pillar the master does not hold yet (they decide for themselves when
+/// the job arrives). `tgt` is the target with nodegroups expanded.
+fn reachable_minions(
+    master: &Master,
+    tgt: &str,
+    tgt_type: brine_proto::targeting::TargetType,
+    expr: &brine_proto::targeting::TargetExpr,
+) -> Vec<String> {
+    use brine_proto::targeting::TargetType as T;
+    let reads_pillar = matches!(tgt_type, T::Pillar | T::PillarPcre)
+        || (tgt_type == T::Compound && (tgt.contains("I@") || tgt.contains("J@")));
     let mut out = expected_minions(master, expr);
-    if expr.needs_grains() {
-        for id in master.accepted_ids() {
-            if master.grains(&id).is_none() && !out.contains(&id) {
-                out.push(id);
-            }
+    for id in master.accepted_ids() {
+        let unknown = (expr.needs_grains() && master.grains(&id).is_none())
+            || (reads_pillar && master.pillar(&id).is_none());
+        if unknown && !out.contains(&id) {
+            out.push(id);
         }
     }
     out
@@ -168,7 +177,7 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
         } => {
             if !caller.unrestricted || master.config.publisher_acl.has_blacklist() {
                 let reached = resolve_target(&master, &tgt, tgt_type)
-                    .map(|(_, _, expr)| reachable_minions(&master, &expr))
+                    .map(|(t, tt, expr)| reachable_minions(&master, &t, tt, &expr))
                     .unwrap_or_default();
                 let action = Action::Publish {
                     tgt: &tgt,

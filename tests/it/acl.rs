@@ -174,7 +174,8 @@ fn external_auth_stops_the_master_at_start() {
 #[test]
 fn ignored_options_are_warned_about_and_the_log_file_has_its_own_level() {
     let log_file = "master-file.log";
-    let c = Cluster::builder()
+    let mut c = Cluster::builder()
+        .minion_with("web1", "", "mine_functions: {}\nmultiprocessing: true")
         .master_config(&format!(
             "presence_events: true\ntransport: zeromq\nfrobnicate: 1\n\
              log_file: /{log_file}\nlog_level_logfile: info\n"
@@ -198,4 +199,19 @@ fn ignored_options_are_warned_about_and_the_log_file_has_its_own_level() {
     assert!(file.contains(" INFO "), "{file}");
     assert!(!file.contains("DEBUG"), "{file}");
     assert!(file.contains("ignoring 'frobnicate'"), "{file}");
+    // The minion says the same of its own options.
+    let minion = c.minion("web1").log.clone();
+    brine_tests::assert_eventually!(
+        std::fs::read_to_string(&minion)
+            .unwrap_or_default()
+            .contains("ignoring 'multiprocessing': no effect"),
+        "minion warns about multiprocessing"
+    );
+    let text = std::fs::read_to_string(&minion).unwrap();
+    assert_eq!(
+        text.matches("ignoring 'mine_functions': not supported yet")
+            .count(),
+        1,
+        "{text}"
+    );
 }
