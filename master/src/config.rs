@@ -96,8 +96,8 @@ pub struct MasterConfig {
     /// Level of the log file (`log_level_logfile`; unset: `log_level`).
     pub log_level_logfile: Option<String>,
     /// Who besides root may use the CLI socket, and for what
-    /// (`publisher_acl`, `publisher_acl_blacklist`; `client_acl` is read as
-    /// `publisher_acl`, Salt's old name for it).
+    /// (`publisher_acl`, `publisher_acl_blacklist`; `client_acl` and
+    /// `client_acl_blacklist`, Salt's old names, are read the same way).
     pub publisher_acl: crate::acl::PublisherAcl,
     /// Accept every new key (`auto_accept`).
     pub auto_accept: bool,
@@ -181,32 +181,7 @@ impl MasterConfig {
                 message: "external_auth is not supported until the HTTP API lands; use publisher_acl for local users".into(),
             });
         }
-        let publisher_acl = {
-            let acl = raw.get::<serde_yaml::Value>("publisher_acl")?;
-            let old = raw.get::<serde_yaml::Value>("client_acl")?;
-            if acl.is_some() && old.is_some() {
-                return Err(ConfError::BadValue {
-                    file: raw.file().to_string(),
-                    key: "client_acl".into(),
-                    message:
-                        "client_acl is Salt's old name for publisher_acl; set only publisher_acl"
-                            .into(),
-                });
-            }
-            let key = if old.is_some() {
-                "client_acl"
-            } else {
-                "publisher_acl"
-            };
-            let blacklist = raw.get::<serde_yaml::Value>("publisher_acl_blacklist")?;
-            crate::acl::PublisherAcl::from_yaml(acl.or(old).as_ref(), blacklist.as_ref()).map_err(
-                |e| ConfError::BadValue {
-                    file: raw.file().to_string(),
-                    key: key.into(),
-                    message: e.to_string(),
-                },
-            )?
-        };
+        let publisher_acl = parse_publisher_acl(&mut raw)?;
         let auto_accept = raw.get("auto_accept")?.unwrap_or(false);
         let autosign_file = raw.get::<PathBuf>("autosign_file")?;
         let timeout = raw.get("timeout")?.unwrap_or(5);
@@ -305,6 +280,44 @@ impl MasterConfig {
     pub fn store_path(&self) -> PathBuf {
         self.cachedir.join("brine.db")
     }
+}
+
+/// `publisher_acl` and `publisher_acl_blacklist`, or Salt's old names for
+/// them (`client_acl`, `client_acl_blacklist`); both names of one option
+/// at once is an error, not a guess.
+fn parse_publisher_acl(raw: &mut RawConfig) -> Result<crate::acl::PublisherAcl, ConfError> {
+    let acl = raw.get::<serde_yaml::Value>("publisher_acl")?;
+    let old = raw.get::<serde_yaml::Value>("client_acl")?;
+    if acl.is_some() && old.is_some() {
+        return Err(ConfError::BadValue {
+            file: raw.file().to_string(),
+            key: "client_acl".into(),
+            message: "client_acl is Salt's old name for publisher_acl; set only publisher_acl"
+                .into(),
+        });
+    }
+    let key = if old.is_some() {
+        "client_acl"
+    } else {
+        "publisher_acl"
+    };
+    let blacklist = raw.get::<serde_yaml::Value>("publisher_acl_blacklist")?;
+    let old_blacklist = raw.get::<serde_yaml::Value>("client_acl_blacklist")?;
+    if blacklist.is_some() && old_blacklist.is_some() {
+        return Err(ConfError::BadValue {
+                file: raw.file().to_string(),
+                key: "client_acl_blacklist".into(),
+                message: "client_acl_blacklist is Salt's old name for publisher_acl_blacklist; set only publisher_acl_blacklist".into(),
+            });
+    }
+    let blacklist = blacklist.or(old_blacklist);
+    crate::acl::PublisherAcl::from_yaml(acl.or(old).as_ref(), blacklist.as_ref()).map_err(|e| {
+        ConfError::BadValue {
+            file: raw.file().to_string(),
+            key: key.into(),
+            message: e.to_string(),
+        }
+    })
 }
 
 /// `store`: `sqlite` (or unset) or a `postgres://` / `postgresql://` URL.
@@ -543,6 +556,13 @@ mod tests {
         .unwrap();
         let err = MasterConfig::from_raw(Path::new("/etc/brine"), raw).unwrap_err();
         assert!(err.to_string().contains("client_acl"), "{err}");
+        let raw = RawConfig::parse(
+            "master",
+            "client_acl_blacklist: {modules: [cmd.*]}\npublisher_acl_blacklist: {users: [x]}\n",
+        )
+        .unwrap();
+        let err = MasterConfig::from_raw(Path::new("/etc/brine"), raw).unwrap_err();
+        assert!(err.to_string().contains("client_acl_blacklist"), "{err}");
         let raw = RawConfig::parse("master", "publisher_acl:\n  fred: ['(']\n").unwrap();
         let err = MasterConfig::from_raw(Path::new("/etc/brine"), raw).unwrap_err();
         assert!(err.to_string().contains("publisher_acl"), "{err}");
