@@ -63,6 +63,27 @@ fn brine_call_uses_the_masters_files_and_pillar_and_records_its_return() {
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(json(&out)["local"], "blue", "{out:?}");
 
+    // A state run from the master's file roots, templated with its pillar.
+    let managed = srv.path().join("managed.txt");
+    std::fs::write(
+        files.join("copy.sls"),
+        format!(
+            "{{{{ pillar['color'] }}}}-copy:\n  file.managed:\n    - name: {}\n    - source: salt://hello.txt\n",
+            managed.display()
+        ),
+    )
+    .unwrap();
+    let out = call(&c, &["--out", "json", "state.apply", "copy"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let states = json(&out);
+    let (name, result) = states["local"].as_object().unwrap().iter().next().unwrap();
+    assert!(name.contains("blue-copy"), "{states}");
+    assert_eq!(result["result"], true, "{states}");
+    assert_eq!(
+        std::fs::read_to_string(&managed).unwrap(),
+        "hello from the master\n"
+    );
+
     // The minion's own session was left alone.
     c.wait_answering(&["web1"]);
 
