@@ -1,6 +1,9 @@
 //! The local CLI socket. Whoever can open it may drive the master, so it
 //! lives in a directory only the master's user can enter; the caller's user
-//! name comes from the kernel (SO_PEERCRED), never from the request.
+//! name comes from the kernel (SO_PEERCRED), never from the request. With a
+//! `publisher_acl`, every local user may open it and each request of a user
+//! other than root (or the master's own) is checked against the ACL
+//! ([`crate::acl`]); refusals are logged.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -11,20 +14,29 @@ use brine_proto::{CliReply, CliRequest};
 use tokio::net::{UnixListener, UnixStream};
 use tracing::{debug, warn};
 
+use crate::acl::{Action, Caller};
 use crate::jobs::{expected_minions, publish, resolve_target, PublishRequest};
 use crate::state::Master;
 
-pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
+/// Binds the socket; `open_to_all` (a `publisher_acl` is configured) lets
+/// every local user reach it (directory 0755, socket 0666), else only the
+/// master's user (0700, 0600).
+pub fn bind(path: &Path, open_to_all: bool) -> std::io::Result<UnixListener> {
+    let (dir_mode, sock_mode) = if open_to_all {
+        (0o755, 0o666)
+    } else {
+        (0o700, 0o600)
+    };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(dir_mode))?;
     }
     // A socket left by a master that died: nobody listens on it any more.
     if path.exists() && std::os::unix::net::UnixStream::connect(path).is_err() {
         std::fs::remove_file(path)?;
     }
     let l = UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(sock_mode))?;
     Ok(l)
 }
 
@@ -43,20 +55,105 @@ pub async fn serve(master: Arc<Master>, listener: UnixListener) {
     }
 }
 
-fn user_name(stream: &UnixStream) -> String {
+/// The caller behind the socket, from the kernel's credentials: its name,
+/// its groups, and whether it is root or the master's own user.
+fn caller(stream: &UnixStream) -> Caller {
     let Ok(cred) = stream.peer_cred() else {
-        return "unknown".into();
+        return Caller {
+            name: "unknown".into(),
+            groups: Vec::new(),
+            unrestricted: false,
+        };
     };
     let uid = cred.uid();
-    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
         .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| format!("uid:{uid}"))
+        .flatten();
+    let name = user
+        .as_ref()
+        .map(|u| u.name.clone())
+        .unwrap_or_else(|| format!("uid:{uid}"));
+    let gids = match &user {
+        Some(u) => std::ffi::CString::new(u.name.clone())
+            .ok()
+            .and_then(|n| nix::unistd::getgrouplist(&n, u.gid).ok())
+            .unwrap_or_else(|| vec![u.gid]),
+        None => vec![nix::unistd::Gid::from_raw(cred.gid())],
+    };
+    let groups = gids
+        .into_iter()
+        .filter_map(|g| nix::unistd::Group::from_gid(g).ok().flatten())
+        .map(|g| g.name)
+        .collect();
+    Caller {
+        name,
+        groups,
+        unrestricted: uid == 0 || uid == nix::unistd::geteuid().as_raw(),
+    }
+}
+
+/// Accepted minions a publication may reach: those the inventory says
+/// match, and, when the target reads grains or pillar, those whose grains
+/// or pillar the master does not hold yet (they decide for themselves when
+/// the job arrives). `tgt` is the target with nodegroups expanded.
+fn reachable_minions(
+    master: &Master,
+    tgt: &str,
+    tgt_type: brine_proto::targeting::TargetType,
+    expr: &brine_proto::targeting::TargetExpr,
+) -> Vec<String> {
+    use brine_proto::targeting::TargetType as T;
+    let reads_pillar = matches!(tgt_type, T::Pillar | T::PillarPcre)
+        || (tgt_type == T::Compound && (tgt.contains("I@") || tgt.contains("J@")));
+    let mut out = expected_minions(master, expr);
+    for id in master.accepted_ids() {
+        let unknown = (expr.needs_grains() && master.grains(&id).is_none())
+            || (reads_pillar && master.pillar(&id).is_none());
+        if unknown && !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
+}
+
+/// Checks `action` against the publisher ACL; a refusal is logged and
+/// returned as the reply.
+fn authorize(master: &Master, caller: &Caller, action: &Action<'_>) -> Result<(), Box<CliReply>> {
+    let minions_of = |tgt: &str| -> Result<Vec<String>, String> {
+        let (_, _, expr) =
+            resolve_target(master, tgt, brine_proto::targeting::TargetType::Compound)?;
+        Ok(expected_minions(master, &expr))
+    };
+    master
+        .config
+        .publisher_acl
+        .check(caller, action, &minions_of)
+        .map_err(|denied| {
+            let tgt = match action {
+                Action::Publish { tgt, .. } => *tgt,
+                _ => "",
+            };
+            warn!(user = %caller.name, tgt = %tgt, fun = %action.fun(), "refused: {denied}");
+            Box::new(CliReply::Error {
+                message: format!("authorization error: {denied}"),
+            })
+        })
+}
+
+/// Salt's wheel name of a key command, which `@wheel` entries allow.
+fn wheel_name(cmd: &brine_proto::KeyCommand) -> (&'static str, Vec<serde_json::Value>) {
+    use brine_proto::KeyCommand as K;
+    match cmd {
+        K::List => ("key.list_all", Vec::new()),
+        K::Accept { glob, .. } => ("key.accept", vec![glob.clone().into()]),
+        K::Reject { glob, .. } => ("key.reject", vec![glob.clone().into()]),
+        K::Delete { glob } => ("key.delete", vec![glob.clone().into()]),
+        K::Finger { glob } => ("key.finger", vec![glob.clone().into()]),
+    }
 }
 
 async fn handle(master: Arc<Master>, stream: UnixStream) {
-    let user = user_name(&stream);
+    let caller = caller(&stream);
     let (mut rd, mut wr) = stream.into_split();
     let req = match read_frame::<CliRequest, _>(&mut rd).await {
         Ok(Some(r)) => r,
@@ -78,6 +175,23 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
             timeout,
             detach,
         } => {
+            if !caller.unrestricted || master.config.publisher_acl.has_blacklist() {
+                let reached = resolve_target(&master, &tgt, tgt_type)
+                    .map(|(t, tt, expr)| reachable_minions(&master, &t, tt, &expr))
+                    .unwrap_or_default();
+                let action = Action::Publish {
+                    tgt: &tgt,
+                    minions: &reached,
+                    fun: &fun,
+                    arg: &arg,
+                    kwarg: &kwarg,
+                };
+                if let Err(reply) = authorize(&master, &caller, &action) {
+                    let _ = write_frame(&mut wr, &*reply).await;
+                    return;
+                }
+            }
+            let user = caller.name;
             let req = PublishRequest {
                 tgt,
                 tgt_type,
@@ -91,20 +205,53 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
             publish(&master, req, &mut wr).await;
             return;
         }
+        // Which minions a target names (brine --batch): any user the ACL
+        // names may ask; its publications are checked one by one.
+        CliRequest::Resolve { .. }
+            if !caller.unrestricted && !master.config.publisher_acl.names(&caller) =>
+        {
+            CliReply::Error {
+                message: format!(
+                    "authorization error: {}",
+                    crate::acl::Denied::NoEntry {
+                        user: caller.name.clone()
+                    }
+                ),
+            }
+        }
         CliRequest::Resolve { tgt, tgt_type } => match resolve_target(&master, &tgt, tgt_type) {
             Ok((_, _, expr)) => CliReply::Minions {
                 ids: expected_minions(&master, &expr),
             },
             Err(message) => CliReply::Error { message },
         },
-        CliRequest::Key(cmd) => crate::keys::key_command(&master, cmd).await,
+        CliRequest::Key(cmd) => {
+            let (fun, arg) = wheel_name(&cmd);
+            match authorize(&master, &caller, &Action::Wheel { fun, arg: &arg }) {
+                Ok(()) => crate::keys::key_command(&master, cmd).await,
+                Err(reply) => *reply,
+            }
+        }
         CliRequest::Runner { fun, arg, kwarg } => {
-            let m = master.clone();
-            tokio::task::spawn_blocking(move || crate::runners::run(&m, &user, &fun, &arg, &kwarg))
-                .await
-                .unwrap_or_else(|e| CliReply::Error {
-                    message: format!("runner failed: {e}"),
-                })
+            let action = Action::Runner {
+                fun: &fun,
+                arg: &arg,
+                kwarg: &kwarg,
+            };
+            match authorize(&master, &caller, &action) {
+                Err(reply) => *reply,
+                Ok(()) => {
+                    let m = master.clone();
+                    let user = caller.name.clone();
+                    tokio::task::spawn_blocking(move || {
+                        crate::runners::run(&m, &user, &fun, &arg, &kwarg)
+                    })
+                    .await
+                    .unwrap_or_else(|e| CliReply::Error {
+                        message: format!("runner failed: {e}"),
+                    })
+                }
+            }
         }
     };
     let _ = write_frame(&mut wr, &reply).await;

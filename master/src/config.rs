@@ -6,41 +6,68 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use brine_proto::conf::{under_root, ConfError, RawConfig};
+use brine_proto::conf::{under_root, ConfError, IgnoredKey, RawConfig, NOT_YET};
 use brine_proto::targeting::NodegroupDef;
 
 use crate::fileserver::Backend;
 use crate::gitfs::conf::{parse_remotes, string_list, strip_dir, RemoteDefaults};
 use crate::gitfs::GitfsConfig;
 
-/// Salt options read without effect, so that an existing Salt master config
-/// carries over without a wall of warnings.
-const SALT_KEYS_IGNORED: &[&str] = &[
-    "user",
-    "worker_threads",
-    "transport",
-    "ipv6",
-    "hash_type",
-    "log_level_logfile",
-    "log_fmt_console",
-    "log_fmt_logfile",
-    "state_verbose",
-    "state_output",
-    "job_cache",
-    "minion_data_cache",
-    "open_mode",
-    "presence_events",
-    "file_recv",
-    "gitfs_provider",
-    "gather_job_timeout",
-    "max_open_files",
-    "top_file_merging_strategy",
-    "ext_pillar",
-    "external_auth",
-    "publisher_acl",
-    "client_acl",
-    "ping_on_rotate",
-    "rotate_aes_key",
+/// Salt master options Brine knows of but does not act on, each with why.
+/// Every one present in the file is warned about at start-up, one line per
+/// key (`ignoring 'job_cache': ...`): a team coming from Salt must not
+/// believe an option works when it does not.
+const SALT_KEYS_IGNORED: &[(&str, &str)] = &[
+    // Options that mean nothing in Brine's design.
+    (
+        "transport",
+        "no effect: Brine has one transport (mutual TLS requests, signed publications)",
+    ),
+    (
+        "worker_threads",
+        "no effect: requests are served by one asynchronous runtime, not worker processes",
+    ),
+    ("hash_type", "no effect: Brine always uses sha256"),
+    (
+        "ipv6",
+        "no effect: set 'interface' to an IPv6 address instead",
+    ),
+    (
+        "gitfs_provider",
+        "no effect: Brine has one gitfs implementation",
+    ),
+    (
+        "max_open_files",
+        "no effect: the master raises its open-files limit to the hard limit itself",
+    ),
+    (
+        "rotate_aes_key",
+        "no effect: the publication key is always rotated when a key is rejected or deleted",
+    ),
+    (
+        "minion_data_cache",
+        "no effect: the inventory of grains and pillar is always kept",
+    ),
+    (
+        "job_cache",
+        "no effect: the job cache is always on (keep_jobs sets how long)",
+    ),
+    // Salt features Brine does not have yet.
+    ("user", NOT_YET),
+    ("log_fmt_console", NOT_YET),
+    ("log_fmt_logfile", NOT_YET),
+    ("state_verbose", NOT_YET),
+    ("state_output", NOT_YET),
+    ("open_mode", NOT_YET),
+    ("presence_events", NOT_YET),
+    ("file_recv", NOT_YET),
+    ("gather_job_timeout", NOT_YET),
+    ("top_file_merging_strategy", NOT_YET),
+    ("ping_on_rotate", NOT_YET),
+    // Reserved for the ext_pillar work (issue 13, another branch): until it
+    // lands, these are warned about like any option without effect.
+    ("ext_pillar", NOT_YET),
+    ("pillar_source_merging_strategy", NOT_YET),
 ];
 
 #[derive(Debug, Clone)]
@@ -66,6 +93,12 @@ pub struct MasterConfig {
     pub sock_dir: PathBuf,
     pub log_file: Option<PathBuf>,
     pub log_level: String,
+    /// Level of the log file (`log_level_logfile`; unset: `log_level`).
+    pub log_level_logfile: Option<String>,
+    /// Who besides root may use the CLI socket, and for what
+    /// (`publisher_acl`, `publisher_acl_blacklist`; `client_acl` and
+    /// `client_acl_blacklist`, Salt's old names, are read the same way).
+    pub publisher_acl: crate::acl::PublisherAcl,
     /// Accept every new key (`auto_accept`).
     pub auto_accept: bool,
     /// File of glob patterns whose ids are accepted on request (`autosign_file`).
@@ -94,7 +127,9 @@ pub struct MasterConfig {
     pub fileserver_backend: Vec<Backend>,
     /// Git remotes served as environments (`gitfs_*`).
     pub gitfs: GitfsConfig,
-    pub unknown_keys: Vec<String>,
+    /// Keys in the file this master does not act on, each with why
+    /// (warned about at start-up).
+    pub ignored_keys: Vec<IgnoredKey>,
 }
 
 impl MasterConfig {
@@ -138,6 +173,15 @@ impl MasterConfig {
             .unwrap_or_else(|| "/var/run/brine/master".into());
         let log_file = raw.get::<PathBuf>("log_file")?;
         let log_level = raw.get("log_level")?.unwrap_or_else(|| "warning".into());
+        let log_level_logfile = raw.get::<String>("log_level_logfile")?;
+        if raw.has("external_auth") {
+            return Err(ConfError::BadValue {
+                file: raw.file().to_string(),
+                key: "external_auth".into(),
+                message: "external_auth is not supported until the HTTP API lands; use publisher_acl for local users".into(),
+            });
+        }
+        let publisher_acl = parse_publisher_acl(&mut raw)?;
         let auto_accept = raw.get("auto_accept")?.unwrap_or(false);
         let autosign_file = raw.get::<PathBuf>("autosign_file")?;
         let timeout = raw.get("timeout")?.unwrap_or(5);
@@ -193,8 +237,7 @@ impl MasterConfig {
                 raw.get("gitfs_saltenv_blacklist")?,
             )?,
         };
-        raw.accept_ignored(SALT_KEYS_IGNORED);
-        let unknown_keys = raw.unknown_keys();
+        let ignored_keys = raw.ignored_keys(SALT_KEYS_IGNORED);
         Ok(MasterConfig {
             config_dir: config_dir.to_path_buf(),
             id,
@@ -210,6 +253,8 @@ impl MasterConfig {
             autosign_file: autosign_file.map(|p| under_root(&root_dir, &p)),
             root_dir,
             log_level,
+            log_level_logfile,
+            publisher_acl,
             auto_accept,
             timeout,
             keep_jobs,
@@ -222,7 +267,7 @@ impl MasterConfig {
             pillar_roots,
             fileserver_backend,
             gitfs,
-            unknown_keys,
+            ignored_keys,
         })
     }
 
@@ -235,6 +280,44 @@ impl MasterConfig {
     pub fn store_path(&self) -> PathBuf {
         self.cachedir.join("brine.db")
     }
+}
+
+/// `publisher_acl` and `publisher_acl_blacklist`, or Salt's old names for
+/// them (`client_acl`, `client_acl_blacklist`); both names of one option
+/// at once is an error, not a guess.
+fn parse_publisher_acl(raw: &mut RawConfig) -> Result<crate::acl::PublisherAcl, ConfError> {
+    let acl = raw.get::<serde_yaml::Value>("publisher_acl")?;
+    let old = raw.get::<serde_yaml::Value>("client_acl")?;
+    if acl.is_some() && old.is_some() {
+        return Err(ConfError::BadValue {
+            file: raw.file().to_string(),
+            key: "client_acl".into(),
+            message: "client_acl is Salt's old name for publisher_acl; set only publisher_acl"
+                .into(),
+        });
+    }
+    let key = if old.is_some() {
+        "client_acl"
+    } else {
+        "publisher_acl"
+    };
+    let blacklist = raw.get::<serde_yaml::Value>("publisher_acl_blacklist")?;
+    let old_blacklist = raw.get::<serde_yaml::Value>("client_acl_blacklist")?;
+    if blacklist.is_some() && old_blacklist.is_some() {
+        return Err(ConfError::BadValue {
+                file: raw.file().to_string(),
+                key: "client_acl_blacklist".into(),
+                message: "client_acl_blacklist is Salt's old name for publisher_acl_blacklist; set only publisher_acl_blacklist".into(),
+            });
+    }
+    let blacklist = blacklist.or(old_blacklist);
+    crate::acl::PublisherAcl::from_yaml(acl.or(old).as_ref(), blacklist.as_ref()).map_err(|e| {
+        ConfError::BadValue {
+            file: raw.file().to_string(),
+            key: key.into(),
+            message: e.to_string(),
+        }
+    })
 }
 
 /// `store`: `sqlite` (or unset) or a `postgres://` / `postgresql://` URL.
@@ -385,7 +468,7 @@ mod tests {
         )
         .unwrap();
         let c = MasterConfig::from_raw(Path::new("/etc/brine"), raw).unwrap();
-        assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
+        assert!(c.ignored_keys.is_empty(), "{:?}", c.ignored_keys);
         assert_eq!(c.fileserver_backend, vec![Backend::Gitfs, Backend::Roots]);
         assert_eq!(c.gitfs.update_interval, Duration::from_secs(300));
         assert_eq!(c.gitfs.saltenv_whitelist, vec!["base", "dev"]);
@@ -408,6 +491,83 @@ mod tests {
         assert!(err.to_string().contains("hgfs"), "{err}");
     }
 
+    /// The keys a master config may hold without a start-up warning are
+    /// exactly the keys this loader reads: every other one, Salt's included,
+    /// is named in a warning.
+    #[test]
+    fn only_the_keys_read_go_unwarned() {
+        use std::collections::BTreeSet;
+        let read: BTreeSet<String> = brine_proto::conf::keys_read_in(include_str!("config.rs"))
+            .into_iter()
+            .collect();
+        let known: BTreeSet<String> = SALT_KEYS_IGNORED
+            .iter()
+            .map(|(k, _)| k.to_string())
+            .collect();
+        assert!(read.is_disjoint(&known), "{:?}", read.intersection(&known));
+        let mut all: BTreeSet<String> = read.union(&known).cloned().collect();
+        all.insert("no_such_option".into());
+        // Every key set, to null (null reads as unset: the defaults).
+        let text: String = all.iter().map(|k| format!("{k}: null\n")).collect();
+        let c = MasterConfig::from_raw(
+            Path::new("/etc/brine"),
+            RawConfig::parse("master", &text).unwrap(),
+        )
+        .unwrap();
+        let warned: BTreeSet<String> = c.ignored_keys.iter().map(|i| i.key.clone()).collect();
+        let silent: BTreeSet<String> = all.difference(&warned).cloned().collect();
+        assert_eq!(silent, read);
+        let line = |key: &str| {
+            c.ignored_keys
+                .iter()
+                .find(|i| i.key == key)
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            line("no_such_option"),
+            "ignoring 'no_such_option': unknown option"
+        );
+        assert_eq!(
+            line("presence_events"),
+            "ignoring 'presence_events': not supported yet"
+        );
+        assert!(line("transport").starts_with("ignoring 'transport': no effect"));
+    }
+
+    #[test]
+    fn external_auth_is_refused_and_client_acl_is_publisher_acl() {
+        let raw = RawConfig::parse("master", "external_auth:\n  pam:\n    fred: [.*]\n").unwrap();
+        let err = MasterConfig::from_raw(Path::new("/etc/brine"), raw)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("external_auth is not supported until the HTTP API lands; use publisher_acl for local users"),
+            "{err}"
+        );
+        let raw = RawConfig::parse("master", "client_acl:\n  fred: [test.ping]\n").unwrap();
+        let c = MasterConfig::from_raw(Path::new("/etc/brine"), raw).unwrap();
+        assert!(c.publisher_acl.has_entries());
+        assert!(c.ignored_keys.is_empty());
+        let raw = RawConfig::parse(
+            "master",
+            "client_acl:\n  fred: [test.ping]\npublisher_acl:\n  bob: [.*]\n",
+        )
+        .unwrap();
+        let err = MasterConfig::from_raw(Path::new("/etc/brine"), raw).unwrap_err();
+        assert!(err.to_string().contains("client_acl"), "{err}");
+        let raw = RawConfig::parse(
+            "master",
+            "client_acl_blacklist: {modules: [cmd.*]}\npublisher_acl_blacklist: {users: [x]}\n",
+        )
+        .unwrap();
+        let err = MasterConfig::from_raw(Path::new("/etc/brine"), raw).unwrap_err();
+        assert!(err.to_string().contains("client_acl_blacklist"), "{err}");
+        let raw = RawConfig::parse("master", "publisher_acl:\n  fred: ['(']\n").unwrap();
+        let err = MasterConfig::from_raw(Path::new("/etc/brine"), raw).unwrap_err();
+        assert!(err.to_string().contains("publisher_acl"), "{err}");
+    }
+
     #[test]
     fn bad_interface_is_named() {
         let raw = RawConfig::parse("master", "interface: nowhere\n").unwrap();
@@ -428,7 +588,7 @@ mod example_tests {
         let text = std::fs::read_to_string(dir.join("master.yaml")).unwrap();
         let raw = RawConfig::parse("examples/master.yaml", &text).unwrap();
         let c = MasterConfig::from_raw(&dir, raw).unwrap();
-        assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
+        assert!(c.ignored_keys.is_empty(), "{:?}", c.ignored_keys);
         assert_eq!(c.nodegroups.len(), 2);
         // What the example documents as the defaults is what the code uses.
         let d = MasterConfig::from_raw(&dir, RawConfig::parse("empty", "").unwrap()).unwrap();

@@ -263,3 +263,51 @@ async fn gather<W: AsyncWrite + Unpin>(
     }
     let _ = write_frame(wr, &CliReply::Done { missing, unstored }).await;
 }
+
+/// Records a `brine-call` made on minion `ret.id` (Salt's `salt-call`
+/// against its master) in the job cache: a job of that minion alone, by
+/// user `brine-call`, with its return, under a jid this master assigns.
+/// `jobs.list_jobs` and `jobs.lookup_jid` then show it like any job.
+pub async fn record_call(
+    master: &Arc<Master>,
+    arg: Vec<Value>,
+    kwarg: Map<String, Value>,
+    mut ret: brine_proto::JobReturn,
+) -> Result<brine_proto::JobId, String> {
+    let id = ret.id.clone();
+    for _ in 0..16 {
+        let job = Job {
+            jid: master.jids.next(),
+            tgt: id.clone(),
+            tgt_type: TargetType::List,
+            fun: ret.fun.clone(),
+            arg: arg.clone(),
+            kwarg: kwarg.clone(),
+            user: "brine-call".into(),
+            timeout: 0,
+            master: master.config.id.clone(),
+            issued_ms: ret.started_ms,
+        };
+        let jid = job.jid;
+        let record = JobRecord {
+            job,
+            expected: vec![id.clone()],
+        };
+        match master.store.put_job(record).await {
+            Ok(crate::store::Written::Stored) => {}
+            // Another master of the cluster took this jid: the next one.
+            Ok(crate::store::Written::Duplicate) => continue,
+            Err(error) => return Err(format!("cannot record the call: {error}")),
+        }
+        ret.jid = jid;
+        return match master.job_returned(ret).await {
+            crate::state::ReturnVerdict::Stored | crate::state::ReturnVerdict::Duplicate => {
+                info!(%jid, minion_id = %id, "brine-call recorded");
+                Ok(jid)
+            }
+            crate::state::ReturnVerdict::Refused(reason)
+            | crate::state::ReturnVerdict::Deferred(reason) => Err(reason),
+        };
+    }
+    Err("cannot record the call: no free jid".into())
+}

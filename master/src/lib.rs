@@ -1,6 +1,7 @@
 //! The master: keys and certificates, the inventory, the job cache, the
 //! publish port (4505), the request port (4506) and the local CLI socket.
 
+pub mod acl;
 pub mod clisock;
 pub mod cluster;
 pub mod config;
@@ -69,8 +70,8 @@ pub async fn run_with(
     publisher_layout: publisher::Layout,
 ) -> Result<(), MasterError> {
     let config = Arc::new(config);
-    for key in &config.unknown_keys {
-        tracing::warn!(key = %key, "unknown option in the master config ignored");
+    for ignored in &config.ignored_keys {
+        tracing::warn!(key = %ignored.key, "{ignored}");
     }
     raise_open_files_limit();
     mkdir(&config.pki_dir)?;
@@ -96,10 +97,12 @@ pub async fn run_with(
         source,
     })?;
     let sock_path = config.cli_socket();
-    let cli = clisock::bind(&sock_path).map_err(|source| MasterError::Bind {
-        what: "cli socket",
-        addr: sock_path.display().to_string(),
-        source,
+    let cli = clisock::bind(&sock_path, config.publisher_acl.has_entries()).map_err(|source| {
+        MasterError::Bind {
+            what: "cli socket",
+            addr: sock_path.display().to_string(),
+            source,
+        }
     })?;
     let acceptor = tokio_rustls::TlsAcceptor::from(pki.tls_server_config()?);
     let master = Arc::new(state::Master::new(config.clone(), store, pki, publish_tx).await?);

@@ -389,6 +389,10 @@ async fn session<R, W>(
     .await
     {
         Ok(Ok(Some(MinionMsg::Hello { last_jid, .. }))) => last_jid,
+        Ok(Ok(Some(MinionMsg::CallHello { .. }))) => {
+            drop(unauthenticated);
+            return call_session(master, files, rd, wr, id).await;
+        }
         other => {
             debug!(?other, "no hello from minion");
             return;
@@ -458,6 +462,57 @@ async fn session<R, W>(
     // Let the writer flush a final Refused before the socket goes away.
     let _ = tokio::time::timeout(Duration::from_millis(200), writer).await;
     info!("minion disconnected");
+}
+
+/// A `brine-call` session (Salt's `salt-call` talking to its master): the
+/// file server, the minion's pillar and the recording of its calls, on a
+/// connection authenticated by the minion's certificate. It is not the
+/// minion's session: jobs are not sent on it, and the daemon's own session,
+/// if one is up, stays.
+async fn call_session<R, W>(
+    master: Arc<Master>,
+    files: Arc<FileServer>,
+    mut rd: R,
+    mut wr: W,
+    id: String,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let hb = master.config.heartbeat_interval;
+    let (tx, mut rx) = mpsc::channel::<MasterMsg>(64);
+    let (answer_tx, mut answer_rx) = mpsc::channel::<Answer>(ANSWERS_IN_FLIGHT);
+    let writer = tokio::spawn(async move {
+        loop {
+            let (msg, permit) = tokio::select! {
+                m = rx.recv() => match m { Some(m) => (m, None), None => break },
+                a = answer_rx.recv() => match a { Some(a) => (a.msg, Some(a.permit)), None => continue },
+            };
+            if let Err(error) = write_frame(&mut wr, &msg).await {
+                debug!(%error, "write to brine-call failed");
+                break;
+            }
+            drop(permit);
+        }
+    });
+    let _ = tx
+        .send(MasterMsg::Welcome {
+            master_id: master.config.id.clone(),
+            signing_key: master.pki.signing_public_key(),
+            now_ms: now_ms(),
+            epoch: master.epoch(),
+            cluster: master.store.cluster().map(str::to_string),
+        })
+        .await;
+    info!("brine-call connected");
+    let answers = Answers {
+        tx: answer_tx,
+        permits: Arc::new(Semaphore::new(ANSWERS_IN_FLIGHT)),
+    };
+    read_loop(&master, &files, &mut rd, &tx, &answers, &id, hb * 3).await;
+    drop(tx);
+    let _ = tokio::time::timeout(Duration::from_millis(200), writer).await;
+    debug!("brine-call disconnected");
 }
 
 async fn replay_missed(
@@ -622,7 +677,27 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 };
                 answer(answers, reply).await;
             }
-            MinionMsg::Hello { .. } | MinionMsg::CertRequest { .. } => {
+            MinionMsg::CallReturn {
+                req,
+                arg,
+                kwarg,
+                ret,
+            } => {
+                // The certificate's id only: a minion records its own calls.
+                let result = if ret.id != id {
+                    warn!(claimed = %ret.id, "call return in another minion's name refused");
+                    Err(format!(
+                        "return claims id '{}' but the certificate says '{id}'",
+                        ret.id
+                    ))
+                } else {
+                    crate::jobs::record_call(master, arg, kwarg, ret).await
+                };
+                let _ = tx.send(MasterMsg::CallRecorded { req, result }).await;
+            }
+            MinionMsg::Hello { .. }
+            | MinionMsg::CallHello { .. }
+            | MinionMsg::CertRequest { .. } => {
                 debug!("unexpected message in session ignored");
             }
         }

@@ -146,7 +146,8 @@ impl MasterClient {
             | MasterMsg::FileDirListReply { req, .. }
             | MasterMsg::FileReply { req, .. }
             | MasterMsg::FileEnvsReply { req, .. }
-            | MasterMsg::PillarReply { req, .. } => *req,
+            | MasterMsg::PillarReply { req, .. }
+            | MasterMsg::CallRecorded { req, .. } => *req,
             _ => return false,
         };
         match lock(&self.inner.pending).remove(&req) {
@@ -305,6 +306,28 @@ impl MasterClient {
             .await?
         {
             MasterMsg::PillarReply { pillar, errors, .. } => Ok((pillar, errors)),
+            other => Err(RequestError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Records a `brine-call`'s return in the master's job cache; the jid
+    /// the master filed it under.
+    pub async fn record_call(
+        &self,
+        arg: Vec<serde_json::Value>,
+        kwarg: serde_json::Map<String, serde_json::Value>,
+        ret: brine_proto::JobReturn,
+    ) -> Result<brine_proto::JobId, RequestError> {
+        match self
+            .request(|req| MinionMsg::CallReturn {
+                req,
+                arg: arg.clone(),
+                kwarg: kwarg.clone(),
+                ret: ret.clone(),
+            })
+            .await?
+        {
+            MasterMsg::CallRecorded { result, .. } => result.map_err(RequestError::Master),
             other => Err(RequestError::Unexpected(format!("{other:?}"))),
         }
     }

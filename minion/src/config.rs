@@ -4,33 +4,57 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use brine_proto::conf::{under_root, ConfError, OneOrMany, RawConfig};
+use brine_proto::conf::{under_root, ConfError, IgnoredKey, OneOrMany, RawConfig, NOT_YET};
 use brine_proto::Grains;
 
-/// Options Salt has that Brine reads without acting on them; they are not
-/// warned about so that an existing Salt minion config carries over quietly.
-const SALT_KEYS_IGNORED: &[&str] = &[
-    "user",
-    "multiprocessing",
-    "transport",
-    "ipv6",
-    "hash_type",
-    "log_level_logfile",
-    "log_fmt_console",
-    "log_fmt_logfile",
-    "random_reauth_delay",
-    "auth_tries",
-    "auth_safemode",
-    "ping_interval",
-    "state_verbose",
-    "state_output",
-    "mine_functions",
-    "mine_interval",
-    "startup_states",
-    "top_file",
-    "saltenv",
-    "pillarenv",
-    "environment",
+/// Salt minion options Brine knows of but does not act on, each with why.
+/// Every one present in the file is warned about at start-up, one line per
+/// key: a team coming from Salt must not believe an option works when it
+/// does not. (Their values still reach `config.get`, as in Salt.)
+const SALT_KEYS_IGNORED: &[(&str, &str)] = &[
+    // Options that mean nothing in Brine's design.
+    (
+        "transport",
+        "no effect: Brine has one transport (mutual TLS requests, signed publications)",
+    ),
+    (
+        "multiprocessing",
+        "no effect: jobs run as tasks of the minion process and the commands they start",
+    ),
+    ("hash_type", "no effect: Brine always uses sha256"),
+    (
+        "ipv6",
+        "no effect: a master given as an IPv6 address is reached over IPv6",
+    ),
+    (
+        "random_reauth_delay",
+        "no effect: reconnects back off between recon_default and recon_max",
+    ),
+    (
+        "auth_tries",
+        "no effect: a pending minion asks again every acceptance_wait_time, forever",
+    ),
+    (
+        "auth_safemode",
+        "no effect: a minion whose key is refused keeps asking",
+    ),
+    (
+        "ping_interval",
+        "no effect: links to the masters are checked every heartbeat_interval",
+    ),
+    // Salt features Brine does not have yet.
+    ("user", NOT_YET),
+    ("log_fmt_console", NOT_YET),
+    ("log_fmt_logfile", NOT_YET),
+    ("state_verbose", NOT_YET),
+    ("state_output", NOT_YET),
+    ("mine_functions", NOT_YET),
+    ("mine_interval", NOT_YET),
+    ("startup_states", NOT_YET),
+    ("top_file", NOT_YET),
+    ("saltenv", NOT_YET),
+    ("pillarenv", NOT_YET),
+    ("environment", NOT_YET),
 ];
 
 /// Salt's `master_type`.
@@ -105,6 +129,8 @@ pub struct MinionConfig {
     pub cachedir: PathBuf,
     pub log_file: Option<PathBuf>,
     pub log_level: String,
+    /// Level of the log file (`log_level_logfile`; unset: `log_level`).
+    pub log_level_logfile: Option<String>,
     /// Static grains from the config file.
     pub grains: Grains,
     /// Expected SHA-256 fingerprint of the master's CA; unset: trust on first use.
@@ -135,8 +161,9 @@ pub struct MinionConfig {
     /// Nodegroups for `- match: nodegroup` in top files (Salt reads them
     /// from the minion's own config for that).
     pub nodegroups: std::collections::BTreeMap<String, brine_proto::targeting::NodegroupDef>,
-    /// Keys in the file that Brine does not know (warned about at start).
-    pub unknown_keys: Vec<String>,
+    /// Keys in the file this minion does not act on, each with why
+    /// (warned about at start-up).
+    pub ignored_keys: Vec<IgnoredKey>,
     /// Values of the keys Brine does not act on (unknown ones and Salt's
     /// ignored ones): Salt keeps every key in `__opts__`, and `config.get`
     /// reads custom options from there.
@@ -179,6 +206,7 @@ impl MinionConfig {
         let log_level = raw
             .get("log_level")?
             .unwrap_or_else(|| "warning".to_string());
+        let log_level_logfile = raw.get::<String>("log_level_logfile")?;
         let grains = raw.get::<Grains>("grains")?.unwrap_or_default();
         let master_finger = raw.get::<String>("master_finger")?;
         let secs = |v: Option<f64>, d: f64| Duration::from_secs_f64(v.unwrap_or(d).max(0.0));
@@ -219,8 +247,7 @@ impl MinionConfig {
         let pillar_roots = raw.get("pillar_roots")?.unwrap_or(serde_yaml::Value::Null);
         let nodegroups = raw.get("nodegroups")?.unwrap_or_default();
         let unread = raw.unknown_keys();
-        raw.accept_ignored(SALT_KEYS_IGNORED);
-        let unknown_keys = raw.unknown_keys();
+        let ignored_keys = raw.ignored_keys(SALT_KEYS_IGNORED);
         let mut other_options = serde_json::Map::new();
         for key in unread {
             // A value JSON cannot hold (non-string map keys) is left out
@@ -246,6 +273,7 @@ impl MinionConfig {
             log_file: log_file.map(|p| under_root(&root_dir, &p)),
             root_dir,
             log_level,
+            log_level_logfile,
             grains,
             master_finger,
             acceptance_wait_time,
@@ -266,7 +294,7 @@ impl MinionConfig {
             file_roots,
             pillar_roots,
             nodegroups,
-            unknown_keys,
+            ignored_keys,
             other_options,
         })
     }
@@ -412,7 +440,7 @@ mod tests {
              master_failback: true\nmaster_failback_interval: 30\nrandom_master: true\n",
         )
         .unwrap();
-        assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
+        assert!(c.ignored_keys.is_empty(), "{:?}", c.ignored_keys);
         assert_eq!(c.master_type, MasterType::Failover);
         assert_eq!(c.master_alive_interval, Duration::from_secs(4));
         assert!(c.master_failback && c.random_master);
@@ -492,7 +520,49 @@ mod tests {
         let c = MinionConfig::from_raw(Path::new("/etc/brine"), raw).unwrap();
         assert_eq!(c.pki_dir, Path::new("/tmp/x/etc/brine/pki/minion"));
         assert_eq!(c.masters, vec!["a", "b"]);
-        assert_eq!(c.unknown_keys, vec!["frobnicate"]);
+        assert_eq!(c.ignored_keys.len(), 1);
+        assert_eq!(
+            c.ignored_keys[0].to_string(),
+            "ignoring 'frobnicate': unknown option"
+        );
+        // Salt keeps every key in __opts__: config.get reads them.
+        assert_eq!(c.as_opts()["frobnicate"], 1);
+    }
+
+    /// The keys a minion config may hold without a start-up warning are
+    /// exactly the keys this loader reads: every other one, Salt's included,
+    /// is named in a warning.
+    #[test]
+    fn only_the_keys_read_go_unwarned() {
+        use std::collections::BTreeSet;
+        let read: BTreeSet<String> = brine_proto::conf::keys_read_in(include_str!("config.rs"))
+            .into_iter()
+            .collect();
+        let known: BTreeSet<String> = SALT_KEYS_IGNORED
+            .iter()
+            .map(|(k, _)| k.to_string())
+            .collect();
+        assert!(read.is_disjoint(&known), "{:?}", read.intersection(&known));
+        let mut all: BTreeSet<String> = read.union(&known).cloned().collect();
+        all.insert("no_such_option".into());
+        // Every key set, to null (null reads as unset: the defaults).
+        let text: String = all.iter().map(|k| format!("{k}: null\n")).collect();
+        let c = parse(&text).unwrap();
+        let warned: BTreeSet<String> = c.ignored_keys.iter().map(|i| i.key.clone()).collect();
+        let silent: BTreeSet<String> = all.difference(&warned).cloned().collect();
+        assert_eq!(silent, read);
+        let line = |key: &str| {
+            c.ignored_keys
+                .iter()
+                .find(|i| i.key == key)
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            line("mine_functions"),
+            "ignoring 'mine_functions': not supported yet"
+        );
+        assert!(line("multiprocessing").starts_with("ignoring 'multiprocessing': no effect"));
     }
 }
 
@@ -508,7 +578,7 @@ mod example_tests {
         let text = std::fs::read_to_string(dir.join("minion.yaml")).unwrap();
         let raw = RawConfig::parse("examples/minion.yaml", &text).unwrap();
         let c = MinionConfig::from_raw(&dir, raw).unwrap();
-        assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
+        assert!(c.ignored_keys.is_empty(), "{:?}", c.ignored_keys);
         // What the example documents as the defaults is what the code uses
         // (roots unset fall back to Salt's /srv/salt and /srv/pillar).
         let d = MinionConfig::from_raw(&dir, RawConfig::empty()).unwrap();

@@ -26,8 +26,8 @@ pub async fn run(
     config: MinionConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), MinionError> {
-    for key in &config.unknown_keys {
-        tracing::warn!(key = %key, "unknown option in the minion config ignored");
+    for ignored in &config.ignored_keys {
+        tracing::warn!(key = %ignored.key, "{ignored}");
     }
     for dir in [&config.pki_dir, &config.cachedir] {
         std::fs::create_dir_all(dir).map_err(|source| MinionError::Dir {

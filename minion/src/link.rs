@@ -572,7 +572,7 @@ async fn connect_from(source: Option<std::net::IpAddr>, addr: &str) -> std::io::
 }
 
 /// A TLS session with `master`'s request port, and the pulse its bytes beat.
-async fn tls_connect(
+pub(crate) async fn tls_connect(
     ctx: &LinkCtx,
     master: &str,
     with_cert: bool,

@@ -76,11 +76,27 @@ impl RawConfig {
         }
     }
 
-    /// Marks keys Brine accepts for Salt compatibility but does not act on.
-    pub fn accept_ignored(&mut self, keys: &[&str]) {
-        for k in keys {
-            self.used.insert((*k).to_string());
-        }
+    /// Keys present in the file that no loader read, each with why it has
+    /// no effect: the reason `known` gives for it (Salt options Brine knows
+    /// of but does not act on), else "unknown option". Start-up warns about
+    /// each, so no option is silently dropped.
+    pub fn ignored_keys(&self, known: &[(&str, &str)]) -> Vec<IgnoredKey> {
+        self.unknown_keys()
+            .into_iter()
+            .map(|key| {
+                let reason = known
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, why)| (*why).to_string())
+                    .unwrap_or_else(|| "unknown option".to_string());
+                IgnoredKey { key, reason }
+            })
+            .collect()
+    }
+
+    /// Whether the file sets `key` (to anything, null included).
+    pub fn has(&self, key: &str) -> bool {
+        self.map.contains_key(key)
     }
 
     /// Keys present in the file that no loader read.
@@ -99,6 +115,23 @@ impl RawConfig {
         &self.file
     }
 }
+
+/// A config key the daemon does not act on, and why; shown at start-up as
+/// `ignoring 'mine_functions': not supported yet`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredKey {
+    pub key: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for IgnoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ignoring '{}': {}", self.key, self.reason)
+    }
+}
+
+/// The reason for a Salt option Brine will have but does not have yet.
+pub const NOT_YET: &str = "not supported yet";
 
 /// The option names a config loader's source reads with `raw.get("key")`
 /// or `raw.get::<T>("key")` (tests check each is documented in the example
@@ -242,6 +275,19 @@ mod tests {
         let id: Option<String> = c.get("id").unwrap();
         assert_eq!(id.as_deref(), Some("a"));
         assert_eq!(c.unknown_keys(), vec!["bogus".to_string()]);
+        let ignored = c.ignored_keys(&[("other", NOT_YET)]);
+        assert_eq!(ignored.len(), 1);
+        assert_eq!(ignored[0].to_string(), "ignoring 'bogus': unknown option");
+    }
+
+    #[test]
+    fn known_keys_say_why_they_are_ignored() {
+        let c = RawConfig::parse("minion", "mine_functions: {}\n").unwrap();
+        let ignored = c.ignored_keys(&[("mine_functions", NOT_YET)]);
+        assert_eq!(
+            ignored[0].to_string(),
+            "ignoring 'mine_functions': not supported yet"
+        );
     }
 
     #[test]

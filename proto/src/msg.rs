@@ -145,6 +145,23 @@ pub enum MinionMsg {
         #[serde(default)]
         saltenv: Option<String>,
     },
+    /// First message of a `brine-call` session (Salt's `salt-call` against
+    /// its master), instead of `Hello`: file server, pillar and
+    /// `CallReturn`, but no jobs, and the minion's own session (if its
+    /// daemon runs) is left alone.
+    CallHello {
+        version: String,
+    },
+    /// A `brine-call` finished: the master records it in the job cache as a
+    /// job of this minion alone and answers `CallRecorded` with its jid.
+    CallReturn {
+        req: u64,
+        #[serde(default)]
+        arg: Vec<Value>,
+        #[serde(default)]
+        kwarg: Map<String, Value>,
+        ret: JobReturn,
+    },
 }
 
 /// Master to minion on the request port (4506), inside TLS.
@@ -231,6 +248,11 @@ pub enum MasterMsg {
         pillar: Value,
         #[serde(default)]
         errors: Vec<String>,
+    },
+    /// Reply to `CallReturn`: the jid the call is recorded under.
+    CallRecorded {
+        req: u64,
+        result: Result<JobId, String>,
     },
 }
 

@@ -1,9 +1,11 @@
+mod acl;
 mod attack_cancel;
 mod attack_floods;
 mod attack_gate;
 mod attack_input;
 mod attack_returns;
 mod attack_zmtp;
+mod call;
 mod cluster;
 mod cluster_ca;
 mod failover;

@@ -1,5 +1,8 @@
 //! `brine-call [--local] FUNCTION [ARGS...]`: run a function on this machine
-//! directly, with the minion's config, grains and modules.
+//! directly, with the minion's config, grains and modules. Without
+//! `--local` (and unless the config says `file_client: local`), as Salt's
+//! `salt-call`: `salt://` files and pillar come from the master, and the
+//! return is recorded in the master's job cache.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,7 +27,9 @@ use clap::Parser;
 struct Args {
     #[command(flatten)]
     config: ConfigDirArg,
-    /// Run without contacting a master (masterless).
+    /// Run without contacting a master (masterless), as with `file_client:
+    /// local` in the config or --file-root/--pillar-root. Otherwise files
+    /// and pillar come from the master and the return goes to its job cache.
     #[arg(long)]
     local: bool,
     #[command(flatten)]
@@ -79,7 +84,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(dir) = &args.pillar_root {
         config.pillar_roots = single_root(dir)?;
     }
-    if args.local {
+    if args.local || args.file_root.is_some() || args.pillar_root.is_some() {
         config.file_client = "local".into();
     }
     let config = Arc::new(config);
@@ -89,11 +94,24 @@ fn run(args: Args) -> anyhow::Result<u8> {
         .build()
         .context("starting the runtime")?;
     let (arg, kwarg) = parse_call_args(&args.args);
+    let masterless = config.file_client == "local";
     let ret = rt.block_on(async {
         let grains = GrainsHandle::load(&config);
-        let executor = Executor::new(config.clone(), grains);
-        executor.call(&fun, arg, kwarg).await
-    });
+        if masterless {
+            let executor = Executor::new(config.clone(), grains);
+            return Ok(executor.call(&fun, arg, kwarg).await);
+        }
+        let session = brine_minion::call_session::connect(config.clone(), grains).await?;
+        let ret = session
+            .executor
+            .call(&fun, arg.clone(), kwarg.clone())
+            .await;
+        match session.client.record_call(arg, kwarg, ret.clone()).await {
+            Ok(jid) => tracing::info!(%jid, master = %session.master, "return recorded in the master's job cache"),
+            Err(error) => eprintln!("Warning: the return was not recorded on the master: {error}"),
+        }
+        anyhow::Ok(ret)
+    })?;
     let opts = args.output.options(&fun, true);
     print!("{}", render_one(&opts, "local", &ret.ret));
     let code = if args.retcode_passthrough {

@@ -44,7 +44,13 @@ fn main() -> std::process::ExitCode {
         .log_level
         .clone()
         .unwrap_or_else(|| config.log_level.clone());
-    if let Err(error) = brine_cli::logging::init(&level, config.log_file.as_deref()) {
+    if let Err(error) = brine_cli::logging::init_daemon(
+        &level,
+        config
+            .log_file
+            .as_deref()
+            .map(|f| (f, config.log_level_logfile.as_deref().unwrap_or(&level))),
+    ) {
         eprintln!("brine-master: {error:#}");
         return std::process::ExitCode::from(1);
     }
@@ -52,10 +58,10 @@ fn main() -> std::process::ExitCode {
     match run(config) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            // Once: on stderr, which is also where the log goes unless a
-            // log_file is set (then the log gets it too).
+            // Once on stderr (the console log leaves it out), and in the
+            // log file when there is one.
             if log_to_file {
-                tracing::error!(error = %format!("{error:#}"), "master failed");
+                tracing::error!(target: brine_cli::logging::LOGFILE_ONLY, error = %format!("{error:#}"), "master failed");
             }
             eprintln!("brine-master: {error:#}");
             std::process::ExitCode::from(1)

@@ -32,7 +32,13 @@ fn main() -> ExitCode {
         .log_level
         .clone()
         .unwrap_or_else(|| config.log_level.clone());
-    if let Err(error) = brine_cli::logging::init(&level, config.log_file.as_deref()) {
+    if let Err(error) = brine_cli::logging::init_daemon(
+        &level,
+        config
+            .log_file
+            .as_deref()
+            .map(|f| (f, config.log_level_logfile.as_deref().unwrap_or(&level))),
+    ) {
         eprintln!("brine-minion: {error:#}");
         return ExitCode::from(1);
     }
@@ -47,12 +53,16 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let log_to_file = config.log_file.is_some();
     match rt.block_on(brine_minion::daemon::run(
         config,
         brine_cli::entry::shutdown_signal(),
     )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
+            if log_to_file {
+                tracing::error!(target: brine_cli::logging::LOGFILE_ONLY, %error, "minion failed");
+            }
             eprintln!("brine-minion: {error}");
             ExitCode::from(1)
         }
