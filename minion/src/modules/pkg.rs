@@ -284,9 +284,22 @@ fn targets(
     Ok(out)
 }
 
+/// Salt's `pkg.install` takes `**kwargs` and so swallows `test=True` and
+/// installs anyway; an operator who typed it wanted a preview, so Brine
+/// refuses instead and names the state that previews.
+fn refuse_test_mode(a: &mut ArgParser, fun: &str, state: &str) -> Result<(), ModError> {
+    match a.kw("test") {
+        Some(Value::Bool(false)) | None => Ok(()),
+        Some(_) => Err(ModError::BadArguments(format!(
+            "{fun} has no dry run and would change the host: test=True refused; preview with the {state} state (state.single {state} NAME test=True)"
+        ))),
+    }
+}
+
 fn install(_ctx: CallCtx, args: Args) -> ModFuture {
     Box::pin(async move {
         let mut a = args.parser();
+        refuse_test_mode(&mut a, "pkg.install", "pkg.installed")?;
         let wanted = targets(&mut a, true)?;
         let refresh = a.opt_bool("refresh", 1)?.unwrap_or(false);
         let fromrepo = a.opt_str("fromrepo", 2)?;
@@ -322,6 +335,12 @@ fn install(_ctx: CallCtx, args: Args) -> ModFuture {
 fn uninstall(args: Args, purge: bool) -> ModFuture {
     Box::pin(async move {
         let mut a = args.parser();
+        let (fun, state) = if purge {
+            ("pkg.purge", "pkg.purged")
+        } else {
+            ("pkg.remove", "pkg.removed")
+        };
+        refuse_test_mode(&mut a, fun, state)?;
         let wanted = targets(&mut a, false)?;
         a.rest_kwargs();
         a.finish()?;
@@ -590,6 +609,28 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err, "One of name, pkgs, or sources must be specified.");
+    }
+
+    /// `test=True` on a function that changes the host is refused before
+    /// anything runs (Salt would install anyway).
+    #[tokio::test]
+    async fn test_mode_is_refused_not_swallowed() {
+        for (f, name) in [
+            (install as ModFn, "pkg.install"),
+            (remove, "pkg.remove"),
+            (purge, "pkg.purge"),
+        ] {
+            let err = test_call(
+                test_ctx(),
+                f,
+                name,
+                json!(["no-such-package-brine"]),
+                json!({"test": true}),
+            )
+            .await
+            .unwrap_err();
+            assert!(err.contains("test=True refused"), "{name}: {err}");
+        }
     }
 
     async fn call(f: ModFn, name: &'static str, arg: Value, kwarg: Value) -> Value {
