@@ -9,6 +9,7 @@ pub mod defaults;
 pub mod disk;
 pub mod file;
 pub mod grains;
+pub mod group;
 pub mod log;
 pub mod match_;
 pub mod mine;
@@ -20,6 +21,7 @@ pub mod slsutil;
 pub mod state;
 pub mod status;
 pub mod sys;
+pub mod sysexec;
 pub mod test;
 pub mod user;
 
@@ -35,6 +37,7 @@ pub static MODULES: &[&[FunctionSpec]] = &[
     disk::FUNCTIONS,
     file::FUNCTIONS,
     grains::FUNCTIONS,
+    group::FUNCTIONS,
     log::FUNCTIONS,
     match_::FUNCTIONS,
     mine::FUNCTIONS,
