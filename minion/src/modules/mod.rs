@@ -4,6 +4,7 @@ pub mod alternatives;
 pub mod cmd;
 pub mod config;
 pub mod cp;
+pub mod cron;
 pub mod data;
 pub mod defaults;
 pub mod disk;
@@ -33,6 +34,7 @@ pub static MODULES: &[&[FunctionSpec]] = &[
     cmd::FUNCTIONS,
     config::FUNCTIONS,
     cp::FUNCTIONS,
+    cron::FUNCTIONS,
     defaults::FUNCTIONS,
     disk::FUNCTIONS,
     file::FUNCTIONS,

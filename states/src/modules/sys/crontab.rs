@@ -381,6 +381,30 @@ pub fn rm_job(
     }
 }
 
+/// Salt's `rm_special`: removes the first special job matching `cmd` (or
+/// `identifier`) and, when given, `special`. `"removed"` or `"absent"`.
+pub fn rm_special(
+    tab: &mut Tab,
+    cmd: &str,
+    special: Option<&str>,
+    identifier: Option<&str>,
+) -> &'static str {
+    let found = tab.special.iter().position(|e| {
+        matches(e, cmd, identifier)
+            && match (&e.when, special) {
+                (When::Special(s), Some(want)) => s == want,
+                _ => true,
+            }
+    });
+    match found {
+        Some(i) => {
+            tab.special.remove(i);
+            "removed"
+        }
+        None => "absent",
+    }
+}
+
 /// Salt's `set_env`: `"new"`, `"updated"` (the old line removed, the new one
 /// appended, as Salt does) or `"present"`.
 pub fn set_env(tab: &mut Tab, name: &str, value: &str) -> &'static str {
@@ -539,6 +563,15 @@ mod tests {
         );
         assert_eq!(rm_env(&mut tab, "PATH"), "removed");
         assert_eq!(rm_env(&mut tab, "PATH"), "absent");
+        assert_eq!(
+            rm_special(&mut tab, "/bin/boot", Some("@daily"), None),
+            "absent"
+        );
+        assert_eq!(
+            rm_special(&mut tab, "/bin/boot", Some("@reboot"), None),
+            "removed"
+        );
+        assert!(tab.special.is_empty());
     }
 
     #[test]
