@@ -11,6 +11,7 @@ pub mod disk;
 pub mod file;
 pub mod grains;
 pub mod group;
+pub mod hosts;
 pub mod log;
 pub mod match_;
 pub mod mine;
@@ -40,6 +41,7 @@ pub static MODULES: &[&[FunctionSpec]] = &[
     file::FUNCTIONS,
     grains::FUNCTIONS,
     group::FUNCTIONS,
+    hosts::FUNCTIONS,
     log::FUNCTIONS,
     match_::FUNCTIONS,
     mine::FUNCTIONS,

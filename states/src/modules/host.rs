@@ -37,7 +37,7 @@ pub const STATES: &[StateSpec] = &[
     },
 ];
 
-const DEFAULT_HOSTS: &str = "/etc/hosts";
+const DEFAULT_HOSTS: &str = hostsfile::DEFAULT_PATH;
 
 fn hosts_path(args: &StateArgs) -> PathBuf {
     PathBuf::from(opt_text(args, "hosts_file").unwrap_or_else(|| DEFAULT_HOSTS.to_string()))
