@@ -15,6 +15,7 @@ pub mod hosts;
 pub mod log;
 pub mod match_;
 pub mod mine;
+pub mod mount;
 pub mod network;
 pub mod pillar;
 pub mod pkg;
@@ -45,6 +46,7 @@ pub static MODULES: &[&[FunctionSpec]] = &[
     log::FUNCTIONS,
     match_::FUNCTIONS,
     mine::FUNCTIONS,
+    mount::FUNCTIONS,
     network::FUNCTIONS,
     pillar::FUNCTIONS,
     pkg::FUNCTIONS,

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod crontab;
 pub mod hostsfile;
 pub mod initsys;
+pub mod mounts;
 pub mod packages;
 pub mod run;
 #[cfg(test)]
