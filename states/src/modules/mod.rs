@@ -11,6 +11,7 @@ pub mod file;
 pub mod git;
 pub mod group;
 pub mod host;
+pub mod mount;
 pub mod pkg;
 pub mod service;
 pub mod sys;
@@ -26,6 +27,7 @@ pub const MODULES: &[&[StateSpec]] = &[
     git::STATES,
     group::STATES,
     host::STATES,
+    mount::STATES,
     pkg::STATES,
     service::STATES,
     sysctl::STATES,
