@@ -9,6 +9,7 @@ pub mod initsys;
 pub mod mounts;
 pub mod packages;
 pub mod run;
+pub mod sshkeys;
 #[cfg(test)]
 pub mod testutil;
 
