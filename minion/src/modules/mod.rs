@@ -21,6 +21,7 @@ pub mod pillar;
 pub mod pkg;
 pub mod saltutil;
 pub mod slsutil;
+pub mod ssh;
 pub mod state;
 pub mod status;
 pub mod sys;
@@ -52,6 +53,7 @@ pub static MODULES: &[&[FunctionSpec]] = &[
     pkg::FUNCTIONS,
     saltutil::FUNCTIONS,
     slsutil::FUNCTIONS,
+    ssh::FUNCTIONS,
     state::FUNCTIONS,
     status::FUNCTIONS,
     sys::FUNCTIONS,
