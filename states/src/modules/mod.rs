@@ -14,6 +14,8 @@ pub mod host;
 pub mod mount;
 pub mod pkg;
 pub mod service;
+pub mod ssh_auth;
+pub mod ssh_known_hosts;
 pub mod sys;
 pub mod sysctl;
 pub mod test;
@@ -30,6 +32,8 @@ pub const MODULES: &[&[StateSpec]] = &[
     mount::STATES,
     pkg::STATES,
     service::STATES,
+    ssh_auth::STATES,
+    ssh_known_hosts::STATES,
     sysctl::STATES,
     test::STATES,
     user::STATES,
