@@ -8,6 +8,7 @@ pub mod cron;
 pub mod data;
 pub mod defaults;
 pub mod disk;
+pub mod environ;
 pub mod file;
 pub mod grains;
 pub mod group;
@@ -40,6 +41,7 @@ pub static MODULES: &[&[FunctionSpec]] = &[
     cron::FUNCTIONS,
     defaults::FUNCTIONS,
     disk::FUNCTIONS,
+    environ::FUNCTIONS,
     file::FUNCTIONS,
     grains::FUNCTIONS,
     group::FUNCTIONS,
