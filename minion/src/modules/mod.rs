@@ -20,6 +20,7 @@ pub mod mount;
 pub mod network;
 pub mod pillar;
 pub mod pkg;
+pub mod ps;
 pub mod saltutil;
 pub mod slsutil;
 pub mod ssh;
@@ -53,6 +54,7 @@ pub static MODULES: &[&[FunctionSpec]] = &[
     network::FUNCTIONS,
     pillar::FUNCTIONS,
     pkg::FUNCTIONS,
+    ps::FUNCTIONS,
     saltutil::FUNCTIONS,
     slsutil::FUNCTIONS,
     ssh::FUNCTIONS,
