@@ -193,8 +193,7 @@ fn deluser(_ctx: CallCtx, args: Args) -> ModFuture {
         a.ignore(&["root"]);
         a.finish()?;
         off_thread(move || {
-            let member = accounts::group_info(&name)
-                .is_some_and(|g| g.members.iter().any(|m| *m == username));
+            let member = accounts::group_info(&name).is_some_and(|g| g.members.contains(&username));
             if !member {
                 return Ok(json!(true).into());
             }

@@ -3,7 +3,7 @@
 //! parsing and editing are `brine_states::modules::sys::hostsfile`'s, which
 //! the `host.*` states use too.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use brine_states::modules::sys::hostsfile::{self, Hosts};
 use serde_json::{json, Value};
@@ -89,11 +89,11 @@ fn failed(e: String) -> ModError {
     ModError::Failed(e)
 }
 
-fn read(path: &PathBuf) -> Result<Hosts, ModError> {
+fn read(path: &Path) -> Result<Hosts, ModError> {
     Hosts::read(path).map_err(failed)
 }
 
-fn write(path: &PathBuf, text: &str) -> Result<(), ModError> {
+fn write(path: &Path, text: &str) -> Result<(), ModError> {
     std::fs::write(path, text).map_err(|e| failed(format!("{}: {e}", path.display())))
 }
 

@@ -606,7 +606,8 @@ fn top(_ctx: CallCtx, args: Args) -> ModFuture {
                 .filter_map(|(pid, started, before)| {
                     let p = Proc::read(pid)?;
                     // The same pid reused by a new process is not the same process.
-                    (p.stat.starttime == started).then(|| (p.stat.utime + p.stat.stime - before, p))
+                    (p.stat.starttime == started)
+                        .then_some((p.stat.utime + p.stat.stime - before, p))
                 })
                 .collect();
             usage.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.stat.pid.cmp(&a.1.stat.pid)));

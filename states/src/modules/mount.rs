@@ -146,11 +146,12 @@ fn changed_option(opts: &[String], fstype: &str, mounted: &Value) -> Option<Stri
     let mut sorted = opts.to_vec();
     sorted.sort();
     sorted.into_iter().map(|o| as_shown(&o, fstype)).find(|o| {
-        !have.contains(o)
-            && !superopts.contains(o)
-            && !INVISIBLE_OPTS.contains(&o.as_str())
-            && !INVISIBLE_KEYS.contains(&o.as_str())
-            && !(fstype == "ramfs" && o == "size")
+        let hidden = have.contains(o)
+            || superopts.contains(o)
+            || INVISIBLE_OPTS.contains(&o.as_str())
+            || INVISIBLE_KEYS.contains(&o.as_str())
+            || (fstype == "ramfs" && o == "size");
+        !hidden
     })
 }
 

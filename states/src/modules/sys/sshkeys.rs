@@ -37,7 +37,7 @@ pub enum SshError {
 /// alphabet, padded to a multiple of four.
 pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let b = text.as_bytes();
-    if b.len() % 4 != 0 {
+    if !b.len().is_multiple_of(4) {
         return None;
     }
     let value = |c: u8| -> Option<u32> {
