@@ -96,6 +96,18 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         run: set_auth_key,
     },
     FunctionSpec {
+        name: "ssh.set_auth_key_from_file",
+        doc: "Add the keys of a file on the file server to the user's authorized keys: 'new',\n\
+              'replace', 'no change' or 'fail' (no keys in the file, no such user or home).\n\n\
+              - user: the user.\n\
+              - source: the file, salt://path.\n\
+              - config: the key file, relative to the home (default .ssh/authorized_keys).\n\
+              - saltenv: the file server environment (default base).\n\
+              - fingerprint_hash_type: as for auth_keys.",
+        cli_example: "brine '*' ssh.set_auth_key_from_file <user> salt://ssh_keys/<user>.id_rsa.pub",
+        run: set_auth_key_from_file,
+    },
+    FunctionSpec {
         name: "ssh.set_known_host",
         doc: "Add or update a host's key in the known hosts: {status: exists|updated|error, ...}.\n\
               Without key=, the key is fetched with ssh-keyscan.\n\n\
@@ -211,6 +223,50 @@ fn set_auth_key(_ctx: CallCtx, args: Args) -> ModFuture {
             )
             .map_err(failed)?;
             Ok(json!(status).into())
+        })
+        .await
+    })
+}
+
+fn set_auth_key_from_file(ctx: CallCtx, args: Args) -> ModFuture {
+    Box::pin(async move {
+        let mut a = args.parser();
+        let user = a.take_str("user", 0)?;
+        let source = a.take_str("source", 1)?;
+        let config = a
+            .opt_str("config", 2)?
+            .unwrap_or_else(|| sshkeys::AUTHORIZED_KEYS.into());
+        let saltenv = a.opt_str("saltenv", 3)?.unwrap_or_else(|| "base".into());
+        let hash_type = a.opt_str("fingerprint_hash_type", 4)?;
+        a.finish()?;
+        // The file comes through cp.cache_file, as in Salt.
+        let cache = crate::registry::lookup("cp.cache_file").expect("cp.cache_file is registered");
+        let cached = crate::registry::with_fun(
+            cache.name,
+            (cache.run)(
+                ctx,
+                Args::new(vec![json!(source), json!(saltenv)], Map::new()),
+            ),
+        )
+        .await?
+        .value;
+        let Some(path) = cached.as_str().map(PathBuf::from).filter(|p| p.is_file()) else {
+            return Err(ModError::Failed(
+                "Failed to pull key file from salt file server".into(),
+            ));
+        };
+        off_thread(move || {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| ModError::Failed(format!("{}: {e}", path.display())))?;
+            let answer =
+                sshkeys::set_auth_keys_from_text(&user, &text, &config, hash_type.as_deref())
+                    .map_err(failed)?;
+            if answer == "fail" {
+                tracing::error!(
+                    "keys from {source} not set: no keys in the file, or no such user or home"
+                );
+            }
+            Ok(json!(answer).into())
         })
         .await
     })
@@ -573,6 +629,48 @@ mod tests {
         assert_eq!(
             rel.await.unwrap_err(),
             "If not specifying a \"user\", specify an absolute \"config\"."
+        );
+    }
+
+    #[tokio::test]
+    async fn keys_from_a_file_server_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let roots = dir.path().join("srv");
+        std::fs::create_dir_all(roots.join("keys")).unwrap();
+        let other = "AAAAC3NzaC1lZDI1NTE5AAAAIJvTZm1u4Xm0T0p5ox6cGQmDSpjBQeRkY5W9r1Wn0Rjr";
+        std::fs::write(
+            roots.join("keys/root.pub"),
+            format!("ssh-ed25519 {KEY} a@b\nssh-ed25519 {other} c@d\n"),
+        )
+        .unwrap();
+        std::fs::write(roots.join("keys/empty.pub"), "# nothing\n").unwrap();
+        let mut ctx = test_ctx();
+        let mut config = (*ctx.config).clone();
+        config.file_roots = serde_yaml::from_str(&format!("base: [{}]", roots.display())).unwrap();
+        config.cachedir = dir.path().join("cache");
+        ctx.config = std::sync::Arc::new(config);
+        let keyfile = dir.path().join("authorized_keys");
+        let kw = json!({"config": keyfile.to_str().unwrap()});
+        let run = |src: &str| {
+            test_call(
+                ctx.clone(),
+                set_auth_key_from_file,
+                "ssh.set_auth_key_from_file",
+                json!(["root", src]),
+                kw.clone(),
+            )
+        };
+        assert_eq!(run("salt://keys/root.pub").await.unwrap(), "new");
+        assert_eq!(run("salt://keys/root.pub").await.unwrap(), "no change");
+        let text = std::fs::read_to_string(&keyfile).unwrap();
+        assert_eq!(
+            text,
+            format!("ssh-ed25519 {KEY} a@b\nssh-ed25519 {other} c@d\n")
+        );
+        assert_eq!(run("salt://keys/empty.pub").await.unwrap(), "fail");
+        assert_eq!(
+            run("salt://keys/missing.pub").await.unwrap_err(),
+            "Failed to pull key file from salt file server"
         );
     }
 }

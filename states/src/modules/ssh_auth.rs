@@ -1,6 +1,6 @@
 //! `ssh_auth.present` / `ssh_auth.absent`: a key in a user's
 //! authorized_keys, through `sys::sshkeys` (shared with `ssh.*`).
-//! `source=` (keys from a file on the master) is not supported.
+//! `source=` takes the keys from a file on the file server instead.
 
 use serde_json::{json, Value};
 
@@ -30,6 +30,7 @@ pub const STATES: &[StateSpec] = &[
               comment: the key comment\n\
               options: key options, a list\n\
               config: the key file, relative to the home (default .ssh/authorized_keys)\n\
+              source: a salt:// file whose keys are all made present (instead of name's key)\n\
               fingerprint_hash_type: sha256 (default) or md5",
         run: present,
         mod_watch: None,
@@ -94,11 +95,8 @@ pub fn present(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
     let Some(user) = opt_text(args, "user") else {
         return StateResult::fail(name, "Missing required argument: user");
     };
-    if opt_text(args, "source").is_some_and(|s| !s.is_empty()) {
-        return StateResult::fail(
-            name,
-            "ssh_auth: source= is not supported by Brine; give the key",
-        );
+    if let Some(source) = opt_text(args, "source").filter(|s| !s.is_empty()) {
+        return present_from_source(ctx, args, &user, &source);
     }
     let w = wanted(args);
     let key = w.key.as_str();
@@ -155,6 +153,90 @@ pub fn present(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
         _ => {
             ret.result = Some(false);
             ret.comment = "Invalid public ssh key, most likely has spaces or invalid syntax".into();
+        }
+    }
+    ret
+}
+
+/// The text of a `salt://` source (the run's saltenv unless the URL says).
+fn source_text(ctx: &StateCtx<'_>, source: &str) -> Result<String, String> {
+    let rest = source
+        .strip_prefix("salt://")
+        .ok_or_else(|| format!("Source file {source} is not a salt:// URL"))?;
+    let (path, env) = match rest.split_once("?saltenv=") {
+        Some((p, e)) => (p, e.to_string()),
+        None => (rest, ctx.saltenv.clone()),
+    };
+    match ctx.files.read(&env, path) {
+        Ok(Some(bytes)) => Ok(String::from_utf8_lossy(&bytes).to_string()),
+        Ok(None) => Err(format!("Source file {source} not found")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// `ssh_auth.present` with `source=`: every key of the file.
+fn present_from_source(
+    ctx: &StateCtx<'_>,
+    args: &StateArgs,
+    user: &str,
+    source: &str,
+) -> StateResult {
+    let name = args.name.as_str();
+    let text = match source_text(ctx, source) {
+        Ok(t) => t,
+        Err(e) => return StateResult::fail(name, e),
+    };
+    let config = config_of(args);
+    let hash_type = opt_text(args, "fingerprint_hash_type");
+    let no_keys = format!("No keys detected in {source}. Is file properly formatted?");
+    if ctx.test {
+        let checked = sshkeys::check_keys_from_text(user, &text, &config, hash_type.as_deref());
+        return match checked {
+            Err(e) => StateResult::fail(name, e.to_string()),
+            Ok(keys) if keys.is_empty() => StateResult::fail(name, no_keys),
+            Ok(keys) => {
+                let comment: String = keys
+                    .iter()
+                    .filter(|(_, status)| *status != "exists")
+                    .map(|(key, status)| format!("Set to {status}: {key}\n"))
+                    .collect();
+                if comment.is_empty() {
+                    StateResult::ok(
+                        name,
+                        format!("All host keys in file {source} are already present"),
+                    )
+                } else {
+                    StateResult::would(name, comment, Default::default())
+                }
+            }
+        };
+    }
+    let data = match sshkeys::set_auth_keys_from_text(user, &text, &config, hash_type.as_deref()) {
+        Ok(d) => d,
+        Err(e) => return StateResult::fail(name, e.to_string()),
+    };
+    let mut ret = StateResult::new(name);
+    match data {
+        "replace" => {
+            ret.changes.insert(name.to_string(), json!("Updated"));
+            ret.comment = format!("The authorized host key {name} for user {user} was updated");
+        }
+        "new" => {
+            ret.changes.insert(name.to_string(), json!("New"));
+            ret.comment = format!("The authorized host key {name} for user {user} was added");
+        }
+        "no change" => {
+            ret.comment =
+                format!("The authorized host key {name} is already present for user {user}");
+        }
+        _ => {
+            let none = sshkeys::auth_keys_from_text(&text, None).is_ok_and(|k| k.is_empty());
+            ret.result = Some(false);
+            ret.comment = if none {
+                no_keys
+            } else {
+                "Failed to add the ssh key. Is the home directory available, and/or does the key file exist?".into()
+            };
         }
     }
     ret
@@ -266,6 +348,59 @@ mod tests {
         assert_eq!(
             (r.result, r.comment.as_str()),
             (Some(true), "Key not present")
+        );
+    }
+
+    #[test]
+    fn present_from_a_source_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keys");
+        let f = file.to_str().unwrap();
+        std::fs::write(
+            dir.path().join("root.pub"),
+            format!("ssh-ed25519 {KEY} a@b\n"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("empty.pub"), "\n").unwrap();
+        let env = TestEnv::new(dir.path().into(), dir.path().into());
+        let a = args(
+            "keys",
+            json!({"user": "root", "source": "salt://root.pub", "config": f}),
+        );
+        let dry = present(&env.ctx(true), &a);
+        assert_eq!(
+            (dry.result, dry.comment.clone()),
+            (None, format!("Set to add: {KEY}\n"))
+        );
+        let r = present(&env.ctx(false), &a);
+        assert_eq!(
+            r.comment,
+            "The authorized host key keys for user root was added"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            format!("ssh-ed25519 {KEY} a@b\n")
+        );
+        let dry = present(&env.ctx(true), &a);
+        assert_eq!(
+            dry.comment,
+            "All host keys in file salt://root.pub are already present"
+        );
+        let e = args(
+            "keys",
+            json!({"user": "root", "source": "salt://empty.pub", "config": f}),
+        );
+        assert_eq!(
+            present(&env.ctx(false), &e).comment,
+            "No keys detected in salt://empty.pub. Is file properly formatted?"
+        );
+        let m = args(
+            "keys",
+            json!({"user": "root", "source": "salt://missing.pub", "config": f}),
+        );
+        assert_eq!(
+            present(&env.ctx(false), &m).comment,
+            "Source file salt://missing.pub not found"
         );
     }
 }

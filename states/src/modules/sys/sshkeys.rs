@@ -257,6 +257,67 @@ pub fn replace_key_text(text: &str, key: &str, line: &str) -> String {
     out
 }
 
+/// Salt's `set_auth_key_from_file` on the file's text: every key in it set;
+/// `"fail"` when it holds none, else the first of `fail`, `replace`, `new`
+/// that any key answered, else `"no change"`.
+pub fn set_auth_keys_from_text(
+    user: &str,
+    text: &str,
+    config: &str,
+    hash_type: Option<&str>,
+) -> Result<&'static str, SshError> {
+    let keys = auth_keys_from_text(text, hash_type)?;
+    if keys.is_empty() {
+        return Ok("fail");
+    }
+    let mut answers = Vec::new();
+    for (key, attrs) in &keys {
+        let (enc, comment, options) = key_attrs(attrs);
+        answers.push(set_auth_key(
+            user, key, &enc, &comment, &options, config, hash_type,
+        )?);
+    }
+    Ok(["fail", "replace", "new"]
+        .into_iter()
+        .find(|w| answers.contains(w))
+        .unwrap_or("no change"))
+}
+
+/// Salt's `check_key_file` on the file's text: `{key: add|update|exists}`.
+pub fn check_keys_from_text(
+    user: &str,
+    text: &str,
+    config: &str,
+    hash_type: Option<&str>,
+) -> Result<Vec<(String, &'static str)>, SshError> {
+    let current = auth_keys(user, config, hash_type)?;
+    let keys = auth_keys_from_text(text, hash_type)?;
+    let mut out = Vec::new();
+    for (key, attrs) in &keys {
+        let (enc, comment, options) = key_attrs(attrs);
+        let enc = refine_enc(&enc)?;
+        out.push((
+            key.clone(),
+            check_key(&current, key, &enc, &comment, &options),
+        ));
+    }
+    Ok(out)
+}
+
+/// `enc`, `comment` and `options` of one `auth_keys` entry.
+fn key_attrs(attrs: &Value) -> (String, String, Vec<String>) {
+    let text = |k: &str| attrs[k].as_str().unwrap_or("").to_string();
+    let options = attrs["options"]
+        .as_array()
+        .map(|o| {
+            o.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    (text("enc"), text("comment"), options)
+}
+
 /// Salt's `rm_auth_key` on text: lines holding `key` and blank lines go.
 pub fn remove_key_text(text: &str, key: &str) -> String {
     let mut out = String::new();
