@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use brine_states::modules::sys::mounts::unescape;
 use serde_json::{json, Map, Value};
 
 use crate::registry::{Args, CallCtx, FunctionSpec, ModError, ModFuture, ModOutput};
@@ -212,29 +213,6 @@ fn parse_mountinfo(text: &str) -> Vec<Mount> {
             })
         })
         .collect()
-}
-
-/// Undoes the kernel's octal escapes (`\040` for a space).
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let oct = b
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match oct {
-            Some(d) if b[i] == b'\\' => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-                i += 4;
-            }
-            _ => {
-                out.push(b[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).to_string()
 }
 
 /// GNU df's "dummy" file system types, hidden unless `-a`.

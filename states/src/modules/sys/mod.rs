@@ -1,6 +1,8 @@
-//! Private helpers of the system state modules (`pkg`, `service`, `user`,
-//! `group`, `cron`, `host`, `sysctl`, `archive`, `git`): running command-line
-//! tools, reading the account databases, and the file formats they edit.
+//! Helpers of the system state modules (`pkg`, `service`, `user`, `group`,
+//! `cron`, `host`, `mount`, `ssh_auth`, `ssh_known_hosts`, `sysctl`,
+//! `archive`, `git`), shared with the minion's execution modules of the same
+//! names: running command-line tools, reading the account databases, the
+//! mount table, and the file formats they edit.
 
 pub mod accounts;
 pub mod crontab;
