@@ -189,7 +189,12 @@ fn add(_ctx: CallCtx, args: Args) -> ModFuture {
     Box::pin(async move {
         let mut a = args.parser();
         let name = a.take_str("name", 0)?;
-        let uid = a.opt_i64("uid", 1)?;
+        // Salt treats uid='' as not given.
+        let uid = match a.opt("uid", 1)? {
+            Some(Value::String(s)) if s.is_empty() => None,
+            Some(v) => Some(crate::registry::as_i64("uid", &v)?),
+            None => None,
+        };
         let gid = non_empty(a.opt_str("gid", 2)?);
         let groups = a.opt("groups", 3)?;
         let groups = opt_list(groups, "groups")?.unwrap_or_default();
