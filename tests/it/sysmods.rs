@@ -1,7 +1,8 @@
 //! The system modules through `brine-call --local`: the mount, ssh_auth and
 //! ssh_known_hosts states from an SLS, then the execution functions reading
 //! back what they wrote, all on files in a temp dir (`config=`, and the
-//! minion option `hosts.file`), so the machine is left alone.
+//! minion option `hosts.file` for host.present and hosts.*), so the machine
+//! is left alone.
 
 use std::process::{Command, Stdio};
 
@@ -51,18 +52,24 @@ fn system_states_and_functions_on_temp_files() {
              root_key:\n  ssh_auth.present:\n    - user: root\n    - source: salt://keys.pub\n\
              \x20   - config: {d}/authorized_keys\n\
              known:\n  ssh_known_hosts.present:\n    - name: git.example\n    - key: {KEY}\n\
-             \x20   - enc: ssh-ed25519\n    - hash_known_hosts: False\n    - config: {d}/known_hosts\n"
+             \x20   - enc: ssh-ed25519\n    - hash_known_hosts: False\n    - config: {d}/known_hosts\n\
+             db.example:\n  host.present:\n    - ip: 10.9.8.7\n"
         ),
     )
     .unwrap();
 
     let first = call(&conf, &roots, &["state.apply", "sys"]);
     let states = first.as_object().expect("state results");
-    assert_eq!(states.len(), 3, "{first:#}");
+    assert_eq!(states.len(), 4, "{first:#}");
     for (id, r) in states {
         assert_eq!(r["result"], true, "{id}: {r:#}");
         assert!(!r["changes"].as_object().unwrap().is_empty(), "{id}: {r:#}");
     }
+    let hosts_text = std::fs::read_to_string(dir.path().join("hosts")).unwrap();
+    assert_eq!(
+        hosts_text, "10.9.8.7\t\tdb.example\n",
+        "host.present wrote hosts.file"
+    );
     let second = call(&conf, &roots, &["state.apply", "sys"]);
     for (id, r) in second.as_object().unwrap() {
         assert_eq!(r["result"], true, "{id}: {r:#}");
@@ -100,7 +107,7 @@ fn system_states_and_functions_on_temp_files() {
     );
     assert_eq!(known, "exists");
 
-    // hosts.* edits the file the minion config names.
+    // host.present and hosts.* edit the file the minion config names.
     assert_eq!(
         call(&conf, &roots, &["hosts.add_host", "10.9.8.7", "db.example"]),
         true
