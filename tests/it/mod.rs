@@ -24,4 +24,5 @@ mod pg_harness;
 mod security;
 mod states;
 mod swarm;
+mod sysmods;
 mod targeting;

@@ -4,28 +4,121 @@
 
 use std::collections::BTreeMap;
 
+use brine_states::modules::sys::mounts::unescape;
 use serde_json::{json, Map, Value};
 
 use crate::registry::{Args, CallCtx, FunctionSpec, ModError, ModFuture, ModOutput};
 
-pub static FUNCTIONS: &[FunctionSpec] = &[FunctionSpec {
-    name: "disk.usage",
-    doc: "Return the usage of the mounted file systems, as `df -P` lists them.\n\n\
-          {mount point: {filesystem, 1K-blocks, used, available, capacity}}, numbers as strings and\n\
-          capacity like \"42%\", as Salt returns it.\n\n\
-          - args: df flags: `a` also lists pseudo and duplicate file systems, `l` only local ones.",
-    cli_example: "brine '*' disk.usage",
-    run: usage,
-}];
+pub static FUNCTIONS: &[FunctionSpec] = &[
+    FunctionSpec {
+        name: "disk.blkid",
+        doc: "Return block device attributes as blkid reports them: {device: {UUID, TYPE, LABEL, ...}};\n\
+              {} when blkid finds nothing.\n\n\
+              - device: only this device.\n\
+              - token: only devices matching NAME=value (e.g. TYPE=ext4).",
+        cli_example: "brine '*' disk.blkid /dev/sda",
+        run: blkid,
+    },
+    FunctionSpec {
+        name: "disk.inodeusage",
+        doc: "Return the inode usage of the mounted file systems, as `df -iP` lists them.\n\n\
+              {mount point: {inodes, used, free, use, filesystem}}, numbers as strings and use like\n\
+              \"7%\", as Salt returns it.\n\n\
+              - args: df flags: `a` also lists pseudo and duplicate file systems, `l` only local ones.",
+        cli_example: "brine '*' disk.inodeusage",
+        run: inodeusage,
+    },
+    FunctionSpec {
+        name: "disk.percent",
+        doc: "Return the used share of each mounted file system: {mount point: \"42%\"}, or the\n\
+              share of one mount point ({} when it is not mounted).\n\n\
+              - args: a mount point.",
+        cli_example: "brine '*' disk.percent /var",
+        run: percent,
+    },
+    FunctionSpec {
+        name: "disk.usage",
+        doc: "Return the usage of the mounted file systems, as `df -P` lists them.\n\n\
+              {mount point: {filesystem, 1K-blocks, used, available, capacity}}, numbers as strings and\n\
+              capacity like \"42%\", as Salt returns it.\n\n\
+              - args: df flags: `a` also lists pseudo and duplicate file systems, `l` only local ones.",
+        cli_example: "brine '*' disk.usage",
+        run: usage,
+    },
+];
+
+/// Runs `collect` off the async workers: statvfs on a hung network mount blocks.
+async fn df(flags: Flags, entry: fn(&str, &FsStats) -> Value) -> Result<Value, ModError> {
+    tokio::task::spawn_blocking(move || collect(flags, entry))
+        .await
+        .map_err(|e| ModError::Failed(format!("disk worker failed: {e}")))?
+}
 
 fn usage(_ctx: CallCtx, args: Args) -> ModFuture {
     Box::pin(async move {
-        let flags = parse_flags(&args)?;
-        // statvfs on a hung network mount blocks: keep it off the async workers.
-        let value = tokio::task::spawn_blocking(move || collect_usage(flags))
-            .await
-            .map_err(|e| ModError::Failed(format!("disk.usage worker failed: {e}")))??;
+        let flags = parse_flags(&args, "disk.usage")?;
+        Ok(ModOutput::from(df(flags, usage_entry).await?))
+    })
+}
+
+fn inodeusage(_ctx: CallCtx, args: Args) -> ModFuture {
+    Box::pin(async move {
+        let flags = parse_flags(&args, "disk.inodeusage")?;
+        Ok(ModOutput::from(df(flags, inode_entry).await?))
+    })
+}
+
+fn percent(_ctx: CallCtx, args: Args) -> ModFuture {
+    Box::pin(async move {
+        let mut a = args.parser();
+        let point = a.opt_str("args", 0)?;
+        a.finish()?;
+        let table = df(Flags::default(), usage_entry).await?;
+        let shares: Map<String, Value> = table
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v["capacity"].clone()))
+            .collect();
+        let value = match point {
+            None => Value::Object(shares),
+            Some(p) => match shares.get(&p) {
+                Some(share) => share.clone(),
+                None => {
+                    tracing::error!(
+                        "Problem parsing disk usage information: Partition '{p}' does not exist!"
+                    );
+                    Value::Object(Map::new())
+                }
+            },
+        };
         Ok(ModOutput::from(value))
+    })
+}
+
+fn blkid(_ctx: CallCtx, args: Args) -> ModFuture {
+    Box::pin(async move {
+        let mut a = args.parser();
+        let device = a.opt_str("device", 0)?;
+        let token = a.opt_str("token", 1)?;
+        a.finish()?;
+        let found = tokio::task::spawn_blocking(move || {
+            let mut cmd = brine_states::modules::sys::run::Cmd::new("blkid");
+            if let Some(d) = &device {
+                cmd = cmd.arg(d);
+            } else if let Some(t) = &token {
+                cmd = cmd.args(["-t", t]);
+            }
+            match cmd.run() {
+                Ok(out) if out.success() => {
+                    brine_states::modules::sys::mounts::parse_blkid(&out.stdout)
+                }
+                _ => Map::new(),
+            }
+        })
+        .await
+        .map_err(|e| ModError::Failed(format!("disk worker failed: {e}")))?;
+        Ok(ModOutput::from(Value::Object(found)))
     })
 }
 
@@ -36,8 +129,8 @@ struct Flags {
 }
 
 /// Salt's optional `args` (df flags), positional or keyword.
-fn parse_flags(args: &Args) -> Result<Flags, ModError> {
-    let bad = |m: String| Err(ModError::BadArguments(format!("disk.usage: {m}")));
+fn parse_flags(args: &Args, fun: &str) -> Result<Flags, ModError> {
+    let bad = |m: String| Err(ModError::BadArguments(format!("{fun}: {m}")));
     let unknown: Vec<&String> = args
         .kwarg
         .keys()
@@ -74,7 +167,7 @@ fn parse_flags(args: &Args) -> Result<Flags, ModError> {
     Ok(flags)
 }
 
-fn collect_usage(flags: Flags) -> Result<Value, ModError> {
+fn collect(flags: Flags, entry: fn(&str, &FsStats) -> Value) -> Result<Value, ModError> {
     let text = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| ModError::Failed(format!("cannot read /proc/self/mountinfo: {e}")))?;
     let mounts = select_mounts(parse_mountinfo(&text), flags);
@@ -88,7 +181,7 @@ fn collect_usage(flags: Flags) -> Result<Value, ModError> {
         if stats.blocks == 0 && !flags.all {
             continue;
         }
-        out.insert(m.mount_point.clone(), usage_entry(&m.source, &stats));
+        out.insert(m.mount_point.clone(), entry(&m.source, &stats));
     }
     Ok(Value::Object(out))
 }
@@ -120,29 +213,6 @@ fn parse_mountinfo(text: &str) -> Vec<Mount> {
             })
         })
         .collect()
-}
-
-/// Undoes the kernel's octal escapes (`\040` for a space).
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let oct = b
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match oct {
-            Some(d) if b[i] == b'\\' => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-                i += 4;
-            }
-            _ => {
-                out.push(b[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).to_string()
 }
 
 /// GNU df's "dummy" file system types, hidden unless `-a`.
@@ -225,6 +295,8 @@ fn fs_stats(st: &nix::sys::statvfs::Statvfs) -> FsStats {
         blocks: u64::from(st.blocks()),
         free: u64::from(st.blocks_free()),
         avail: u64::from(st.blocks_available()),
+        files: u64::from(st.files()),
+        ffree: u64::from(st.files_free()),
         frsize: if frsize == 0 {
             u64::from(st.block_size())
         } else {
@@ -239,6 +311,9 @@ struct FsStats {
     free: u64,
     avail: u64,
     frsize: u64,
+    /// Inodes in all, and free.
+    files: u64,
+    ffree: u64,
 }
 
 /// One `df -P` line as Salt's mapping: 1K blocks rounded up, `capacity` the
@@ -258,6 +333,23 @@ fn usage_entry(source: &str, s: &FsStats) -> Value {
         "used": kib(used),
         "available": kib(s.avail),
         "capacity": capacity,
+    })
+}
+
+/// One `df -iP` line as Salt's mapping; `use` rounded up, as df does.
+fn inode_entry(source: &str, s: &FsStats) -> Value {
+    let used = s.files.saturating_sub(s.ffree);
+    let share = if s.files == 0 {
+        "-".to_string()
+    } else {
+        format!("{}%", (used as u128 * 100).div_ceil(s.files as u128))
+    };
+    json!({
+        "inodes": s.files.to_string(),
+        "used": used.to_string(),
+        "free": s.ffree.to_string(),
+        "use": share,
+        "filesystem": source,
     })
 }
 
@@ -315,6 +407,8 @@ mod tests {
             free: 1_000_000,
             avail: 868_000,
             frsize: 4096,
+            files: 0,
+            ffree: 0,
         };
         assert_eq!(
             usage_entry("/dev/vda1", &s),
@@ -331,6 +425,8 @@ mod tests {
             free: 0,
             avail: 0,
             frsize: 4096,
+            files: 0,
+            ffree: 0,
         };
         assert_eq!(usage_entry("none", &empty)["capacity"], "-");
         // 512-byte units round up to whole KiB.
@@ -339,8 +435,79 @@ mod tests {
             free: 1,
             avail: 1,
             frsize: 512,
+            files: 0,
+            ffree: 0,
         };
         assert_eq!(usage_entry("x", &odd)["1K-blocks"], "2");
+    }
+
+    fn parse_flags_u(args: &Args) -> Result<Flags, ModError> {
+        parse_flags(args, "disk.usage")
+    }
+
+    #[test]
+    fn inode_numbers_as_df() {
+        let s = FsStats {
+            blocks: 10,
+            free: 5,
+            avail: 5,
+            frsize: 4096,
+            files: 655_360,
+            ffree: 600_000,
+        };
+        assert_eq!(
+            inode_entry("/dev/vda1", &s),
+            json!({"inodes": "655360", "used": "55360", "free": "600000", "use": "9%", "filesystem": "/dev/vda1"})
+        );
+        let none = FsStats {
+            files: 0,
+            ffree: 0,
+            ..s
+        };
+        assert_eq!(inode_entry("x", &none)["use"], "-");
+    }
+
+    #[tokio::test]
+    async fn inodeusage_percent_and_blkid_through_the_registry() {
+        use crate::registry::{test_call, test_ctx};
+        let inodes = test_call(
+            test_ctx(),
+            inodeusage,
+            "disk.inodeusage",
+            json!([]),
+            json!({}),
+        )
+        .await
+        .unwrap();
+        assert!(inodes["/"]["inodes"].is_string(), "{inodes}");
+        let all = test_call(test_ctx(), percent, "disk.percent", json!([]), json!({}))
+            .await
+            .unwrap();
+        assert!(all["/"].as_str().unwrap().ends_with('%'), "{all}");
+        let root = test_call(test_ctx(), percent, "disk.percent", json!(["/"]), json!({}))
+            .await
+            .unwrap();
+        assert_eq!(root, all["/"]);
+        let none = test_call(
+            test_ctx(),
+            percent,
+            "disk.percent",
+            json!(["/nonexistent/x"]),
+            json!({}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(none, json!({}));
+        let ids = test_call(
+            test_ctx(),
+            blkid,
+            "disk.blkid",
+            json!(["/nonexistent/dev"]),
+            json!({}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(ids, json!({}));
     }
 
     #[test]
@@ -349,32 +516,32 @@ mod tests {
             arg,
             kwarg: Default::default(),
         };
-        assert_eq!(parse_flags(&args(vec![])).unwrap(), Flags::default());
+        assert_eq!(parse_flags_u(&args(vec![])).unwrap(), Flags::default());
         assert_eq!(
-            parse_flags(&args(vec![json!("a")])).unwrap(),
+            parse_flags_u(&args(vec![json!("a")])).unwrap(),
             Flags {
                 all: true,
                 local: false
             }
         );
         assert_eq!(
-            parse_flags(&args(vec![json!("-al")])).unwrap(),
+            parse_flags_u(&args(vec![json!("-al")])).unwrap(),
             Flags {
                 all: true,
                 local: true
             }
         );
-        let err = parse_flags(&args(vec![json!("h")])).unwrap_err();
+        let err = parse_flags_u(&args(vec![json!("h")])).unwrap_err();
         assert!(err.to_string().contains("unsupported df flag 'h'"), "{err}");
-        assert!(parse_flags(&args(vec![json!(1)])).is_err());
+        assert!(parse_flags_u(&args(vec![json!(1)])).is_err());
         let mut kw = Args::default();
         kw.kwarg.insert("bogus".into(), json!(1));
-        assert!(matches!(parse_flags(&kw), Err(ModError::BadArguments(_))));
+        assert!(matches!(parse_flags_u(&kw), Err(ModError::BadArguments(_))));
     }
 
     #[test]
     fn usage_on_this_machine_lists_the_root() {
-        let v = collect_usage(Flags::default()).unwrap();
+        let v = collect(Flags::default(), usage_entry).unwrap();
         let root = &v["/"];
         assert!(
             root["capacity"]

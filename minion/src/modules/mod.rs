@@ -4,25 +4,33 @@ pub mod alternatives;
 pub mod cmd;
 pub mod config;
 pub mod cp;
+pub mod cron;
 pub mod data;
 pub mod defaults;
 pub mod disk;
+pub mod environ;
 pub mod file;
 pub mod grains;
+pub mod group;
+pub mod hosts;
 pub mod locale;
 pub mod log;
 pub mod match_;
 pub mod mine;
+pub mod mount;
 pub mod network;
 pub mod pillar;
 pub mod pkg;
+pub mod ps;
 pub mod saltutil;
 pub mod service;
 pub mod slsutil;
+pub mod ssh;
 pub mod state;
 pub mod status;
 pub mod sys;
 pub mod sysctl;
+pub mod sysexec;
 pub mod system;
 pub mod test;
 pub mod timezone;
@@ -36,20 +44,27 @@ pub static MODULES: &[&[FunctionSpec]] = &[
     cmd::FUNCTIONS,
     config::FUNCTIONS,
     cp::FUNCTIONS,
+    cron::FUNCTIONS,
     defaults::FUNCTIONS,
     disk::FUNCTIONS,
+    environ::FUNCTIONS,
     file::FUNCTIONS,
     grains::FUNCTIONS,
     locale::FUNCTIONS,
+    group::FUNCTIONS,
+    hosts::FUNCTIONS,
     log::FUNCTIONS,
     match_::FUNCTIONS,
     mine::FUNCTIONS,
+    mount::FUNCTIONS,
     network::FUNCTIONS,
     pillar::FUNCTIONS,
     pkg::FUNCTIONS,
+    ps::FUNCTIONS,
     saltutil::FUNCTIONS,
     service::FUNCTIONS,
     slsutil::FUNCTIONS,
+    ssh::FUNCTIONS,
     state::FUNCTIONS,
     status::FUNCTIONS,
     sys::FUNCTIONS,

@@ -5,7 +5,9 @@
 use serde_json::{json, Value};
 
 use crate::ctx::{StateArgs, StateCtx};
-use crate::modules::sys::crontab::{self, matches, needs_change, Entry, Tab, When, NO_IDENTIFIER};
+use crate::modules::sys::crontab::{self, matches, set, status, Job, When};
+#[cfg(test)]
+use crate::modules::sys::crontab::{resolve_field, Tab};
 use crate::modules::sys::{opt_text, scalar_text};
 use crate::registry::StateSpec;
 use crate::result::StateResult;
@@ -19,6 +21,23 @@ pub const STATES: &[StateSpec] = &[
               identifier: the tracking id (default the name)\n\
               special: the @keyword of a special job",
         run: absent,
+        mod_watch: None,
+    },
+    StateSpec {
+        name: "cron.env_absent",
+        doc: "Verify that the environment variable is absent from the user's crontab.\n\n\
+              name: the variable\n\
+              user: whose crontab (default root)",
+        run: env_absent,
+        mod_watch: None,
+    },
+    StateSpec {
+        name: "cron.env_present",
+        doc: "Verify that the environment variable is set in the user's crontab.\n\n\
+              name: the variable\n\
+              value: its value\n\
+              user: whose crontab (default root)",
+        run: env_present,
         mod_watch: None,
     },
     StateSpec {
@@ -36,18 +55,7 @@ pub const STATES: &[StateSpec] = &[
     },
 ];
 
-/// What the state asks for.
-struct Job {
-    user: String,
-    cmd: String,
-    fields: [Option<String>; 5],
-    comment: Option<String>,
-    commented: bool,
-    identifier: String,
-    special: Option<String>,
-}
-
-const FIELD_NAMES: [&str; 5] = ["minute", "hour", "daymonth", "month", "dayweek"];
+use crate::modules::sys::crontab::FIELD_NAMES;
 
 fn job_from(args: &StateArgs, with_fields: bool) -> Job {
     let cmd = args.name.trim().to_string();
@@ -66,167 +74,9 @@ fn job_from(args: &StateArgs, with_fields: bool) -> Job {
         }),
         comment: opt_text(args, "comment"),
         commented: args.bool("commented", false),
-        identifier,
+        identifier: Some(identifier),
         special: opt_text(args, "special"),
         cmd,
-    }
-}
-
-fn old_fields(entry: &Entry) -> [Option<&str>; 5] {
-    match &entry.when {
-        When::Fields(f) => [0, 1, 2, 3, 4].map(|i| Some(f[i].as_str())),
-        When::Special(_) => [None; 5],
-    }
-}
-
-/// Salt's `_check_cron`: `"absent"`, `"present"` or `"update"`.
-fn status(tab: &Tab, job: &Job, check_commented: bool) -> &'static str {
-    let list = if job.special.is_none() {
-        &tab.crons
-    } else {
-        &tab.special
-    };
-    let Some(entry) = list
-        .iter()
-        .find(|e| matches(e, &job.cmd, Some(&job.identifier)))
-    else {
-        return "absent";
-    };
-    let mut differs = needs_change(entry.identifier.as_deref(), Some(&job.identifier))
-        || needs_change(Some(&entry.cmd), Some(&job.cmd))
-        || needs_change(entry.comment.as_deref(), job.comment.as_deref())
-        || (check_commented && entry.commented != job.commented);
-    match (&job.special, &entry.when) {
-        (Some(s), When::Special(old)) => differs |= old != s,
-        _ => {
-            let old = old_fields(entry);
-            differs |= (0..5).any(|i| needs_change(old[i], job.fields[i].as_deref()));
-        }
-    }
-    if differs {
-        "update"
-    } else {
-        "present"
-    }
-}
-
-/// A field value with `random` and `a:b` resolved, as Salt does when it
-/// writes a new job.
-fn resolve_field(index: usize, value: &str, month: &str) -> String {
-    let (lo, hi) = match index {
-        0 => (0, 59),
-        1 => (0, 23),
-        2 => (
-            1,
-            match month {
-                "1" | "3" | "5" | "7" | "8" | "10" | "12" => 31,
-                "4" | "6" | "9" | "11" => 30,
-                _ => 28,
-            },
-        ),
-        3 => (1, 12),
-        _ => (0, 6),
-    };
-    if value == "random" {
-        return pick(lo, hi).to_string();
-    }
-    if index != 2 {
-        if let Some((a, b)) = value.split_once(':') {
-            if let (Ok(a), Ok(b)) = (a.parse::<u64>(), b.parse::<u64>()) {
-                return pick(a.min(b), a.max(b)).to_string();
-            }
-        }
-    }
-    value.to_string()
-}
-
-/// A number in `lo..=hi` from the standard library's random hasher keys.
-fn pick(lo: u64, hi: u64) -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    let r = RandomState::new().hash_one(0u8);
-    lo + r % (hi - lo + 1)
-}
-
-/// Salt's `set_job`/`set_special`: `"new"`, `"updated"` or `"present"`.
-fn set(tab: &mut Tab, job: &Job) -> &'static str {
-    let found = tab
-        .crons
-        .iter()
-        .map(|e| (false, e))
-        .chain(tab.special.iter().map(|e| (true, e)))
-        .position(|(_, e)| matches(e, &job.cmd, Some(&job.identifier)));
-    let n_crons = tab.crons.len();
-    let old = found.map(|i| {
-        if i < n_crons {
-            tab.crons[i].clone()
-        } else {
-            tab.special[i - n_crons].clone()
-        }
-    });
-    if let Some(old) = &old {
-        let old_id = old.identifier.as_deref().unwrap_or(NO_IDENTIFIER);
-        let mut differs = needs_change(old.comment.as_deref(), job.comment.as_deref())
-            || old.commented != job.commented
-            || old_id != job.identifier
-            || needs_change(Some(&old.cmd), Some(&job.cmd));
-        match (&job.special, &old.when) {
-            (Some(s), When::Special(spec)) => differs |= spec != s,
-            (Some(_), _) | (None, When::Special(_)) => differs = true,
-            (None, When::Fields(_)) => {
-                let of = old_fields(old);
-                differs |= (0..5).any(|i| needs_change(of[i], job.fields[i].as_deref()));
-            }
-        }
-        if !differs {
-            return "present";
-        }
-        if let Some(i) = found {
-            if i < n_crons {
-                tab.crons.remove(i);
-            } else {
-                tab.special.remove(i - n_crons);
-            }
-        }
-    }
-    let comment = match &old {
-        Some(o) if !needs_change(o.comment.as_deref(), job.comment.as_deref()) => o.comment.clone(),
-        _ => job.comment.clone(),
-    };
-    let entry = Entry {
-        when: match &job.special {
-            Some(s) => When::Special(s.clone()),
-            None => {
-                let of = old.as_ref().map(old_fields).unwrap_or([None; 5]);
-                let kept: [String; 5] = [0, 1, 2, 3, 4].map(|i| {
-                    let wanted = job.fields[i].as_deref().unwrap_or("*");
-                    match of[i] {
-                        Some(o) if !needs_change(Some(o), Some(wanted)) => o.to_string(),
-                        _ => wanted.to_string(),
-                    }
-                });
-                let month = resolve_field(3, &kept[3], "");
-                When::Fields([0, 1, 2, 3, 4].map(|i| {
-                    if i == 3 {
-                        month.clone()
-                    } else {
-                        resolve_field(i, &kept[i], &month)
-                    }
-                }))
-            }
-        },
-        cmd: job.cmd.clone(),
-        comment,
-        identifier: Some(job.identifier.clone()),
-        commented: job.commented,
-    };
-    match entry.when {
-        When::Special(_) => tab.special.push(entry),
-        When::Fields(_) => tab.crons.push(entry),
-    }
-    if old.is_some() {
-        "updated"
-    } else {
-        "new"
     }
 }
 
@@ -320,7 +170,7 @@ pub fn absent(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
         &mut tab.special
     };
     let found = list.iter().position(|e| {
-        matches(e, &job.cmd, Some(&job.identifier))
+        matches(e, &job.cmd, job.identifier.as_deref())
             && match (&job.special, &e.when) {
                 (Some(s), When::Special(spec)) => s == spec,
                 _ => true,
@@ -338,6 +188,96 @@ pub fn absent(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
         format!("Cron {name} removed from {}'s crontab", job.user),
     );
     ret.changes.insert(job.user.clone(), json!(name));
+    ret
+}
+
+fn env_user(args: &StateArgs) -> String {
+    opt_text(args, "user").unwrap_or_else(|| "root".to_string())
+}
+
+/// Salt's `cron.env_present`.
+pub fn env_present(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
+    let name = args.name.as_str();
+    let user = env_user(args);
+    let value = opt_text(args, "value").unwrap_or_default();
+    let fail = |e: String| {
+        StateResult::fail(
+            name,
+            format!("Cron env {name} for user {user} failed to commit with error \n{e}"),
+        )
+    };
+    let mut tab = match crontab::read(&user) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
+    let outcome = crontab::set_env(&mut tab, name, &value);
+    if ctx.test {
+        return match outcome {
+            "present" => StateResult::ok(name, format!("Cron env {name} already present")),
+            "new" => StateResult::would(
+                name,
+                format!("Cron env {name} is set to be added"),
+                Default::default(),
+            ),
+            _ => StateResult::would(
+                name,
+                format!("Cron env {name} is set to be updated"),
+                Default::default(),
+            ),
+        };
+    }
+    if outcome == "present" {
+        return StateResult::ok(name, format!("Cron env {name} already present"));
+    }
+    if let Err(e) = crontab::write(&user, &tab) {
+        return fail(e);
+    }
+    let comment = if outcome == "new" {
+        format!("Cron env {name} added to {user}'s crontab")
+    } else {
+        format!("Cron env {name} updated")
+    };
+    let mut ret = StateResult::ok(name, comment);
+    ret.changes.insert(user.clone(), json!(name));
+    ret
+}
+
+/// Salt's `cron.env_absent`.
+pub fn env_absent(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
+    let name = args.name.as_str();
+    let user = env_user(args);
+    let fail = |e: String| {
+        StateResult::fail(
+            name,
+            format!("Cron env {name} for user {user} failed to commit with error {e}"),
+        )
+    };
+    let mut tab = match crontab::read(&user) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
+    let outcome = crontab::rm_env(&mut tab, name);
+    if ctx.test {
+        return match outcome {
+            "absent" => StateResult::ok(name, format!("Cron env {name} is absent")),
+            _ => StateResult::would(
+                name,
+                format!("Cron env {name} is set to be removed"),
+                Default::default(),
+            ),
+        };
+    }
+    if outcome == "absent" {
+        return StateResult::ok(name, format!("Cron env {name} already absent"));
+    }
+    if let Err(e) = crontab::write(&user, &tab) {
+        return fail(e);
+    }
+    let mut ret = StateResult::ok(
+        name,
+        format!("Cron env {name} removed from {user}'s crontab"),
+    );
+    ret.changes.insert(user.clone(), json!(name));
     ret
 }
 
@@ -475,5 +415,61 @@ mod tests {
             &args("/bin/echo hi", json!({"user": user})),
         );
         assert_eq!(none.comment, "Cron /bin/echo hi already absent");
+    }
+
+    #[test]
+    fn real_cron_env_present_and_absent() {
+        if !crate::modules::sys::testutil::system_tests_enabled("real_cron_env_present_and_absent")
+            || !is_root()
+            || !crate::modules::sys::run::which("crontab")
+        {
+            return;
+        }
+        let _serial = account_lock();
+        let user = unique_name("ce");
+        let _guard = UserGuard(user.clone());
+        Cmd::new("useradd").args(["-M", &user]).run_ok().unwrap();
+        let env = TestEnv::new("/nonexistent".into(), std::env::temp_dir());
+        let a = args("MAILTO", json!({"user": user, "value": "ops@example.com"}));
+        let dry = env_present(&env.ctx(true), &a);
+        assert_eq!(
+            (dry.result, dry.comment.as_str()),
+            (None, "Cron env MAILTO is set to be added")
+        );
+        let added = env_present(&env.ctx(false), &a);
+        assert_eq!(
+            added.comment,
+            format!("Cron env MAILTO added to {user}'s crontab")
+        );
+        assert_eq!(
+            Value::Object(added.changes),
+            json!({user.clone(): "MAILTO"})
+        );
+        let tab = crontab::read(&user).unwrap();
+        assert_eq!(
+            tab.env,
+            vec![("MAILTO".to_string(), "ops@example.com".to_string())]
+        );
+        let again = env_present(&env.ctx(false), &a);
+        assert_eq!(again.comment, "Cron env MAILTO already present");
+        let b = args("MAILTO", json!({"user": user, "value": "x@example.com"}));
+        assert_eq!(
+            env_present(&env.ctx(false), &b).comment,
+            "Cron env MAILTO updated"
+        );
+        let rm = args("MAILTO", json!({"user": user}));
+        assert_eq!(
+            env_absent(&env.ctx(true), &rm).comment,
+            "Cron env MAILTO is set to be removed"
+        );
+        assert_eq!(
+            env_absent(&env.ctx(false), &rm).comment,
+            format!("Cron env MAILTO removed from {user}'s crontab")
+        );
+        assert!(crontab::read(&user).unwrap().env.is_empty());
+        assert_eq!(
+            env_absent(&env.ctx(false), &rm).comment,
+            "Cron env MAILTO already absent"
+        );
     }
 }

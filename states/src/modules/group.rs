@@ -7,7 +7,6 @@ use serde_json::{json, Map, Value};
 
 use crate::ctx::{StateArgs, StateCtx};
 use crate::modules::sys::accounts::{self, GroupInfo};
-use crate::modules::sys::run::Cmd;
 use crate::modules::sys::{opt_text, str_list};
 use crate::pyrepr;
 use crate::registry::StateSpec;
@@ -78,19 +77,14 @@ fn wanted_changes(
 
 fn apply_change(name: &str, key: &str, value: &Value, non_unique: bool) -> Result<(), String> {
     match key {
-        "gid" => {
-            let mut cmd = Cmd::new("groupmod").arg("-g").arg(pyrepr::py_str(value));
-            if non_unique {
-                cmd = cmd.arg("-o");
-            }
-            cmd.arg(name).run_ok().map(drop)
-        }
+        "gid" => accounts::groupmod_gid(name, &pyrepr::py_str(value), non_unique),
         "addusers" | "delusers" => {
-            let flag = if key == "addusers" { "-a" } else { "-d" };
             for user in crate::modules::sys::value_list(value) {
-                Cmd::new("gpasswd")
-                    .args([flag, user.as_str(), name])
-                    .run_ok()?;
+                if key == "addusers" {
+                    accounts::group_add_member(name, &user)?;
+                } else {
+                    accounts::group_del_member(name, &user)?;
+                }
             }
             Ok(())
         }
@@ -100,10 +94,7 @@ fn apply_change(name: &str, key: &str, value: &Value, non_unique: bool) -> Resul
 }
 
 fn set_members(name: &str, members: &[String]) -> Result<(), String> {
-    Cmd::new("gpasswd")
-        .args(["-M", &members.join(","), name])
-        .run_ok()
-        .map(drop)
+    accounts::group_set_members(name, members)
 }
 
 /// A gid argument: a number, or text holding one.
@@ -190,17 +181,7 @@ pub fn present(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
             );
         }
     }
-    let mut cmd = Cmd::new("groupadd");
-    if let Some(gid) = gid {
-        cmd = cmd.arg("-g").arg(gid.to_string());
-    }
-    if args.bool("system", false) {
-        cmd = cmd.arg("-r");
-    }
-    if non_unique {
-        cmd = cmd.arg("-o");
-    }
-    if let Err(e) = cmd.arg(name).run_ok() {
+    if let Err(e) = accounts::groupadd(name, gid, args.bool("system", false), non_unique) {
         tracing::debug!(error = %e, "groupadd failed");
         return StateResult::fail(name, format!("Failed to create new group {name}"));
     }
@@ -234,7 +215,7 @@ pub fn absent(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
     if ctx.test {
         return StateResult::would(name, format!("Group {name} is set for removal"), Map::new());
     }
-    match Cmd::new("groupdel").arg(name).run_ok() {
+    match accounts::groupdel(name) {
         Ok(_) => {
             let mut ret = StateResult::ok(name, format!("Removed group {name}"));
             ret.changes.insert(name.to_string(), json!(""));
@@ -250,6 +231,7 @@ pub fn absent(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::modules::sys::run::Cmd;
     use crate::modules::sys::testutil::{account_lock, args, is_root, unique_name, TestEnv};
 
     /// Deletes the named groups when dropped, so a failing test leaves none.

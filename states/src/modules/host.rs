@@ -1,7 +1,8 @@
 //! `host.*` states: names for addresses in the hosts file.
 //!
-//! The file is `/etc/hosts` unless the state gives `hosts_file` (a Brine
-//! addition; Salt reads the `hosts.file` minion option instead).
+//! The file is the state's `hosts_file` (a Brine addition), else the
+//! `hosts.file` minion option as Salt reads it (the one `hosts.*` edits),
+//! else `/etc/hosts`.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -37,10 +38,19 @@ pub const STATES: &[StateSpec] = &[
     },
 ];
 
-const DEFAULT_HOSTS: &str = "/etc/hosts";
+const DEFAULT_HOSTS: &str = hostsfile::DEFAULT_PATH;
 
-fn hosts_path(args: &StateArgs) -> PathBuf {
-    PathBuf::from(opt_text(args, "hosts_file").unwrap_or_else(|| DEFAULT_HOSTS.to_string()))
+fn hosts_path(ctx: &StateCtx<'_>, args: &StateArgs) -> PathBuf {
+    if let Some(path) = opt_text(args, "hosts_file") {
+        return PathBuf::from(path);
+    }
+    let configured = ctx
+        .caller
+        .call("config.option", vec![json!("hosts.file")], Map::new())
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .filter(|p| !p.is_empty());
+    PathBuf::from(configured.unwrap_or_else(|| DEFAULT_HOSTS.to_string()))
 }
 
 fn write(path: &PathBuf, text: &str) -> bool {
@@ -65,7 +75,7 @@ fn append_change(changes: &mut Map<String, Value>, kind: &str, addr: &str, item:
 
 pub fn present(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
     let name = args.name.as_str();
-    let path = hosts_path(args);
+    let path = hosts_path(ctx, args);
     let ips = str_list(args, "ip").unwrap_or_default();
     let comment = opt_text(args, "comment").filter(|c| !c.is_empty());
     let clean = args.bool("clean", false);
@@ -175,7 +185,7 @@ pub fn present(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
 
 pub fn absent(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
     let name = args.name.as_str();
-    let path = hosts_path(args);
+    let path = hosts_path(ctx, args);
     let ips = str_list(args, "ip").unwrap_or_default();
     let mut ret = StateResult::new(name);
     ret.result = None;

@@ -12,9 +12,12 @@ pub mod git;
 pub mod group;
 pub mod host;
 pub mod locale;
+pub mod mount;
 pub mod pkg;
 pub mod pkgrepo;
 pub mod service;
+pub mod ssh_auth;
+pub mod ssh_known_hosts;
 pub mod sys;
 pub mod sysctl;
 pub mod test;
@@ -30,9 +33,12 @@ pub const MODULES: &[&[StateSpec]] = &[
     group::STATES,
     host::STATES,
     locale::STATES,
+    mount::STATES,
     pkg::STATES,
     pkgrepo::STATES,
     service::STATES,
+    ssh_auth::STATES,
+    ssh_known_hosts::STATES,
     sysctl::STATES,
     test::STATES,
     timezone::STATES,

@@ -150,27 +150,28 @@ fn apply_change(
     w: &Wanted,
 ) -> Result<(), String> {
     let text = pyrepr::py_str(value);
-    let cmd = Cmd::new("usermod");
-    let cmd = match key {
-        "uid" => cmd.args(["-u", &text]),
-        "gid" => cmd.args(["-g", &text]),
-        "home" => cmd.args(["-d", &text]),
-        "shell" => cmd.args(["-s", &text]),
-        "passwd" => cmd.args(["-p", &text]),
-        "empty_password" => cmd.args(["-p", ""]),
+    let gecos;
+    let list;
+    let args: Vec<&str> = match key {
+        "uid" => vec!["-u", &text],
+        "gid" => vec!["-g", &text],
+        "home" => vec!["-d", &text],
+        "shell" => vec!["-s", &text],
+        "passwd" => vec!["-p", &text],
+        "empty_password" => vec!["-p", ""],
         "fullname" => {
             // Only the first GECOS field changes; the others are kept.
-            let mut gecos = user.gecos.clone();
-            gecos[0] = text;
-            let joined = gecos.join(",");
-            cmd.args(["-c", joined.trim_end_matches(',')])
+            let mut fields = user.gecos.clone();
+            fields[0] = text.clone();
+            gecos = accounts::build_gecos(&fields);
+            vec!["-c", &gecos]
         }
         "groups" => {
-            let list = crate::modules::sys::value_list(value).join(",");
+            list = crate::modules::sys::value_list(value).join(",");
             if w.remove_groups {
-                cmd.args(["-G", &list])
+                vec!["-G", &list]
             } else {
-                cmd.args(["-a", "-G", &list])
+                vec!["-a", "-G", &list]
             }
         }
         "homeDoesNotExist" => {
@@ -186,7 +187,7 @@ fn apply_change(
         }
         _ => return Ok(()),
     };
-    cmd.arg(name).run_ok().map(drop)
+    accounts::usermod(name, &args)
 }
 
 fn wanted_from(args: &StateArgs) -> Result<Wanted, String> {
@@ -353,36 +354,20 @@ fn create(
     }
     let mut groups: Vec<String> = w.groups.clone().unwrap_or_default();
     groups.extend(w.optional_groups.iter().flatten().cloned());
-    let mut cmd = Cmd::new("useradd");
-    if let Some(shell) = &w.shell {
-        cmd = cmd.args(["-s", shell]);
-    }
-    if let Some(uid) = w.uid {
-        cmd = cmd.args(["-u".to_string(), uid.to_string()]);
-    }
-    let usergroup = args.get("usergroup").map(|_| args.bool("usergroup", false));
-    if let Some(gid) = &w.gid {
-        cmd = cmd.args(["-g", gid]);
-    } else if usergroup == Some(true) {
-        cmd = cmd.arg("-U");
-    }
-    if usergroup == Some(false) {
-        cmd = cmd.arg("-N");
-    }
-    cmd = cmd.arg(if w.createhome { "-m" } else { "-M" });
-    if let Some(home) = &w.home {
-        cmd = cmd.args(["-d", home]);
-    }
-    if args.bool("system", false) {
-        cmd = cmd.arg("-r");
-    }
-    if !groups.is_empty() {
-        cmd = cmd.args(["-G".to_string(), groups.join(",")]);
-    }
-    if let Some(fullname) = w.fullname.as_ref().filter(|f| !f.is_empty()) {
-        cmd = cmd.args(["-c", fullname]);
-    }
-    if let Err(e) = cmd.arg(name).run_ok() {
+    let new_user = accounts::NewUser {
+        uid: w.uid,
+        gid: w.gid.clone(),
+        home: w.home.clone(),
+        shell: w.shell.clone(),
+        groups,
+        fullname: w.fullname.clone(),
+        createhome: w.createhome,
+        system: args.bool("system", false),
+        unique: true,
+        usergroup: args.get("usergroup").map(|_| args.bool("usergroup", false)),
+        nologinit: false,
+    };
+    if let Err(e) = accounts::useradd(name, &new_user) {
         return StateResult::fail(name, e);
     }
     let mut ret = StateResult::ok(name, format!("New user {name} created"));
@@ -395,14 +380,14 @@ fn create(
         ret.changes.insert("home".into(), json!(""));
     }
     if let Some(password) = w.password.as_ref().filter(|_| !w.empty_password) {
-        let set = Cmd::new("usermod").args(["-p", password, name]).run_ok();
+        let set = accounts::usermod(name, &["-p", password]);
         if set.is_err() || accounts::shadow_hash(name).as_ref() != Some(password) {
             ret.result = Some(false);
             ret.comment = format!("User {name} created but failed to set password to {REDACTED}");
         }
         ret.changes.insert("passwd".into(), json!(REDACTED));
     } else if w.empty_password {
-        let _ = Cmd::new("usermod").args(["-p", "", name]).run();
+        let _ = accounts::usermod(name, &["-p", ""]);
         if accounts::shadow_hash(name).as_deref() != Some("") {
             ret.result = Some(false);
             ret.comment = format!("User {name} created but failed to empty password");
@@ -420,15 +405,8 @@ pub fn absent(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
     if ctx.test {
         return StateResult::would(name, format!("User {name} set for removal"), Map::new());
     }
-    let mut cmd = Cmd::new("userdel");
-    if args.bool("purge", false) {
-        cmd = cmd.arg("-r");
-    }
-    if args.bool("force", false) {
-        cmd = cmd.arg("-f");
-    }
     // userdel -r fails when the home is already missing, yet the user is gone.
-    let _ = cmd.arg(name).run();
+    let _ = accounts::userdel(name, args.bool("purge", false), args.bool("force", false));
     if accounts::user_info(name).is_some() {
         return StateResult::fail(name, format!("Failed to remove user {name}"));
     }

@@ -3,6 +3,8 @@
 
 use serde_json::{json, Map, Value};
 
+use super::run::Cmd;
+
 const PASSWD: &str = "/etc/passwd";
 const GROUP: &str = "/etc/group";
 const SHADOW: &str = "/etc/shadow";
@@ -170,6 +172,168 @@ pub fn shadow_hash(name: &str) -> Option<String> {
         let mut f = line.split(':');
         (f.next() == Some(name)).then(|| f.next().unwrap_or("").to_string())
     })
+}
+
+/// Every user in `/etc/passwd` order, with memberships (Salt's `user.getent`).
+pub fn all_users() -> Vec<UserInfo> {
+    let (passwd, group) = (read(PASSWD), read(GROUP));
+    passwd
+        .lines()
+        .filter_map(parse_passwd_line)
+        .filter_map(|u| parse_user(&passwd, &group, &u.name))
+        .collect()
+}
+
+/// What `useradd` is asked for (Salt's `user.add` arguments).
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    pub uid: Option<u32>,
+    /// A group name or number.
+    pub gid: Option<String>,
+    pub home: Option<String>,
+    pub shell: Option<String>,
+    /// Supplementary groups.
+    pub groups: Vec<String>,
+    pub fullname: Option<String>,
+    pub createhome: bool,
+    pub system: bool,
+    /// `false`: `-o`, a uid another user already has is accepted.
+    pub unique: bool,
+    /// `Some(true)`: `-U`, `Some(false)`: `-N`, `None`: login.defs decides.
+    pub usergroup: Option<bool>,
+    /// `-l`: do not add the user to lastlog and faillog.
+    pub nologinit: bool,
+}
+
+/// Runs `useradd` for `name`; the error is the tool's message.
+pub fn useradd(name: &str, u: &NewUser) -> Result<(), String> {
+    let mut cmd = Cmd::new("useradd");
+    if let Some(shell) = &u.shell {
+        cmd = cmd.args(["-s", shell]);
+    }
+    if let Some(uid) = u.uid {
+        cmd = cmd.args(["-u".to_string(), uid.to_string()]);
+    }
+    if let Some(gid) = &u.gid {
+        cmd = cmd.args(["-g", gid]);
+    } else if u.usergroup == Some(true) {
+        cmd = cmd.arg("-U");
+    }
+    if u.usergroup == Some(false) {
+        cmd = cmd.arg("-N");
+    }
+    cmd = cmd.arg(if u.createhome { "-m" } else { "-M" });
+    if u.nologinit {
+        cmd = cmd.arg("-l");
+    }
+    if let Some(home) = &u.home {
+        cmd = cmd.args(["-d", home]);
+    }
+    if !u.unique {
+        cmd = cmd.arg("-o");
+    }
+    if u.system {
+        cmd = cmd.arg("-r");
+    }
+    if !u.groups.is_empty() {
+        cmd = cmd.args(["-G".to_string(), u.groups.join(",")]);
+    }
+    if let Some(fullname) = u.fullname.as_ref().filter(|f| !f.is_empty()) {
+        cmd = cmd.args(["-c", fullname]);
+    }
+    cmd.arg(name).run_ok().map(drop)
+}
+
+/// Runs `usermod <args> name`.
+pub fn usermod(name: &str, args: &[&str]) -> Result<(), String> {
+    Cmd::new("usermod")
+        .args(args.iter().copied())
+        .arg(name)
+        .run_ok()
+        .map(drop)
+}
+
+/// Runs `userdel [-r] [-f] name`. Like Salt, exit status 12 on Debian (the
+/// mail spool was missing, yet the user is gone) counts as success.
+pub fn userdel(name: &str, remove: bool, force: bool) -> Result<(), String> {
+    let mut cmd = Cmd::new("userdel");
+    if remove {
+        cmd = cmd.arg("-r");
+    }
+    if force {
+        cmd = cmd.arg("-f");
+    }
+    let cmd = cmd.arg(name);
+    let out = cmd.run()?;
+    let spool = out.stderr.contains("var/mail") || out.stderr.contains("var/spool/mail");
+    if out.success() || (out.code == Some(12) && spool) {
+        Ok(())
+    } else {
+        Err(format!("{} failed: {}", cmd.display(), out.error_text()))
+    }
+}
+
+/// The GECOS field from its five parts, trailing empty ones dropped
+/// (Salt's `_build_gecos`).
+pub fn build_gecos(gecos: &[String; 5]) -> String {
+    gecos.join(",").trim_end_matches(',').to_string()
+}
+
+/// Runs `groupadd [-g gid] [-r] [-o] name`.
+pub fn groupadd(
+    name: &str,
+    gid: Option<u32>,
+    system: bool,
+    non_unique: bool,
+) -> Result<(), String> {
+    let mut cmd = Cmd::new("groupadd");
+    if let Some(gid) = gid {
+        cmd = cmd.arg("-g").arg(gid.to_string());
+    }
+    if system {
+        cmd = cmd.arg("-r");
+    }
+    if non_unique {
+        cmd = cmd.arg("-o");
+    }
+    cmd.arg(name).run_ok().map(drop)
+}
+
+pub fn groupdel(name: &str) -> Result<(), String> {
+    Cmd::new("groupdel").arg(name).run_ok().map(drop)
+}
+
+/// Runs `groupmod -g gid [-o] name`.
+pub fn groupmod_gid(name: &str, gid: &str, non_unique: bool) -> Result<(), String> {
+    let mut cmd = Cmd::new("groupmod").args(["-g", gid]);
+    if non_unique {
+        cmd = cmd.arg("-o");
+    }
+    cmd.arg(name).run_ok().map(drop)
+}
+
+/// `gpasswd -a user group`.
+pub fn group_add_member(group: &str, user: &str) -> Result<(), String> {
+    Cmd::new("gpasswd")
+        .args(["-a", user, group])
+        .run_ok()
+        .map(drop)
+}
+
+/// `gpasswd -d user group`.
+pub fn group_del_member(group: &str, user: &str) -> Result<(), String> {
+    Cmd::new("gpasswd")
+        .args(["-d", user, group])
+        .run_ok()
+        .map(drop)
+}
+
+/// `gpasswd -M a,b,c group`: the member list replaced as a whole.
+pub fn group_set_members(group: &str, members: &[String]) -> Result<(), String> {
+    Cmd::new("gpasswd")
+        .args(["-M", &members.join(","), group])
+        .run_ok()
+        .map(drop)
 }
 
 #[cfg(test)]

@@ -184,6 +184,288 @@ pub fn needs_change(old: Option<&str>, new: Option<&str>) -> bool {
     }
 }
 
+/// A job as `cron.present` and `cron.set_job` ask for it.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub user: String,
+    pub cmd: String,
+    pub fields: [Option<String>; 5],
+    pub comment: Option<String>,
+    pub commented: bool,
+    /// `None`: no `SALT_CRON_IDENTIFIER` line (how `cron.set_job` writes a
+    /// job unless asked); the state always gives one (default the command).
+    pub identifier: Option<String>,
+    pub special: Option<String>,
+}
+
+fn old_fields(entry: &Entry) -> [Option<&str>; 5] {
+    match &entry.when {
+        When::Fields(f) => [0, 1, 2, 3, 4].map(|i| Some(f[i].as_str())),
+        When::Special(_) => [None; 5],
+    }
+}
+
+/// Salt's `_check_cron`: `"absent"`, `"present"` or `"update"`.
+pub fn status(tab: &Tab, job: &Job, check_commented: bool) -> &'static str {
+    let list = if job.special.is_none() {
+        &tab.crons
+    } else {
+        &tab.special
+    };
+    let Some(entry) = list
+        .iter()
+        .find(|e| matches(e, &job.cmd, job.identifier.as_deref()))
+    else {
+        return "absent";
+    };
+    let mut differs = needs_change(entry.identifier.as_deref(), job.identifier.as_deref())
+        || needs_change(Some(&entry.cmd), Some(&job.cmd))
+        || needs_change(entry.comment.as_deref(), job.comment.as_deref())
+        || (check_commented && entry.commented != job.commented);
+    match (&job.special, &entry.when) {
+        (Some(s), When::Special(old)) => differs |= old != s,
+        _ => {
+            let old = old_fields(entry);
+            differs |= (0..5).any(|i| needs_change(old[i], job.fields[i].as_deref()));
+        }
+    }
+    if differs {
+        "update"
+    } else {
+        "present"
+    }
+}
+
+/// A field value with `random` and `a:b` resolved, as Salt does when it
+/// writes a new job.
+pub fn resolve_field(index: usize, value: &str, month: &str) -> String {
+    let (lo, hi) = match index {
+        0 => (0, 59),
+        1 => (0, 23),
+        2 => (
+            1,
+            match month {
+                "1" | "3" | "5" | "7" | "8" | "10" | "12" => 31,
+                "4" | "6" | "9" | "11" => 30,
+                _ => 28,
+            },
+        ),
+        3 => (1, 12),
+        _ => (0, 6),
+    };
+    if value == "random" {
+        return pick(lo, hi).to_string();
+    }
+    if index != 2 {
+        if let Some((a, b)) = value.split_once(':') {
+            if let (Ok(a), Ok(b)) = (a.parse::<u64>(), b.parse::<u64>()) {
+                return pick(a.min(b), a.max(b)).to_string();
+            }
+        }
+    }
+    value.to_string()
+}
+
+/// A number in `lo..=hi` from the standard library's random hasher keys.
+fn pick(lo: u64, hi: u64) -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    let r = RandomState::new().hash_one(0u8);
+    lo + r % (hi - lo + 1)
+}
+
+/// Salt's `set_job`/`set_special`: `"new"`, `"updated"` or `"present"`.
+pub fn set(tab: &mut Tab, job: &Job) -> &'static str {
+    let found = tab
+        .crons
+        .iter()
+        .map(|e| (false, e))
+        .chain(tab.special.iter().map(|e| (true, e)))
+        .position(|(_, e)| matches(e, &job.cmd, job.identifier.as_deref()));
+    let n_crons = tab.crons.len();
+    let old = found.map(|i| {
+        if i < n_crons {
+            tab.crons[i].clone()
+        } else {
+            tab.special[i - n_crons].clone()
+        }
+    });
+    if let Some(old) = &old {
+        let old_id = old.identifier.as_deref().unwrap_or(NO_IDENTIFIER);
+        let mut differs = needs_change(old.comment.as_deref(), job.comment.as_deref())
+            || old.commented != job.commented
+            || job.identifier.as_deref().is_some_and(|id| id != old_id)
+            || needs_change(Some(&old.cmd), Some(&job.cmd));
+        match (&job.special, &old.when) {
+            (Some(s), When::Special(spec)) => differs |= spec != s,
+            (Some(_), _) | (None, When::Special(_)) => differs = true,
+            (None, When::Fields(_)) => {
+                let of = old_fields(old);
+                differs |= (0..5).any(|i| needs_change(of[i], job.fields[i].as_deref()));
+            }
+        }
+        if !differs {
+            return "present";
+        }
+        if let Some(i) = found {
+            if i < n_crons {
+                tab.crons.remove(i);
+            } else {
+                tab.special.remove(i - n_crons);
+            }
+        }
+    }
+    let comment = match &old {
+        Some(o) if !needs_change(o.comment.as_deref(), job.comment.as_deref()) => o.comment.clone(),
+        _ => job.comment.clone(),
+    };
+    let entry = Entry {
+        when: match &job.special {
+            Some(s) => When::Special(s.clone()),
+            None => {
+                let of = old.as_ref().map(old_fields).unwrap_or([None; 5]);
+                let kept: [String; 5] = [0, 1, 2, 3, 4].map(|i| {
+                    let wanted = job.fields[i].as_deref().unwrap_or("*");
+                    match of[i] {
+                        Some(o) if !needs_change(Some(o), Some(wanted)) => o.to_string(),
+                        _ => wanted.to_string(),
+                    }
+                });
+                let month = resolve_field(3, &kept[3], "");
+                When::Fields([0, 1, 2, 3, 4].map(|i| {
+                    if i == 3 {
+                        month.clone()
+                    } else {
+                        resolve_field(i, &kept[i], &month)
+                    }
+                }))
+            }
+        },
+        cmd: job.cmd.clone(),
+        comment,
+        identifier: job.identifier.clone(),
+        commented: job.commented,
+    };
+    match entry.when {
+        When::Special(_) => tab.special.push(entry),
+        When::Fields(_) => tab.crons.push(entry),
+    }
+    if old.is_some() {
+        "updated"
+    } else {
+        "new"
+    }
+}
+
+/// Salt's `rm_job`: removes the first timed job matching `cmd` (or
+/// `identifier`) and, for each field given, that field's value.
+/// `"removed"` or `"absent"`.
+pub fn rm_job(
+    tab: &mut Tab,
+    cmd: &str,
+    fields: &[Option<String>; 5],
+    identifier: Option<&str>,
+) -> &'static str {
+    let found = tab.crons.iter().position(|e| {
+        matches(e, cmd, identifier)
+            && match &e.when {
+                When::Fields(f) => (0..5).all(|i| fields[i].as_ref().is_none_or(|v| *v == f[i])),
+                When::Special(_) => false,
+            }
+    });
+    match found {
+        Some(i) => {
+            tab.crons.remove(i);
+            "removed"
+        }
+        None => "absent",
+    }
+}
+
+/// Salt's `rm_special`: removes the first special job matching `cmd` (or
+/// `identifier`) and, when given, `special`. `"removed"` or `"absent"`.
+pub fn rm_special(
+    tab: &mut Tab,
+    cmd: &str,
+    special: Option<&str>,
+    identifier: Option<&str>,
+) -> &'static str {
+    let found = tab.special.iter().position(|e| {
+        matches(e, cmd, identifier)
+            && match (&e.when, special) {
+                (When::Special(s), Some(want)) => s == want,
+                _ => true,
+            }
+    });
+    match found {
+        Some(i) => {
+            tab.special.remove(i);
+            "removed"
+        }
+        None => "absent",
+    }
+}
+
+/// Salt's `set_env`: `"new"`, `"updated"` (the old line removed, the new one
+/// appended, as Salt does) or `"present"`.
+pub fn set_env(tab: &mut Tab, name: &str, value: &str) -> &'static str {
+    match tab.env.iter().position(|(k, _)| k == name) {
+        Some(i) if tab.env[i].1 == value => "present",
+        Some(i) => {
+            tab.env.remove(i);
+            tab.env.push((name.to_string(), value.to_string()));
+            "updated"
+        }
+        None => {
+            tab.env.push((name.to_string(), value.to_string()));
+            "new"
+        }
+    }
+}
+
+/// Salt's `rm_env`: `"removed"` or `"absent"`.
+pub fn rm_env(tab: &mut Tab, name: &str) -> &'static str {
+    match tab.env.iter().position(|(k, _)| k == name) {
+        Some(i) => {
+            tab.env.remove(i);
+            "removed"
+        }
+        None => "absent",
+    }
+}
+
+impl Tab {
+    /// Salt's `list_tab` dictionary: `pre`, `crons`, `special`, `env`.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let entry = |e: &Entry| {
+            let mut m = json!({
+                "cmd": e.cmd,
+                "comment": e.comment,
+                "commented": e.commented,
+                "identifier": e.identifier,
+            });
+            match &e.when {
+                When::Fields(f) => {
+                    for (k, v) in FIELD_NAMES.iter().zip(f) {
+                        m[*k] = json!(v);
+                    }
+                }
+                When::Special(s) => m["spec"] = json!(s),
+            }
+            m
+        };
+        json!({
+            "pre": self.pre,
+            "crons": self.crons.iter().map(entry).collect::<Vec<_>>(),
+            "special": self.special.iter().map(entry).collect::<Vec<_>>(),
+            "env": self.env.iter().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// The five schedule fields' names, in crontab order.
+pub const FIELD_NAMES: [&str; 5] = ["minute", "hour", "daymonth", "month", "dayweek"];
+
 /// The user's crontab (empty when there is none).
 pub fn read(user: &str) -> Result<Tab, String> {
     let out = Cmd::new("crontab").args(["-u", user, "-l"]).run()?;
@@ -253,5 +535,58 @@ mod tests {
         assert!(needs_change(Some("*"), Some("5")));
         assert!(needs_change(Some("*"), Some("random")));
         assert!(!needs_change(Some("7"), Some("random")));
+    }
+
+    #[test]
+    fn rm_job_and_env_edits_report_salts_words() {
+        let mut tab = Tab::parse(TEXT);
+        let none: [Option<String>; 5] = Default::default();
+        let mut minute: [Option<String>; 5] = Default::default();
+        minute[0] = Some("5".into());
+        // Identified jobs match on the identifier, not the command alone.
+        assert_eq!(
+            rm_job(&mut tab, "/usr/bin/backup --all", &none, None),
+            "absent"
+        );
+        assert_eq!(rm_job(&mut tab, "x", &minute, Some("backup")), "absent");
+        assert_eq!(rm_job(&mut tab, "x", &none, Some("backup")), "removed");
+        assert_eq!(tab.crons.len(), 1);
+        assert_eq!(set_env(&mut tab, "SHELL", "/bin/sh"), "present");
+        assert_eq!(set_env(&mut tab, "PATH", "/bin"), "new");
+        assert_eq!(set_env(&mut tab, "SHELL", "/bin/bash"), "updated");
+        assert_eq!(
+            tab.env,
+            vec![
+                ("PATH".to_string(), "/bin".to_string()),
+                ("SHELL".to_string(), "/bin/bash".to_string())
+            ]
+        );
+        assert_eq!(rm_env(&mut tab, "PATH"), "removed");
+        assert_eq!(rm_env(&mut tab, "PATH"), "absent");
+        assert_eq!(
+            rm_special(&mut tab, "/bin/boot", Some("@daily"), None),
+            "absent"
+        );
+        assert_eq!(
+            rm_special(&mut tab, "/bin/boot", Some("@reboot"), None),
+            "removed"
+        );
+        assert!(tab.special.is_empty());
+    }
+
+    #[test]
+    fn list_tab_shape() {
+        let j = Tab::parse(TEXT).to_json();
+        assert_eq!(j["pre"], serde_json::json!(["MAILTO=me"]));
+        assert_eq!(
+            j["env"][0],
+            serde_json::json!({"name": "SHELL", "value": "/bin/sh"})
+        );
+        assert_eq!(j["crons"][0]["minute"], "0");
+        assert_eq!(j["crons"][0]["hour"], "3");
+        assert_eq!(j["crons"][0]["identifier"], "backup");
+        assert_eq!(j["crons"][1]["commented"], true);
+        assert_eq!(j["special"][0]["spec"], "@reboot");
+        assert_eq!(j["special"][0]["identifier"], serde_json::Value::Null);
     }
 }

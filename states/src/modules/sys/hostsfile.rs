@@ -158,6 +158,89 @@ impl Hosts {
     }
 }
 
+/// The hosts file unless the minion's `hosts.file` option says otherwise.
+pub const DEFAULT_PATH: &str = "/etc/hosts";
+
+impl Hosts {
+    /// Salt's `list_hosts`: `{ip: {"aliases": [...], "comment": "..."}}`
+    /// (`comment` only when the line has one), whole-line comments as
+    /// `"comment-N": ["# text"]`, in file order.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        let mut count = 0;
+        for line in &self.lines {
+            match line {
+                Line::Comment(c) => {
+                    out.insert(format!("comment-{count}"), serde_json::json!([c]));
+                    count += 1;
+                }
+                Line::Host {
+                    ip,
+                    aliases,
+                    comment,
+                } => {
+                    let mut entry = serde_json::Map::new();
+                    entry.insert("aliases".into(), serde_json::json!(aliases));
+                    if let Some(c) = comment {
+                        entry.insert("comment".into(), serde_json::json!(c));
+                    }
+                    out.insert(ip.clone(), serde_json::Value::Object(entry));
+                }
+            }
+        }
+        serde_json::Value::Object(out)
+    }
+
+    /// Salt's `get_ip`: the first address listing `host`, or `""`.
+    pub fn ip_of(&self, host: &str) -> String {
+        self.addresses()
+            .into_iter()
+            .find(|(_, aliases)| aliases.iter().any(|a| a == host))
+            .map(|(ip, _)| ip.to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// Salt's `set_host`: the first line of `ip` becomes `ip\t\talias[\t\t# comment]`,
+/// its other lines go; a new line is appended when `ip` had none. An alias
+/// of only whitespace removes every line of `ip`.
+pub fn set_host(text: &str, ip: &str, alias: &str, comment: Option<&str>) -> String {
+    let new_line = match comment.filter(|c| !c.is_empty()) {
+        _ if alias.trim().is_empty() => String::new(),
+        Some(c) => format!("{ip}\t\t{alias}\t\t# {c}\n"),
+        None => format!("{ip}\t\t{alias}\n"),
+    };
+    let mut out = String::new();
+    let mut replaced = false;
+    for raw in text.split_inclusive('\n') {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.split_whitespace().next() != Some(ip) {
+            out.push_str(raw);
+            continue;
+        }
+        if !replaced {
+            out.push_str(&new_line);
+            replaced = true;
+        }
+    }
+    if !replaced {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&new_line);
+    }
+    out
+}
+
+/// The hosts file's text, the file created empty when missing (as Salt's
+/// `_get_or_create_hostfile` does).
+pub fn read_or_create(path: &Path) -> Result<String, String> {
+    if !path.exists() {
+        std::fs::write(path, "").map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// Salt's `rm_host`: edits the matching lines in place, leaving the rest of
 /// the file untouched; a line left without aliases goes away.
 pub fn remove_alias(text: &str, ip: &str, alias: &str) -> String {
@@ -233,6 +316,37 @@ mod tests {
         assert_eq!(
             remove_alias(text, "10.0.0.2", "z"),
             "127.0.0.1 localhost\n10.0.0.1 a b # web\n"
+        );
+    }
+
+    #[test]
+    fn list_hosts_and_get_ip_shapes() {
+        let h = Hosts::parse(TEXT);
+        assert_eq!(
+            h.to_json(),
+            serde_json::json!({
+                "comment-0": ["# static table"],
+                "127.0.0.1": {"aliases": ["localhost"]},
+                "10.0.0.1": {"aliases": ["a", "b", "c"], "comment": "web"},
+            })
+        );
+        assert_eq!(h.ip_of("c"), "10.0.0.1");
+        assert_eq!(h.ip_of("zz"), "");
+    }
+
+    #[test]
+    fn set_host_replaces_first_line_and_drops_the_rest() {
+        assert_eq!(
+            set_host(TEXT, "10.0.0.1", "new", None),
+            "# static table\n127.0.0.1 localhost\n\n10.0.0.1\t\tnew\n"
+        );
+        assert_eq!(
+            set_host("127.0.0.1 localhost", "10.0.0.9", "x y", Some("note")),
+            "127.0.0.1 localhost\n10.0.0.9\t\tx y\t\t# note\n"
+        );
+        assert_eq!(
+            set_host(TEXT, "10.0.0.1", " ", None),
+            "# static table\n127.0.0.1 localhost\n\n"
         );
     }
 }

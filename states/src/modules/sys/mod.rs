@@ -1,16 +1,20 @@
-//! Private helpers of the system state modules (`pkg`, `service`, `user`,
-//! `group`, `cron`, `host`, `sysctl`, `archive`, `git`): running command-line
-//! tools, reading the account databases, and the file formats they edit.
+//! Helpers of the system state modules (`pkg`, `service`, `user`, `group`,
+//! `cron`, `host`, `mount`, `ssh_auth`, `ssh_known_hosts`, `sysctl`,
+//! `archive`, `git`), shared with the minion's execution modules of the same
+//! names: running command-line tools, reading the account databases, the
+//! mount table, and the file formats they edit.
 
 pub mod accounts;
 pub mod crontab;
 pub mod hostsfile;
 pub mod initsys;
 pub mod locale;
+pub mod mounts;
 pub mod packages;
 pub mod pkgrepo;
 pub mod power;
 pub mod run;
+pub mod sshkeys;
 pub mod sysctl;
 #[cfg(test)]
 pub mod testutil;
