@@ -7,6 +7,7 @@ pub mod cp;
 pub mod data;
 pub mod defaults;
 pub mod disk;
+pub mod event;
 pub mod file;
 pub mod grains;
 pub mod log;
@@ -33,6 +34,7 @@ pub static MODULES: &[&[FunctionSpec]] = &[
     cp::FUNCTIONS,
     defaults::FUNCTIONS,
     disk::FUNCTIONS,
+    event::FUNCTIONS,
     file::FUNCTIONS,
     grains::FUNCTIONS,
     log::FUNCTIONS,
@@ -42,6 +44,7 @@ pub static MODULES: &[&[FunctionSpec]] = &[
     pillar::FUNCTIONS,
     pkg::FUNCTIONS,
     saltutil::FUNCTIONS,
+    saltutil::SYNC_FUNCTIONS,
     slsutil::FUNCTIONS,
     state::FUNCTIONS,
     status::FUNCTIONS,

@@ -7,6 +7,7 @@ use crate::registry::StateSpec;
 pub mod archive;
 pub mod cmd;
 pub mod cron;
+pub mod event;
 pub mod file;
 pub mod git;
 pub mod group;
@@ -22,6 +23,7 @@ pub const MODULES: &[&[StateSpec]] = &[
     archive::STATES,
     cmd::STATES,
     cron::STATES,
+    event::STATES,
     file::STATES,
     git::STATES,
     group::STATES,
