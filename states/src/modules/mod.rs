@@ -12,6 +12,7 @@ pub mod file;
 pub mod git;
 pub mod group;
 pub mod host;
+pub mod module;
 pub mod pkg;
 pub mod service;
 pub mod sys;
@@ -28,6 +29,7 @@ pub const MODULES: &[&[StateSpec]] = &[
     git::STATES,
     group::STATES,
     host::STATES,
+    module::STATES,
     pkg::STATES,
     service::STATES,
     sysctl::STATES,
