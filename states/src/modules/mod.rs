@@ -10,6 +10,7 @@ pub mod cron;
 pub mod event;
 pub mod file;
 pub mod git;
+pub mod grains;
 pub mod group;
 pub mod host;
 pub mod module;
@@ -27,6 +28,7 @@ pub const MODULES: &[&[StateSpec]] = &[
     event::STATES,
     file::STATES,
     git::STATES,
+    grains::STATES,
     group::STATES,
     host::STATES,
     module::STATES,
