@@ -10,6 +10,7 @@ pub mod disk;
 pub mod event;
 pub mod file;
 pub mod grains;
+pub mod http;
 pub mod log;
 pub mod match_;
 pub mod mine;
@@ -37,6 +38,7 @@ pub static MODULES: &[&[FunctionSpec]] = &[
     event::FUNCTIONS,
     file::FUNCTIONS,
     grains::FUNCTIONS,
+    http::FUNCTIONS,
     log::FUNCTIONS,
     match_::FUNCTIONS,
     mine::FUNCTIONS,

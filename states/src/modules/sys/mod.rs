@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod crontab;
 pub mod hostsfile;
+pub mod http;
 pub mod initsys;
 pub mod packages;
 pub mod run;
