@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod crontab;
+pub mod git;
 pub mod hostsfile;
 pub mod http;
 pub mod initsys;
