@@ -9,6 +9,7 @@ pub mod defaults;
 pub mod disk;
 pub mod event;
 pub mod file;
+pub mod git;
 pub mod grains;
 pub mod http;
 pub mod log;
@@ -37,6 +38,7 @@ pub static MODULES: &[&[FunctionSpec]] = &[
     disk::FUNCTIONS,
     event::FUNCTIONS,
     file::FUNCTIONS,
+    git::FUNCTIONS,
     grains::FUNCTIONS,
     http::FUNCTIONS,
     log::FUNCTIONS,
