@@ -1,6 +1,7 @@
 //! Execution modules: one file per module, one static table.
 
 pub mod alternatives;
+pub mod archive;
 pub mod cmd;
 pub mod config;
 pub mod cp;
@@ -31,6 +32,7 @@ use crate::registry::FunctionSpec;
 /// Every module's `FUNCTIONS` slice; `registry::functions()` merges and sorts them.
 pub static MODULES: &[&[FunctionSpec]] = &[
     alternatives::FUNCTIONS,
+    archive::FUNCTIONS,
     cmd::FUNCTIONS,
     config::FUNCTIONS,
     cp::FUNCTIONS,
