@@ -40,6 +40,7 @@ pub static MODULES: &[&[FunctionSpec]] = &[
     disk::FUNCTIONS,
     event::FUNCTIONS,
     file::FUNCTIONS,
+    file::write::FUNCTIONS,
     git::FUNCTIONS,
     grains::FUNCTIONS,
     http::FUNCTIONS,
