@@ -14,6 +14,7 @@ pub mod grains;
 pub mod group;
 pub mod host;
 pub mod module;
+pub mod pip;
 pub mod pkg;
 pub mod service;
 pub mod sys;
@@ -32,6 +33,7 @@ pub const MODULES: &[&[StateSpec]] = &[
     group::STATES,
     host::STATES,
     module::STATES,
+    pip::STATES,
     pkg::STATES,
     service::STATES,
     sysctl::STATES,
