@@ -216,9 +216,10 @@ async fn zip_tool(
     run(cmd).await
 }
 
-fn zip_args(
-    args: Args,
-) -> Result<(String, Vec<String>, Option<PathBuf>, Option<String>), ModError> {
+/// `zip_file`, `sources`, `cwd`, `runas`.
+type ZipArgs = (String, Vec<String>, Option<PathBuf>, Option<String>);
+
+fn zip_args(args: Args) -> Result<ZipArgs, ModError> {
     let mut a = args.parser();
     let zip_file = a.take_str("zip_file", 0)?;
     let sources = list_arg("sources", Some(a.take("sources", 1)?))?;

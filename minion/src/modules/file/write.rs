@@ -381,10 +381,9 @@ fn gid_of(group: &str) -> Option<u32> {
 }
 
 /// Owner, group and mode of directories `file.mkdir`/`makedirs` create.
-fn dir_perms(
-    a: &mut ArgParser,
-    from: usize,
-) -> Result<(Option<String>, Option<String>, Option<u32>), ModError> {
+type DirPerms = (Option<String>, Option<String>, Option<u32>);
+
+fn dir_perms(a: &mut ArgParser, from: usize) -> Result<DirPerms, ModError> {
     let user = a.opt_str("user", from)?;
     let group = a.opt_str("group", from + 1)?;
     let mode = a
