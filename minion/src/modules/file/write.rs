@@ -94,6 +94,55 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         run: get_mode,
     },
     FunctionSpec {
+        name: "file.contains",
+        doc: "Return True when the file contains the text (a plain substring).\n\n\
+              - path: the file.\n\
+              - text: the text to look for.",
+        cli_example: "brine '*' file.contains /etc/crontab 'mymaintenance.sh'",
+        run: contains,
+    },
+    FunctionSpec {
+        name: "file.get_gid",
+        doc: "Return the gid of a file's group, -1 when the file does not exist.\n\n\
+              - path: the file.\n\
+              - follow_symlinks: of a link's target (default True).",
+        cli_example: "brine '*' file.get_gid /etc/passwd",
+        run: get_gid,
+    },
+    FunctionSpec {
+        name: "file.get_group",
+        doc: "Return the name of a file's group (the gid when it has no name), False when \
+              the file does not exist.\n\n\
+              - path: the file.\n\
+              - follow_symlinks: of a link's target (default True).",
+        cli_example: "brine '*' file.get_group /etc/passwd",
+        run: get_group,
+    },
+    FunctionSpec {
+        name: "file.get_uid",
+        doc: "Return the uid of a file's owner, -1 when the file does not exist.\n\n\
+              - path: the file.\n\
+              - follow_symlinks: of a link's target (default True).",
+        cli_example: "brine '*' file.get_uid /etc/passwd",
+        run: get_uid,
+    },
+    FunctionSpec {
+        name: "file.get_user",
+        doc: "Return the name of a file's owner (the uid when it has no name), False when \
+              the file does not exist.\n\n\
+              - path: the file.\n\
+              - follow_symlinks: of a link's target (default True).",
+        cli_example: "brine '*' file.get_user /etc/passwd",
+        run: get_user,
+    },
+    FunctionSpec {
+        name: "file.is_link",
+        doc: "Return True when the path is a symbolic link.\n\n\
+              - path: the path.",
+        cli_example: "brine '*' file.is_link /path/to/link",
+        run: is_link,
+    },
+    FunctionSpec {
         name: "file.line",
         doc: "Edit one line of a file (as the file.line state). Returns the diff \
               (show_changes=True and a change), else whether the file changed.\n\n\
@@ -873,6 +922,99 @@ fn symlink(_ctx: CallCtx, args: Args) -> ModFuture {
         })
         .await?;
         Ok(Value::Bool(true).into())
+    })
+}
+
+/// A file's metadata for the owner queries; `None` when it does not exist.
+fn owner_meta(a: &mut ArgParser) -> Result<Option<std::fs::Metadata>, ModError> {
+    let path = path_arg(a, "path", 0)?;
+    let follow = a.opt_bool("follow_symlinks", 1)?.unwrap_or(true);
+    Ok(if follow {
+        std::fs::metadata(&path)
+    } else {
+        std::fs::symlink_metadata(&path)
+    }
+    .ok())
+}
+
+fn get_uid(_ctx: CallCtx, args: Args) -> ModFuture {
+    Box::pin(async move {
+        use std::os::unix::fs::MetadataExt;
+        let mut a = args.parser();
+        let meta = owner_meta(&mut a)?;
+        a.finish()?;
+        Ok(json!(meta.map(|m| i64::from(m.uid())).unwrap_or(-1)).into())
+    })
+}
+
+fn get_gid(_ctx: CallCtx, args: Args) -> ModFuture {
+    Box::pin(async move {
+        use std::os::unix::fs::MetadataExt;
+        let mut a = args.parser();
+        let meta = owner_meta(&mut a)?;
+        a.finish()?;
+        Ok(json!(meta.map(|m| i64::from(m.gid())).unwrap_or(-1)).into())
+    })
+}
+
+fn get_user(_ctx: CallCtx, args: Args) -> ModFuture {
+    Box::pin(async move {
+        use std::os::unix::fs::MetadataExt;
+        let mut a = args.parser();
+        let meta = owner_meta(&mut a)?;
+        a.finish()?;
+        let Some(m) = meta else {
+            return Ok(Value::Bool(false).into());
+        };
+        let name = nix::unistd::User::from_uid(m.uid().into())
+            .ok()
+            .flatten()
+            .map(|u| json!(u.name))
+            .unwrap_or(json!(m.uid()));
+        Ok(name.into())
+    })
+}
+
+fn get_group(_ctx: CallCtx, args: Args) -> ModFuture {
+    Box::pin(async move {
+        use std::os::unix::fs::MetadataExt;
+        let mut a = args.parser();
+        let meta = owner_meta(&mut a)?;
+        a.finish()?;
+        let Some(m) = meta else {
+            return Ok(Value::Bool(false).into());
+        };
+        let name = nix::unistd::Group::from_gid(m.gid().into())
+            .ok()
+            .flatten()
+            .map(|g| json!(g.name))
+            .unwrap_or(json!(m.gid()));
+        Ok(name.into())
+    })
+}
+
+fn is_link(_ctx: CallCtx, args: Args) -> ModFuture {
+    Box::pin(async move {
+        let mut a = args.parser();
+        let path = path_arg(&mut a, "path", 0)?;
+        a.finish()?;
+        Ok(Value::Bool(Path::new(&path).is_symlink()).into())
+    })
+}
+
+fn contains(_ctx: CallCtx, args: Args) -> ModFuture {
+    Box::pin(async move {
+        let mut a = args.parser();
+        let path = path_arg(&mut a, "path", 0)?;
+        let text = a.take_str("text", 1)?;
+        a.finish()?;
+        // Salt reads it line by line and returns False when it cannot.
+        let data = match std::fs::read(&path) {
+            Ok(d) => d,
+            Err(_) => return Ok(Value::Bool(false).into()),
+        };
+        let found = String::from_utf8_lossy(&data).contains(text.as_str());
+        Ok(Value::Bool(found).into())
     })
 }
 
