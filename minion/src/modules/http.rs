@@ -7,7 +7,20 @@ use serde_json::{Map, Value};
 
 use crate::registry::{as_bool, as_f64, as_str, Args, CallCtx, FunctionSpec, ModError, ModFuture};
 
-pub static FUNCTIONS: &[FunctionSpec] = &[FunctionSpec {
+pub static FUNCTIONS: &[FunctionSpec] = &[
+    FunctionSpec {
+        name: "http.wait_for_successful_query",
+        doc: "Query a URL again and again until it answers without an error (no `error` \
+              in http.query's return), or until `wait_for` seconds have passed; returns the \
+              last http.query return.\n\n\
+              - url: the URL.\n\
+              - wait_for: seconds to keep trying (default 300).\n\
+              - request_interval: seconds between tries (default 1).\n\
+              - every other argument: as http.query.",
+        cli_example: "brine '*' http.wait_for_successful_query http://somelink.com/ wait_for=160 request_interval=1",
+        run: wait_for_successful_query,
+    },
+    FunctionSpec {
     name: "http.query",
     doc: "Query a URL and return Salt's dict: `body` (the response text) plus what was \
           asked for: `status`, `headers`, `text`, `dict` (decoded); on an HTTP error \
@@ -30,7 +43,8 @@ pub static FUNCTIONS: &[FunctionSpec] = &[FunctionSpec {
     cli_example: "brine '*' http.query http://somelink.com/\n\
                   brine '*' http.query http://somelink.com/ method=POST data='<xml>somecontent</xml>' status=True",
     run: query,
-}];
+    },
+];
 
 fn str_pairs(name: &str, v: &Value) -> Result<Vec<(String, String)>, ModError> {
     match v {
@@ -152,6 +166,30 @@ fn query(_ctx: CallCtx, args: Args) -> ModFuture {
     })
 }
 
+fn wait_for_successful_query(_ctx: CallCtx, args: Args) -> ModFuture {
+    Box::pin(async move {
+        let mut a = args.parser();
+        let url = a.take_str("url", 0)?;
+        let wait_for = a.opt_f64("wait_for", 1)?.unwrap_or(300.0);
+        let interval = a.kw_f64("request_interval")?.unwrap_or(1.0);
+        let kw = a.rest_kwargs();
+        a.finish()?;
+        let (q, _) = build(url, kw)?;
+        let deadline =
+            std::time::Instant::now() + std::time::Duration::from_secs_f64(wait_for.max(0.0));
+        loop {
+            let q1 = q.clone();
+            let ret = tokio::task::spawn_blocking(move || client::query(&q1))
+                .await
+                .map_err(|e| ModError::Failed(e.to_string()))?;
+            if !ret.contains_key("error") || std::time::Instant::now() >= deadline {
+                return Ok(Value::Object(ret).into());
+            }
+            tokio::time::sleep(std::time::Duration::from_secs_f64(interval.max(0.0))).await;
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,5 +238,47 @@ mod tests {
         .await
         .unwrap_err();
         assert!(e.contains("unexpected keyword argument 'cookies'"), "{e}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waits_until_the_server_answers() {
+        // A port with nothing listening yet; the server comes up later.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/");
+        let h = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
+            let (mut s, _) = l.accept().unwrap();
+            let mut buf = [0u8; 2048];
+            let _ = s.read(&mut buf);
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                .unwrap();
+        });
+        let v = test_call(
+            test_ctx(),
+            wait_for_successful_query,
+            "http.wait_for_successful_query",
+            json!([url]),
+            json!({"wait_for": 10, "request_interval": 0.1, "status": true}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(v, json!({"status": 200, "body": "ok"}));
+        h.join().unwrap();
+        // Nothing ever answers: the last error once wait_for has passed.
+        let v = test_call(
+            test_ctx(),
+            wait_for_successful_query,
+            "http.wait_for_successful_query",
+            json!([format!("http://127.0.0.1:{port}/")]),
+            json!({"wait_for": 0.3, "request_interval": 0.1}),
+        )
+        .await
+        .unwrap();
+        assert!(v.get("error").is_some(), "{v}");
     }
 }
