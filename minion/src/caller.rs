@@ -147,3 +147,99 @@ mod tests {
         assert!(!caller.has("pillar.nope"));
     }
 }
+
+#[cfg(test)]
+mod grains_state_tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// The `grains.*` states through the real function table: the grains
+    /// file under the minion's config dir is written and the running grains
+    /// change at once; a reload from the file sees the same.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn grains_states_write_the_grains_file_and_the_running_grains() {
+        let tmp = tempfile::TempDir::new().unwrap();
+        let config = crate::config::MinionConfig::from_raw(
+            tmp.path(),
+            brine_proto::conf::RawConfig::empty(),
+        )
+        .unwrap();
+        let config = Arc::new(config);
+        let mut ctx = registry::test_ctx();
+        ctx.grains = crate::grains::GrainsHandle::with_core(&config, Default::default());
+        ctx.config = config.clone();
+        let grains = ctx.grains.clone();
+        let caller = RegistryCaller::new(ctx, Handle::current());
+        let run = move |fun: &'static str, name: &'static str, args: Value| {
+            let caller = caller.clone();
+            tokio::task::spawn_blocking(move || {
+                let g = Map::new();
+                let pillar = Value::Object(Map::new());
+                let roots = brine_states::LocalRoots::default();
+                struct Plain;
+                impl brine_states::TemplateRenderer for Plain {
+                    fn render(
+                        &self,
+                        _: &str,
+                        t: &str,
+                        _: &str,
+                        _: &Map<String, Value>,
+                    ) -> Result<String, String> {
+                        Ok(t.to_string())
+                    }
+                }
+                let sctx = brine_states::StateCtx {
+                    test: false,
+                    saltenv: "base".into(),
+                    grains: &g,
+                    pillar: &pillar,
+                    files: &roots,
+                    templates: &Plain,
+                    caller: &caller,
+                    cachedir: std::env::temp_dir(),
+                    cancel: Default::default(),
+                    run: Default::default(),
+                };
+                let spec = brine_states::registry::lookup(fun).unwrap();
+                let args = brine_states::StateArgs {
+                    name: name.into(),
+                    args: args.as_object().cloned().unwrap_or_default(),
+                };
+                (spec.run)(&sctx, &args)
+            })
+        };
+        let r = run("grains.present", "role", serde_json::json!({"value": "db"}))
+            .await
+            .unwrap();
+        assert_eq!(r.result, Some(true), "{}", r.comment);
+        let r = run(
+            "grains.list_present",
+            "roles",
+            serde_json::json!({"value": ["a", "b"]}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.result, Some(true), "{}", r.comment);
+        let r = run("grains.present", "deep:er", serde_json::json!({"value": 3}))
+            .await
+            .unwrap();
+        assert_eq!(r.result, Some(true), "{}", r.comment);
+        let now = grains.snapshot();
+        assert_eq!(now["role"], "db");
+        assert_eq!(now["roles"], serde_json::json!(["a", "b"]));
+        assert_eq!(now["deep"], serde_json::json!({"er": 3}));
+        let file = std::fs::read_to_string(config.grains_file()).unwrap();
+        assert!(file.contains("role: db"), "{file}");
+        let r = run(
+            "grains.absent",
+            "role",
+            serde_json::json!({"destructive": true}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.result, Some(true), "{}", r.comment);
+        let reloaded = crate::grains::GrainsHandle::with_core(&config, Default::default());
+        assert!(reloaded.snapshot().get("role").is_none());
+        assert_eq!(reloaded.snapshot()["roles"], serde_json::json!(["a", "b"]));
+    }
+}

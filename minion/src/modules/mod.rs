@@ -1,6 +1,7 @@
 //! Execution modules: one file per module, one static table.
 
 pub mod alternatives;
+pub mod archive;
 pub mod cmd;
 pub mod config;
 pub mod cp;
@@ -9,10 +10,13 @@ pub mod data;
 pub mod defaults;
 pub mod disk;
 pub mod environ;
+pub mod event;
 pub mod file;
+pub mod git;
 pub mod grains;
 pub mod group;
 pub mod hosts;
+pub mod http;
 pub mod locale;
 pub mod log;
 pub mod match_;
@@ -41,6 +45,7 @@ use crate::registry::FunctionSpec;
 /// Every module's `FUNCTIONS` slice; `registry::functions()` merges and sorts them.
 pub static MODULES: &[&[FunctionSpec]] = &[
     alternatives::FUNCTIONS,
+    archive::FUNCTIONS,
     cmd::FUNCTIONS,
     config::FUNCTIONS,
     cp::FUNCTIONS,
@@ -48,11 +53,15 @@ pub static MODULES: &[&[FunctionSpec]] = &[
     defaults::FUNCTIONS,
     disk::FUNCTIONS,
     environ::FUNCTIONS,
+    event::FUNCTIONS,
     file::FUNCTIONS,
+    file::write::FUNCTIONS,
+    git::FUNCTIONS,
     grains::FUNCTIONS,
     locale::FUNCTIONS,
     group::FUNCTIONS,
     hosts::FUNCTIONS,
+    http::FUNCTIONS,
     log::FUNCTIONS,
     match_::FUNCTIONS,
     mine::FUNCTIONS,
@@ -63,6 +72,7 @@ pub static MODULES: &[&[FunctionSpec]] = &[
     ps::FUNCTIONS,
     saltutil::FUNCTIONS,
     service::FUNCTIONS,
+    saltutil::SYNC_FUNCTIONS,
     slsutil::FUNCTIONS,
     ssh::FUNCTIONS,
     state::FUNCTIONS,

@@ -31,13 +31,13 @@ pub const STATES: &[StateSpec] = &[StateSpec {
 }];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Format {
+pub enum Format {
     Tar,
     Zip,
 }
 
 impl Format {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Format::Tar => "tar",
             Format::Zip => "zip",
@@ -45,7 +45,7 @@ impl Format {
     }
 }
 
-fn guess_format(source: &str) -> Option<Format> {
+pub fn guess_format(source: &str) -> Option<Format> {
     let lower = source.to_ascii_lowercase();
     let lower = lower.split('?').next().unwrap_or(&lower);
     if lower.ends_with(".zip") {
@@ -70,14 +70,14 @@ fn guess_format(source: &str) -> Option<Format> {
 
 /// What the archive holds, relative paths without trailing slashes.
 #[derive(Debug, Default, PartialEq)]
-struct Contents {
-    dirs: Vec<String>,
-    files: Vec<String>,
-    links: Vec<String>,
-    top_level_dirs: Vec<String>,
-    top_level_files: Vec<String>,
+pub struct Contents {
+    pub dirs: Vec<String>,
+    pub files: Vec<String>,
+    pub links: Vec<String>,
+    pub top_level_dirs: Vec<String>,
+    pub top_level_files: Vec<String>,
     /// As the extractor names them (Salt's `extracted_files`).
-    names: Vec<String>,
+    pub names: Vec<String>,
 }
 
 impl Contents {
@@ -115,7 +115,9 @@ fn push_unique(list: &mut Vec<String>, item: String) {
     }
 }
 
-fn list_contents(archive: &Path, format: Format) -> Result<Contents, String> {
+/// What `archive` holds, read with `tar -t` / `unzip -Z1` (shared with the
+/// `archive.list` execution function).
+pub fn list_contents(archive: &Path, format: Format) -> Result<Contents, String> {
     let path = archive.to_string_lossy().to_string();
     let entries: Vec<(String, char)> = match format {
         Format::Tar => {

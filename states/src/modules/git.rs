@@ -7,6 +7,7 @@ use std::path::Path;
 use serde_json::{json, Map, Value};
 
 use crate::ctx::{StateArgs, StateCtx};
+use crate::modules::sys::git::{self as gitcli, rev_parse};
 use crate::modules::sys::opt_text;
 use crate::modules::sys::run::Cmd;
 use crate::registry::StateSpec;
@@ -24,14 +25,103 @@ pub const STATES: &[StateSpec] = &[StateSpec {
           depth: shallow clone depth",
     run: latest,
     mod_watch: None,
+}, StateSpec {
+    name: "git.present",
+    doc: "Make sure a git repository exists at the given path (initialized empty when \
+          missing).\n\n\
+          name: the path of the repository\n\
+          bare: a bare repository (default True)\n\
+          force: remove a non-empty directory that is not a repository and initialize \
+          one in its place (default False)\n\
+          template, separate_git_dir, shared: passed to git init\n\
+          user: the user to run git as",
+    run: present,
+    mod_watch: None,
 }];
 
-fn git(dir: Option<&Path>) -> Cmd {
-    let mut cmd = Cmd::new("git").env("GIT_TERMINAL_PROMPT", "0");
-    if let Some(d) = dir {
-        cmd = cmd.cwd(d);
+/// Salt's `git.present`.
+pub fn present(ctx: &StateCtx<'_>, args: &StateArgs) -> StateResult {
+    let name = args.name.as_str();
+    let dir = Path::new(name);
+    let bare = args.bool("bare", true);
+    let force = args.bool("force", false);
+    let user = opt_text(args, "user");
+    let template = opt_text(args, "template");
+    let separate_git_dir = opt_text(args, "separate_git_dir");
+    let shared = opt_text(args, "shared");
+    let a = if bare { "bare " } else { "" };
+    let mut ret = StateResult::new(name);
+    if dir.is_dir() {
+        if bare && dir.join("HEAD").is_file() {
+            return ret;
+        }
+        if !bare && (dir.join(".git").is_dir() || gitcli::is_work_tree(dir, user.as_deref())) {
+            return ret;
+        }
+        if force {
+            if ctx.test {
+                ret.changes.insert("new".into(), json!(name));
+                ret.changes.insert("forced init".into(), json!(true));
+                ret.result = None;
+                ret.comment = format!(
+                    "Target directory {name} exists. Since force=True, the contents of {name} \
+                     would be deleted, and a {a}repository would be initialized in its place."
+                );
+                return ret;
+            }
+            let removed = if dir.is_symlink() {
+                std::fs::remove_file(dir)
+            } else {
+                std::fs::remove_dir_all(dir)
+            };
+            if let Err(e) = removed {
+                return StateResult::fail(name, format!("Unable to remove {name}: {e}"));
+            }
+            ret.changes.insert("forced init".into(), json!(true));
+        } else if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
+            return StateResult::fail(
+                name,
+                format!(
+                    "Target '{name}' exists, is non-empty, and is not a git repository. Set \
+                     the 'force' option to True to remove this directory's contents and \
+                     proceed with initializing a repository"
+                ),
+            );
+        }
     }
-    cmd
+    if ctx.test {
+        ret.changes.insert("new".into(), json!(name));
+        ret.result = None;
+        ret.comment = format!("New {a}repository would be created");
+        return ret;
+    }
+    let init = gitcli::Init {
+        bare,
+        template: template.as_deref(),
+        separate_git_dir: separate_git_dir.as_deref(),
+        shared: shared.as_deref(),
+        user: user.as_deref(),
+    };
+    if let Err(e) = gitcli::init(dir, &init, &[], &[]) {
+        return StateResult::fail(name, e);
+    }
+    let mut actions = vec![format!("Initialized {a}repository in {name}")];
+    if let Some(t) = &template {
+        actions.push(format!("Template directory set to {t}"));
+    }
+    if let Some(d) = &separate_git_dir {
+        actions.push(format!("Gitdir set to {d}"));
+    }
+    ret.comment = actions.join(". ");
+    if actions.len() > 1 {
+        ret.comment.push('.');
+    }
+    ret.changes.insert("new".into(), json!(name));
+    ret
+}
+
+fn git(dir: Option<&Path>) -> Cmd {
+    gitcli::git(dir, None)
 }
 
 /// Salt's `_format_comments`.
@@ -64,16 +154,6 @@ fn remote_refs(url: &str) -> Result<BTreeMap<String, String>, String> {
         .filter_map(|l| l.split_once('\t'))
         .map(|(sha, r)| (r.to_string(), sha.to_string()))
         .collect())
-}
-
-fn rev_parse(dir: &Path, what: &str) -> Option<String> {
-    git(Some(dir))
-        .args(["rev-parse", "--verify", "--quiet", what])
-        .run()
-        .ok()
-        .filter(|o| o.success())
-        .map(|o| o.stdout.trim().to_string())
-        .filter(|s| !s.is_empty())
 }
 
 struct Ctx<'a> {
@@ -648,5 +728,46 @@ mod tests {
             "{}",
             r.comment
         );
+    }
+
+    #[test]
+    fn present_initializes_bare_and_plain_repositories() {
+        let kit = crate::modules::file::testkit::Kit::new();
+        let bare = kit.path("b.git");
+        let r = kit.run("git.present", &bare, serde_json::json!({}), true);
+        assert_eq!(
+            (r.result, r.comment.as_str()),
+            (None, "New bare repository would be created")
+        );
+        assert!(!std::path::Path::new(&bare).exists());
+        let r = kit.run("git.present", &bare, serde_json::json!({}), false);
+        assert_eq!(r.result, Some(true), "{}", r.comment);
+        assert_eq!(r.comment, format!("Initialized bare repository in {bare}"));
+        assert!(std::path::Path::new(&bare).join("HEAD").is_file());
+        let again = kit.run("git.present", &bare, serde_json::json!({}), false);
+        assert_eq!((again.result, again.changes.len()), (Some(true), 0));
+        let plain = kit.path("p");
+        std::fs::create_dir_all(&plain).unwrap();
+        std::fs::write(format!("{plain}/junk"), "x").unwrap();
+        let r = kit.run(
+            "git.present",
+            &plain,
+            serde_json::json!({"bare": false}),
+            false,
+        );
+        assert_eq!(r.result, Some(false));
+        assert!(r
+            .comment
+            .contains("is non-empty, and is not a git repository"));
+        let r = kit.run(
+            "git.present",
+            &plain,
+            serde_json::json!({"bare": false, "force": true}),
+            false,
+        );
+        assert_eq!(r.result, Some(true), "{}", r.comment);
+        assert_eq!(r.changes["forced init"], serde_json::json!(true));
+        assert!(std::path::Path::new(&plain).join(".git").is_dir());
+        assert!(!std::path::Path::new(&plain).join("junk").exists());
     }
 }

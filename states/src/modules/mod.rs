@@ -7,12 +7,16 @@ use crate::registry::StateSpec;
 pub mod archive;
 pub mod cmd;
 pub mod cron;
+pub mod event;
 pub mod file;
 pub mod git;
+pub mod grains;
 pub mod group;
 pub mod host;
 pub mod locale;
+pub mod module;
 pub mod mount;
+pub mod pip;
 pub mod pkg;
 pub mod pkgrepo;
 pub mod service;
@@ -28,12 +32,16 @@ pub const MODULES: &[&[StateSpec]] = &[
     archive::STATES,
     cmd::STATES,
     cron::STATES,
+    event::STATES,
     file::STATES,
     git::STATES,
+    grains::STATES,
     group::STATES,
     host::STATES,
     locale::STATES,
     mount::STATES,
+    module::STATES,
+    pip::STATES,
     pkg::STATES,
     pkgrepo::STATES,
     service::STATES,

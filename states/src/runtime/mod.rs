@@ -223,6 +223,20 @@ fn state_args(low: &Map<String, Value>) -> StateArgs {
     }
 }
 
+/// `fire_event` asks for an event after the state; with no event bus yet
+/// the state fails and says so rather than dropping the event.
+fn fire_event_unavailable(ret: &mut Ret) {
+    let comment = ret.get("comment").map(py_str).unwrap_or_default();
+    let note = format!("fire_event: {}", crate::modules::event::EVENTS_UNAVAILABLE);
+    let comment = if comment.is_empty() {
+        note
+    } else {
+        format!("{comment}\n{note}")
+    };
+    ret.insert("comment".into(), Value::String(comment));
+    ret.insert("result".into(), Value::Bool(false));
+}
+
 /// Runs a state function, turning a panic into Salt's exception result.
 fn invoke(f: &DynStateFn, ctx: &StateCtx<'_>, args: &StateArgs) -> Ret {
     match catch_unwind(AssertUnwindSafe(|| f(ctx, args))) {
@@ -833,6 +847,9 @@ impl<'scope, 'env: 'scope> Runner<'scope, 'env> {
         }
         if low.contains_key("check_cmd") && !own_check_cmd {
             ret.extend(check_cmd::run_check_cmd(&ctx, &low));
+        }
+        if !prereq && low.get("fire_event").is_some_and(truthy) {
+            fire_event_unavailable(&mut ret);
         }
         if prereq {
             self.graph.chunks[ci].insert("__prereq__".into(), Value::Bool(false));

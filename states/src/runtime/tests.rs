@@ -818,3 +818,26 @@ fn extra_table_functions_run_under_requisites() {
         .iter()
         .any(|e| e.3.contains("'orch.step' was not found")));
 }
+
+#[test]
+fn fire_event_fails_the_state_and_says_events_are_unavailable() {
+    let ret = run_sls(
+        json!({
+            "ev": {"test": ["succeed_without_changes", {"fire_event": true}]},
+            "quiet": {"test": ["succeed_without_changes", {"fire_event": false}]},
+        }),
+        false,
+        false,
+    );
+    let s = summary(&ret);
+    let ev = s.iter().find(|e| e.0.contains("_|-ev_|-")).unwrap();
+    assert_eq!(ev.2, json!(false));
+    assert!(
+        ev.3.contains("events are not available yet in Brine"),
+        "{}",
+        ev.3
+    );
+    assert!(ev.3.starts_with("Success!"), "{}", ev.3);
+    let quiet = s.iter().find(|e| e.0.contains("_|-quiet_|-")).unwrap();
+    assert_eq!(quiet.2, json!(true));
+}

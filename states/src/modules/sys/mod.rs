@@ -6,7 +6,9 @@
 
 pub mod accounts;
 pub mod crontab;
+pub mod git;
 pub mod hostsfile;
+pub mod http;
 pub mod initsys;
 pub mod locale;
 pub mod mounts;

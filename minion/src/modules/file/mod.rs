@@ -9,6 +9,9 @@ use serde_json::{json, Value};
 
 use crate::registry::{as_str, Args, CallCtx, FunctionSpec, ModError, ModFuture};
 
+/// The functions that change files (`file.write`, `file.replace`, ...).
+pub mod write;
+
 pub static FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         name: "file.access",
@@ -107,12 +110,12 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
     },
 ];
 
-fn failed(message: impl Into<String>) -> ModError {
+pub(crate) fn failed(message: impl Into<String>) -> ModError {
     ModError::Failed(message.into())
 }
 
 /// Python's `os.path.expanduser` for `~` and `~/...` (the common forms).
-fn expanduser(path: &str) -> String {
+pub(crate) fn expanduser(path: &str) -> String {
     let home = || std::env::var("HOME").ok().filter(|h| !h.is_empty());
     if path == "~" {
         return home().unwrap_or_else(|| path.to_string());
@@ -124,7 +127,7 @@ fn expanduser(path: &str) -> String {
 }
 
 /// An IO error as Python prints an `OSError`: `[Errno 2] No such file or directory: '/x'`.
-fn os_error(e: &std::io::Error, path: &str) -> ModError {
+pub(crate) fn os_error(e: &std::io::Error, path: &str) -> ModError {
     match e.raw_os_error() {
         Some(code) => failed(format!(
             "[Errno {code}] {}: '{path}'",
@@ -336,7 +339,7 @@ fn readlink(_ctx: CallCtx, args: Args) -> ModFuture {
 }
 
 /// Hex digest of a file with one of Salt's hash types (md5 to sha512).
-fn hash_file(path: &str, form: &str) -> Result<String, ModError> {
+pub(crate) fn hash_file(path: &str, form: &str) -> Result<String, ModError> {
     brine_states::modules::file::hashes::file_digest_hex(form, std::path::Path::new(path))
         .map_err(|e| os_error(&e, path))?
         .ok_or_else(|| failed(format!("Invalid hash type: {form}")))
