@@ -427,44 +427,14 @@ impl Master {
             nodegroups,
             pillar_roots: self.files.pillar_roots(),
         };
-        let compiled = if ext.is_empty() {
-            let renderer = pillar_renderer(self.files.pillar_roots(), &grains, &opts, functions);
-            self.files
-                .pillar_merged(&facts, saltenv, &renderer, nodegroups, merging)
-        } else if ext.conf.first {
-            // The external pillars first; the SLS see them as `pillar` and
-            // are merged over them.
-            let mut errors = Vec::new();
-            let ext_data = ext.apply(
-                serde_json::Value::Object(Default::default()),
-                &minion,
-                &compiler,
-                &mut errors,
-            );
+        let sls = |pillar: &serde_json::Value| {
             let mut renderer =
                 pillar_renderer(self.files.pillar_roots(), &grains, &opts, functions);
-            renderer.pillar = &ext_data;
-            let sls = self
-                .files
-                .pillar_merged(&facts, saltenv, &renderer, nodegroups, merging);
-            errors.extend(sls.errors);
-            let pillar = match merging.merge(&ext_data, &sls.pillar) {
-                Ok(p) => p,
-                Err(e) => {
-                    errors.push(e.to_string());
-                    sls.pillar
-                }
-            };
-            CompiledPillar { pillar, errors }
-        } else {
-            let renderer = pillar_renderer(self.files.pillar_roots(), &grains, &opts, functions);
-            let sls = self
-                .files
-                .pillar_merged(&facts, saltenv, &renderer, nodegroups, merging);
-            let mut errors = sls.errors;
-            let pillar = ext.apply(sls.pillar, &minion, &compiler, &mut errors);
-            CompiledPillar { pillar, errors }
+            renderer.pillar = pillar;
+            self.files
+                .pillar_merged(&facts, saltenv, &renderer, nodegroups, merging)
         };
+        let compiled = ext.compile(&minion, &compiler, &sls);
         if let (None, serde_json::Value::Object(map)) = (saltenv, &compiled.pillar) {
             self.set_pillar(id, map.clone());
         }

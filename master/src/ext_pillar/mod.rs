@@ -89,6 +89,40 @@ impl ExtPillar {
         self.conf.sources.is_empty()
     }
 
+    /// Salt's `Pillar.compile_pillar`: `sls` compiles the pillar top and SLS
+    /// with the given pillar in their templates' context; the external
+    /// pillars are merged over it, or with `ext_pillar_first` compiled
+    /// first, given to `sls`, and merged under its result.
+    pub fn compile(
+        &self,
+        minion: &Minion<'_>,
+        compiler: &dyn Compiler,
+        sls: &dyn Fn(&Value) -> CompiledPillar,
+    ) -> CompiledPillar {
+        let empty = Value::Object(Map::new());
+        if self.is_empty() {
+            return sls(&empty);
+        }
+        if !self.conf.first {
+            let compiled = sls(&empty);
+            let mut errors = compiled.errors;
+            let pillar = self.apply(compiled.pillar, minion, compiler, &mut errors);
+            return CompiledPillar { pillar, errors };
+        }
+        let mut errors = Vec::new();
+        let ext = self.apply(empty, minion, compiler, &mut errors);
+        let compiled = sls(&ext);
+        errors.extend(compiled.errors);
+        let pillar = match self.conf.merging.merge(&ext, &compiled.pillar) {
+            Ok(p) => p,
+            Err(e) => {
+                errors.push(e.to_string());
+                compiled.pillar
+            }
+        };
+        CompiledPillar { pillar, errors }
+    }
+
     /// Salt's `Pillar.ext_pillar`: every external pillar compiled in order
     /// and merged into `pillar`. Errors are appended to `errors` (and
     /// logged).
