@@ -582,3 +582,21 @@ fn git_pillar_env_option_and_unreachable_remote() {
         "{errors:?}"
     );
 }
+
+/// `examples/master.yaml` documents every option `conf.rs` reads, with the
+/// defaults the code uses.
+#[test]
+fn example_documents_every_ext_pillar_option() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/master.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let keys = brine_proto::conf::keys_read_in(include_str!("conf.rs"));
+    assert!(keys.len() >= 9, "{keys:?}");
+    for key in keys {
+        assert!(
+            text.contains(&format!("\n{key}:")),
+            "examples/master.yaml lacks '{key}'"
+        );
+    }
+    let example = conf(&text).unwrap();
+    assert_eq!(example, conf("").unwrap());
+}
