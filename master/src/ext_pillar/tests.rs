@@ -141,8 +141,8 @@ fn config_reads_salt_forms() {
     let Source::Git(remotes) = &c.sources[3] else {
         panic!("{:?}", c.sources[3])
     };
-    let want = |url: &str, branch: &str, env: Option<&str>, root: &str, name: Option<&str>| {
-        GitRemote {
+    let want =
+        |url: &str, branch: &str, env: Option<&str>, root: &str, name: Option<&str>| GitRemote {
             url: url.into(),
             branch: branch.into(),
             env: env.map(Into::into),
@@ -150,14 +150,19 @@ fn config_reads_salt_forms() {
             mountpoint: String::new(),
             name: name.map(Into::into),
             base: "master".into(),
-        }
-    };
+        };
     assert_eq!(
         remotes,
         &vec![
             want("file:///srv/p.git", "master", None, "pillar", None),
             want("file:///srv/q.git", "master", None, "pillar", None),
-            want("file:///srv/p.git", "dev", Some("develop"), "other", Some("devp")),
+            want(
+                "file:///srv/p.git",
+                "dev",
+                Some("develop"),
+                "other",
+                Some("devp")
+            ),
         ]
     );
 }
@@ -172,9 +177,15 @@ fn config_defaults_and_errors() {
         ("ext_pillar: {cmd_yaml: x}\n", "malformed"),
         ("ext_pillar:\n  - cmd_yaml: ''\n", "command line"),
         ("ext_pillar:\n  - file_tree: {}\n", "no root_dir"),
-        ("ext_pillar:\n  - file_tree: {root_dir: /x, keep_newline: 3}\n", "keep_newline"),
+        (
+            "ext_pillar:\n  - file_tree: {root_dir: /x, keep_newline: 3}\n",
+            "keep_newline",
+        ),
         ("ext_pillar:\n  - git:\n    - a b c\n", "branch"),
-        ("ext_pillar:\n  - git:\n    - master /r:\n      - colour: red\n", "colour"),
+        (
+            "ext_pillar:\n  - git:\n    - master /r:\n      - colour: red\n",
+            "colour",
+        ),
     ] {
         let err = conf(text).unwrap_err().to_string();
         assert!(err.contains(needle), "{text}: {err}");
@@ -213,7 +224,8 @@ fn strategies_merge_as_salt_documents() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = doc_pair();
     let src = yaml_ext(dir.path(), "b", &serde_yaml::to_string(&b).unwrap());
-    let run = |strategy: &str| apply_for(&ext_of(vec![src.clone()], strategy, false), "m", a.clone());
+    let run =
+        |strategy: &str| apply_for(&ext_of(vec![src.clone()], strategy, false), "m", a.clone());
     let recursed = json!({"foo": 42, "bar": {"element1": true, "element2": true}, "baz": "quux"});
     for s in ["smart", "recurse"] {
         let (p, errors) = run(s);
@@ -222,10 +234,16 @@ fn strategies_merge_as_salt_documents() {
     }
     // overwrite: a shared top-level key takes the new value whole.
     let (p, _) = run("overwrite");
-    assert_eq!(p, json!({"foo": 42, "bar": {"element2": true}, "baz": "quux"}));
+    assert_eq!(
+        p,
+        json!({"foo": 42, "bar": {"element2": true}, "baz": "quux"})
+    );
     // aggregate without yamlex tags: mappings are not merged in depth.
     let (p, _) = run("aggregate");
-    assert_eq!(p, json!({"foo": 42, "bar": {"element2": true}, "baz": "quux"}));
+    assert_eq!(
+        p,
+        json!({"foo": 42, "bar": {"element2": true}, "baz": "quux"})
+    );
 }
 
 #[test]
@@ -233,7 +251,11 @@ fn merge_lists_extends_lists() {
     let dir = tempfile::tempdir().unwrap();
     let src = yaml_ext(dir.path(), "l", "users: [bob, carol]\n");
     let before = json!({"users": ["alice", "bob"]});
-    let (p, _) = apply_for(&ext_of(vec![src.clone()], "smart", true), "m", before.clone());
+    let (p, _) = apply_for(
+        &ext_of(vec![src.clone()], "smart", true),
+        "m",
+        before.clone(),
+    );
     assert_eq!(p["users"], json!(["alice", "bob", "carol"]));
     let (p, _) = apply_for(&ext_of(vec![src], "smart", false), "m", before);
     assert_eq!(p["users"], json!(["bob", "carol"]));
@@ -299,7 +321,10 @@ fn sources_merge_in_order_and_first_puts_sls_on_top() {
     let c = ext.compile(&m, &TestCompiler::new(), &sls);
     assert!(c.errors.is_empty(), "{:?}", c.errors);
     // The SLS saw the external data as `pillar` and win over it.
-    assert_eq!(c.pillar, json!({"role": "sls", "only1": "x", "from_sls": "x"}));
+    assert_eq!(
+        c.pillar,
+        json!({"role": "sls", "only1": "x", "from_sls": "x"})
+    );
 }
 
 // ---- cmd_yaml / cmd_json ----------------------------------------------------
@@ -312,7 +337,11 @@ fn cmd_yaml_and_json_get_the_minion_id() {
         "gen-yaml",
         "printf 'host: %s\\nargs: [%s]\\nnested:\\n  a: 1\\n' \"$1\" \"$2\"",
     );
-    let j = script(dir.path(), "gen-json", "printf '{\"who\": \"%s\", \"n\": [1, 2]}' \"$1\"");
+    let j = script(
+        dir.path(),
+        "gen-json",
+        "printf '{\"who\": \"%s\", \"n\": [1, 2]}' \"$1\"",
+    );
     let ext = ext_of(
         vec![
             Source::CmdYaml(format!("{} %s 'two words'", y.display())),
@@ -354,11 +383,21 @@ fn failing_commands_are_pillar_errors() {
     // What failed added nothing; what worked still counts.
     assert_eq!(p, json!({"sls": 1, "kept": "here"}));
     assert_eq!(errors.len(), 6, "{errors:#?}");
-    assert!(errors.iter().all(|e| e.starts_with("Failed to load ext_pillar cmd_")));
-    assert!(errors[0].contains("exited with code 3: boom"), "{}", errors[0]);
+    assert!(errors
+        .iter()
+        .all(|e| e.starts_with("Failed to load ext_pillar cmd_")));
+    assert!(
+        errors[0].contains("exited with code 3: boom"),
+        "{}",
+        errors[0]
+    );
     assert!(errors[1].contains("YAML data from"), "{}", errors[1]);
     assert!(errors[2].contains("JSON data from"), "{}", errors[2]);
-    assert!(errors[3].contains("not a dictionary but list"), "{}", errors[3]);
+    assert!(
+        errors[3].contains("not a dictionary but list"),
+        "{}",
+        errors[3]
+    );
     assert!(errors[4].contains("cannot run"), "{}", errors[4]);
     assert!(errors[5].contains("No closing quotation"), "{}", errors[5]);
 }
@@ -396,17 +435,18 @@ fn file_tree_reads_hosts_and_nodegroups() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     write(&root.join("hosts/web1/role"), "web\n");
-    write(&root.join("hosts/web1/apache/config.d/site.conf"), "Listen 80\n\n");
+    write(
+        &root.join("hosts/web1/apache/config.d/site.conf"),
+        "Listen 80\n\n",
+    );
     write(&root.join("hosts/web1/motd"), "hi\n");
     write(&root.join("hosts/db1/role"), "db\n");
     write(&root.join("nodegroups/webs/role"), "generic\n");
     write(&root.join("nodegroups/webs/tier"), "front\n");
     write(&root.join("nodegroups/dbs/tier"), "back\n");
     std::fs::create_dir_all(root.join("hosts/web1/empty")).unwrap();
-    let groups: BTreeMap<String, NodegroupDef> = serde_yaml::from_str(
-        "webs: 'web*'\ndbs: 'L@db1,db2'\n",
-    )
-    .unwrap();
+    let groups: BTreeMap<String, NodegroupDef> =
+        serde_yaml::from_str("webs: 'web*'\ndbs: 'L@db1,db2'\n").unwrap();
     let grains = Grains::new();
     let roots = LocalRoots::new(BTreeMap::new());
     let m = minion("web1", &grains, &groups, &roots);
@@ -439,7 +479,10 @@ fn file_tree_reads_hosts_and_nodegroups() {
 fn file_tree_templates_and_errors() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    write(&root.join("hosts/m/conf"), "{% set n = 2 %}port: {{ 40 + n }}\n");
+    write(
+        &root.join("hosts/m/conf"),
+        "{% set n = 2 %}port: {{ 40 + n }}\n",
+    );
     let grains = Grains::new();
     let groups = BTreeMap::new();
     let roots = LocalRoots::new(BTreeMap::new());
@@ -511,7 +554,10 @@ fn bare_repo(dir: &Path) -> String {
     let work = dir.join("work");
     std::fs::create_dir_all(&work).unwrap();
     git(&work, &["init", "--quiet", "--initial-branch=master"]);
-    write(&work.join("pillar/top.sls"), "base:\n  '*':\n    - common\n");
+    write(
+        &work.join("pillar/top.sls"),
+        "base:\n  '*':\n    - common\n",
+    );
     write(
         &work.join("pillar/common.sls"),
         "from_git: master\nshared:\n  git: 1\n",
