@@ -194,11 +194,19 @@ fn walk(
 fn strip_newline(keep: &KeepNewline, rel: &str) -> bool {
     match keep {
         KeepNewline::All(keep) => !keep,
-        KeepNewline::Globs(globs) => !globs.iter().any(|g| {
-            globset::GlobBuilder::new(g)
-                .literal_separator(false)
-                .build()
-                .is_ok_and(|g| g.compile_matcher().is_match(rel))
-        }),
+        KeepNewline::Globs(globs) => {
+            // Salt matches `os.path.join(prefix, name)`, where the prefix of
+            // the top directory is `.`: both spellings match.
+            let dotted = format!("./{rel}");
+            !globs.iter().any(|g| {
+                globset::GlobBuilder::new(g)
+                    .literal_separator(false)
+                    .build()
+                    .is_ok_and(|g| {
+                        let m = g.compile_matcher();
+                        m.is_match(rel) || (!rel.contains('/') && m.is_match(&dotted))
+                    })
+            })
+        }
     }
 }

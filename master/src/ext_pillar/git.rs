@@ -154,15 +154,25 @@ impl Remote {
         (env, "base".to_string())
     }
 
-    /// Fetches when never tried or last tried more than `every` ago.
+    /// Fetches when never tried or last tried more than `every` ago. Until
+    /// a first tree is there, callers wait for the fetch under way (a
+    /// master's first compiles must not all miss it); afterwards a fetch
+    /// under way is not waited for: the last tree is used meanwhile.
     fn refresh(&self, every: Duration) {
-        {
-            let mut last = self.last_try.lock().unwrap_or_else(|p| p.into_inner());
-            if last.is_some_and(|t| t.elapsed() < every) {
-                return;
+        let have_tree = !self.fs.view().envs().is_empty();
+        let mut last = if have_tree {
+            match self.last_try.try_lock() {
+                Ok(g) => g,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return,
             }
-            *last = Some(Instant::now());
+        } else {
+            self.last_try.lock().unwrap_or_else(|p| p.into_inner())
+        };
+        if last.is_some_and(|t| t.elapsed() < every) {
+            return;
         }
+        *last = Some(Instant::now());
         match self.fs.update() {
             Ok(()) => tracing::debug!(remote = %self.conf.label(), "git ext_pillar fetched"),
             Err(error) => {

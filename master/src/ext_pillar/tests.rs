@@ -465,6 +465,9 @@ fn file_tree_reads_hosts_and_nodegroups() {
             "apache": {"config.d": {"site.conf": "Listen 80\n\n"}},
         })
     );
+    t.keep_newline = KeepNewline::Globs(vec!["./motd".into()]);
+    let (p, _) = file_tree::compile(&t, &m, &render);
+    assert_eq!((&p["motd"], &p["role"]), (&json!("hi\n"), &json!("web")));
     t.keep_newline = KeepNewline::All(true);
     let (p, _) = file_tree::compile(&t, &m, &render);
     assert_eq!(p["role"], json!("web\n"));
@@ -645,4 +648,55 @@ fn example_documents_every_ext_pillar_option() {
     }
     let example = conf(&text).unwrap();
     assert_eq!(example, conf("").unwrap());
+}
+
+#[test]
+fn git_pillar_env_branch_follows_the_pillarenv_and_refetches() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = bare_repo(dir.path());
+    let c = conf(&format!(
+        "git_pillar_update_interval: 1\next_pillar:\n  - git:\n    - __env__ {url}:\n      - root: pillar\n"
+    ))
+    .unwrap();
+    let ext = ExtPillar::new(c, &dir.path().join("cache"));
+    let grains = Grains::new();
+    let groups = BTreeMap::new();
+    let roots = LocalRoots::new(BTreeMap::new());
+    let mut m = minion("m", &grains, &groups, &roots);
+    let run = |m: &Minion<'_>| {
+        let mut errors = Vec::new();
+        let p = ext.apply(json!({}), m, &TestCompiler::new(), &mut errors);
+        (p, errors)
+    };
+    // No pillarenv: git_pillar_base (master) as `base`.
+    let (p, errors) = run(&m);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(p["from_git"], json!("master"));
+    m.saltenv = Some("dev");
+    let (p, errors) = run(&m);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(p, json!({"from_git": "dev"}));
+    // A new commit upstream is seen once the update interval has passed.
+    let work = dir.path().join("work");
+    write(&work.join("pillar/dev.sls"), "from_git: dev2\n");
+    git(&work, &["commit", "--quiet", "-am", "dev2"]);
+    git(
+        &work,
+        &[
+            "push",
+            "--quiet",
+            dir.path().join("pillar.git").to_str().unwrap(),
+            "dev",
+        ],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (p, _) = run(&m);
+    assert_eq!(p, json!({"from_git": "dev2"}));
+    // A branch that does not exist is an error.
+    m.saltenv = Some("qa");
+    let (_, errors) = run(&m);
+    assert!(
+        errors[0].contains("branch 'qa' has not been fetched"),
+        "{errors:?}"
+    );
 }
