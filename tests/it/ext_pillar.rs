@@ -106,3 +106,64 @@ fn a_failing_ext_pillar_is_listed_under_errors() {
     // The master logged them too.
     assert!(c.logs().contains("ext_pillar failed"), "{}", c.logs());
 }
+
+fn git(repo: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args([
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.com",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("running git");
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+}
+
+/// A git ext_pillar compiled first: the pillar top's SLS see its data as
+/// `pillar` and win where both set a key.
+#[test]
+fn git_ext_pillar_first_feeds_the_pillar_sls() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let repo = d.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "--quiet", "--initial-branch=main"]);
+    write(&repo, "pillar/top.sls", "base:\n  'web*':\n    - web\n");
+    write(&repo, "pillar/web.sls", "from_git: yes-git\nport: 80\n");
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "--quiet", "-m", "pillar"]);
+    write(d, "pillar/top.sls", "base:\n  '*':\n    - common\n");
+    write(
+        d,
+        "pillar/common.sls",
+        "seen: {{ pillar.get('from_git', 'nothing') }}\nport: 8080\n",
+    );
+    let c = Cluster::builder()
+        .master_config(&format!(
+            "pillar_roots:\n  base:\n    - {d}/pillar\next_pillar_first: true\n\
+             git_pillar_base: main\n\
+             ext_pillar:\n  - git:\n    - main file://{d}/repo:\n      - root: pillar\n",
+            d = d.display()
+        ))
+        .minion("web1", "role: web")
+        .minion("db1", "role: db")
+        .start();
+    c.accept_all();
+    let (res, v) = c.brine_json(&["*", "pillar.items"]);
+    assert_eq!(res.code, 0, "{res:?}");
+    assert_eq!(
+        v,
+        json!({
+            "web1": {"from_git": "yes-git", "seen": "yes-git", "port": 8080},
+            "db1": {"seen": "nothing", "port": 8080},
+        })
+    );
+}
