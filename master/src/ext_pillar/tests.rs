@@ -700,3 +700,23 @@ fn git_pillar_env_branch_follows_the_pillarenv_and_refetches() {
         "{errors:?}"
     );
 }
+
+/// The master config reads these keys: none is warned about as ignored.
+#[test]
+fn master_config_acts_on_ext_pillar_keys() {
+    let raw = RawConfig::parse(
+        "master",
+        "ext_pillar:\n  - cmd_json: /bin/true\next_pillar_first: true\n\
+         pillar_source_merging_strategy: recurse\npillar_merge_lists: true\n\
+         git_pillar_base: main\ngit_pillar_branch: main\ngit_pillar_root: p\n\
+         git_pillar_env: base\ngit_pillar_update_interval: 5\n",
+    )
+    .unwrap();
+    let c = crate::config::MasterConfig::from_raw(Path::new("/etc/brine"), raw).unwrap();
+    assert!(c.ignored_keys.is_empty(), "{:?}", c.ignored_keys);
+    assert_eq!(
+        c.ext_pillar.sources,
+        vec![Source::CmdJson("/bin/true".into())]
+    );
+    assert_eq!(c.ext_pillar.merging.strategy, "recurse");
+}
