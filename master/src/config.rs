@@ -64,10 +64,6 @@ const SALT_KEYS_IGNORED: &[(&str, &str)] = &[
     ("gather_job_timeout", NOT_YET),
     ("top_file_merging_strategy", NOT_YET),
     ("ping_on_rotate", NOT_YET),
-    // Reserved for the ext_pillar work (issue 13, another branch): until it
-    // lands, these are warned about like any option without effect.
-    ("ext_pillar", NOT_YET),
-    ("pillar_source_merging_strategy", NOT_YET),
 ];
 
 #[derive(Debug, Clone)]
@@ -130,6 +126,9 @@ pub struct MasterConfig {
     /// Keys in the file this master does not act on, each with why
     /// (warned about at start-up).
     pub ignored_keys: Vec<IgnoredKey>,
+    /// External pillars and how pillar sources merge (`ext_pillar`,
+    /// `pillar_source_merging_strategy`...; read in `ext_pillar::conf`).
+    pub ext_pillar: crate::ext_pillar::ExtPillarConfig,
 }
 
 impl MasterConfig {
@@ -237,6 +236,7 @@ impl MasterConfig {
                 raw.get("gitfs_saltenv_blacklist")?,
             )?,
         };
+        let ext_pillar = crate::ext_pillar::conf::from_raw(&mut raw)?;
         let ignored_keys = raw.ignored_keys(SALT_KEYS_IGNORED);
         Ok(MasterConfig {
             config_dir: config_dir.to_path_buf(),
@@ -268,6 +268,7 @@ impl MasterConfig {
             fileserver_backend,
             gitfs,
             ignored_keys,
+            ext_pillar,
         })
     }
 

@@ -19,7 +19,7 @@ use std::time::SystemTime;
 use brine_proto::targeting::MinionFacts;
 use brine_proto::{FileBlob, MAX_FRAME_LEN};
 use brine_states::compile::SlsRenderer;
-use brine_states::pillar::{compile_pillar, CompiledPillar};
+use brine_states::pillar::{compile_pillar_merged, CompiledPillar, Merging};
 use brine_states::render::ContextRenderer;
 use brine_states::source::{clean_rel_path, sha256_file};
 use brine_states::{FileSource, LocalRoots, SourceError};
@@ -323,8 +323,21 @@ impl FileServer {
         renderer: &dyn SlsRenderer,
         nodegroups: &BTreeMap<String, brine_proto::targeting::NodegroupDef>,
     ) -> CompiledPillar {
+        self.pillar_merged(facts, saltenv, renderer, nodegroups, &Merging::default())
+    }
+
+    /// [`FileServer::pillar`] merging sources as `merging` says
+    /// (`pillar_source_merging_strategy`, `pillar_merge_lists`).
+    pub fn pillar_merged(
+        &self,
+        facts: &MinionFacts<'_>,
+        saltenv: Option<&str>,
+        renderer: &dyn SlsRenderer,
+        nodegroups: &BTreeMap<String, brine_proto::targeting::NodegroupDef>,
+        merging: &Merging,
+    ) -> CompiledPillar {
         match saltenv {
-            None => compile_pillar(&self.pillar, renderer, facts, false, nodegroups),
+            None => compile_pillar_merged(&self.pillar, renderer, facts, merging, None, nodegroups),
             Some(env) => {
                 let only: BTreeMap<String, Vec<PathBuf>> = self
                     .pillar
@@ -332,7 +345,14 @@ impl FileServer {
                     .get(env)
                     .map(|dirs| BTreeMap::from([(env.to_string(), dirs.clone())]))
                     .unwrap_or_default();
-                compile_pillar(&LocalRoots::new(only), renderer, facts, false, nodegroups)
+                compile_pillar_merged(
+                    &LocalRoots::new(only),
+                    renderer,
+                    facts,
+                    merging,
+                    Some(env),
+                    nodegroups,
+                )
             }
         }
     }

@@ -5,6 +5,7 @@ pub mod acl;
 pub mod clisock;
 pub mod cluster;
 pub mod config;
+pub mod ext_pillar;
 pub mod fileserver;
 pub mod gitfs;
 pub mod inventory;

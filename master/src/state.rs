@@ -104,6 +104,8 @@ pub struct Master {
     pub files: Arc<FileServer>,
     /// Set once at start by the binary; unset, pillar has no functions.
     pub pillar_functions: std::sync::OnceLock<PillarFunctions>,
+    /// External pillars (`ext_pillar`), merged into every compiled pillar.
+    pub ext_pillar: crate::ext_pillar::ExtPillar,
 }
 
 impl Master {
@@ -130,7 +132,10 @@ impl Master {
         // A fresh epoch per start: keys handed out by a previous run are void.
         let epoch = new_epoch_key(crate::store::now_ms() as u64);
         let files = Arc::new(FileServer::from_config(&config));
+        let ext_pillar =
+            crate::ext_pillar::ExtPillar::new(config.ext_pillar.clone(), &config.cachedir);
         Ok(Master {
+            ext_pillar,
             files,
             config,
             store,
@@ -384,9 +389,11 @@ impl Master {
     }
 
     /// Compiles minion `id`'s pillar from the pillar roots with the grains
-    /// the inventory holds for it (`saltenv`: only that environment). The
+    /// the inventory holds for it (`saltenv`: only that environment), and
+    /// merges the external pillars in (Salt's `Pillar.compile_pillar`). The
     /// whole pillar is kept for pillar targets. Blocks: pillar templates may
-    /// call execution functions, so run it on a blocking thread.
+    /// call execution functions and external pillars run commands, so run
+    /// it on a blocking thread.
     pub fn compile_pillar(&self, id: &str, saltenv: Option<&str>) -> CompiledPillar {
         let grains = self.grains(id).unwrap_or_default();
         let facts = MinionFacts {
@@ -401,15 +408,33 @@ impl Master {
             "config_dir": self.config.config_dir.display().to_string(),
         });
         let functions = self.pillar_functions.get().map(|make| make(id, &grains));
-        let renderer = pillar_renderer(
-            self.files.pillar_roots(),
-            &grains,
-            &opts,
-            functions.as_deref().map(|f| f as _),
-        );
-        let compiled = self
-            .files
-            .pillar(&facts, saltenv, &renderer, &self.config.nodegroups);
+        let functions = functions.as_deref().map(|f| f as _);
+        let ext = &self.ext_pillar;
+        let merging = &ext.conf.merging;
+        let nodegroups = &self.config.nodegroups;
+        let compiler = ExtCompiler {
+            facts: &facts,
+            opts: &opts,
+            functions,
+            merging,
+            nodegroups,
+            pillar_roots: self.files.pillar_roots(),
+        };
+        let minion = crate::ext_pillar::Minion {
+            id,
+            grains: &grains,
+            saltenv,
+            nodegroups,
+            pillar_roots: self.files.pillar_roots(),
+        };
+        let sls = |pillar: &serde_json::Value| {
+            let mut renderer =
+                pillar_renderer(self.files.pillar_roots(), &grains, &opts, functions);
+            renderer.pillar = pillar;
+            self.files
+                .pillar_merged(&facts, saltenv, &renderer, nodegroups, merging)
+        };
+        let compiled = ext.compile(&minion, &compiler, &sls);
         if let (None, serde_json::Value::Object(map)) = (saltenv, &compiled.pillar) {
             self.set_pillar(id, map.clone());
         }
@@ -692,4 +717,43 @@ fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 
 fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     m.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The master's pillar compiler as the external pillars use it: git_pillar
+/// checkouts compiled like the pillar roots, file_tree templates rendered
+/// like pillar SLS, for one minion.
+struct ExtCompiler<'a> {
+    facts: &'a MinionFacts<'a>,
+    opts: &'a serde_json::Value,
+    functions: Option<&'a dyn brine_states::ExecCaller>,
+    merging: &'a brine_states::pillar::Merging,
+    nodegroups: &'a std::collections::BTreeMap<String, brine_proto::targeting::NodegroupDef>,
+    pillar_roots: &'a brine_states::LocalRoots,
+}
+
+impl crate::ext_pillar::Compiler for ExtCompiler<'_> {
+    fn compile(&self, roots: &brine_states::LocalRoots, env: &str) -> CompiledPillar {
+        let renderer = pillar_renderer(roots, self.facts.grains, self.opts, self.functions);
+        brine_states::pillar::compile_pillar_merged(
+            roots,
+            &renderer,
+            self.facts,
+            self.merging,
+            Some(env),
+            self.nodegroups,
+        )
+    }
+
+    fn render(&self, name: &str, text: &str) -> Result<serde_json::Value, String> {
+        use brine_states::compile::SlsRenderer;
+        let renderer = pillar_renderer(
+            self.pillar_roots,
+            self.facts.grains,
+            self.opts,
+            self.functions,
+        );
+        renderer
+            .render("base", name, name, text)
+            .map(|node| node.to_json())
+    }
 }

@@ -21,8 +21,47 @@ pub struct CompiledPillar {
     pub errors: Vec<String>,
 }
 
+/// How pillar sources are merged: Salt's `pillar_source_merging_strategy`
+/// (`smart`, `recurse`, `aggregate`, `overwrite`, `none`; `list` as
+/// `dictupdate.merge` has it) and `pillar_merge_lists`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merging {
+    pub strategy: String,
+    pub merge_lists: bool,
+}
+
+impl Default for Merging {
+    fn default() -> Self {
+        Merging {
+            strategy: "smart".into(),
+            merge_lists: false,
+        }
+    }
+}
+
+impl Merging {
+    /// The strategies `pillar_source_merging_strategy` accepts.
+    pub const STRATEGIES: &'static [&'static str] =
+        &["smart", "recurse", "aggregate", "overwrite", "none", "list"];
+
+    /// `dictupdate.merge(a, b, strategy, renderer, merge_lists)` as the
+    /// pillar does it (renderer `yaml`: `smart` is `recurse`). A side that is
+    /// not a mapping leaves `a` as it was and is reported.
+    pub fn merge(&self, a: &Value, b: &Value) -> Result<Value, data::MergeError> {
+        data::merge(a, b, &self.strategy, "yaml", self.merge_lists)
+    }
+
+    /// [`Merging::merge`] into `a`, keeping `a` when `b` cannot be merged.
+    fn merge_into(&self, a: &mut Value, b: Value, errors: &mut Vec<String>) {
+        match self.merge(a, &b) {
+            Ok(merged) => *a = merged,
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+}
+
 /// Builds the pillar of the minion described by `facts` from `files`
-/// (the pillar roots). `overrides` (the `pillar=` argument) is merged last.
+/// (the pillar roots), merged with Salt's default (`smart`) strategy.
 pub fn compile_pillar(
     files: &dyn FileSource,
     renderer: &dyn SlsRenderer,
@@ -30,9 +69,30 @@ pub fn compile_pillar(
     merge_lists: bool,
     nodegroups: &BTreeMap<String, NodegroupDef>,
 ) -> CompiledPillar {
+    let merging = Merging {
+        merge_lists,
+        ..Merging::default()
+    };
+    compile_pillar_merged(files, renderer, facts, &merging, None, nodegroups)
+}
+
+/// [`compile_pillar`] with a merging strategy. `saltenv` is the minion's
+/// pillarenv when it asked for one: with strategy `none` and no pillarenv,
+/// only the `base` top file is read (Salt's `get_tops`).
+pub fn compile_pillar_merged(
+    files: &dyn FileSource,
+    renderer: &dyn SlsRenderer,
+    facts: &MinionFacts<'_>,
+    merging: &Merging,
+    saltenv: Option<&str>,
+    nodegroups: &BTreeMap<String, NodegroupDef>,
+) -> CompiledPillar {
     let mut errors = Vec::new();
     let mut top = Map::new();
     for env in files.envs() {
+        if merging.strategy == "none" && env != saltenv.unwrap_or("base") {
+            continue;
+        }
         let text = match files.read(&env, "top.sls") {
             Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
             Ok(None) => continue,
@@ -75,11 +135,19 @@ pub fn compile_pillar(
                 files_to_render.push(sls_match.clone());
             }
             for sls in files_to_render {
-                let pstate =
-                    render_pstate(files, renderer, &avail, &sls, &env, &mut mods, &mut errors);
+                let pstate = render_pstate(
+                    files,
+                    renderer,
+                    &avail,
+                    &sls,
+                    &env,
+                    &mut mods,
+                    &mut errors,
+                    merging,
+                );
                 if let Some(p) = pstate {
                     if p.is_object() {
-                        data::update(&mut pillar, p, merge_lists);
+                        merging.merge_into(&mut pillar, p, &mut errors);
                     }
                 }
             }
@@ -101,6 +169,7 @@ fn avail_sls(files: &dyn FileSource, env: &str) -> Vec<String> {
     names
 }
 
+#[allow(clippy::too_many_arguments)]
 fn render_pstate(
     files: &dyn FileSource,
     renderer: &dyn SlsRenderer,
@@ -109,6 +178,7 @@ fn render_pstate(
     env: &str,
     mods: &mut HashMap<String, Option<Value>>,
     errors: &mut Vec<String>,
+    merging: &Merging,
 ) -> Option<Value> {
     let base = sls.replace('.', "/");
     let mut found = None;
@@ -190,7 +260,7 @@ fn render_pstate(
         for m in matched {
             let nstate = match mods.get(&m) {
                 Some(done) => done.clone(),
-                None => render_pstate(files, renderer, avail, &m, env, mods, errors),
+                None => render_pstate(files, renderer, avail, &m, env, mods, errors, merging),
             };
             if let Some(mut n) = nstate {
                 if let Some(key) = &key {
@@ -209,7 +279,10 @@ fn render_pstate(
     for s in include_states {
         out = Some(match out {
             None => s,
-            Some(acc) => data::merge_recurse(&acc, s, false),
+            Some(mut acc) => {
+                merging.merge_into(&mut acc, s, errors);
+                acc
+            }
         });
     }
     out
