@@ -29,6 +29,27 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         cli_example: "brine '*' sys.list_modules\nbrine '*' sys.list_modules 's*'",
         run: list_modules,
     },
+    FunctionSpec {
+        name: "sys.list_state_functions",
+        doc: "List the state functions this minion applies (file.managed, pkg.installed, ...), sorted.\n\n\
+              - names: state modules (`file`) or globs (`file.*`); none: every state function.",
+        cli_example: "brine '*' sys.list_state_functions\nbrine '*' sys.list_state_functions file pkg",
+        run: list_state_functions,
+    },
+    FunctionSpec {
+        name: "sys.list_state_modules",
+        doc: "List the state modules this minion applies, sorted.\n\n\
+              - names: globs matched against the module names; none: every state module.",
+        cli_example: "brine '*' sys.list_state_modules\nbrine '*' sys.list_state_modules 'ssh*'",
+        run: list_state_modules,
+    },
+    FunctionSpec {
+        name: "sys.state_doc",
+        doc: "Return the documentation of state functions: {name: doc}.\n\n\
+              - names: state modules (`file`), functions (`file.managed`) or globs; none: every one.",
+        cli_example: "brine '*' sys.state_doc file.managed\nbrine '*' sys.state_doc pkgrepo",
+        run: state_doc,
+    },
 ];
 
 /// Python's `fnmatch.fnmatchcase`: `*` any run, `?` one character, `[abc]`,
@@ -158,6 +179,60 @@ fn list_modules(_ctx: CallCtx, args: Args) -> ModFuture {
     })
 }
 
+/// The state table's entries chosen by Salt's rule for `sys.list_state_functions`
+/// (a glob or a dotted name matches function names; a bare name selects a module).
+fn select_states(patterns: &[String]) -> Vec<&'static brine_states::registry::StateSpec> {
+    let all = brine_states::registry::states();
+    all.iter()
+        .copied()
+        .filter(|s| {
+            patterns.is_empty()
+                || patterns.iter().any(|p| {
+                    if p.contains('*') || p.contains('.') {
+                        fnmatch(p, s.name)
+                    } else {
+                        module_of(s.name) == p.as_str()
+                    }
+                })
+        })
+        .collect()
+}
+
+fn list_state_functions(_ctx: CallCtx, args: Args) -> ModFuture {
+    Box::pin(async move {
+        let patterns = names(args)?;
+        let funs = select_states(&patterns)
+            .iter()
+            .map(|s| Value::String(s.name.to_string()))
+            .collect();
+        Ok(Value::Array(funs).into())
+    })
+}
+
+fn list_state_modules(_ctx: CallCtx, args: Args) -> ModFuture {
+    Box::pin(async move {
+        let patterns = names(args)?;
+        let mut mods: Vec<&str> = brine_states::registry::states()
+            .iter()
+            .map(|s| module_of(s.name))
+            .filter(|m| patterns.is_empty() || patterns.iter().any(|p| fnmatch(p, m)))
+            .collect();
+        mods.dedup();
+        Ok(Value::Array(mods.into_iter().map(|m| Value::String(m.into())).collect()).into())
+    })
+}
+
+fn state_doc(_ctx: CallCtx, args: Args) -> ModFuture {
+    Box::pin(async move {
+        let patterns = names(args)?;
+        let docs: Map<String, Value> = select_states(&patterns)
+            .iter()
+            .map(|s| (s.name.to_string(), Value::String(s.doc.to_string())))
+            .collect();
+        Ok(Value::Object(docs).into())
+    })
+}
+
 fn doc(_ctx: CallCtx, args: Args) -> ModFuture {
     Box::pin(async move {
         let patterns = names(args)?;
@@ -201,18 +276,61 @@ mod tests {
         let v = call(list_functions, "sys.list_functions", vec![json!("sys")]).await;
         assert_eq!(
             v,
-            json!(["sys.doc", "sys.list_functions", "sys.list_modules"])
+            json!([
+                "sys.doc",
+                "sys.list_functions",
+                "sys.list_modules",
+                "sys.list_state_functions",
+                "sys.list_state_modules",
+                "sys.state_doc"
+            ])
         );
         let v = call(
             list_functions,
             "sys.list_functions",
-            vec![json!("sys.list_*")],
+            vec![json!("sys.list_*s")],
         )
         .await;
-        assert_eq!(v, json!(["sys.list_functions", "sys.list_modules"]));
+        assert_eq!(
+            v,
+            json!([
+                "sys.list_functions",
+                "sys.list_modules",
+                "sys.list_state_functions",
+                "sys.list_state_modules"
+            ])
+        );
         let all = call(list_functions, "sys.list_functions", vec![]).await;
         assert_eq!(all.as_array().unwrap().len(), registry::functions().len());
         assert!(all.as_array().unwrap().contains(&json!("cmd.run")));
+    }
+
+    #[tokio::test]
+    async fn state_functions_modules_and_doc() {
+        let v = call(
+            list_state_functions,
+            "sys.list_state_functions",
+            vec![json!("pkgrepo")],
+        )
+        .await;
+        assert_eq!(v, json!(["pkgrepo.absent", "pkgrepo.managed"]));
+        let v = call(list_state_functions, "sys.list_state_functions", vec![]).await;
+        assert!(
+            v.as_array().unwrap().contains(&json!("file.managed")),
+            "{v}"
+        );
+        let v = call(
+            list_state_modules,
+            "sys.list_state_modules",
+            vec![json!("ssh*")],
+        )
+        .await;
+        assert_eq!(v, json!(["ssh_auth", "ssh_known_hosts"]));
+        let v = call(state_doc, "sys.state_doc", vec![json!("mount.mounted")]).await;
+        assert!(
+            v["mount.mounted"].as_str().unwrap().starts_with("Verify"),
+            "{v}"
+        );
     }
 
     #[tokio::test]
