@@ -10,9 +10,11 @@
 mod cancel;
 mod cap;
 mod runner;
+mod shlex;
 
 pub use cancel::Cancel;
 pub use cap::{
     finish_capped, keep_capped, max_output_bytes, set_max_output_bytes, DEFAULT_MAX_OUTPUT_BYTES,
 };
 pub use runner::{run, run_async, spawn_detached, Ending, Finished, Run, TERM_GRACE};
+pub use shlex::shlex_split;
