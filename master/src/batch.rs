@@ -7,7 +7,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// The size of a window: `N` minions, or `N%` of `total` (at least one).
+/// The size of a window: `N` minions, or `N%` of `total`, as Salt's
+/// `Batch.get_bnum`: the share rounded down, but at least one.
 pub fn batch_size(spec: &str, total: usize) -> Result<usize, String> {
     let bad = || format!("invalid batch size '{spec}': expected N or N%");
     if let Some(p) = spec.strip_suffix('%') {
@@ -15,7 +16,7 @@ pub fn batch_size(spec: &str, total: usize) -> Result<usize, String> {
         if !(pct > 0.0 && pct.is_finite()) {
             return Err(bad());
         }
-        Ok(((total as f64) * pct / 100.0).ceil().max(1.0) as usize)
+        Ok(((total as f64) * pct / 100.0).floor().max(1.0) as usize)
     } else {
         let n: usize = spec.trim().parse().map_err(|_| bad())?;
         if n == 0 {
@@ -127,7 +128,9 @@ mod tests {
     #[test]
     fn sizes_count_or_percent() {
         assert_eq!(batch_size("3", 10), Ok(3));
-        assert_eq!(batch_size("10%", 25), Ok(3));
+        // Salt rounds the share down (2.5 is 2), a share under one is one
+        assert_eq!(batch_size("10%", 25), Ok(2));
+        assert_eq!(batch_size("34%", 3), Ok(1));
         assert_eq!(batch_size("1%", 5), Ok(1));
         assert!(batch_size("0", 5).is_err());
         assert!(batch_size("x%", 5).is_err());
