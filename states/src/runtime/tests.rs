@@ -852,7 +852,8 @@ fn failhard_reaches_only_the_functions_that_take_it() {
     use super::{DynStateFn, StateTable};
     use crate::result::StateResult;
 
-    struct Saw(Arc<Mutex<Vec<(String, Option<Value>)>>>);
+    type Seen = Arc<Mutex<Vec<(String, Option<Value>)>>>;
+    struct Saw(Seen);
     impl StateTable for Saw {
         fn lookup(&self, name: &str) -> Option<DynStateFn> {
             if !name.starts_with("salt.") {
