@@ -2,6 +2,7 @@
 //! publish port (4505), the request port (4506) and the local CLI socket.
 
 pub mod acl;
+pub mod batch;
 pub mod clisock;
 pub mod cluster;
 pub mod config;

@@ -5,6 +5,8 @@
 //! `salt.state` and `salt.function` publish real jobs through the master's
 //! job path and judge every targeted minion's return, `salt.runner` runs
 //! one of this master's runners, `salt.wait_for_event` fails (no event bus).
+//! A step's `batch` runs its job over the master's rolling batch window
+//! (`batched`).
 //!
 //! Runners run on a blocking thread; the jobs are async, so the functions
 //! hold the runtime's handle and block on them.
@@ -21,8 +23,9 @@ use brine_states::runtime::{DynStateFn, RunOpts, StateTable};
 use brine_states::{FileSource, SourceError, StateArgs, StateCtx, StateResult};
 use serde_json::{json, Map, Value};
 
+use crate::batch::{batch_size, BatchWindow};
 use crate::fileserver::{pillar_renderer, FileServer, ServeError};
-use crate::jobs::{publish, PublishRequest};
+use crate::jobs::{expected_minions, publish, resolve_target, PublishRequest};
 use crate::state::Master;
 
 /// The runner names that orchestrate, as Salt's `state` runner has them.
@@ -221,9 +224,10 @@ pub fn orchestrate(
                     "state.orchestrate: runs only on the master's runtime".to_string()
                 })?,
                 user: user.to_string(),
+                failhard: truthy_arg(kwarg.get("failhard")).unwrap_or(false),
             };
             let opts = RunOpts {
-                failhard: truthy_arg(kwarg.get("failhard")).unwrap_or(false),
+                failhard: table.failhard,
                 extra: Some(Arc::new(table)),
             };
             match brine_states::runtime::apply(&high, &ctx, &opts) {
@@ -276,6 +280,9 @@ struct Orchestration {
     master: Arc<Master>,
     handle: tokio::runtime::Handle,
     user: String,
+    /// The orchestration's own `failhard` (Salt's `__opts__["failhard"]`),
+    /// which a batched step honours like its own.
+    failhard: bool,
 }
 
 impl StateTable for Orchestration {
@@ -291,12 +298,14 @@ impl StateTable for Orchestration {
             master: self.master.clone(),
             handle: self.handle.clone(),
             user: self.user.clone(),
+            failhard: self.failhard,
         };
         Some(Arc::new(move |ctx, args| f(&me, ctx, args)))
     }
 }
 
 /// What one published job gave back.
+#[derive(Debug)]
 struct JobOutcome {
     returns: Vec<JobReturn>,
     missing: Vec<Missing>,
@@ -333,6 +342,58 @@ impl Orchestration {
         Ok(outcome)
     }
 
+    /// The step's job: one job, or with `batch` the master's rolling window
+    /// over the matched minions, a job per start (Salt's `cmd_batch`).
+    fn run_step(&self, args: &StateArgs, req: PublishRequest) -> Result<StepRun, String> {
+        let Some(spec) = args
+            .get("batch")
+            .filter(|v| !v.is_null() && **v != Value::Bool(false) && v.as_str() != Some(""))
+            .map(batched::batch_spec)
+        else {
+            return Ok(StepRun {
+                outcome: self.run_job(req)?,
+                not_run: Vec::new(),
+            });
+        };
+        let wait = batched::batch_wait(args.get("batch_wait"))?;
+        let (_, _, expr) = resolve_target(&self.master, &req.tgt, req.tgt_type)?;
+        let ids = expected_minions(&self.master, &expr);
+        if ids.is_empty() {
+            return Ok(StepRun {
+                outcome: JobOutcome {
+                    returns: Vec::new(),
+                    missing: Vec::new(),
+                },
+                not_run: Vec::new(),
+            });
+        }
+        let size = batch_size(&spec, ids.len())?;
+        let failhard = args.bool("failhard", false) || self.failhard;
+        let master = self.master.clone();
+        let start = move |ids: Vec<String>, tx| {
+            let job = PublishRequest {
+                tgt: ids.join(","),
+                tgt_type: TargetType::List,
+                fun: req.fun.clone(),
+                arg: req.arg.clone(),
+                kwarg: req.kwarg.clone(),
+                timeout: req.timeout,
+                detach: false,
+                user: req.user.clone(),
+            };
+            tokio::spawn(batched::sub_job(master.clone(), job, ids, tx));
+        };
+        let run = self.handle.block_on(batched::drive(
+            BatchWindow::new(ids, size, wait),
+            failhard,
+            start,
+        ))?;
+        Ok(StepRun {
+            outcome: run.outcome,
+            not_run: run.not_run,
+        })
+    }
+
     /// The job of a `salt.state`/`salt.function` step: target, timeout, and
     /// warnings for the options this master ignores.
     fn request(
@@ -358,7 +419,7 @@ impl Orchestration {
             .unwrap_or_else(|| "glob".into())
             .parse()
             .map_err(|e: brine_proto::targeting::TargetError| e.to_string())?;
-        for ignored in ["batch", "concurrent", "queue", "subset", "ssh", "ret"] {
+        for ignored in ["concurrent", "queue", "subset", "ssh", "ret"] {
             if args
                 .get(ignored)
                 .is_some_and(|v| *v != Value::Bool(false) && v.as_str() != Some(""))
@@ -478,7 +539,7 @@ fn salt_state(o: &Orchestration, ctx: &StateCtx<'_>, args: &StateArgs) -> StateR
             return ret;
         }
     };
-    let outcome = match o.run_job(req) {
+    let step = match o.run_step(args, req) {
         Ok(x) => x,
         Err(e) => {
             ret.result = Some(false);
@@ -488,16 +549,36 @@ fn salt_state(o: &Orchestration, ctx: &StateCtx<'_>, args: &StateArgs) -> StateR
         }
     };
     ret.warnings = warnings;
-    judge_state(
+    let judged = judge_state(
         ret,
-        outcome,
+        step.outcome,
         &StateJudgement {
             fail_ok,
             allow_fail,
             expect_minions,
             test,
         },
-    )
+    );
+    note_not_run(&step.not_run, judged)
+}
+
+/// What a step's job (or batched jobs) gave back.
+struct StepRun {
+    outcome: JobOutcome,
+    /// The minions a batch run's `failhard` kept from running.
+    not_run: Vec<String>,
+}
+
+/// Salt leaves the minions `failhard` kept from running out of the step's
+/// return; the comment names them, so none goes unnoticed.
+fn note_not_run(not_run: &[String], mut ret: StateResult) -> StateResult {
+    if !not_run.is_empty() {
+        ret.comment.push_str(&format!(
+            " Batch run stopped by failhard; not run on: {}.",
+            not_run.join(", ")
+        ));
+    }
+    ret
 }
 
 /// How a `salt.state` step judges its minions' returns.
@@ -612,14 +693,21 @@ fn salt_function(o: &Orchestration, ctx: &StateCtx<'_>, args: &StateArgs) -> Sta
         ret.warnings = warnings;
         return ret;
     }
-    if args.get("fail_function").is_some() {
-        warnings.push("'fail_function' is not supported by this master and was ignored".into());
+    if let Some(f) = args.get("fail_function").filter(|v| !v.is_null()) {
+        // Salt calls `__salt__[fail_function](ret)` on the master's own
+        // minion; this master runs no execution modules of its own
+        warnings.push(format!(
+            "'fail_function' ({}) needs an execution module run on the master, which this \
+             master does not have; it was ignored and each minion was judged by its \
+             retcode and return",
+            f.as_str().map_or_else(|| f.to_string(), str::to_string)
+        ));
     }
     let fail_ok = fail_minions(args, &mut warnings);
     let expect_minions = args.bool("expect_minions", false);
-    let outcome = match o
+    let step = match o
         .request(args, &fun, arg, kwarg, &mut warnings)
-        .and_then(|req| o.run_job(req))
+        .and_then(|req| o.run_step(args, req))
     {
         Ok(x) => x,
         Err(e) => {
@@ -630,7 +718,8 @@ fn salt_function(o: &Orchestration, ctx: &StateCtx<'_>, args: &StateArgs) -> Sta
         }
     };
     ret.warnings = warnings;
-    judge_function(ret, &fun, outcome, &fail_ok, expect_minions)
+    let judged = judge_function(ret, &fun, step.outcome, &fail_ok, expect_minions);
+    note_not_run(&step.not_run, judged)
 }
 
 /// Salt's verdict on a `salt.function` job: a minion fails on a non-zero
@@ -746,6 +835,8 @@ fn wait_for_event(_: &Orchestration, _: &StateCtx<'_>, args: &StateArgs) -> Stat
          so there is no event to wait for",
     )
 }
+
+mod batched;
 
 #[cfg(test)]
 mod tests;

@@ -226,3 +226,128 @@ fn orchestration_applies_states_then_runs_a_function_that_requires_them() {
         "{v}"
     );
 }
+
+/// `batch:` on a step: its job runs over the matched minions in a rolling
+/// window, a job per start, and every minion's return is judged as one.
+#[test]
+fn batched_steps_run_the_minions_in_rolling_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    tree(dir.path());
+    let out = dir.path().join("out");
+    write(
+        dir.path(),
+        "salt/orch/batch.sls",
+        "stamp_in_pairs:\n  salt.state:\n    - tgt: 'b*'\n    - sls: stamp\n    - batch: 2\n\n\
+         time_one_by_one:\n  salt.function:\n    - name: cmd.run\n    - tgt: 'b*'\n    \
+         - batch: '34%'\n    - arg:\n      - sleep 1; date +%s%N\n    \
+         - kwarg:\n        python_shell: True\n    - require:\n      - salt: stamp_in_pairs\n",
+    );
+    write(
+        dir.path(),
+        "salt/orch/failhard.sls",
+        "fail_first:\n  salt.function:\n    - name: cmd.run\n    - tgt: 'b*'\n    \
+         - batch: 1\n    - failhard: True\n    - arg:\n      - exit 3\n    \
+         - kwarg:\n        python_shell: True\n",
+    );
+    let mut b = Cluster::builder().master_config(&format!(
+        "file_roots:\n  base:\n    - {}/salt\n",
+        dir.path().display()
+    ));
+    for id in ["b1", "b2", "b3"] {
+        b = b.minion(id, &format!("test_root: {}", out.display()));
+    }
+    let c = b.start();
+    c.accept_all();
+
+    let res = c.run(&["state.orch", "orch.batch", "--out", "json"]);
+    assert_eq!(res.code, 0, "{res:?}\n{}", c.logs());
+    let v: Value = serde_json::from_str(&res.stdout).unwrap();
+    let stamps = step(&v, "stamp_in_pairs");
+    assert_eq!(stamps["result"], json!(true), "{v}");
+    assert_eq!(
+        stamps["comment"],
+        json!("States ran successfully. Updating b1, b2, b3.")
+    );
+    assert!(stamps["warnings"].is_null(), "batch is not ignored: {v}");
+    for id in ["b1", "b2", "b3"] {
+        assert!(stamps["changes"]["ret"][id].is_object(), "{v}");
+        assert!(out.join(format!("{id}.txt")).exists());
+    }
+    // batch 2 over three minions: a job of two, then a job of one
+    let res = c.run(&[
+        "jobs.list_jobs",
+        "search_function=state.sls",
+        "--out",
+        "json",
+    ]);
+    let jobs: Value = serde_json::from_str(&res.stdout).unwrap();
+    let mut sizes: Vec<usize> = jobs
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|j| j["Target"].as_str().unwrap().split(',').count())
+        .collect();
+    sizes.sort();
+    assert_eq!(sizes, vec![1, 2], "{jobs}");
+
+    // 34% of three is one at a time: three jobs, and no two minions ran
+    // their one-second command at once
+    let timed = step(&v, "time_one_by_one");
+    assert_eq!(timed["result"], json!(true), "{v}");
+    assert_eq!(
+        timed["comment"],
+        json!("Function ran successfully. Function cmd.run ran on b1, b2, b3.")
+    );
+    let mut ends: Vec<u128> = ["b1", "b2", "b3"]
+        .iter()
+        .map(|id| {
+            timed["changes"]["ret"][id]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id}: {v}"))
+                .trim()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    ends.sort();
+    for pair in ends.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= 900_000_000,
+            "minions overlapped: {ends:?}"
+        );
+    }
+    let res = c.run(&["jobs.list_jobs", "search_function=cmd.run", "--out", "json"]);
+    let jobs: Value = serde_json::from_str(&res.stdout).unwrap();
+    let targets: Vec<&str> = jobs
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|j| j["Target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets.len(), 3, "{jobs}");
+    assert!(targets.iter().all(|t| !t.contains(',')), "{jobs}");
+
+    // failhard: the first minion fails, no other is started
+    let res = c.run(&["state.orch", "orch.failhard", "--out", "json"]);
+    assert_eq!(res.code, 1, "{res:?}");
+    let v: Value = serde_json::from_str(&res.stdout).unwrap();
+    let fail = step(&v, "fail_first");
+    assert_eq!(fail["result"], json!(false), "{v}");
+    let ran: Vec<&String> = fail["changes"]["ret"].as_object().unwrap().keys().collect();
+    assert_eq!(ran.len(), 1, "{v}");
+    let comment = fail["comment"].as_str().unwrap();
+    assert!(
+        comment.starts_with(&format!(
+            "Running function cmd.run failed on minions: {}",
+            ran[0]
+        )),
+        "{v}"
+    );
+    assert!(
+        comment.contains("Batch run stopped by failhard; not run on: "),
+        "{v}"
+    );
+    for id in ["b1", "b2", "b3"] {
+        assert!(comment.contains(id), "{v}");
+    }
+}

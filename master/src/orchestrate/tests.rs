@@ -328,3 +328,195 @@ fn salt_function_fails_on_a_non_zero_retcode_and_keeps_every_return() {
         (Some(false), "No minions responded")
     );
 }
+
+mod batch {
+    //! `batch:` drives the master's rolling window: a fake job per start
+    //! returns each of its minions after that minion's delay.
+
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use tokio::sync::mpsc::UnboundedSender;
+
+    use super::super::batched::{batch_spec, batch_wait, drive, BatchRun, SubJobEvent};
+    use super::*;
+    use crate::batch::BatchWindow;
+
+    /// Per minion: how long it runs, its retcode, or `None` for silent.
+    type Script = HashMap<&'static str, (u64, Option<i32>)>;
+
+    fn ids(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("m{i}")).collect()
+    }
+
+    /// Runs `drive` with fake jobs; also gives the order minions returned.
+    async fn run(
+        window: BatchWindow,
+        failhard: bool,
+        script: Script,
+    ) -> (Result<BatchRun, String>, Vec<String>) {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let seen = order.clone();
+        let start = move |group: Vec<String>, tx: UnboundedSender<SubJobEvent>| {
+            let script = script.clone();
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut missing = Vec::new();
+                let mut tasks = Vec::new();
+                for id in group.clone() {
+                    let (ms, retcode) = script[id.as_str()];
+                    let Some(retcode) = retcode else {
+                        missing.push(Missing {
+                            id,
+                            reason: brine_proto::MissingReason::TimedOut,
+                        });
+                        continue;
+                    };
+                    let (tx, seen) = (tx.clone(), seen.clone());
+                    tasks.push(tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        seen.lock().unwrap().push(id.clone());
+                        let mut ret = state_return(&id, json!(true));
+                        ret.retcode = retcode;
+                        let _ = tx.send(SubJobEvent::Return(Box::new(ret)));
+                    }));
+                }
+                for t in tasks {
+                    t.await.unwrap();
+                }
+                let _ = tx.send(SubJobEvent::Done {
+                    ids: group,
+                    missing,
+                });
+            });
+        };
+        let run = drive(window, failhard, start).await;
+        let order = order.lock().unwrap().clone();
+        (run, order)
+    }
+
+    fn returned_ids(run: &BatchRun) -> Vec<String> {
+        let mut ids: Vec<String> = run.outcome.returns.iter().map(|r| r.id.clone()).collect();
+        ids.sort();
+        ids
+    }
+
+    #[tokio::test]
+    async fn a_returning_minion_frees_its_slot_for_the_next() {
+        // m1 is slow: m2 starts when m0 returns, before m1 has
+        let script = Script::from([
+            ("m0", (10, Some(0))),
+            ("m1", (300, Some(0))),
+            ("m2", (10, Some(0))),
+        ]);
+        let (run, order) = run(BatchWindow::new(ids(3), 2, Duration::ZERO), false, script).await;
+        let run = run.unwrap();
+        assert_eq!(run.jobs, vec![vec!["m0", "m1"], vec!["m2"]]);
+        assert_eq!(
+            order,
+            vec!["m0", "m2", "m1"],
+            "a rolling window, not batch by batch"
+        );
+        assert_eq!(returned_ids(&run), ids(3));
+        assert!(run.outcome.missing.is_empty() && run.not_run.is_empty());
+    }
+
+    #[tokio::test]
+    async fn batch_one_runs_the_minions_one_after_another() {
+        let script = Script::from([
+            ("m0", (5, Some(0))),
+            ("m1", (5, Some(1))),
+            ("m2", (5, None)),
+        ]);
+        let (run, order) = run(BatchWindow::new(ids(3), 1, Duration::ZERO), false, script).await;
+        let run = run.unwrap();
+        assert_eq!(run.jobs, vec![vec!["m0"], vec!["m1"], vec!["m2"]]);
+        assert_eq!(order, vec!["m0", "m1"]);
+        // a failure does not stop the run without failhard; the silent
+        // minion is missing, as in an unbatched job
+        assert_eq!(returned_ids(&run), vec!["m0", "m1"]);
+        assert_eq!(run.outcome.missing.len(), 1);
+        assert_eq!(run.outcome.missing[0].id, "m2");
+    }
+
+    #[tokio::test]
+    async fn failhard_starts_no_minion_after_a_failure() {
+        let script = Script::from([
+            ("m0", (5, Some(0))),
+            ("m1", (5, Some(2))),
+            ("m2", (5, Some(0))),
+            ("m3", (5, Some(0))),
+        ]);
+        let (run, _) = run(BatchWindow::new(ids(4), 1, Duration::ZERO), true, script).await;
+        let run = run.unwrap();
+        assert_eq!(run.jobs, vec![vec!["m0"], vec!["m1"]]);
+        assert_eq!(run.not_run, vec!["m2", "m3"]);
+        assert_eq!(returned_ids(&run), vec!["m0", "m1"]);
+        // the step judges what ran and names what did not
+        let judged = judge_function(
+            StateResult::new("step"),
+            "cmd.run",
+            run.outcome,
+            &BTreeSet::new(),
+            false,
+        );
+        let ret = note_not_run(&run.not_run, judged);
+        assert_eq!(ret.result, Some(false));
+        assert!(
+            ret.comment.contains("failed on minions: m1"),
+            "{}",
+            ret.comment
+        );
+        assert!(
+            ret.comment
+                .ends_with("Batch run stopped by failhard; not run on: m2, m3."),
+            "{}",
+            ret.comment
+        );
+    }
+
+    #[tokio::test]
+    async fn batch_wait_delays_the_next_start() {
+        let script = Script::from([("m0", (1, Some(0))), ("m1", (1, Some(0)))]);
+        let began = std::time::Instant::now();
+        let (run, _) = run(
+            BatchWindow::new(ids(2), 1, Duration::from_millis(300)),
+            false,
+            script,
+        )
+        .await;
+        assert_eq!(returned_ids(&run.unwrap()), ids(2));
+        assert!(began.elapsed() >= Duration::from_millis(300));
+    }
+
+    #[tokio::test]
+    async fn a_job_the_master_refuses_fails_the_step() {
+        let start = |_: Vec<String>, tx: UnboundedSender<SubJobEvent>| {
+            let _ = tx.send(SubJobEvent::Error("cannot record the job".into()));
+        };
+        let err = drive(BatchWindow::new(ids(2), 1, Duration::ZERO), false, start)
+            .await
+            .unwrap_err();
+        assert_eq!(err, "cannot record the job");
+    }
+
+    #[test]
+    fn batch_and_batch_wait_as_salt_takes_them() {
+        assert_eq!(batch_spec(&json!(2)), "2");
+        assert_eq!(batch_spec(&json!("25%")), "25%");
+        assert_eq!(
+            crate::batch::batch_size(&batch_spec(&json!("25%")), 8),
+            Ok(2)
+        );
+        assert!(crate::batch::batch_size(&batch_spec(&json!("none")), 8).is_err());
+        assert_eq!(batch_wait(None), Ok(Duration::ZERO));
+        assert_eq!(
+            batch_wait(Some(&json!(1.5))),
+            Ok(Duration::from_millis(1500))
+        );
+        assert_eq!(batch_wait(Some(&json!("2"))), Ok(Duration::from_secs(2)));
+        assert!(batch_wait(Some(&json!("soon"))).is_err());
+        assert!(batch_wait(Some(&json!(-1))).is_err());
+    }
+}

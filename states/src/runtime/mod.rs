@@ -208,9 +208,18 @@ fn changes_of(ret: &Ret) -> bool {
 
 /// The arguments a state function sees: the chunk minus runtime keys.
 fn state_args(low: &Map<String, Value>) -> StateArgs {
+    // Salt hands an internal keyword to a function whose signature names
+    // it: orchestration's `salt.state`/`salt.function` take `failhard`
+    // (it stops their batch run) besides the runtime acting on it
+    let takes_failhard = low.get("state").and_then(Value::as_str) == Some("salt")
+        && matches!(
+            low.get("fun").and_then(Value::as_str),
+            Some("state" | "function")
+        );
     let mut args = Map::new();
     for (k, v) in low {
-        let internal = INTERNAL_KEYWORDS.contains(&k.as_str())
+        let internal = !(takes_failhard && k == "failhard")
+            && INTERNAL_KEYWORDS.contains(&k.as_str())
             || REQUISITE_KEYWORDS.contains(&k.as_str())
             || (k.starts_with("__") && k != "__reqs__");
         if !internal {

@@ -841,3 +841,49 @@ fn fire_event_fails_the_state_and_says_events_are_unavailable() {
     let quiet = s.iter().find(|e| e.0.contains("_|-quiet_|-")).unwrap();
     assert_eq!(quiet.2, json!(true));
 }
+
+/// Salt hands `failhard` to the orchestration functions that take it
+/// (`salt.state`, `salt.function`: it stops their batch run); other
+/// functions never see the runtime's keyword.
+#[test]
+fn failhard_reaches_only_the_functions_that_take_it() {
+    use std::sync::{Arc, Mutex};
+
+    use super::{DynStateFn, StateTable};
+    use crate::result::StateResult;
+
+    type Seen = Arc<Mutex<Vec<(String, Option<Value>)>>>;
+    struct Saw(Seen);
+    impl StateTable for Saw {
+        fn lookup(&self, name: &str) -> Option<DynStateFn> {
+            if !name.starts_with("salt.") {
+                return None;
+            }
+            let (seen, name) = (self.0.clone(), name.to_string());
+            Some(Arc::new(move |_, args| {
+                let failhard = args.args.get("failhard").cloned();
+                seen.lock().unwrap().push((name.clone(), failhard));
+                StateResult::ok(&args.name, "ran")
+            }))
+        }
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let high = sls(json!({
+        "a": {"salt": ["state", {"failhard": true}, {"order": 1}]},
+        "b": {"salt": ["function", {"failhard": true}, {"order": 2}]},
+        "c": {"salt": ["runner", {"failhard": true}, {"order": 3}]},
+    }));
+    let opts = RunOpts {
+        extra: Some(Arc::new(Saw(seen.clone()))),
+        ..RunOpts::default()
+    };
+    with_ctx(false, |ctx| apply(&high, ctx, &opts).unwrap());
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![
+            ("salt.state".to_string(), Some(json!(true))),
+            ("salt.function".to_string(), Some(json!(true))),
+            ("salt.runner".to_string(), None),
+        ]
+    );
+}
