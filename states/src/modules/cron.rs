@@ -350,6 +350,9 @@ mod tests {
 
     #[test]
     fn real_crontab_of_a_test_user() {
+        if !crate::modules::sys::testutil::system_tests_enabled("real_crontab_of_a_test_user") {
+            return;
+        }
         if !is_root() || !crate::modules::sys::run::which("crontab") {
             println!("real_crontab_of_a_test_user: skipped, needs root and crontab");
             return;

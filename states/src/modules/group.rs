@@ -286,6 +286,11 @@ pub(crate) mod tests {
 
     #[test]
     fn real_group_present_members_and_absent() {
+        if !crate::modules::sys::testutil::system_tests_enabled(
+            "real_group_present_members_and_absent",
+        ) {
+            return;
+        }
         if !is_root() {
             println!("real_group_present_members_and_absent: skipped, needs root");
             return;

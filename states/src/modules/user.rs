@@ -469,6 +469,9 @@ pub(crate) mod tests {
 
     #[test]
     fn real_user_lifecycle() {
+        if !crate::modules::sys::testutil::system_tests_enabled("real_user_lifecycle") {
+            return;
+        }
         if !is_root() {
             println!("real_user_lifecycle: skipped, needs root");
             return;
