@@ -102,6 +102,16 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         run: contains,
     },
     FunctionSpec {
+        name: "file.contains_regex",
+        doc: "Return True when a line of the file matches the regular expression (searched\n\
+              anywhere in the line, as Python's re.search); False when the file cannot be read.\n\n\
+              - path: the file.\n\
+              - regex: the expression.\n\
+              - lchar: characters stripped from the start of each line first (e.g. '#').",
+        cli_example: "brine '*' file.contains_regex /etc/ssh/sshd_config '^PermitRootLogin\\s+no'",
+        run: contains_regex,
+    },
+    FunctionSpec {
         name: "file.get_gid",
         doc: "Return the gid of a file's group, -1 when the file does not exist.\n\n\
               - path: the file.\n\
@@ -1019,6 +1029,33 @@ fn contains(_ctx: CallCtx, args: Args) -> ModFuture {
     })
 }
 
+fn contains_regex(_ctx: CallCtx, args: Args) -> ModFuture {
+    Box::pin(async move {
+        let mut a = args.parser();
+        let path = path_arg(&mut a, "path", 0)?;
+        let pattern = a.take_str("regex", 1)?;
+        let lchar = a.opt_str("lchar", 2)?.unwrap_or_default();
+        a.finish()?;
+        let re = regex::Regex::new(&pattern)
+            .map_err(|e| ModError::BadArguments(format!("invalid regex '{pattern}': {e}")))?;
+        // Salt answers False for a file it cannot open, not an error.
+        let data = match std::fs::read(&path) {
+            Ok(d) => d,
+            Err(_) => return Ok(Value::Bool(false).into()),
+        };
+        let text = String::from_utf8_lossy(&data);
+        let found = text.lines().any(|line| {
+            let line = if lchar.is_empty() {
+                line
+            } else {
+                line.trim_start_matches(|c| lchar.contains(c))
+            };
+            re.is_match(line)
+        });
+        Ok(Value::Bool(found).into())
+    })
+}
+
 /// Salt's `flags` for `re`: a number or a list of names; the state code
 /// takes the same.
 fn flags_arg(a: &mut ArgParser, pos: usize) -> Result<Option<Value>, ModError> {
@@ -1266,6 +1303,45 @@ mod tests {
         kw: Value,
     ) -> Result<Value, String> {
         test_call(test_ctx(), f, name, arg, kw).await
+    }
+
+    #[tokio::test]
+    async fn contains_regex_searches_each_line_after_lchar() {
+        let tmp = tempfile::TempDir::new().unwrap();
+        let f = tmp.path().join("conf").to_string_lossy().into_owned();
+        std::fs::write(&f, "# PermitRootLogin no\nPort 22\n").unwrap();
+        let c = |regex: &str, kw: Value| {
+            call(contains_regex, "file.contains_regex", json!([f, regex]), kw)
+        };
+        assert_eq!(c("^Port\\s+22$", json!({})).await.unwrap(), json!(true));
+        assert_eq!(
+            c("^PermitRootLogin", json!({})).await.unwrap(),
+            json!(false)
+        );
+        assert_eq!(
+            c("^PermitRootLogin", json!({"lchar": "#"})).await.unwrap(),
+            json!(false)
+        );
+        assert_eq!(
+            c("^ PermitRootLogin", json!({"lchar": "#"})).await.unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            c("^PermitRootLogin", json!({"lchar": "# "})).await.unwrap(),
+            json!(true)
+        );
+        assert_eq!(c("x", json!({})).await.unwrap(), json!(false));
+        let missing = call(
+            contains_regex,
+            "file.contains_regex",
+            json!(["/nonexistent/brine", "x"]),
+            json!({}),
+        );
+        assert_eq!(missing.await.unwrap(), json!(false));
+        assert!(c("(", json!({}))
+            .await
+            .unwrap_err()
+            .contains("invalid regex"));
     }
 
     #[tokio::test]
