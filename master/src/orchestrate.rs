@@ -18,7 +18,7 @@ use brine_pki::channel::read_frame;
 use brine_proto::targeting::{MinionFacts, TargetType};
 use brine_proto::{CliReply, JobReturn, Missing};
 use brine_states::compile::HighCompiler;
-use brine_states::render::{self, ContextRenderer};
+use brine_states::render::{ContextRenderer, ContextTemplates};
 use brine_states::runtime::{DynStateFn, RunOpts, StateTable};
 use brine_states::{FileSource, SourceError, StateArgs, StateCtx, StateResult};
 use serde_json::{json, Map, Value};
@@ -202,7 +202,7 @@ pub fn orchestrate(
                 };
                 high.insert("__exclude__".into(), Value::Array(list));
             }
-            let templates = Templates {
+            let templates = ContextTemplates {
                 renderer: &renderer,
                 saltenv: &saltenv,
             };
@@ -247,32 +247,6 @@ pub fn orchestrate(
         "outputter": "highstate",
         "retcode": if ok { 0 } else { 1 },
     }))
-}
-
-/// `file.managed template: jinja` in an orchestration SLS renders with the
-/// orchestration's context.
-struct Templates<'a> {
-    renderer: &'a ContextRenderer<'a>,
-    saltenv: &'a str,
-}
-
-impl brine_states::TemplateRenderer for Templates<'_> {
-    fn render(
-        &self,
-        engine: &str,
-        text: &str,
-        source_path: &str,
-        extra: &Map<String, Value>,
-    ) -> Result<String, String> {
-        if !engine.eq_ignore_ascii_case("jinja") {
-            return Err(format!(
-                "template engine '{engine}' is not supported (jinja is)"
-            ));
-        }
-        let env = self.renderer.env(self.saltenv);
-        let path = source_path.strip_prefix("salt://").unwrap_or(source_path);
-        render::render_template(&env, path, text, extra).map_err(|e| e.to_string())
-    }
 }
 
 /// The orchestration functions (Salt's `saltmod`), bound to this master.

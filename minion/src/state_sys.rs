@@ -11,7 +11,7 @@ use std::sync::Arc;
 use brine_proto::targeting::MinionFacts;
 use brine_states::compile::{top_matches, HighCompiler, SlsRenderer};
 use brine_states::pillar::compile_pillar;
-use brine_states::render::{self, ContextRenderer};
+use brine_states::render::{ContextRenderer, ContextTemplates};
 use brine_states::{FileSource, LocalRoots};
 use serde_json::{Map, Value};
 
@@ -279,31 +279,6 @@ impl StateSystem {
     }
 }
 
-/// `file.managed template: jinja` through the same renderer as SLS files.
-struct TemplateGlue<'a> {
-    renderer: &'a ContextRenderer<'a>,
-    saltenv: &'a str,
-}
-
-impl brine_states::TemplateRenderer for TemplateGlue<'_> {
-    fn render(
-        &self,
-        engine: &str,
-        text: &str,
-        source_path: &str,
-        extra: &Map<String, Value>,
-    ) -> Result<String, String> {
-        if !engine.eq_ignore_ascii_case("jinja") {
-            return Err(format!(
-                "template engine '{engine}' is not supported (jinja is)"
-            ));
-        }
-        let env = self.renderer.env(self.saltenv);
-        let path = source_path.strip_prefix("salt://").unwrap_or(source_path);
-        render::render_template(&env, path, text, extra).map_err(|e| e.to_string())
-    }
-}
-
 impl StateSystem {
     /// Applies `__extend__`/`__exclude__` (plus `exclude=`) and compiles
     /// high data into ordered low chunks.
@@ -336,7 +311,7 @@ impl StateSystem {
         let chunks = self.low(high, exclude)?;
         let caller = self.caller(pillar);
         let renderer = self.renderer(&caller, pillar);
-        let templates = TemplateGlue {
+        let templates = ContextTemplates {
             renderer: &renderer,
             saltenv,
         };

@@ -59,6 +59,33 @@ pub struct ContextRenderer<'a> {
     pub opts: &'a serde_json::Value,
 }
 
+/// `file.managed template: jinja` through a [`ContextRenderer`] in one
+/// saltenv: the minion's state runs and the master's orchestration both
+/// render templates this way.
+pub struct ContextTemplates<'a> {
+    pub renderer: &'a ContextRenderer<'a>,
+    pub saltenv: &'a str,
+}
+
+impl crate::TemplateRenderer for ContextTemplates<'_> {
+    fn render(
+        &self,
+        engine: &str,
+        text: &str,
+        source_path: &str,
+        extra: &Map<String, serde_json::Value>,
+    ) -> Result<String, String> {
+        if !engine.eq_ignore_ascii_case("jinja") {
+            return Err(format!(
+                "template engine '{engine}' is not supported (jinja is)"
+            ));
+        }
+        let env = self.renderer.env(self.saltenv);
+        let path = source_path.strip_prefix("salt://").unwrap_or(source_path);
+        render_template(&env, path, text, extra).map_err(|e| e.to_string())
+    }
+}
+
 impl ContextRenderer<'_> {
     /// The render environment of this context in `saltenv`.
     pub fn env<'s>(&'s self, saltenv: &'s str) -> RenderEnv<'s> {
