@@ -399,10 +399,10 @@ async fn session<R, W>(
         }
     };
     let hb = master.config.heartbeat_interval;
-    let (tx, mut rx) = mpsc::channel::<MasterMsg>(1024);
+    let (tx, rx) = mpsc::channel::<MasterMsg>(1024);
     // File and pillar replies (up to a frame each) come on their own queue,
     // each holding one of ANSWERS_IN_FLIGHT permits until it is written.
-    let (answer_tx, mut answer_rx) = mpsc::channel::<Answer>(ANSWERS_IN_FLIGHT);
+    let (answer_tx, answer_rx) = mpsc::channel::<Answer>(ANSWERS_IN_FLIGHT);
     let conn_id = master.next_conn_id();
     let cut = Arc::new(Notify::new());
     // The key is checked again and the session registered in one step: a
@@ -422,28 +422,8 @@ async fn session<R, W>(
         return;
     }
     drop(unauthenticated);
-    let writer = tokio::spawn(async move {
-        loop {
-            let (msg, permit) = tokio::select! {
-                m = rx.recv() => match m { Some(m) => (m, None), None => break },
-                a = answer_rx.recv() => match a { Some(a) => (a.msg, Some(a.permit)), None => continue },
-            };
-            if let Err(error) = write_frame(&mut wr, &msg).await {
-                debug!(%error, "write to minion failed");
-                break;
-            }
-            drop(permit);
-        }
-    });
-    let _ = tx
-        .send(MasterMsg::Welcome {
-            master_id: master.config.id.clone(),
-            signing_key: master.pki.signing_public_key(),
-            now_ms: now_ms(),
-            epoch: master.epoch(),
-            cluster: master.store.cluster().map(str::to_string),
-        })
-        .await;
+    let writer = spawn_writer(wr, rx, answer_rx, "minion");
+    let _ = tx.send(welcome(&master)).await;
     info!("minion connected");
     if let Some(last) = last_jid {
         replay_missed(&master, &tx, &id, last).await;
@@ -464,6 +444,44 @@ async fn session<R, W>(
     info!("minion disconnected");
 }
 
+/// The writing half of a session: its own messages and the answers to
+/// requests (each holding a permit of the bounded answer window until
+/// written), until the session drops its sender or the peer stops reading.
+fn spawn_writer<W>(
+    mut wr: W,
+    mut rx: mpsc::Receiver<MasterMsg>,
+    mut answer_rx: mpsc::Receiver<Answer>,
+    peer: &'static str,
+) -> tokio::task::JoinHandle<()>
+where
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            let (msg, permit) = tokio::select! {
+                m = rx.recv() => match m { Some(m) => (m, None), None => break },
+                a = answer_rx.recv() => match a { Some(a) => (a.msg, Some(a.permit)), None => continue },
+            };
+            if let Err(error) = write_frame(&mut wr, &msg).await {
+                debug!(%error, "write to {peer} failed");
+                break;
+            }
+            drop(permit);
+        }
+    })
+}
+
+/// The first message of every session: who this master is and what it signs with.
+fn welcome(master: &Master) -> MasterMsg {
+    MasterMsg::Welcome {
+        master_id: master.config.id.clone(),
+        signing_key: master.pki.signing_public_key(),
+        now_ms: now_ms(),
+        epoch: master.epoch(),
+        cluster: master.store.cluster().map(str::to_string),
+    }
+}
+
 /// A `brine-call` session (Salt's `salt-call` talking to its master): the
 /// file server, the minion's pillar and the recording of its calls, on a
 /// connection authenticated by the minion's certificate. It is not the
@@ -473,37 +491,17 @@ async fn call_session<R, W>(
     master: Arc<Master>,
     files: Arc<FileServer>,
     mut rd: R,
-    mut wr: W,
+    wr: W,
     id: String,
 ) where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let hb = master.config.heartbeat_interval;
-    let (tx, mut rx) = mpsc::channel::<MasterMsg>(64);
-    let (answer_tx, mut answer_rx) = mpsc::channel::<Answer>(ANSWERS_IN_FLIGHT);
-    let writer = tokio::spawn(async move {
-        loop {
-            let (msg, permit) = tokio::select! {
-                m = rx.recv() => match m { Some(m) => (m, None), None => break },
-                a = answer_rx.recv() => match a { Some(a) => (a.msg, Some(a.permit)), None => continue },
-            };
-            if let Err(error) = write_frame(&mut wr, &msg).await {
-                debug!(%error, "write to brine-call failed");
-                break;
-            }
-            drop(permit);
-        }
-    });
-    let _ = tx
-        .send(MasterMsg::Welcome {
-            master_id: master.config.id.clone(),
-            signing_key: master.pki.signing_public_key(),
-            now_ms: now_ms(),
-            epoch: master.epoch(),
-            cluster: master.store.cluster().map(str::to_string),
-        })
-        .await;
+    let (tx, rx) = mpsc::channel::<MasterMsg>(64);
+    let (answer_tx, answer_rx) = mpsc::channel::<Answer>(ANSWERS_IN_FLIGHT);
+    let writer = spawn_writer(wr, rx, answer_rx, "brine-call");
+    let _ = tx.send(welcome(&master)).await;
     info!("brine-call connected");
     let answers = Answers {
         tx: answer_tx,
