@@ -232,6 +232,20 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
                 Err(reply) => *reply,
             }
         }
+        CliRequest::Events { tag } => {
+            let action = Action::Runner {
+                fun: "state.event",
+                arg: &[],
+                kwarg: &serde_json::Map::new(),
+            };
+            match authorize(&master, &caller, &action) {
+                Err(reply) => *reply,
+                Ok(()) => {
+                    stream_events(&master, tag, rd, wr).await;
+                    return;
+                }
+            }
+        }
         CliRequest::Runner { fun, arg, kwarg } => {
             let action = Action::Runner {
                 fun: &fun,
@@ -243,16 +257,59 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
                 Ok(()) => {
                     let m = master.clone();
                     let user = caller.name.clone();
-                    tokio::task::spawn_blocking(move || {
-                        crate::runners::run(&m, &user, &fun, &arg, &kwarg)
+                    let jid = master.jids.next();
+                    crate::events::fire_run_new(&master.events, jid, &fun, &arg, &kwarg, &user);
+                    let (f, u) = (fun.clone(), user.clone());
+                    let reply = tokio::task::spawn_blocking(move || {
+                        crate::runners::run(&m, &u, &f, &arg, &kwarg)
                     })
                     .await
                     .unwrap_or_else(|e| CliReply::Error {
                         message: format!("runner failed: {e}"),
-                    })
+                    });
+                    crate::events::fire_run_ret(&master.events, jid, &fun, &user, &reply);
+                    reply
                 }
             }
         }
     };
     let _ = write_frame(&mut wr, &reply).await;
+}
+
+/// Streams the bus to the caller (`brine-run state.event`) until it hangs
+/// up. The bus never waits for this reader: when it falls behind, the
+/// events it missed are counted and it is told so.
+async fn stream_events(
+    master: &Master,
+    tag: Option<String>,
+    mut rd: tokio::net::unix::OwnedReadHalf,
+    mut wr: tokio::net::unix::OwnedWriteHalf,
+) {
+    let mut sub = master.events.subscribe();
+    let mut hangup = [0u8; 1];
+    loop {
+        let received = tokio::select! {
+            r = sub.recv() => r,
+            // The caller sends nothing more: a read returning means it left.
+            _ = tokio::io::AsyncReadExt::read(&mut rd, &mut hangup) => return,
+        };
+        let reply = match received {
+            crate::events::Received::Missed(count) => CliReply::EventsMissed { count },
+            crate::events::Received::Event(e) => {
+                if tag
+                    .as_deref()
+                    .is_some_and(|t| !crate::events::tag_matches(t, &e.tag))
+                {
+                    continue;
+                }
+                CliReply::Event {
+                    tag: e.tag.clone(),
+                    data: e.data.clone(),
+                }
+            }
+        };
+        if write_frame(&mut wr, &reply).await.is_err() {
+            return;
+        }
+    }
 }

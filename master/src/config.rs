@@ -52,6 +52,10 @@ const SALT_KEYS_IGNORED: &[(&str, &str)] = &[
         "job_cache",
         "no effect: the job cache is always on (keep_jobs sets how long)",
     ),
+    (
+        "presence_events",
+        "no effect: brine/presence/change events are always fired",
+    ),
     // Salt features Brine does not have yet.
     ("user", NOT_YET),
     ("log_fmt_console", NOT_YET),
@@ -59,7 +63,6 @@ const SALT_KEYS_IGNORED: &[(&str, &str)] = &[
     ("state_verbose", NOT_YET),
     ("state_output", NOT_YET),
     ("open_mode", NOT_YET),
-    ("presence_events", NOT_YET),
     ("file_recv", NOT_YET),
     ("gather_job_timeout", NOT_YET),
     ("top_file_merging_strategy", NOT_YET),
@@ -129,6 +132,14 @@ pub struct MasterConfig {
     /// External pillars and how pillar sources merge (`ext_pillar`,
     /// `pillar_source_merging_strategy`...; read in `ext_pillar::conf`).
     pub ext_pillar: crate::ext_pillar::ExtPillarConfig,
+    /// Bytes the event bus holds for slow consumers (`event_bus_max_bytes`).
+    pub event_bus_max_bytes: usize,
+    /// Largest event data kept whole (`max_event_size`, Salt's name).
+    pub max_event_size: usize,
+    /// Events one minion may send per second, sustained (`minion_event_rate`;
+    /// bursts of ten times that pass): a flapping beacon or a looping
+    /// script cannot flood the bus.
+    pub minion_event_rate: f64,
 }
 
 impl MasterConfig {
@@ -237,6 +248,13 @@ impl MasterConfig {
             )?,
         };
         let ext_pillar = crate::ext_pillar::conf::from_raw(&mut raw)?;
+        let event_bus_max_bytes = raw
+            .get::<usize>("event_bus_max_bytes")?
+            .unwrap_or(crate::events::DEFAULT_MAX_BYTES);
+        let max_event_size = raw
+            .get::<usize>("max_event_size")?
+            .unwrap_or(crate::events::DEFAULT_EVENT_MAX_BYTES);
+        let minion_event_rate = raw.get::<f64>("minion_event_rate")?.unwrap_or(100.0);
         let ignored_keys = raw.ignored_keys(SALT_KEYS_IGNORED);
         Ok(MasterConfig {
             config_dir: config_dir.to_path_buf(),
@@ -269,6 +287,9 @@ impl MasterConfig {
             gitfs,
             ignored_keys,
             ext_pillar,
+            event_bus_max_bytes,
+            max_event_size,
+            minion_event_rate,
         })
     }
 
@@ -530,8 +551,8 @@ mod tests {
             "ignoring 'no_such_option': unknown option"
         );
         assert_eq!(
-            line("presence_events"),
-            "ignoring 'presence_events': not supported yet"
+            line("ping_on_rotate"),
+            "ignoring 'ping_on_rotate': not supported yet"
         );
         assert!(line("transport").starts_with("ignoring 'transport': no effect"));
     }

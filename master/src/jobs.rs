@@ -176,6 +176,7 @@ async fn gather<W: AsyncWrite + Unpin>(
         warn!("publisher is gone");
     }
     info!(user = %job.user, tgt = %job.tgt, expected = expected.len(), "job published");
+    crate::events::fire_job_new(&master.events, &job, &expected);
     let reply = CliReply::Published {
         jid,
         expected: expected.clone(),

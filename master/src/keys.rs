@@ -21,6 +21,25 @@ fn matcher(glob: &str) -> Result<globset::GlobMatcher, String> {
 }
 
 async fn run(master: &Master, cmd: KeyCommand) -> Result<CliReply, String> {
+    let act = match &cmd {
+        KeyCommand::Accept { .. } => "accept",
+        KeyCommand::Reject { .. } => "reject",
+        KeyCommand::Delete { .. } => "delete",
+        KeyCommand::List | KeyCommand::Finger { .. } => "",
+    };
+    let reply = run_command(master, cmd).await?;
+    if let CliReply::Keys { changed, .. } = &reply {
+        for id in changed {
+            master.events.fire(
+                "brine/key",
+                serde_json::json!({"id": id, "act": act, "result": true}),
+            );
+        }
+    }
+    Ok(reply)
+}
+
+async fn run_command(master: &Master, cmd: KeyCommand) -> Result<CliReply, String> {
     let store_err = |e: crate::store::StoreError| e.to_string();
     let mut changed = Vec::new();
     match cmd {

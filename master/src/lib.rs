@@ -6,6 +6,7 @@ pub mod batch;
 pub mod clisock;
 pub mod cluster;
 pub mod config;
+pub mod events;
 pub mod ext_pillar;
 pub mod fileserver;
 pub mod gitfs;
@@ -123,6 +124,7 @@ pub async fn run_with(
         tokio::spawn(rotate_loop(master.clone())),
         tokio::spawn(memory::trim_loop()),
         tokio::spawn(publish_heartbeat_loop(master.clone())),
+        tokio::spawn(events::presence_loop(master.clone())),
     ];
     if let Some(events) = cluster_events {
         tasks.push(tokio::spawn(cluster::follow(master.clone(), events)));

@@ -251,7 +251,19 @@ where
 }
 
 async fn decision_reply(master: &Master, id: &str, csr_pem: &str, addr: SocketAddr) -> MasterMsg {
-    match decide(master, id, csr_pem, addr).await {
+    let decision = decide(master, id, csr_pem, addr).await;
+    // Salt's salt/auth: what the master decided about a key request.
+    let (act, result) = match &decision {
+        Decision::Issued(_) => ("accept", true),
+        Decision::Pending(_) => ("pend", true),
+        Decision::Rejected(_) => ("reject", false),
+    };
+    let finger = master.key(id).map(|k| k.fingerprint).unwrap_or_default();
+    master.events.fire(
+        "brine/auth",
+        serde_json::json!({"id": id, "act": act, "result": result, "fingerprint": finger, "source": addr.ip().to_string()}),
+    );
+    match decision {
         Decision::Issued(cert_pem) => MasterMsg::CertIssued {
             cert_pem,
             ca_pem: master.pki.ca_pem(),
@@ -559,6 +571,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     id: &str,
     idle: Duration,
 ) {
+    let mut event_rate = crate::events::EventRate::new(master.config.minion_event_rate);
     loop {
         let msg = match tokio::time::timeout(idle, read_frame::<MinionMsg, _>(rd)).await {
             Err(_) => {
@@ -692,6 +705,15 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     crate::jobs::record_call(master, arg, kwarg, ret).await
                 };
                 let _ = tx.send(MasterMsg::CallRecorded { req, result }).await;
+            }
+            MinionMsg::Event { tag, data, eid } => {
+                crate::events::minion_event(master, id, tag, data, eid, &mut event_rate);
+            }
+            MinionMsg::MineSend { req, .. }
+            | MinionMsg::MineDelete { req, .. }
+            | MinionMsg::MineGet { req, .. } => {
+                let result = Err("the mine is not available on this master".to_string());
+                let _ = tx.send(MasterMsg::MineReply { req, result }).await;
             }
             MinionMsg::Hello { .. }
             | MinionMsg::CallHello { .. }

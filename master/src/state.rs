@@ -106,6 +106,11 @@ pub struct Master {
     pub pillar_functions: std::sync::OnceLock<PillarFunctions>,
     /// External pillars (`ext_pillar`), merged into every compiled pillar.
     pub ext_pillar: crate::ext_pillar::ExtPillar,
+    /// The master's event bus (`events.rs`).
+    pub events: Arc<crate::events::EventBus>,
+    /// Connections and disconnections not yet fired as
+    /// `brine/presence/change`.
+    pub presence: crate::events::PresenceChanges,
 }
 
 impl Master {
@@ -134,7 +139,11 @@ impl Master {
         let files = Arc::new(FileServer::from_config(&config));
         let ext_pillar =
             crate::ext_pillar::ExtPillar::new(config.ext_pillar.clone(), &config.cachedir);
+        let events =
+            crate::events::EventBus::new(config.event_bus_max_bytes, config.max_event_size);
         Ok(Master {
+            events,
+            presence: Default::default(),
             ext_pillar,
             files,
             config,
@@ -471,6 +480,7 @@ impl Master {
         }
         drop(sessions);
         self.store.put_presence(id, true);
+        self.presence.changed(id, true);
         Ok(())
     }
 
@@ -514,6 +524,7 @@ impl Master {
             s.remove(id);
             drop(s);
             self.store.put_presence(id, false);
+            self.presence.changed(id, false);
             lock(&self.running).retain(|(_, m)| m != id);
         }
     }
@@ -667,6 +678,7 @@ impl Master {
         }
         match self.store.put_return(ret.clone()).await {
             Ok(crate::store::Written::Stored) => {
+                crate::events::fire_return(&self.events, &ret);
                 lock(&self.running).remove(&(jid, id));
                 if let Some(tx) = lock(&self.routes).get(&jid) {
                     let _ = tx.send(JobEvent::Returned(Box::new(ret)));

@@ -147,7 +147,8 @@ impl MasterClient {
             | MasterMsg::FileReply { req, .. }
             | MasterMsg::FileEnvsReply { req, .. }
             | MasterMsg::PillarReply { req, .. }
-            | MasterMsg::CallRecorded { req, .. } => *req,
+            | MasterMsg::CallRecorded { req, .. }
+            | MasterMsg::MineReply { req, .. } => *req,
             _ => return false,
         };
         match lock(&self.inner.pending).remove(&req) {
@@ -308,6 +309,40 @@ impl MasterClient {
             MasterMsg::PillarReply { pillar, errors, .. } => Ok((pillar, errors)),
             other => Err(RequestError::Unexpected(format!("{other:?}"))),
         }
+    }
+
+    /// Sends an event to every master whose session is up (each master's
+    /// bus gets it; the masters of one cluster react to it once, by its
+    /// `eid`). The number of masters it went to; none connected is an
+    /// error. A session whose queue is full (stuck writing) is skipped:
+    /// an event never waits behind a stalled master.
+    pub fn send_event(&self, tag: &str, data: serde_json::Value) -> Result<usize, RequestError> {
+        let eid = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        let sessions: Vec<(String, SessionHandle)> = lock(&self.inner.links)
+            .iter()
+            .filter_map(|(m, s)| s.as_ref().map(|s| (m.clone(), s.clone())))
+            .collect();
+        if sessions.is_empty() {
+            return Err(RequestError::NotConnected);
+        }
+        let mut sent = 0;
+        for (master, session) in sessions {
+            let msg = MinionMsg::Event {
+                tag: tag.to_string(),
+                data: data.clone(),
+                eid: Some(eid.clone()),
+            };
+            match session.tx.try_send(msg) {
+                Ok(()) => sent += 1,
+                Err(_) => {
+                    debug!(%master, %tag, "event not queued: this master's session is full or closed")
+                }
+            }
+        }
+        if sent == 0 {
+            return Err(RequestError::Lost("every connected master".into()));
+        }
+        Ok(sent)
     }
 
     /// Records a `brine-call`'s return in the master's job cache; the jid

@@ -162,6 +162,38 @@ pub enum MinionMsg {
         kwarg: Map<String, Value>,
         ret: JobReturn,
     },
+    /// An event for the masters' event buses (`event.send`, a state's
+    /// `fire_event`, a beacon). The master sets the sender's id from the
+    /// certificate; `eid` (unique per minion) lets the masters of one
+    /// cluster react to it once.
+    Event {
+        tag: String,
+        #[serde(default)]
+        data: Value,
+        #[serde(default)]
+        eid: Option<String>,
+    },
+    /// `mine.send`/`mine.update`: this minion's mine data, function name to
+    /// value; `clear` replaces all of it instead of merging.
+    MineSend {
+        req: u64,
+        data: Map<String, Value>,
+        #[serde(default)]
+        clear: bool,
+    },
+    /// `mine.delete`: forget one function's data (`None`: all of it).
+    MineDelete {
+        req: u64,
+        #[serde(default)]
+        fun: Option<String>,
+    },
+    /// `mine.get`: the mine data of `fun` for the minions `tgt` selects.
+    MineGet {
+        req: u64,
+        tgt: String,
+        fun: String,
+        tgt_type: TargetType,
+    },
 }
 
 /// Master to minion on the request port (4506), inside TLS.
@@ -253,6 +285,12 @@ pub enum MasterMsg {
     CallRecorded {
         req: u64,
         result: Result<JobId, String>,
+    },
+    /// Reply to `MineSend`, `MineDelete` and `MineGet` (for a get: minion
+    /// id to value).
+    MineReply {
+        req: u64,
+        result: Result<Value, String>,
     },
 }
 
@@ -387,6 +425,12 @@ pub enum CliRequest {
         arg: Vec<Value>,
         kwarg: Map<String, Value>,
     },
+    /// Stream the master's events (`brine-run state.event`) whose tag
+    /// matches the glob `tag` (all when `None`), until the caller hangs up.
+    Events {
+        #[serde(default)]
+        tag: Option<String>,
+    },
 }
 
 /// Why an expected minion gave no return.
@@ -459,6 +503,16 @@ pub enum CliReply {
     },
     Error {
         message: String,
+    },
+    /// One event of an `Events` stream.
+    Event {
+        tag: String,
+        data: Value,
+    },
+    /// The caller read the stream too slowly: this many events were
+    /// dropped for it (the master never waits on a slow reader).
+    EventsMissed {
+        count: u64,
     },
 }
 
