@@ -6,6 +6,7 @@ pub mod batch;
 pub mod clisock;
 pub mod cluster;
 pub mod config;
+pub mod counters;
 pub mod events;
 pub mod ext_pillar;
 pub mod fileserver;

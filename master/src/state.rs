@@ -111,6 +111,8 @@ pub struct Master {
     /// Connections and disconnections not yet fired as
     /// `brine/presence/change`.
     pub presence: crate::events::PresenceChanges,
+    /// What `/metrics` reads besides the store and the bus.
+    pub counters: crate::counters::Counters,
 }
 
 impl Master {
@@ -144,6 +146,7 @@ impl Master {
         Ok(Master {
             events,
             presence: Default::default(),
+            counters: Default::default(),
             ext_pillar,
             files,
             config,
