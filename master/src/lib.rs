@@ -5,6 +5,7 @@ pub mod acl;
 pub mod batch;
 pub mod clisock;
 pub mod cluster;
+pub mod cmdb;
 pub mod config;
 pub mod counters;
 pub mod events;
@@ -236,7 +237,6 @@ async fn rotate_loop(master: Arc<state::Master>) {
     }
 }
 
-/// Drops jobs older than `keep_jobs` hours from the cache, hourly.
 /// Keeps every publish connection busy enough for its minion to notice
 /// when it dies (see `brine_pki::sealing::PUBLISH_HEARTBEAT`).
 async fn publish_heartbeat_loop(master: Arc<state::Master>) {
@@ -258,11 +258,15 @@ async fn publish_heartbeat_loop(master: Arc<state::Master>) {
     }
 }
 
+/// Drops jobs older than `keep_jobs` hours from the cache, and grain
+/// history older than `inventory_history_days`, hourly.
 async fn prune_loop(master: Arc<state::Master>) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
         let keep_ms = master.config.keep_jobs as i64 * 3600 * 1000;
         master.store.prune_jobs(store::now_ms() - keep_ms);
+        let history_ms = master.config.inventory_history_days as i64 * 86_400_000;
+        master.store.prune_history(store::now_ms() - history_ms);
     }
 }

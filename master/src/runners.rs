@@ -91,6 +91,17 @@ pub fn run(
         f if crate::orchestrate::NAMES.contains(&f) => {
             crate::orchestrate::orchestrate(master, user, arg, kwarg)
         }
+        f if f.starts_with("inventory.") => match crate::cmdb::run(master, f, arg, kwarg) {
+            Some(r) => r,
+            None => Err(format!(
+                "'{fun}' is not an available runner; inventory has: {}",
+                crate::cmdb::RUNNERS
+                    .iter()
+                    .map(|r| r.0)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        },
         "event.send" => event_send(master, user, arg, kwarg),
         "state.event" => {
             Err("state.event streams: run it with brine-run, which reads the stream".into())
@@ -388,6 +399,18 @@ fn fileserver_update(master: &Master, kwarg: &Map<String, Value>) -> Result<Valu
 /// Which masters of the cluster each accepted minion is connected to now
 /// (this master's own sessions, and for a shared store the presence other
 /// live masters recorded).
+/// Minions connected to some live master of the cluster (the shared
+/// store's presence rows).
+pub(crate) fn connected_anywhere(
+    master: &Master,
+) -> Result<std::collections::HashSet<String>, String> {
+    Ok(connections(master)?
+        .into_iter()
+        .filter(|(_, m)| !m.is_empty())
+        .map(|(id, _)| id)
+        .collect())
+}
+
 fn connections(master: &Master) -> Result<std::collections::BTreeMap<String, Vec<String>>, String> {
     let mut map: std::collections::BTreeMap<String, Vec<String>> = master
         .accepted_ids()

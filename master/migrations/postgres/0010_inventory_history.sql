@@ -1,0 +1,16 @@
+-- The inventory's history: one row per change of a minion's grains, holding
+-- only what changed (top-level grains set to new values, and removed), and
+-- named baselines of grains and last state results to compare with later.
+CREATE TABLE grains_history (
+    id TEXT NOT NULL,
+    at_ms BIGINT NOT NULL,
+    delta TEXT NOT NULL
+);
+CREATE INDEX grains_history_id ON grains_history (id, at_ms);
+CREATE INDEX grains_history_at ON grains_history (at_ms);
+CREATE TABLE baselines (
+    name TEXT PRIMARY KEY,
+    target TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    data TEXT NOT NULL
+);
