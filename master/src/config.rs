@@ -624,6 +624,10 @@ mod example_tests {
         assert_eq!(c.max_pending_keys, d.max_pending_keys);
         assert_eq!(c.pending_keys_per_minute, d.pending_keys_per_minute);
         assert_eq!(c.keep_jobs, d.keep_jobs);
+        assert_eq!(c.event_bus_max_bytes, d.event_bus_max_bytes);
+        assert_eq!(c.max_event_size, d.max_event_size);
+        assert_eq!(c.minion_event_rate, d.minion_event_rate);
+        assert_eq!(c.inventory_history_days, d.inventory_history_days);
         let keys = brine_proto::conf::keys_read_in(include_str!("config.rs"));
         assert!(keys.len() > 15, "{keys:?}");
         for key in keys {
