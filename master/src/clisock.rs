@@ -134,10 +134,33 @@ fn authorize(master: &Master, caller: &Caller, action: &Action<'_>) -> Result<()
                 _ => "",
             };
             warn!(user = %caller.name, tgt = %tgt, fun = %action.fun(), "refused: {denied}");
+            crate::audit::record(
+                master,
+                &caller.name,
+                LOCAL,
+                action,
+                crate::audit::Outcome::Denied,
+                &denied.to_string(),
+            );
             Box::new(CliReply::Error {
                 message: format!("authorization error: {denied}"),
             })
         })
+}
+
+/// The audit log's source for requests on this socket.
+const LOCAL: &str = "local";
+
+/// Records an allowed request in the audit log.
+fn audit_allowed(master: &Master, caller: &Caller, action: &Action<'_>) {
+    crate::audit::record(
+        master,
+        &caller.name,
+        LOCAL,
+        action,
+        crate::audit::Outcome::Allowed,
+        "",
+    );
 }
 
 /// Salt's wheel name of a key command, which `@wheel` entries allow.
@@ -175,22 +198,28 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
             timeout,
             detach,
         } => {
-            if !caller.unrestricted || master.config.publisher_acl.has_blacklist() {
-                let reached = resolve_target(&master, &tgt, tgt_type)
+            let checked = !caller.unrestricted || master.config.publisher_acl.has_blacklist();
+            let reached = if checked {
+                resolve_target(&master, &tgt, tgt_type)
                     .map(|(t, tt, expr)| reachable_minions(&master, &t, tt, &expr))
-                    .unwrap_or_default();
-                let action = Action::Publish {
-                    tgt: &tgt,
-                    minions: &reached,
-                    fun: &fun,
-                    arg: &arg,
-                    kwarg: &kwarg,
-                };
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let action = Action::Publish {
+                tgt: &tgt,
+                minions: &reached,
+                fun: &fun,
+                arg: &arg,
+                kwarg: &kwarg,
+            };
+            if checked {
                 if let Err(reply) = authorize(&master, &caller, &action) {
                     let _ = write_frame(&mut wr, &*reply).await;
                     return;
                 }
             }
+            audit_allowed(&master, &caller, &action);
             let user = caller.name;
             let req = PublishRequest {
                 tgt,
@@ -227,8 +256,18 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
         },
         CliRequest::Key(cmd) => {
             let (fun, arg) = wheel_name(&cmd);
-            match authorize(&master, &caller, &Action::Wheel { fun, arg: &arg }) {
-                Ok(()) => crate::keys::key_command(&master, cmd).await,
+            let action = Action::Wheel { fun, arg: &arg };
+            match authorize(&master, &caller, &action) {
+                Ok(()) => {
+                    // Listing keys changes nothing: only changes are audited.
+                    if !matches!(
+                        cmd,
+                        brine_proto::KeyCommand::List | brine_proto::KeyCommand::Finger { .. }
+                    ) {
+                        audit_allowed(&master, &caller, &action);
+                    }
+                    crate::keys::key_command(&master, cmd).await
+                }
                 Err(reply) => *reply,
             }
         }
@@ -255,6 +294,7 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
             match authorize(&master, &caller, &action) {
                 Err(reply) => *reply,
                 Ok(()) => {
+                    audit_allowed(&master, &caller, &action);
                     let m = master.clone();
                     let user = caller.name.clone();
                     let jid = master.jids.next();

@@ -142,6 +142,10 @@ pub struct MasterConfig {
     pub minion_event_rate: f64,
     /// Days the inventory's grain history is kept (`inventory_history_days`).
     pub inventory_history_days: u64,
+    /// Keyword names whose values the audit log never keeps (`audit_redact`).
+    pub audit_redact: regex::Regex,
+    /// Days audit rows are kept (`audit_keep_days`).
+    pub audit_keep_days: u64,
 }
 
 impl MasterConfig {
@@ -258,6 +262,15 @@ impl MasterConfig {
             .unwrap_or(crate::events::DEFAULT_EVENT_MAX_BYTES);
         let minion_event_rate = raw.get::<f64>("minion_event_rate")?.unwrap_or(100.0);
         let inventory_history_days = raw.get::<u64>("inventory_history_days")?.unwrap_or(90);
+        let redact_s = raw
+            .get::<String>("audit_redact")?
+            .unwrap_or_else(|| crate::audit::DEFAULT_REDACT.to_string());
+        let audit_redact = regex::Regex::new(&redact_s).map_err(|e| ConfError::BadValue {
+            file: raw.file().to_string(),
+            key: "audit_redact".into(),
+            message: e.to_string(),
+        })?;
+        let audit_keep_days = raw.get::<u64>("audit_keep_days")?.unwrap_or(365);
         let ignored_keys = raw.ignored_keys(SALT_KEYS_IGNORED);
         Ok(MasterConfig {
             config_dir: config_dir.to_path_buf(),
@@ -294,6 +307,8 @@ impl MasterConfig {
             max_event_size,
             minion_event_rate,
             inventory_history_days,
+            audit_redact,
+            audit_keep_days,
         })
     }
 
@@ -628,6 +643,8 @@ mod example_tests {
         assert_eq!(c.max_event_size, d.max_event_size);
         assert_eq!(c.minion_event_rate, d.minion_event_rate);
         assert_eq!(c.inventory_history_days, d.inventory_history_days);
+        assert_eq!(c.audit_redact.as_str(), d.audit_redact.as_str());
+        assert_eq!(c.audit_keep_days, d.audit_keep_days);
         let keys = brine_proto::conf::keys_read_in(include_str!("config.rs"));
         assert!(keys.len() > 15, "{keys:?}");
         for key in keys {

@@ -2,6 +2,7 @@
 //! publish port (4505), the request port (4506) and the local CLI socket.
 
 pub mod acl;
+pub mod audit;
 pub mod batch;
 pub mod clisock;
 pub mod cluster;
@@ -259,7 +260,8 @@ async fn publish_heartbeat_loop(master: Arc<state::Master>) {
 }
 
 /// Drops jobs older than `keep_jobs` hours from the cache, and grain
-/// history older than `inventory_history_days`, hourly.
+/// history older than `inventory_history_days`, audit rows older than
+/// `audit_keep_days`, hourly.
 async fn prune_loop(master: Arc<state::Master>) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -268,5 +270,7 @@ async fn prune_loop(master: Arc<state::Master>) {
         master.store.prune_jobs(store::now_ms() - keep_ms);
         let history_ms = master.config.inventory_history_days as i64 * 86_400_000;
         master.store.prune_history(store::now_ms() - history_ms);
+        let audit_ms = master.config.audit_keep_days as i64 * 86_400_000;
+        master.store.prune_audit(store::now_ms() - audit_ms);
     }
 }

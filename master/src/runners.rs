@@ -9,6 +9,10 @@ use crate::state::Master;
 /// Runners this master offers, with a one-line summary (for `brine-run -d`).
 pub const RUNNERS: &[(&str, &str)] = &[
     (
+        "audit.list",
+        "the audit log, newest first: jobs, runners and key changes, allowed and denied (since=1d, user=, action=job|runner|key, outcome=allowed|denied, limit=)",
+    ),
+    (
         "event.send",
         "fire an event on this master's bus (TAG [DATA as JSON/YAML dict]; data= or key=value pairs)",
     ),
@@ -102,6 +106,7 @@ pub fn run(
                     .join(", ")
             )),
         },
+        "audit.list" => crate::audit::list(master, kwarg),
         "event.send" => event_send(master, user, arg, kwarg),
         "state.event" => {
             Err("state.event streams: run it with brine-run, which reads the stream".into())

@@ -116,6 +116,42 @@ fn publisher_acl_lets_a_local_user_run_what_it_allows_and_no_more() {
     assert!(refusal.contains("WARN"), "{refusal}");
     assert!(refusal.contains("user=nobody"), "{refusal}");
     assert!(refusal.contains("tgt=web1"), "{refusal}");
+
+    // And in the audit log: the denied call with its user and reason, the
+    // allowed ones, root's too, with secrets redacted.
+    let out = c.brine(&["db1", "test.arg", "db_password=hunter2", "password=hunter2"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let audit = |args: &[&str]| -> serde_json::Value {
+        let mut a = vec!["--out", "json", "audit.list"];
+        a.extend_from_slice(args);
+        let out = c.run(&a);
+        assert_eq!(out.code, 0, "{out:?}");
+        serde_json::from_str(&out.stdout).unwrap()
+    };
+    let denied = audit(&["--user", "nobody", "--outcome", "denied"]);
+    let row = denied
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["fun"] == "cmd.run")
+        .unwrap_or_else(|| panic!("the denied cmd.run is audited: {denied}"));
+    assert_eq!(row["target"], "web1", "{row}");
+    assert_eq!(row["source"], "local", "{row}");
+    assert!(row["detail"].as_str().unwrap().contains("nobody"), "{row}");
+    let allowed = audit(&["user=nobody", "outcome=allowed", "action=job"]);
+    assert!(
+        allowed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["fun"] == "test.ping"),
+        "{allowed}"
+    );
+    let root = audit(&["user=root"]);
+    let text = root.to_string();
+    assert!(text.contains("test.arg"), "{text}");
+    assert!(!text.contains("hunter2"), "secrets redacted: {text}");
+    assert!(text.contains(r#""db_password":"***""#), "{text}");
 }
 
 #[test]

@@ -14,3 +14,18 @@ CREATE TABLE baselines (
     created_ms BIGINT NOT NULL,
     data TEXT NOT NULL
 );
+-- The audit log: every job, runner and key action asked for, allowed or
+-- denied, with who asked and from where (secrets redacted before writing).
+CREATE TABLE audit (
+    seq BIGSERIAL PRIMARY KEY,
+    at_ms BIGINT NOT NULL,
+    username TEXT NOT NULL,
+    source TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    fun TEXT NOT NULL,
+    args TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX audit_at ON audit (at_ms);

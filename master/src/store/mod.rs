@@ -231,6 +231,10 @@ pub(crate) enum WriteOp {
         data: String,
     },
     DeleteBaseline(String),
+    Audit(Box<crate::audit::AuditRecord>),
+    PruneAudit {
+        before_ms: i64,
+    },
     Presence {
         id: String,
         connected: bool,
@@ -259,6 +263,8 @@ impl WriteOp {
             WriteOp::PruneHistory { .. } => "prune_history",
             WriteOp::PutBaseline { .. } => "put_baseline",
             WriteOp::DeleteBaseline(_) => "delete_baseline",
+            WriteOp::Audit(_) => "audit",
+            WriteOp::PruneAudit { .. } => "prune_audit",
             WriteOp::Presence { .. } => "presence",
             WriteOp::AllDisconnected => "all_disconnected",
             WriteOp::MasterAlive => "master_alive",
@@ -335,6 +341,11 @@ pub(crate) trait StoreReader: Send + Sync + 'static {
     ) -> Result<Vec<(String, i64, String)>, StoreError>;
     /// A baseline: `(target, created_ms, data)`.
     async fn load_baseline(&self, name: &str) -> Result<Option<(String, i64, String)>, StoreError>;
+    /// Audit rows newest first, as `filter` says.
+    async fn list_audit(
+        &self,
+        filter: &crate::audit::AuditFilter,
+    ) -> Result<Vec<crate::audit::AuditRecord>, StoreError>;
     /// Every baseline: `(name, target, created_ms)`.
     async fn list_baselines(&self) -> Result<Vec<(String, String, i64)>, StoreError>;
     /// Each of `ids`' latest return of a state run (`fun` in `funs`):
@@ -493,6 +504,22 @@ impl Store {
             json,
             delta,
         });
+    }
+
+    /// Appends an audit row (batched with other writes; the bus has it at once).
+    pub fn put_audit(&self, rec: crate::audit::AuditRecord) {
+        self.send(WriteOp::Audit(Box::new(rec)));
+    }
+
+    pub fn prune_audit(&self, before_ms: i64) {
+        self.send(WriteOp::PruneAudit { before_ms });
+    }
+
+    pub async fn list_audit(
+        &self,
+        filter: &crate::audit::AuditFilter,
+    ) -> Result<Vec<crate::audit::AuditRecord>, StoreError> {
+        read!(self, r => r.list_audit(filter))
     }
 
     pub fn prune_history(&self, before_ms: i64) {

@@ -548,6 +548,28 @@ async fn apply_batch(
                 tx.execute("DELETE FROM baselines WHERE name = $1", &[name])
                     .await?;
             }
+            WriteOp::Audit(a) => {
+                tx.execute(
+                    "INSERT INTO audit (at_ms, username, source, action, target, fun, args, outcome, detail)
+                     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+                    &[
+                        &a.at_ms,
+                        &a.user,
+                        &a.source,
+                        &a.action,
+                        &a.target,
+                        &a.fun,
+                        &a.args.to_string(),
+                        &a.outcome,
+                        &a.detail,
+                    ],
+                )
+                .await?;
+            }
+            WriteOp::PruneAudit { before_ms } => {
+                tx.execute("DELETE FROM audit WHERE at_ms < $1", &[before_ms])
+                    .await?;
+            }
             WriteOp::MasterAlive => {
                 tx.execute(
                     "INSERT INTO masters (master, alive_ms) VALUES ($1, $2)
@@ -968,6 +990,36 @@ impl StoreReader for PgReader {
         Ok(rows
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    async fn list_audit(
+        &self,
+        filter: &crate::audit::AuditFilter,
+    ) -> Result<Vec<crate::audit::AuditRecord>, StoreError> {
+        let limit = filter.limit as i64;
+        let rows = self
+            .query(
+                "SELECT at_ms, username, source, action, target, fun, args, outcome, detail FROM audit
+                 WHERE at_ms >= $1 AND ($2::text IS NULL OR username = $2)
+                   AND ($3::text IS NULL OR action = $3) AND ($4::text IS NULL OR outcome = $4)
+                 ORDER BY at_ms DESC, seq DESC LIMIT $5",
+                &[&filter.since_ms, &filter.user, &filter.action, &filter.outcome, &limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::audit::AuditRecord {
+                at_ms: r.get(0),
+                user: r.get(1),
+                source: r.get(2),
+                action: r.get(3),
+                target: r.get(4),
+                fun: r.get(5),
+                args: serde_json::from_str(r.get::<_, &str>(6)).unwrap_or_default(),
+                outcome: r.get(7),
+                detail: r.get(8),
+            })
             .collect())
     }
 

@@ -42,6 +42,11 @@ CREATE TABLE IF NOT EXISTS baselines (
     name TEXT PRIMARY KEY, target TEXT NOT NULL, created_ms INTEGER NOT NULL,
     data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS returns_id_finished ON returns(id, finished_ms);
+CREATE TABLE IF NOT EXISTS audit (
+    at_ms INTEGER NOT NULL, user TEXT NOT NULL, source TEXT NOT NULL,
+    action TEXT NOT NULL, target TEXT NOT NULL, fun TEXT NOT NULL,
+    args TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_at ON audit(at_ms);
 ";
 
 fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -390,6 +395,39 @@ impl StoreReader for SqliteReader {
         .await
     }
 
+    async fn list_audit(
+        &self,
+        filter: &crate::audit::AuditFilter,
+    ) -> Result<Vec<crate::audit::AuditRecord>, StoreError> {
+        let f = filter.clone();
+        self.with(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT at_ms, user, source, action, target, fun, args, outcome, detail FROM audit
+                 WHERE at_ms >= ?1 AND (?2 IS NULL OR user = ?2) AND (?3 IS NULL OR action = ?3)
+                   AND (?4 IS NULL OR outcome = ?4)
+                 ORDER BY at_ms DESC, rowid DESC LIMIT ?5",
+            )?;
+            let rows = st.query_map(
+                params![f.since_ms, f.user, f.action, f.outcome, f.limit as i64],
+                |r| {
+                    Ok(crate::audit::AuditRecord {
+                        at_ms: r.get(0)?,
+                        user: r.get(1)?,
+                        source: r.get(2)?,
+                        action: r.get(3)?,
+                        target: r.get(4)?,
+                        fun: r.get(5)?,
+                        args: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
+                        outcome: r.get(7)?,
+                        detail: r.get(8)?,
+                    })
+                },
+            )?;
+            rows.collect()
+        })
+        .await
+    }
+
     async fn load_baseline(&self, name: &str) -> Result<Option<(String, i64, String)>, StoreError> {
         let name = name.to_string();
         self.with(move |c| {
@@ -546,6 +584,26 @@ fn apply_batch(conn: &mut Connection, batch: &[&WriteOp]) -> rusqlite::Result<Ve
             }
             WriteOp::DeleteBaseline(name) => {
                 tx.execute("DELETE FROM baselines WHERE name = ?1", params![name])?;
+            }
+            WriteOp::Audit(a) => {
+                tx.prepare_cached(
+                    "INSERT INTO audit (at_ms, user, source, action, target, fun, args, outcome, detail)
+                     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+                )?
+                .execute(params![
+                    a.at_ms,
+                    a.user,
+                    a.source,
+                    a.action,
+                    a.target,
+                    a.fun,
+                    a.args.to_string(),
+                    a.outcome,
+                    a.detail
+                ])?;
+            }
+            WriteOp::PruneAudit { before_ms } => {
+                tx.execute("DELETE FROM audit WHERE at_ms < ?1", params![before_ms])?;
             }
             WriteOp::Presence {
                 id,
