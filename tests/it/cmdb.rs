@@ -16,7 +16,17 @@ fn run_json(c: &Cluster, args: &[&str]) -> Value {
 
 #[test]
 fn grain_history_diff_changes_baseline_and_query() {
+    let srv = tempfile::tempdir().unwrap();
+    std::fs::write(
+        srv.path().join("check.sls"),
+        "changed:\n  test.succeed_with_changes: []\nfailed:\n  test.fail_without_changes: []\nsame:\n  test.succeed_without_changes: []\n",
+    )
+    .unwrap();
     let c = Cluster::builder()
+        .master_config(&format!(
+            "file_roots:\n  base:\n    - {}\n",
+            srv.path().display()
+        ))
         .minion("web1", "role: web\nappcode: shop")
         .minion("db1", "role: db\nappcode: shop")
         .start();
@@ -100,6 +110,25 @@ fn grain_history_diff_changes_baseline_and_query() {
         lines[2].split_whitespace().collect::<Vec<_>>(),
         ["db1", "db"]
     );
+    // One minion's page: key, presence, ownership, its last state run.
+    let (out, _) = c.brine_json(&["web1", "state.apply", "check"]);
+    assert_ne!(out.code, 0, "one state fails: {out:?}");
+    let page = run_json(&c, &["inventory.minion", "web1"]);
+    assert_eq!(page["key"], "accepted", "{page}");
+    assert_eq!(page["connected"], true, "{page}");
+    assert_eq!(page["masters"], json!(["master0"]), "{page}");
+    assert_eq!(page["ownership"]["appcode"], "shop", "{page}");
+    assert_eq!(page["ownership"]["owner"], Value::Null, "{page}");
+    assert_eq!(page["grains"]["color"], "blue", "{page}");
+    let run = &page["last_state_run"];
+    assert_eq!(
+        (&run["states"], &run["changed"], &run["failed"]),
+        (&json!(3), &json!(1), &json!(1)),
+        "{page}"
+    );
+    assert_eq!(run["fun"], "state.apply", "{page}");
+    let out = c.run(&["inventory.minion", "nosuch"]);
+    assert_ne!(out.code, 0, "{out:?}");
     let out = c.run(&["inventory.query", "( G@role:web"]);
     assert_ne!(out.code, 0, "a bad target is an error: {out:?}");
 }

@@ -10,8 +10,7 @@ use serde_json::{json, Map, Value};
 use super::{block, history, text_arg, when};
 use crate::state::Master;
 
-/// The functions whose returns are state runs.
-const STATE_FUNS: &[&str] = &["state.apply", "state.highstate", "state.sls"];
+use super::minion::STATE_FUNS;
 
 pub fn run(master: &Master, arg: &[Value], kwarg: &Map<String, Value>) -> Result<Value, String> {
     let action = text_arg(arg, kwarg, 0, "action").ok_or(

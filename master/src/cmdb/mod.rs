@@ -7,6 +7,7 @@
 
 pub mod baseline;
 pub mod history;
+pub mod minion;
 pub mod query;
 pub mod when;
 
@@ -33,6 +34,10 @@ pub const RUNNERS: &[(&str, &str)] = &[
         "save NAME [TARGET] | diff NAME | list | delete NAME: grains and last state results kept to compare with now",
     ),
     (
+        "inventory.minion",
+        "one minion: key, presence (which masters, last seen), ownership (appcode, owner, team, env, datacenter, rack), last state run with changed/failed counts, grains (ID)",
+    ),
+    (
         "inventory.query",
         "minions a target selects, with chosen fields (TARGET fields=id,os,... group_by=FIELD; --out table|csv|json)",
     ),
@@ -51,6 +56,10 @@ pub fn run(
         "inventory.changes" => changes_runner(master, arg, kwarg),
         "inventory.baseline" => baseline::run(master, arg, kwarg),
         "inventory.query" => query::run(master, arg, kwarg),
+        "inventory.minion" => match text_arg(arg, kwarg, 0, "id") {
+            Some(id) => minion::show(master, &id),
+            None => Err("inventory.minion needs a minion ID".into()),
+        },
         _ => return None,
     };
     Some(out)
