@@ -146,6 +146,8 @@ pub struct MasterConfig {
     pub audit_redact: regex::Regex,
     /// Days audit rows are kept (`audit_keep_days`).
     pub audit_keep_days: u64,
+    /// API users and tokens (`api_users`, `token_expire`).
+    pub auth: crate::auth::AuthConfig,
 }
 
 impl MasterConfig {
@@ -190,14 +192,8 @@ impl MasterConfig {
         let log_file = raw.get::<PathBuf>("log_file")?;
         let log_level = raw.get("log_level")?.unwrap_or_else(|| "warning".into());
         let log_level_logfile = raw.get::<String>("log_level_logfile")?;
-        if raw.has("external_auth") {
-            return Err(ConfError::BadValue {
-                file: raw.file().to_string(),
-                key: "external_auth".into(),
-                message: "external_auth is not supported until the HTTP API lands; use publisher_acl for local users".into(),
-            });
-        }
         let publisher_acl = parse_publisher_acl(&mut raw)?;
+        let auth = crate::auth::config::from_raw(&mut raw)?;
         let auto_accept = raw.get("auto_accept")?.unwrap_or(false);
         let autosign_file = raw.get::<PathBuf>("autosign_file")?;
         let timeout = raw.get("timeout")?.unwrap_or(5);
@@ -309,6 +305,7 @@ impl MasterConfig {
             inventory_history_days,
             audit_redact,
             audit_keep_days,
+            auth,
         })
     }
 
@@ -352,13 +349,75 @@ fn parse_publisher_acl(raw: &mut RawConfig) -> Result<crate::acl::PublisherAcl, 
             });
     }
     let blacklist = blacklist.or(old_blacklist);
-    crate::acl::PublisherAcl::from_yaml(acl.or(old).as_ref(), blacklist.as_ref()).map_err(|e| {
+    let acl = merge_external_auth(raw, acl.or(old))?;
+    crate::acl::PublisherAcl::from_yaml(acl.as_ref(), blacklist.as_ref()).map_err(|e| {
         ConfError::BadValue {
             file: raw.file().to_string(),
             key: key.into(),
             message: e.to_string(),
         }
     })
+}
+
+/// Salt's `external_auth: {BACKEND: {user: rules}}`: with the `brine`
+/// backend (users in `api_users`) its rules are publisher ACL rules for
+/// those names, the same ACL the CLI socket's local users get (one
+/// mechanism). Other backends (pam, ldap...) authenticate elsewhere and
+/// are refused rather than silently ignored.
+fn merge_external_auth(
+    raw: &mut RawConfig,
+    acl: Option<serde_yaml::Value>,
+) -> Result<Option<serde_yaml::Value>, ConfError> {
+    use serde_yaml::Value as Y;
+    let Some(eauth) = raw.get::<Y>("external_auth")? else {
+        return Ok(acl);
+    };
+    let bad = |message: String| ConfError::BadValue {
+        file: raw.file().to_string(),
+        key: "external_auth".into(),
+        message,
+    };
+    let Y::Mapping(backends) = eauth else {
+        return Err(bad(
+            "external_auth must map a backend to users and their rules".into(),
+        ));
+    };
+    let mut merged = match acl {
+        Some(Y::Mapping(m)) => m,
+        None | Some(Y::Null) => serde_yaml::Mapping::new(),
+        Some(_) => {
+            return Err(bad(
+                "publisher_acl must be a mapping to merge external_auth into".into(),
+            ))
+        }
+    };
+    for (backend, users) in backends {
+        if backend.as_str() != Some("brine") {
+            return Err(bad(format!(
+                "the '{}' backend is not supported: Brine authenticates API users itself (api_users); write their rules under external_auth: brine:",
+                backend.as_str().unwrap_or("?")
+            )));
+        }
+        let Y::Mapping(users) = users else {
+            return Err(bad(
+                "external_auth: brine: must map users to their rules".into()
+            ));
+        };
+        for (who, rules) in users {
+            let Y::Sequence(rules) = rules else {
+                return Err(bad(format!(
+                    "external_auth: brine: {who:?}: rules must be a list"
+                )));
+            };
+            match merged.get_mut(&who) {
+                Some(Y::Sequence(existing)) => existing.extend(rules),
+                _ => {
+                    merged.insert(who, Y::Sequence(rules));
+                }
+            }
+        }
+    }
+    Ok(Some(Y::Mapping(merged)))
 }
 
 /// `store`: `sqlite` (or unset) or a `postgres://` / `postgresql://` URL.
@@ -577,15 +636,38 @@ mod tests {
     }
 
     #[test]
-    fn external_auth_is_refused_and_client_acl_is_publisher_acl() {
+    fn external_auth_is_the_publisher_acl_for_api_users_and_client_acl_is_publisher_acl() {
         let raw = RawConfig::parse("master", "external_auth:\n  pam:\n    fred: [.*]\n").unwrap();
         let err = MasterConfig::from_raw(Path::new("/etc/brine"), raw)
             .unwrap_err()
             .to_string();
-        assert!(
-            err.contains("external_auth is not supported until the HTTP API lands; use publisher_acl for local users"),
-            "{err}"
-        );
+        assert!(err.contains("the 'pam' backend is not supported"), "{err}");
+        let raw = RawConfig::parse(
+            "master",
+            "publisher_acl:\n  fred: [test.ping]\nexternal_auth:\n  brine:\n    fred: [grains.items]\n    alice: [test.*]\n",
+        )
+        .unwrap();
+        let c = MasterConfig::from_raw(Path::new("/etc/brine"), raw).unwrap();
+        let caller = |name: &str| crate::acl::Caller {
+            name: name.into(),
+            groups: vec![],
+            unrestricted: false,
+        };
+        let can = |name: &str, fun: &str| {
+            let ids = vec!["web1".to_string()];
+            let action = crate::acl::Action::Publish {
+                tgt: "web1",
+                minions: &ids,
+                fun,
+                arg: &[],
+                kwarg: &serde_json::Map::new(),
+            };
+            c.publisher_acl
+                .check(&caller(name), &action, &|_| Ok(ids.clone()))
+                .is_ok()
+        };
+        assert!(can("fred", "test.ping") && can("fred", "grains.items"));
+        assert!(can("alice", "test.echo") && !can("alice", "cmd.run"));
         let raw = RawConfig::parse("master", "client_acl:\n  fred: [test.ping]\n").unwrap();
         let c = MasterConfig::from_raw(Path::new("/etc/brine"), raw).unwrap();
         assert!(c.publisher_acl.has_entries());

@@ -3,6 +3,7 @@
 
 pub mod acl;
 pub mod audit;
+pub mod auth;
 pub mod batch;
 pub mod clisock;
 pub mod cluster;

@@ -1,5 +1,5 @@
 //! Honest configuration: publisher_acl for local users other than root,
-//! external_auth refused, every ignored option warned about, the log file's
+//! external_auth with another backend than brine refused, every ignored option warned about, the log file's
 //! own level.
 
 use std::os::unix::fs::PermissionsExt;
@@ -188,7 +188,7 @@ fn master_dir(root: &Path, extra: &str) -> std::path::PathBuf {
 }
 
 #[test]
-fn external_auth_stops_the_master_at_start() {
+fn external_auth_with_a_backend_brine_lacks_stops_the_master_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let conf = master_dir(dir.path(), "external_auth:\n  pam:\n    fred: ['.*']\n");
     let out = Command::new(bin("brine-master"))
@@ -200,9 +200,7 @@ fn external_auth_stops_the_master_at_start() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(64), "{stderr}");
     assert!(
-        stderr.contains(
-            "external_auth is not supported until the HTTP API lands; use publisher_acl for local users"
-        ),
+        stderr.contains("the 'pam' backend is not supported: Brine authenticates API users itself"),
         "{stderr}"
     );
 }

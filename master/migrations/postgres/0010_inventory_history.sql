@@ -29,3 +29,13 @@ CREATE TABLE audit (
     detail TEXT NOT NULL
 );
 CREATE INDEX audit_at ON audit (at_ms);
+-- API login tokens: only their SHA-256 is kept, so every master of the
+-- cluster accepts them and a leaked database holds no usable token.
+CREATE TABLE api_tokens (
+    hash TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    expires_ms BIGINT NOT NULL,
+    revoked BOOLEAN NOT NULL DEFAULT false
+);
+CREATE INDEX api_tokens_expires ON api_tokens (expires_ms);

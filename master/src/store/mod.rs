@@ -235,6 +235,12 @@ pub(crate) enum WriteOp {
     PruneAudit {
         before_ms: i64,
     },
+    PutToken {
+        hash: String,
+        user: String,
+        expires_ms: i64,
+    },
+    RevokeToken(String),
     Presence {
         id: String,
         connected: bool,
@@ -265,6 +271,8 @@ impl WriteOp {
             WriteOp::DeleteBaseline(_) => "delete_baseline",
             WriteOp::Audit(_) => "audit",
             WriteOp::PruneAudit { .. } => "prune_audit",
+            WriteOp::PutToken { .. } => "put_token",
+            WriteOp::RevokeToken(_) => "revoke_token",
             WriteOp::Presence { .. } => "presence",
             WriteOp::AllDisconnected => "all_disconnected",
             WriteOp::MasterAlive => "master_alive",
@@ -346,6 +354,8 @@ pub(crate) trait StoreReader: Send + Sync + 'static {
         &self,
         filter: &crate::audit::AuditFilter,
     ) -> Result<Vec<crate::audit::AuditRecord>, StoreError>;
+    /// A token's row: `(user, expires_ms, revoked)`.
+    async fn load_token(&self, hash: &str) -> Result<Option<(String, i64, bool)>, StoreError>;
     /// Every baseline: `(name, target, created_ms)`.
     async fn list_baselines(&self) -> Result<Vec<(String, String, i64)>, StoreError>;
     /// Each of `ids`' latest return of a state run (`fun` in `funs`):
@@ -509,6 +519,32 @@ impl Store {
     /// Appends an audit row (batched with other writes; the bus has it at once).
     pub fn put_audit(&self, rec: crate::audit::AuditRecord) {
         self.send(WriteOp::Audit(Box::new(rec)));
+    }
+
+    /// Stores an API token's hash; Ok once committed.
+    pub async fn put_token(
+        &self,
+        hash: &str,
+        user: &str,
+        expires_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.write(WriteOp::PutToken {
+            hash: hash.to_string(),
+            user: user.to_string(),
+            expires_ms,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn revoke_token(&self, hash: &str) -> Result<(), StoreError> {
+        self.write(WriteOp::RevokeToken(hash.to_string()))
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn load_token(&self, hash: &str) -> Result<Option<(String, i64, bool)>, StoreError> {
+        read!(self, r => r.load_token(hash))
     }
 
     pub fn prune_audit(&self, before_ms: i64) {

@@ -569,6 +569,26 @@ async fn apply_batch(
             WriteOp::PruneAudit { before_ms } => {
                 tx.execute("DELETE FROM audit WHERE at_ms < $1", &[before_ms])
                     .await?;
+                tx.execute("DELETE FROM api_tokens WHERE expires_ms < $1", &[before_ms])
+                    .await?;
+            }
+            WriteOp::PutToken {
+                hash,
+                user,
+                expires_ms,
+            } => {
+                tx.execute(
+                    "INSERT INTO api_tokens (hash, username, created_ms, expires_ms) VALUES ($1,$2,$3,$4)",
+                    &[hash, user, &now, expires_ms],
+                )
+                .await?;
+            }
+            WriteOp::RevokeToken(hash) => {
+                tx.execute(
+                    "UPDATE api_tokens SET revoked = true WHERE hash = $1",
+                    &[hash],
+                )
+                .await?;
             }
             WriteOp::MasterAlive => {
                 tx.execute(
@@ -1021,6 +1041,16 @@ impl StoreReader for PgReader {
                 detail: r.get(8),
             })
             .collect())
+    }
+
+    async fn load_token(&self, hash: &str) -> Result<Option<(String, i64, bool)>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT username, expires_ms, revoked FROM api_tokens WHERE hash = $1",
+                &[&hash],
+            )
+            .await?;
+        Ok(rows.first().map(|r| (r.get(0), r.get(1), r.get(2))))
     }
 
     async fn load_baseline(&self, name: &str) -> Result<Option<(String, i64, String)>, StoreError> {

@@ -47,6 +47,9 @@ CREATE TABLE IF NOT EXISTS audit (
     action TEXT NOT NULL, target TEXT NOT NULL, fun TEXT NOT NULL,
     args TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS audit_at ON audit(at_ms);
+CREATE TABLE IF NOT EXISTS api_tokens (
+    hash TEXT PRIMARY KEY, user TEXT NOT NULL, created_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);
 ";
 
 fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -428,6 +431,19 @@ impl StoreReader for SqliteReader {
         .await
     }
 
+    async fn load_token(&self, hash: &str) -> Result<Option<(String, i64, bool)>, StoreError> {
+        let hash = hash.to_string();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT user, expires_ms, revoked FROM api_tokens WHERE hash = ?1",
+                params![hash],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0)),
+            )
+            .optional()
+        })
+        .await
+    }
+
     async fn load_baseline(&self, name: &str) -> Result<Option<(String, i64, String)>, StoreError> {
         let name = name.to_string();
         self.with(move |c| {
@@ -604,6 +620,27 @@ fn apply_batch(conn: &mut Connection, batch: &[&WriteOp]) -> rusqlite::Result<Ve
             }
             WriteOp::PruneAudit { before_ms } => {
                 tx.execute("DELETE FROM audit WHERE at_ms < ?1", params![before_ms])?;
+                // Tokens expired long enough ago that nobody can use them.
+                tx.execute(
+                    "DELETE FROM api_tokens WHERE expires_ms < ?1",
+                    params![before_ms],
+                )?;
+            }
+            WriteOp::PutToken {
+                hash,
+                user,
+                expires_ms,
+            } => {
+                tx.execute(
+                    "INSERT INTO api_tokens (hash, user, created_ms, expires_ms) VALUES (?1,?2,?3,?4)",
+                    params![hash, user, super::now_ms(), expires_ms],
+                )?;
+            }
+            WriteOp::RevokeToken(hash) => {
+                tx.execute(
+                    "UPDATE api_tokens SET revoked = 1 WHERE hash = ?1",
+                    params![hash],
+                )?;
             }
             WriteOp::Presence {
                 id,
