@@ -115,15 +115,16 @@ pub fn record_of(
     }
 }
 
-/// Records `action` and fires it on the bus.
-pub fn record(
+/// Records `action` (committed to the store before this returns) and
+/// fires it on the bus. Err: the store could not keep it.
+pub async fn record(
     master: &Master,
     user: &str,
     source: &str,
     action: &Action<'_>,
     outcome: Outcome,
     detail: &str,
-) {
+) -> Result<(), String> {
     let rec = record_of(
         &master.config.audit_redact,
         user,
@@ -135,7 +136,11 @@ pub fn record(
     if let Ok(Value::Object(data)) = serde_json::to_value(&rec) {
         master.events.fire("brine/audit", Value::Object(data));
     }
-    master.store.put_audit(rec);
+    master
+        .store
+        .put_audit(rec)
+        .await
+        .map_err(|e| format!("cannot write the audit log, so nothing was done: {e}"))
 }
 
 /// `brine-run audit.list [since=1d] [user=alice] [action=job] [outcome=denied] [limit=100]`:

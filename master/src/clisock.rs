@@ -96,7 +96,7 @@ fn caller(stream: &UnixStream) -> Caller {
 /// match, and, when the target reads grains or pillar, those whose grains
 /// or pillar the master does not hold yet (they decide for themselves when
 /// the job arrives). `tgt` is the target with nodegroups expanded.
-fn reachable_minions(
+pub(crate) fn reachable_minions(
     master: &Master,
     tgt: &str,
     tgt_type: brine_proto::targeting::TargetType,
@@ -118,41 +118,55 @@ fn reachable_minions(
 
 /// Checks `action` against the publisher ACL; a refusal is logged and
 /// returned as the reply.
-fn authorize(master: &Master, caller: &Caller, action: &Action<'_>) -> Result<(), Box<CliReply>> {
+async fn authorize(
+    master: &Master,
+    caller: &Caller,
+    action: &Action<'_>,
+) -> Result<(), Box<CliReply>> {
     let minions_of = |tgt: &str| -> Result<Vec<String>, String> {
         let (_, _, expr) =
             resolve_target(master, tgt, brine_proto::targeting::TargetType::Compound)?;
         Ok(expected_minions(master, &expr))
     };
-    master
+    let Err(denied) = master
         .config
         .publisher_acl
         .check(caller, action, &minions_of)
-        .map_err(|denied| {
-            let tgt = match action {
-                Action::Publish { tgt, .. } => *tgt,
-                _ => "",
-            };
-            warn!(user = %caller.name, tgt = %tgt, fun = %action.fun(), "refused: {denied}");
-            crate::audit::record(
-                master,
-                &caller.name,
-                LOCAL,
-                action,
-                crate::audit::Outcome::Denied,
-                &denied.to_string(),
-            );
-            Box::new(CliReply::Error {
-                message: format!("authorization error: {denied}"),
-            })
-        })
+    else {
+        return Ok(());
+    };
+    let tgt = match action {
+        Action::Publish { tgt, .. } => *tgt,
+        _ => "",
+    };
+    warn!(user = %caller.name, tgt = %tgt, fun = %action.fun(), "refused: {denied}");
+    let audited = crate::audit::record(
+        master,
+        &caller.name,
+        LOCAL,
+        action,
+        crate::audit::Outcome::Denied,
+        &denied.to_string(),
+    )
+    .await;
+    if let Err(error) = audited {
+        tracing::error!(%error, "a refusal could not be written to the audit log");
+    }
+    Err(Box::new(CliReply::Error {
+        message: format!("authorization error: {denied}"),
+    }))
 }
 
 /// The audit log's source for requests on this socket.
 const LOCAL: &str = "local";
 
-/// Records an allowed request in the audit log.
-fn audit_allowed(master: &Master, caller: &Caller, action: &Action<'_>) {
+/// Records an allowed request in the audit log; an action that cannot be
+/// recorded is not run (the reply says why).
+async fn audit_allowed(
+    master: &Master,
+    caller: &Caller,
+    action: &Action<'_>,
+) -> Result<(), Box<CliReply>> {
     crate::audit::record(
         master,
         &caller.name,
@@ -160,7 +174,9 @@ fn audit_allowed(master: &Master, caller: &Caller, action: &Action<'_>) {
         action,
         crate::audit::Outcome::Allowed,
         "",
-    );
+    )
+    .await
+    .map_err(|message| Box::new(CliReply::Error { message }))
 }
 
 /// Salt's wheel name of a key command, which `@wheel` entries allow.
@@ -214,12 +230,15 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
                 kwarg: &kwarg,
             };
             if checked {
-                if let Err(reply) = authorize(&master, &caller, &action) {
+                if let Err(reply) = authorize(&master, &caller, &action).await {
                     let _ = write_frame(&mut wr, &*reply).await;
                     return;
                 }
             }
-            audit_allowed(&master, &caller, &action);
+            if let Err(reply) = audit_allowed(&master, &caller, &action).await {
+                let _ = write_frame(&mut wr, &*reply).await;
+                return;
+            }
             let user = caller.name;
             let req = PublishRequest {
                 tgt,
@@ -257,16 +276,20 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
         CliRequest::Key(cmd) => {
             let (fun, arg) = wheel_name(&cmd);
             let action = Action::Wheel { fun, arg: &arg };
-            match authorize(&master, &caller, &action) {
+            match authorize(&master, &caller, &action).await {
                 Ok(()) => {
                     // Listing keys changes nothing: only changes are audited.
-                    if !matches!(
+                    let changes = !matches!(
                         cmd,
                         brine_proto::KeyCommand::List | brine_proto::KeyCommand::Finger { .. }
-                    ) {
-                        audit_allowed(&master, &caller, &action);
+                    );
+                    match changes {
+                        true => match audit_allowed(&master, &caller, &action).await {
+                            Ok(()) => crate::keys::key_command(&master, cmd).await,
+                            Err(reply) => *reply,
+                        },
+                        false => crate::keys::key_command(&master, cmd).await,
                     }
-                    crate::keys::key_command(&master, cmd).await
                 }
                 Err(reply) => *reply,
             }
@@ -277,7 +300,7 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
                 arg: &[],
                 kwarg: &serde_json::Map::new(),
             };
-            match authorize(&master, &caller, &action) {
+            match authorize(&master, &caller, &action).await {
                 Err(reply) => *reply,
                 Ok(()) => {
                     stream_events(&master, tag, rd, wr).await;
@@ -291,10 +314,13 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
                 arg: &arg,
                 kwarg: &kwarg,
             };
-            match authorize(&master, &caller, &action) {
+            match authorize(&master, &caller, &action).await {
                 Err(reply) => *reply,
                 Ok(()) => {
-                    audit_allowed(&master, &caller, &action);
+                    if let Err(reply) = audit_allowed(&master, &caller, &action).await {
+                        let _ = write_frame(&mut wr, &*reply).await;
+                        return;
+                    }
                     let m = master.clone();
                     let user = caller.name.clone();
                     let jid = master.jids.next();

@@ -148,6 +148,10 @@ pub struct MasterConfig {
     pub audit_keep_days: u64,
     /// API users and tokens (`api_users`, `token_expire`).
     pub auth: crate::auth::AuthConfig,
+    /// Where the HTTP API listens (`api_port`; unset: no API), on
+    /// `api_interface` (default: `interface`).
+    pub api_port: Option<u16>,
+    pub api_interface: IpAddr,
 }
 
 impl MasterConfig {
@@ -194,6 +198,15 @@ impl MasterConfig {
         let log_level_logfile = raw.get::<String>("log_level_logfile")?;
         let publisher_acl = parse_publisher_acl(&mut raw)?;
         let auth = crate::auth::config::from_raw(&mut raw)?;
+        let api_port = raw.get::<u16>("api_port")?;
+        let api_interface = match raw.get::<String>("api_interface")? {
+            None => interface,
+            Some(s) => s.parse().map_err(|_| ConfError::BadValue {
+                file: raw.file().to_string(),
+                key: "api_interface".into(),
+                message: format!("'{s}' is not an IP address"),
+            })?,
+        };
         let auto_accept = raw.get("auto_accept")?.unwrap_or(false);
         let autosign_file = raw.get::<PathBuf>("autosign_file")?;
         let timeout = raw.get("timeout")?.unwrap_or(5);
@@ -306,6 +319,8 @@ impl MasterConfig {
             audit_redact,
             audit_keep_days,
             auth,
+            api_port,
+            api_interface,
         })
     }
 

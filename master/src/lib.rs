@@ -2,6 +2,7 @@
 //! publish port (4505), the request port (4506) and the local CLI socket.
 
 pub mod acl;
+pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod batch;
@@ -130,6 +131,22 @@ pub async fn run_with(
         tokio::spawn(publish_heartbeat_loop(master.clone())),
         tokio::spawn(events::presence_loop(master.clone())),
     ];
+    if let Some(port) = config.api_port {
+        let addr = SocketAddr::new(config.api_interface, port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| MasterError::Bind {
+                what: "HTTP API",
+                addr: addr.to_string(),
+                source,
+            })?;
+        let state = api::ApiState {
+            master: master.clone(),
+            auth: Arc::new(auth::tokens::Authenticator::new(config.auth.clone())),
+        };
+        tracing::info!(api = %addr, "HTTP API listening");
+        tasks.push(tokio::spawn(api::serve(state, listener)));
+    }
     if let Some(events) = cluster_events {
         tasks.push(tokio::spawn(cluster::follow(master.clone(), events)));
         tasks.push(tokio::spawn(cluster::alive_loop(master.clone())));

@@ -1,4 +1,5 @@
 mod acl;
+mod api;
 mod attack_cancel;
 mod attack_floods;
 mod attack_gate;

@@ -516,9 +516,9 @@ impl Store {
         });
     }
 
-    /// Appends an audit row (batched with other writes; the bus has it at once).
-    pub fn put_audit(&self, rec: crate::audit::AuditRecord) {
-        self.send(WriteOp::Audit(Box::new(rec)));
+    /// Appends an audit row; Ok once committed.
+    pub async fn put_audit(&self, rec: crate::audit::AuditRecord) -> Result<(), StoreError> {
+        self.write(WriteOp::Audit(Box::new(rec))).await.map(|_| ())
     }
 
     /// Stores an API token's hash; Ok once committed.
