@@ -409,6 +409,13 @@ impl Beacon for InotifyBeacon {
         self.ensure_watches();
         events
     }
+
+    /// Closes the inotify instance: what a state run changes is not
+    /// reported after it; the next evaluation watches anew.
+    fn pause(&mut self) {
+        self.fd = None;
+        self.watches.clear();
+    }
 }
 
 #[cfg(test)]
@@ -515,6 +522,22 @@ mod tests {
             changes(&b.evaluate(now)),
             vec![(fs.clone(), fs.clone(), "IN_MODIFY".into())]
         );
+    }
+
+    #[test]
+    fn changes_while_paused_are_not_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap().to_string();
+        let mut b = beacon(json!({"files": {&d: {}}}));
+        let now = Instant::now();
+        assert!(b.evaluate(now).is_empty());
+        b.pause();
+        std::fs::write(dir.path().join("by-the-state-run"), "1").unwrap();
+        assert!(b.evaluate(now).is_empty(), "watches set anew");
+        std::fs::write(dir.path().join("after"), "1").unwrap();
+        let got = changes(&b.evaluate(now));
+        assert_eq!(got[0].1, format!("{d}/after"));
+        assert!(got.iter().all(|c| !c.1.ends_with("by-the-state-run")));
     }
 
     #[test]

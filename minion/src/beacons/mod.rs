@@ -110,6 +110,11 @@ pub trait Beacon: Send {
     /// Reads what the beacon watches and returns the events for what
     /// changed since the last evaluation (`now` for beacons that wait).
     fn evaluate(&mut self, now: Instant) -> Vec<BeaconEvent>;
+
+    /// An evaluation was skipped for a state run
+    /// (`disable_during_state_run`): a beacon that would report the
+    /// run's own changes afterwards forgets them (Salt's `close`).
+    fn pause(&mut self) {}
 }
 
 /// Where beacons read the system: the real one, or fakes in tests.
@@ -670,6 +675,9 @@ async fn run_one(spec: Spec, env: Arc<TaskEnv>) {
         }
         if spec.disable_during_state_run && env.state_run_in_progress() {
             tracing::debug!(beacon = %spec.name, "state run in progress; beacon skipped");
+            if let Some(b) = beacon.as_mut() {
+                b.pause();
+            }
             continue;
         }
         let Some(mut b) = beacon.take() else { return };
