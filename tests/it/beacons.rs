@@ -1,8 +1,9 @@
 //! Beacons on a real minion, seen on the master's bus through `brine-run
-//! state.event`: a file created in a watched directory and a disk usage
-//! threshold crossed (the threshold lowered at runtime with
-//! `beacons.modify`) each give exactly one event, with Salt's data, while
-//! the condition that caused it lasts.
+//! state.event`: a memory threshold crossed before the minion is
+//! connected (the event waits in its queue), a file created in a watched
+//! directory and a disk usage threshold crossed (the threshold lowered at
+//! runtime with `beacons.modify`) each give exactly one event, with Salt's
+//! data, while the condition that caused it lasts.
 
 use std::time::Duration;
 
@@ -32,12 +33,20 @@ fn a_crossing_gives_one_event_on_the_masters_bus() {
          \x20   - interval: 1\n\
          \x20 diskusage:\n\
          \x20   - /: 100%\n\
+         \x20   - interval: 1\n\
+         \x20 memusage:\n\
+         \x20   - percent: 0%\n\
          \x20   - interval: 1\n"
     );
     let c = Cluster::builder().minion_with("m1", "", &beacons).start();
     let bus = EventStream::start(&c.master_conf(), Some("brine/beacon/*"));
+    // memusage is over 0 % from the minion's first evaluation, before its
+    // key is accepted: the event waits in the minion's queue and reaches
+    // the bus once it is connected, once.
     c.accept_all();
     c.wait_answering(&["m1"]);
+    let ev = bus.wait_tag("brine/beacon/m1/memusage/");
+    assert!(ev.data["memusage"].as_f64().is_some(), "{:?}", ev.data);
 
     let (out, listed) = c.brine_json(&["m1", "beacons.list", "return_yaml=False"]);
     assert_eq!(out.code, 0, "{out:?}");
@@ -79,6 +88,7 @@ fn a_crossing_gives_one_event_on_the_masters_bus() {
         "one event per crossing, none while above: {:?}",
         bus.matching("brine/beacon/m1/diskusage/*")
     );
+    assert_eq!(count(&bus, "brine/beacon/m1/memusage/*", |_| true), 1);
 
     // Disabled, the watch stops; enabled again, it reports the next file.
     let (_, off) = c.brine_json(&["m1", "beacons.disable_beacon", "watch"]);
