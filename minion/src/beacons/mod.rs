@@ -34,6 +34,7 @@
 pub mod crossing;
 pub mod diskusage;
 pub mod inotify;
+pub mod journald;
 pub mod load;
 pub mod log;
 pub mod memusage;
@@ -65,6 +66,7 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
 pub const AVAILABLE: &[&str] = &[
     "diskusage",
     "inotify",
+    "journald",
     "load",
     "log",
     "memusage",
@@ -128,6 +130,8 @@ pub struct Inputs {
     pub services: Arc<dyn Fn(&str) -> bool + Send + Sync>,
     /// For the `status` beacon, which calls `status.*` functions.
     pub ctx: Option<(CallCtx, tokio::runtime::Handle)>,
+    /// The journalctl command (`journald`).
+    pub journalctl: Vec<String>,
 }
 
 impl Inputs {
@@ -140,6 +144,7 @@ impl Inputs {
                 brine_states::modules::sys::initsys::InitSystem::detect().status(name, None)
             }),
             ctx,
+            journalctl: vec!["journalctl".into()],
         }
     }
 }
@@ -149,6 +154,7 @@ impl Inputs {
 pub enum Kind {
     Diskusage(diskusage::Config),
     Inotify(inotify::Config),
+    Journald(journald::Config),
     Load(load::Config),
     Log(log::Config),
     Memusage(memusage::Config),
@@ -168,10 +174,14 @@ impl Kind {
             "ps" | "proc" => Kind::Ps(ps::Config::parse(params)?),
             "service" => Kind::Service(service::Config::parse(params)?),
             "status" => Kind::Status(status::Config::parse(params)?),
+            "journald" if journald::journalctl_present() => {
+                Kind::Journald(journald::Config::parse(params)?)
+            }
             "journald" => {
                 return Err(
-                    "the journald beacon is not supported by Brine yet; watch a log \
-                            file with the 'log' beacon (file + tags with a regex) instead"
+                    "the journald beacon needs journalctl, which this host does not \
+                            have; watch a log file with the 'log' beacon (file + tags with a \
+                            regex) instead"
                         .into(),
                 )
             }
@@ -190,6 +200,7 @@ impl Kind {
         match self {
             Kind::Diskusage(c) => Box::new(diskusage::Diskusage::new(c.clone(), inputs)),
             Kind::Inotify(c) => Box::new(inotify::InotifyBeacon::new(c.clone())),
+            Kind::Journald(c) => Box::new(journald::Journald::new(c.clone(), inputs)),
             Kind::Load(c) => Box::new(load::Load::new(c.clone(), inputs)),
             Kind::Log(c) => Box::new(log::LogBeacon::new(c.clone())),
             Kind::Memusage(c) => Box::new(memusage::Memusage::new(c.clone(), inputs)),
@@ -739,7 +750,7 @@ mod tests {
         let e = parse_spec("diskusage", &json!([{"interval": -1}])).unwrap_err();
         assert!(e.contains("interval"), "{e}");
         let e = parse_spec("journald", &json!([{"services": {}}])).unwrap_err();
-        assert!(e.contains("journald beacon is not supported"), "{e}");
+        assert!(e.contains("journald"), "{e}");
         let e = parse_spec("frobnicate", &json!([])).unwrap_err();
         assert!(e.contains("no beacon module 'frobnicate'"), "{e}");
         let e = parse_spec("load", &json!("x")).unwrap_err();
