@@ -871,4 +871,51 @@ mod tests {
         assert_eq!(pending().len(), 2);
         task.abort();
     }
+
+    /// A refreshed pillar (a new `Arc`) is picked up: its beacon starts,
+    /// and it wins over the config's beacon of the same name.
+    #[tokio::test(start_paused = true)]
+    async fn pillar_beacons_follow_a_refreshed_pillar() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("meminfo"),
+            "MemTotal: 1000 kB\nMemAvailable: 500 kB\n",
+        )
+        .unwrap();
+        // The config's memusage never fires (99 %); the pillar's (10 %) does.
+        let beacons = Beacons::new(
+            json!({"memusage": [{"percent": "99%"}, {"interval": 1}]})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        let pillar: Arc<Mutex<Option<Arc<Value>>>> = Arc::new(Mutex::new(None));
+        let p = pillar.clone();
+        let mut inputs = Inputs::system(None);
+        inputs.proc_dir = dir.path().to_path_buf();
+        let outbox = Arc::new(Mutex::new(Outbox::default()));
+        let env = RunEnv {
+            id: "m1".into(),
+            client: None,
+            running: RunningJobs::default(),
+            pillar: Box::new(move || p.lock().unwrap().clone()),
+            inputs,
+            outbox: outbox.clone(),
+        };
+        let task = tokio::spawn(beacons.clone().run(env));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(outbox.lock().unwrap().is_empty());
+        *pillar.lock().unwrap() = Some(Arc::new(json!({
+            "beacons": {"memusage": [{"percent": "10%"}, {"interval": 1}]}
+        })));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let tags: Vec<String> = outbox
+            .lock()
+            .unwrap()
+            .pending()
+            .map(|(t, _)| t.to_string())
+            .collect();
+        assert_eq!(tags, ["brine/beacon/m1/memusage/"]);
+        task.abort();
+    }
 }
