@@ -161,6 +161,8 @@ pub struct MasterConfig {
     /// (`api_names`; default: the host name, `localhost`, the API's address
     /// and 127.0.0.1).
     pub api_names: Vec<String>,
+    /// The master's scheduled jobs and runners (`schedule`).
+    pub schedule: serde_json::Map<String, serde_json::Value>,
 }
 
 impl MasterConfig {
@@ -223,6 +225,17 @@ impl MasterConfig {
             }
         };
         let api_names: Vec<String> = raw.get::<Vec<String>>("api_names")?.unwrap_or_default();
+        let schedule = match raw.get::<serde_json::Value>("schedule")? {
+            None | Some(serde_json::Value::Null) => serde_json::Map::new(),
+            Some(serde_json::Value::Object(m)) => m,
+            Some(_) => {
+                return Err(ConfError::BadValue {
+                    file: raw.file().to_string(),
+                    key: "schedule".into(),
+                    message: "schedule maps job names to their settings".into(),
+                })
+            }
+        };
         let api_interface = match raw.get::<String>("api_interface")? {
             None => interface,
             Some(s) => s.parse().map_err(|_| ConfError::BadValue {
@@ -348,6 +361,7 @@ impl MasterConfig {
             api_tls,
             api_ssl,
             api_names,
+            schedule,
         })
     }
 

@@ -23,6 +23,7 @@ pub mod orchestrate;
 pub mod publisher;
 pub mod reqserver;
 pub mod runners;
+pub mod schedule;
 pub mod state;
 pub mod store;
 
@@ -130,6 +131,7 @@ pub async fn run_with(
         tokio::spawn(memory::trim_loop()),
         tokio::spawn(publish_heartbeat_loop(master.clone())),
         tokio::spawn(events::presence_loop(master.clone())),
+        tokio::spawn(schedule::run_loop(master.clone())),
     ];
     if let Some(port) = config.api_port {
         let addr = SocketAddr::new(config.api_interface, port);

@@ -13,6 +13,10 @@ pub const RUNNERS: &[(&str, &str)] = &[
         "the audit log, newest first: jobs, runners and key changes, allowed and denied (since=1d, user=, action=job|runner|key, outcome=allowed|denied, limit=)",
     ),
     (
+        "schedule.list",
+        "the master's schedule, with each job's next and last run (schedule.add/modify/delete NAME key=value..., enable_job/disable_job/run_job NAME, enable/disable)",
+    ),
+    (
         "event.send",
         "fire an event on this master's bus (TAG [DATA as JSON/YAML dict]; data= or key=value pairs)",
     ),
@@ -107,6 +111,7 @@ pub fn run(
             )),
         },
         "audit.list" => crate::audit::list(master, kwarg),
+        f if f.starts_with("schedule.") => crate::schedule::runner(master, f, arg, kwarg),
         "event.send" => event_send(master, user, arg, kwarg),
         "state.event" => {
             Err("state.event streams: run it with brine-run, which reads the stream".into())

@@ -113,6 +113,8 @@ pub struct Master {
     pub presence: crate::events::PresenceChanges,
     /// What `/metrics` reads besides the store and the bus.
     pub counters: crate::counters::Counters,
+    /// The master's scheduler (`schedule.rs`).
+    pub schedule: crate::schedule::MasterSchedule,
 }
 
 impl Master {
@@ -147,6 +149,7 @@ impl Master {
             events,
             presence: Default::default(),
             counters: Default::default(),
+            schedule: crate::schedule::MasterSchedule::load(&config),
             ext_pillar,
             files,
             config,
