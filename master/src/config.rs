@@ -140,6 +140,9 @@ pub struct MasterConfig {
     /// bursts of ten times that pass): a flapping beacon or a looping
     /// script cannot flood the bus.
     pub minion_event_rate: f64,
+    /// The HTTP server for /metrics and /sd (`http_port`, `http_interface`;
+    /// read in `http/mod.rs`).
+    pub http: crate::http::HttpConfig,
 }
 
 impl MasterConfig {
@@ -255,6 +258,7 @@ impl MasterConfig {
             .get::<usize>("max_event_size")?
             .unwrap_or(crate::events::DEFAULT_EVENT_MAX_BYTES);
         let minion_event_rate = raw.get::<f64>("minion_event_rate")?.unwrap_or(100.0);
+        let http = crate::http::from_raw(&mut raw)?;
         let ignored_keys = raw.ignored_keys(SALT_KEYS_IGNORED);
         Ok(MasterConfig {
             config_dir: config_dir.to_path_buf(),
@@ -290,6 +294,7 @@ impl MasterConfig {
             event_bus_max_bytes,
             max_event_size,
             minion_event_rate,
+            http,
         })
     }
 
