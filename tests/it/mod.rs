@@ -22,6 +22,7 @@ mod orchestrate;
 mod partition;
 mod peer;
 mod pg_harness;
+mod prometheus;
 mod security;
 mod states;
 mod swarm;
