@@ -10,16 +10,18 @@ use brine_tests::prometheus::{self, http_agent, http_get, Prometheus};
 use brine_tests::{free_port, Cluster};
 use serde_json::Value;
 
-/// What Prometheus shows of one target: (job, discovered labels, target
-/// labels, health).
-fn targets_of(
-    p: &Prometheus,
-) -> Vec<(
-    String,
-    BTreeMap<String, String>,
-    BTreeMap<String, String>,
-    String,
-)> {
+/// What Prometheus shows of one target.
+#[derive(Debug)]
+struct Target {
+    job: String,
+    /// Before relabeling: `__address__` and the `__meta_brine_*` labels.
+    discovered: BTreeMap<String, String>,
+    /// After relabeling.
+    labels: BTreeMap<String, String>,
+    health: String,
+}
+
+fn targets_of(p: &Prometheus) -> Vec<Target> {
     let labels = |v: &Value| -> BTreeMap<String, String> {
         v.as_object()
             .map(|m| {
@@ -33,12 +35,12 @@ fn targets_of(
         .iter()
         .map(|t| {
             let target = labels(&t["labels"]);
-            (
-                target.get("job").cloned().unwrap_or_default(),
-                labels(&t["discoveredLabels"]),
-                target,
-                t["health"].as_str().unwrap_or_default().to_string(),
-            )
+            Target {
+                job: target.get("job").cloned().unwrap_or_default(),
+                discovered: labels(&t["discoveredLabels"]),
+                labels: target,
+                health: t["health"].as_str().unwrap_or_default().to_string(),
+            }
         })
         .collect()
 }
@@ -133,21 +135,24 @@ scrape_configs:
         "web1 and db1 discovered, connected and up",
         targets_of,
         |ts| {
-            let inv: Vec<_> = ts.iter().filter(|t| t.0 == "inventory").collect();
+            let inv: Vec<_> = ts.iter().filter(|t| t.job == "inventory").collect();
             inv.len() == 2
                 && inv.iter().all(|t| {
-                    t.3 == "up"
-                        && t.1.get("__meta_brine_connected").map(String::as_str) == Some("true")
+                    t.health == "up"
+                        && t.discovered
+                            .get("__meta_brine_connected")
+                            .map(String::as_str)
+                            == Some("true")
                 })
         },
     );
     let by_id: BTreeMap<&str, _> = targets
         .iter()
-        .filter(|t| t.0 == "inventory")
-        .map(|t| (t.1["__meta_brine_id"].as_str(), t))
+        .filter(|t| t.job == "inventory")
+        .map(|t| (t.discovered["__meta_brine_id"].as_str(), t))
         .collect();
     assert_eq!(by_id.keys().copied().collect::<Vec<_>>(), ["db1", "web1"]);
-    let (_, disc, labels, _) = by_id["web1"];
+    let (disc, labels) = (&by_id["web1"].discovered, &by_id["web1"].labels);
     assert_eq!(disc["__address__"], format!("127.0.0.1:{http}"));
     assert_eq!(disc["__meta_brine_roles"], ",web,");
     assert_eq!(disc["__meta_brine_appcode"], "shop");
@@ -155,7 +160,7 @@ scrape_configs:
     assert_eq!(disc["__meta_brine_master"], "master0");
     assert_eq!(labels["minion"], "web1");
     assert_eq!(labels["appcode"], "shop");
-    let (_, disc, labels, _) = by_id["db1"];
+    let (disc, labels) = (&by_id["db1"].discovered, &by_id["db1"].labels);
     assert_eq!(disc["__meta_brine_roles"], ",db,backup,");
     assert_eq!(disc["__meta_brine_owner"], "team-b");
     assert_eq!(labels["minion"], "db1");
@@ -163,7 +168,8 @@ scrape_configs:
 
     // The master's own scrape is up, and what it reports is queryable.
     p.wait_until("the master's /metrics scraped", targets_of, |ts| {
-        ts.iter().any(|t| t.0 == "brine_master" && t.3 == "up")
+        ts.iter()
+            .any(|t| t.job == "brine_master" && t.health == "up")
     });
     let connected = p.wait_until(
         "brine_minions_connected in Prometheus",
