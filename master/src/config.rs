@@ -140,7 +140,7 @@ pub struct MasterConfig {
     /// bursts of ten times that pass): a flapping beacon or a looping
     /// script cannot flood the bus.
     pub minion_event_rate: f64,
-    /// The HTTP server for /metrics and /sd (`http_port`, `http_interface`;
+    /// The HTTP server for /metrics and /sd (`metrics_port`, `metrics_interface`;
     /// read in `http/mod.rs`).
     pub http: crate::http::HttpConfig,
 }

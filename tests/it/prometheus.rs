@@ -57,7 +57,7 @@ fn prometheus_discovers_the_inventory_and_scrapes_the_master() {
     // master's own HTTP port, so that the discovered targets can be scraped
     // without anything else running and without leaving 127.0.0.1.
     let c = Cluster::builder()
-        .master_config(&format!("http_port: {http}"))
+        .master_config(&format!("metrics_port: {http}"))
         .minion(
             "web1",
             "roles: [web]\nappcode: shop\nowner: team-a\nscrape_host: 127.0.0.1",

@@ -1,12 +1,16 @@
-//! The master's HTTP server: `/metrics` for Prometheus to scrape and `/sd`,
-//! Prometheus's HTTP service discovery over the inventory. One router built
-//! from parts (one module per part); the HTTP API of issue 15 (with TLS and
-//! authentication) will be added to it as further parts. Plain HTTP for
-//! now, which is why it listens on 127.0.0.1 unless told otherwise.
+//! The master's monitoring HTTP server: `/metrics` for Prometheus to
+//! scrape and `/sd`, Prometheus's HTTP service discovery over the
+//! inventory. One router built from parts (one module per part).
+//!
+//! It is not the HTTP API (`crate::api`, `api_port`): Prometheus scrapes
+//! and discovers without logging in (the API's tokens expire), so these
+//! endpoints have a port of their own, plain HTTP without authentication,
+//! on 127.0.0.1 unless `metrics_interface` names another address.
+//! [`router`] is public so that they can also be mounted elsewhere.
 //!
 //! ```yaml
-//! http_port: 8000           # unset: no HTTP server
-//! http_interface: 127.0.0.1
+//! metrics_port: 9150           # unset: no monitoring HTTP server
+//! metrics_interface: 127.0.0.1
 //! ```
 
 pub mod metrics;
@@ -23,13 +27,13 @@ use crate::state::Master;
 /// Where the HTTP server listens, from the master config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpConfig {
-    /// `http_port`: unset, the master runs no HTTP server.
+    /// `metrics_port`: unset, the master runs no monitoring HTTP server.
     pub port: Option<u16>,
-    /// `http_interface`: the address it binds. 127.0.0.1 by default, not
-    /// the master's `interface`: until issue 15 brings TLS and
-    /// authentication, `/sd` hands the inventory (host names, addresses,
-    /// owners) to whoever can connect, so exposing it is a choice the
-    /// operator makes by naming an address.
+    /// `metrics_interface`: the address it binds. 127.0.0.1 by default, not
+    /// the master's `interface`: without TLS or authentication `/sd` hands
+    /// the inventory (host names, addresses, owners) to whoever can
+    /// connect, so exposing it is a choice the operator makes by naming an
+    /// address (or by putting a TLS proxy in front).
     pub interface: IpAddr,
 }
 
@@ -49,7 +53,7 @@ impl HttpConfig {
     }
 }
 
-/// Reads `http_port` and `http_interface` (called from `config.rs`).
+/// Reads `metrics_port` and `metrics_interface` (called from `config.rs`).
 pub fn from_raw(raw: &mut RawConfig) -> Result<HttpConfig, ConfError> {
     let file = raw.file().to_string();
     let bad = |key: &str, message: String| ConfError::BadValue {
@@ -57,20 +61,20 @@ pub fn from_raw(raw: &mut RawConfig) -> Result<HttpConfig, ConfError> {
         key: key.into(),
         message,
     };
-    let port = raw.get::<u16>("http_port")?;
+    let port = raw.get::<u16>("metrics_port")?;
     if port == Some(0) {
         return Err(bad(
-            "http_port",
-            "0 is not a port; leave http_port unset to run no HTTP server".into(),
+            "metrics_port",
+            "0 is not a port; leave metrics_port unset to run no monitoring HTTP server".into(),
         ));
     }
     let defaults = HttpConfig::default();
-    let interface = match raw.get::<String>("http_interface")? {
+    let interface = match raw.get::<String>("metrics_interface")? {
         None => defaults.interface,
         Some(s) => s
             .trim()
             .parse()
-            .map_err(|_| bad("http_interface", format!("'{s}' is not an IP address")))?,
+            .map_err(|_| bad("metrics_interface", format!("'{s}' is not an IP address")))?,
     };
     Ok(HttpConfig { port, interface })
 }
@@ -101,9 +105,9 @@ pub fn listen(config: &HttpConfig) -> std::io::Result<Option<tokio::net::TcpList
 /// Serves HTTP on `listener` until the task is aborted.
 pub async fn serve(master: Arc<Master>, listener: tokio::net::TcpListener) {
     let addr = listener.local_addr().ok();
-    tracing::info!(addr = ?addr, "HTTP server (/metrics, /sd) listening");
+    tracing::info!(addr = ?addr, "monitoring HTTP server (/metrics, /sd) listening");
     if let Err(error) = axum::serve(listener, router(master)).await {
-        tracing::error!(%error, "HTTP server stopped");
+        tracing::error!(%error, "monitoring HTTP server stopped");
     }
 }
 

@@ -299,17 +299,17 @@ fn http_options_read_with_defaults_and_named_errors() {
     assert_eq!(d, super::HttpConfig::default());
     assert_eq!(d.addr(), None);
     assert_eq!(d.interface.to_string(), "127.0.0.1");
-    let c = conf("http_port: 8000\nhttp_interface: '::'\n").unwrap();
+    let c = conf("metrics_port: 8000\nmetrics_interface: '::'\n").unwrap();
     assert_eq!(c.addr().unwrap().to_string(), "[::]:8000");
-    let err = conf("http_port: 0\n").unwrap_err().to_string();
-    assert!(err.contains("http_port"), "{err}");
-    let err = conf("http_port: 70000\n").unwrap_err().to_string();
-    assert!(err.contains("http_port"), "{err}");
-    let err = conf("http_port: 8000\nhttp_interface: nowhere\n")
+    let err = conf("metrics_port: 0\n").unwrap_err().to_string();
+    assert!(err.contains("metrics_port"), "{err}");
+    let err = conf("metrics_port: 70000\n").unwrap_err().to_string();
+    assert!(err.contains("metrics_port"), "{err}");
+    let err = conf("metrics_port: 8000\nmetrics_interface: nowhere\n")
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("http_interface") && err.contains("nowhere"),
+        err.contains("metrics_interface") && err.contains("nowhere"),
         "{err}"
     );
 }
@@ -320,7 +320,7 @@ fn example_documents_the_http_options() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/master.yaml");
     let text = std::fs::read_to_string(path).unwrap();
     let keys = brine_proto::conf::keys_read_in(include_str!("mod.rs"));
-    assert_eq!(keys, ["http_interface", "http_port"]);
+    assert_eq!(keys, ["metrics_interface", "metrics_port"]);
     for key in keys {
         assert!(
             text.contains(&format!("\n{key}:")),
