@@ -2,9 +2,13 @@
 //! publish port (4505), the request port (4506) and the local CLI socket.
 
 pub mod acl;
+pub mod api;
+pub mod audit;
+pub mod auth;
 pub mod batch;
 pub mod clisock;
 pub mod cluster;
+pub mod cmdb;
 pub mod config;
 pub mod counters;
 pub mod events;
@@ -110,7 +114,7 @@ pub async fn run_with(
         }
     })?;
     let http_listener = http::listen(&config.http).map_err(|source| MasterError::Bind {
-        what: "HTTP port",
+        what: "metrics port",
         addr: config
             .http
             .addr()
@@ -137,6 +141,22 @@ pub async fn run_with(
         tokio::spawn(publish_heartbeat_loop(master.clone())),
         tokio::spawn(events::presence_loop(master.clone())),
     ];
+    if let Some(port) = config.api_port {
+        let addr = SocketAddr::new(config.api_interface, port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| MasterError::Bind {
+                what: "HTTP API",
+                addr: addr.to_string(),
+                source,
+            })?;
+        let state = api::ApiState {
+            master: master.clone(),
+            auth: Arc::new(auth::tokens::Authenticator::new(config.auth.clone())),
+        };
+        tracing::info!(api = %addr, "HTTP API listening");
+        tasks.push(tokio::spawn(api::serve(state, listener)));
+    }
     if let Some(l) = http_listener {
         tasks.push(tokio::spawn(http::serve(master.clone(), l)));
     }
@@ -249,7 +269,6 @@ async fn rotate_loop(master: Arc<state::Master>) {
     }
 }
 
-/// Drops jobs older than `keep_jobs` hours from the cache, hourly.
 /// Keeps every publish connection busy enough for its minion to notice
 /// when it dies (see `brine_pki::sealing::PUBLISH_HEARTBEAT`).
 async fn publish_heartbeat_loop(master: Arc<state::Master>) {
@@ -271,11 +290,18 @@ async fn publish_heartbeat_loop(master: Arc<state::Master>) {
     }
 }
 
+/// Drops jobs older than `keep_jobs` hours from the cache, and grain
+/// history older than `inventory_history_days`, audit rows older than
+/// `audit_keep_days`, hourly.
 async fn prune_loop(master: Arc<state::Master>) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
         let keep_ms = master.config.keep_jobs as i64 * 3600 * 1000;
         master.store.prune_jobs(store::now_ms() - keep_ms);
+        let history_ms = master.config.inventory_history_days as i64 * 86_400_000;
+        master.store.prune_history(store::now_ms() - history_ms);
+        let audit_ms = master.config.audit_keep_days as i64 * 86_400_000;
+        master.store.prune_audit(store::now_ms() - audit_ms);
     }
 }

@@ -271,14 +271,15 @@ impl Master {
     /// reconnecting, cost no write.
     pub fn set_grains(&self, id: &str, grains: Grains) {
         let packed = PackedGrains::pack(&grains, &self.interner);
-        let unchanged = read(&self.inventory)
-            .get(id)
-            .is_some_and(|old| old.same_as(&packed));
-        if unchanged {
+        let old = read(&self.inventory).get(id).cloned();
+        if old.as_ref().is_some_and(|old| old.same_as(&packed)) {
             return;
         }
+        // The inventory's history keeps only what changed.
+        let old = old.map(|o| o.unpack());
+        let delta = crate::store::GrainsDelta::between(old.as_ref(), &grains);
         write(&self.inventory).insert(id.to_string(), packed);
-        self.store.put_grains(id, &grains);
+        self.store.put_grains(id, &grains, delta.as_ref());
     }
 
     /// Grains another master of the cluster stored: cached here, not

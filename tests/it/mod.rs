@@ -1,4 +1,5 @@
 mod acl;
+mod api;
 mod attack_cancel;
 mod attack_floods;
 mod attack_gate;
@@ -8,6 +9,8 @@ mod attack_zmtp;
 mod call;
 mod cluster;
 mod cluster_ca;
+mod cmdb;
+mod events;
 mod ext_pillar;
 mod failover;
 mod fileserver;
