@@ -287,6 +287,31 @@ fn the_api_authenticates_authorizes_audits_and_streams() {
     let (code, _) = api.post("/keys/web1/reject", Some(&alice), json!({}));
     assert_eq!(code, 403);
 
+    // The CLI through the API, from anywhere (no config dir, no socket).
+    let ca_path = c.master_root().join("etc/brine/pki/master/ca.crt");
+    let remote = |args: &[&str]| {
+        Command::new(bin("brine"))
+            .args(["--api", &api.base, "--api-ca"])
+            .arg(&ca_path)
+            .args(["-c", "/nonexistent", "--out", "json", "--static"])
+            .args(args)
+            .env("BRINE_API_TOKEN", &alice)
+            .output()
+            .unwrap()
+    };
+    let out = remote(&["web1", "test.ping"]);
+    assert!(out.status.success(), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v, json!({"web1": true}));
+    let out = remote(&["web1", "cmd.run", "id"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("403"),
+        "{out:?}"
+    );
+    let out = remote(&["-G", "role:nosuch", "test.ping"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+
     // Logout: the token stops working.
     let (code, _) = api.post("/logout", Some(&alice), json!({}));
     assert_eq!(code, 200);
