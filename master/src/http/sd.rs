@@ -28,6 +28,10 @@
 //! one item exactly. `__meta_brine_id`, `__meta_brine_master` (this
 //! master) and `__meta_brine_connected` (`true`/`false`; cluster-wide with
 //! a shared store) are always there.
+//!
+//! At most four listings are computed at once; a request beyond that
+//! answers 503 (Prometheus keeps its last list and asks again on its next
+//! refresh).
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, Ipv6Addr};
@@ -37,7 +41,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use brine_proto::targeting::TargetType;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -64,6 +68,15 @@ pub const DEFAULT_LABEL_GRAINS: &[&str] = &[
 
 /// node exporter's port.
 pub const DEFAULT_PORT: u16 = 9100;
+
+/// Listings computed at once; more requests meanwhile answer 503 (each
+/// walks the whole inventory on a blocking thread: a burst of scrapers
+/// must not take every one).
+const CONCURRENT_LISTINGS: usize = 4;
+
+/// The permits for listings, one set per router.
+#[derive(Clone)]
+struct Listings(Arc<tokio::sync::Semaphore>);
 
 /// The query string `/sd` reads (other parameters are ignored).
 #[derive(Debug, Default, Deserialize)]
@@ -97,13 +110,29 @@ struct Request {
 }
 
 pub fn routes() -> Router<Arc<Master>> {
-    Router::new().route("/sd", get(sd))
+    routes_limited(CONCURRENT_LISTINGS)
 }
 
-async fn sd(State(master): State<Arc<Master>>, Query(q): Query<SdQuery>) -> Response {
+/// `/sd` computing at most `listings` listings at once.
+pub fn routes_limited(listings: usize) -> Router<Arc<Master>> {
+    let listings = Listings(Arc::new(tokio::sync::Semaphore::new(listings)));
+    Router::new()
+        .route("/sd", get(sd))
+        .layer(Extension(listings))
+}
+
+async fn sd(
+    State(master): State<Arc<Master>>,
+    Extension(listings): Extension<Listings>,
+    Query(q): Query<SdQuery>,
+) -> Response {
     let req = match parse(&master, &q) {
         Ok(r) => r,
         Err(message) => return (StatusCode::BAD_REQUEST, message + "\n").into_response(),
+    };
+    let Ok(permit) = listings.0.try_acquire_owned() else {
+        let busy = "too many service discovery requests at once; retry\n";
+        return (StatusCode::SERVICE_UNAVAILABLE, busy).into_response();
     };
     // In a cluster a minion may be connected to another master.
     let elsewhere: HashSet<String> = if master.store.is_shared() {
@@ -124,7 +153,12 @@ async fn sd(State(master): State<Arc<Master>>, Query(q): Query<SdQuery>) -> Resp
     // Matching and decoding grains is work in proportion to the fleet:
     // off the runtime's threads.
     let m = master.clone();
-    match tokio::task::spawn_blocking(move || target_groups(&m, &req, &elsewhere)).await {
+    let listing = move || {
+        // Held until the listing is done, even if the client went away.
+        let _permit = permit;
+        target_groups(&m, &req, &elsewhere)
+    };
+    match tokio::task::spawn_blocking(listing).await {
         Ok(groups) => Json(groups).into_response(),
         Err(error) => {
             tracing::error!(%error, "/sd: listing targets failed");

@@ -204,6 +204,23 @@ async fn sd_takes_the_address_grain_and_label_grains_asked_for() {
     assert_eq!(all["web1"]["targets"], json!(["10.0.0.5:9100"]));
 }
 
+#[tokio::test]
+async fn sd_answers_503_when_too_many_listings_run() {
+    let t = master_with(&fleet()).await;
+    let none_free = super::sd::routes_limited(0).with_state(t.master.clone());
+    let resp = none_free
+        .oneshot(Request::get("/sd").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let one = super::sd::routes_limited(1).with_state(t.master.clone());
+    let resp = one
+        .oneshot(Request::get("/sd").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
 /// Every sample line of the text format: `name{labels} value`, the value a
 /// number; returns (name with labels, value).
 fn samples(body: &str) -> Vec<(String, f64)> {
