@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use brine_tests::pg::PgServer;
 use brine_tests::prometheus::{self, http_agent, http_get, Prometheus};
-use brine_tests::{free_port, Cluster};
+use brine_tests::{assert_eventually, free_port, Cluster};
 use serde_json::Value;
 
 /// What Prometheus shows of one target.
@@ -194,4 +195,36 @@ scrape_configs:
     );
     let n: f64 = returns[0]["value"][1].as_str().unwrap().parse().unwrap();
     assert!(n >= 3.0, "{returns:?}");
+}
+
+/// With a PostgreSQL store `/metrics` gives the database's size and `/sd`
+/// the cluster's presence.
+#[test]
+fn metrics_and_sd_on_a_postgres_store() {
+    let Some(pg) = PgServer::start() else { return };
+    let http = free_port();
+    let c = Cluster::builder()
+        .master_config(&format!("store: {}\nmetrics_port: {http}", pg.url()))
+        .minion("web1", "roles: [web]")
+        .start();
+    c.accept_all();
+    let agent = http_agent();
+    let base = format!("http://127.0.0.1:{http}");
+    let (status, metrics) = http_get(&agent, &format!("{base}/metrics"), &[]).expect("/metrics");
+    assert_eq!(status, 200, "{metrics}");
+    let size: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("brine_store_size_bytes "))
+        .unwrap_or_else(|| panic!("no brine_store_size_bytes in\n{metrics}"))
+        .parse()
+        .unwrap();
+    assert!(size > 0.0, "{metrics}");
+    assert_eventually!(
+        {
+            let (_, body) = http_get(&agent, &format!("{base}/sd"), &[("tgt", "web1")]).unwrap();
+            let groups: Value = serde_json::from_str(&body).unwrap();
+            groups[0]["labels"]["__meta_brine_connected"] == "true"
+        },
+        "web1 connected in /sd"
+    );
 }

@@ -64,8 +64,24 @@ pub fn routes() -> Router<Arc<Master>> {
     Router::new().route("/metrics", get(metrics))
 }
 
+/// How long a scrape waits for PostgreSQL's answer on the store's size.
+const STORE_SIZE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn metrics(State(master): State<Arc<Master>>, headers: HeaderMap) -> Response {
-    let snapshot = Snapshot::take(&master);
+    let pg_size = match tokio::time::timeout(STORE_SIZE_WAIT, master.store.postgres_size()).await {
+        Ok(Some(Ok(bytes))) => Some(bytes),
+        Ok(Some(Err(error))) => {
+            tracing::debug!(%error, "/metrics: no store size");
+            None
+        }
+        Ok(None) => None,
+        Err(_) => {
+            tracing::debug!("/metrics: the store's size took too long; left out");
+            None
+        }
+    };
+    let mut snapshot = Snapshot::take(&master);
+    snapshot.store_bytes = snapshot.store_bytes.or(pg_size);
     let mut registry = Registry::default();
     registry.register(
         "brine_master",
@@ -175,7 +191,7 @@ impl Snapshot {
 }
 
 /// Bytes of the SQLite store (the database and its write-ahead log); a
-/// PostgreSQL store is measured by PostgreSQL's own exporters.
+/// PostgreSQL store is measured by asking it (`Store::postgres_size`).
 fn store_bytes(store: &StoreLocation) -> Option<u64> {
     let StoreLocation::Sqlite(path) = store else {
         return None;
@@ -326,7 +342,7 @@ impl Collector for Snapshot {
             let g = ConstGauge::new(bytes as i64);
             let m = e.encode_descriptor(
                 "brine_store_size",
-                "Size of the SQLite store and its write-ahead log",
+                "Size of the store: the SQLite file and its write-ahead log, or the PostgreSQL database",
                 Some(&Unit::Bytes),
                 g.metric_type(),
             )?;
