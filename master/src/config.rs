@@ -163,6 +163,9 @@ pub struct MasterConfig {
     pub api_names: Vec<String>,
     /// The master's scheduled jobs and runners (`schedule`).
     pub schedule: serde_json::Map<String, serde_json::Value>,
+    /// The HTTP server for /metrics and /sd (`metrics_port`, `metrics_interface`;
+    /// read in `http/mod.rs`).
+    pub http: crate::http::HttpConfig,
 }
 
 impl MasterConfig {
@@ -317,6 +320,7 @@ impl MasterConfig {
             message: e.to_string(),
         })?;
         let audit_keep_days = raw.get::<u64>("audit_keep_days")?.unwrap_or(365);
+        let http = crate::http::from_raw(&mut raw)?;
         let ignored_keys = raw.ignored_keys(SALT_KEYS_IGNORED);
         Ok(MasterConfig {
             config_dir: config_dir.to_path_buf(),
@@ -362,6 +366,7 @@ impl MasterConfig {
             api_ssl,
             api_names,
             schedule,
+            http,
         })
     }
 

@@ -15,6 +15,7 @@ pub mod events;
 pub mod ext_pillar;
 pub mod fileserver;
 pub mod gitfs;
+pub mod http;
 pub mod inventory;
 pub mod jobs;
 pub mod keys;
@@ -113,6 +114,15 @@ pub async fn run_with(
             source,
         }
     })?;
+    let http_listener = http::listen(&config.http).map_err(|source| MasterError::Bind {
+        what: "metrics port",
+        addr: config
+            .http
+            .addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        source,
+    })?;
     let acceptor = tokio_rustls::TlsAcceptor::from(pki.tls_server_config()?);
     let master = Arc::new(state::Master::new(config.clone(), store, pki, publish_tx).await?);
     if let Some(f) = pillar_functions {
@@ -154,6 +164,9 @@ pub async fn run_with(
             }
         }
         tasks.push(tokio::spawn(api::serve(state, listener, tls)));
+    }
+    if let Some(l) = http_listener {
+        tasks.push(tokio::spawn(http::serve(master.clone(), l)));
     }
     if let Some(events) = cluster_events {
         tasks.push(tokio::spawn(cluster::follow(master.clone(), events)));

@@ -188,6 +188,27 @@ impl Master {
         v
     }
 
+    /// How many keys are in each state (`/metrics`), without cloning them.
+    pub fn key_counts(&self) -> Vec<(KeyState, usize)> {
+        let keys = read(&self.keys);
+        let states = [
+            KeyState::Accepted,
+            KeyState::Pending,
+            KeyState::Rejected,
+            KeyState::Denied,
+        ];
+        states
+            .into_iter()
+            .map(|s| (s, keys.values().filter(|k| k.state == s).count()))
+            .collect()
+    }
+
+    /// Minions whose grains the inventory holds, and the distinct grain
+    /// values shared among them (`/metrics`).
+    pub fn inventory_size(&self) -> (usize, usize) {
+        (read(&self.inventory).len(), self.interner.distinct_values())
+    }
+
     pub fn accepted_ids(&self) -> Vec<String> {
         let mut v: Vec<_> = read(&self.keys)
             .values()

@@ -26,6 +26,7 @@ mod orchestrate;
 mod partition;
 mod peer;
 mod pg_harness;
+mod prometheus;
 mod schedule;
 mod security;
 mod states;

@@ -696,6 +696,15 @@ impl Store {
         Ok(out)
     }
 
+    /// Bytes a PostgreSQL store's database takes; None for SQLite (its
+    /// file is measured where it lies).
+    pub async fn postgres_size(&self) -> Option<Result<u64, StoreError>> {
+        match &*self.reader {
+            Reader::Postgres(r) => Some(r.database_size().await.map(|n| n.max(0) as u64)),
+            Reader::Sqlite(_) => None,
+        }
+    }
+
     pub async fn load_presence(&self) -> Result<Vec<Presence>, StoreError> {
         read!(self, r => r.load_presence())
     }

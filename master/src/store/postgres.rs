@@ -723,6 +723,14 @@ fn row_to_return(jid: JobId, r: &Row, o: usize) -> JobReturn {
 const RETURN_COLUMNS: &str = "id, fun, ret, retcode, success, error, started_ms, finished_ms";
 
 impl PgReader {
+    /// Bytes the database takes (`pg_database_size`), for `/metrics`.
+    pub(crate) async fn database_size(&self) -> Result<i64, StoreError> {
+        let rows = self
+            .query("SELECT pg_database_size(current_database())", &[])
+            .await?;
+        Ok(rows.first().map(|r| r.get(0)).unwrap_or(0))
+    }
+
     /// The id the first master created in this database.
     pub(crate) async fn cluster_identity(&self) -> Result<String, StoreError> {
         let rows = self
