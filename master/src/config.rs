@@ -152,6 +152,10 @@ pub struct MasterConfig {
     /// `api_interface` (default: `interface`).
     pub api_port: Option<u16>,
     pub api_interface: IpAddr,
+    /// The reactor's rules and limits (`reactor`, `reactor_*`; `reactor::conf`).
+    pub reactor: crate::reactor::conf::ReactorConfig,
+    /// Alert channels and delivery retries (`alerts`; `alerts::conf`).
+    pub alerts: crate::alerts::conf::AlertsConfig,
 }
 
 impl MasterConfig {
@@ -270,6 +274,8 @@ impl MasterConfig {
             .get::<usize>("max_event_size")?
             .unwrap_or(crate::events::DEFAULT_EVENT_MAX_BYTES);
         let minion_event_rate = raw.get::<f64>("minion_event_rate")?.unwrap_or(100.0);
+        let reactor = crate::reactor::conf::from_raw(&mut raw)?;
+        let alerts = crate::alerts::conf::from_raw(&mut raw)?;
         let inventory_history_days = raw.get::<u64>("inventory_history_days")?.unwrap_or(90);
         let redact_s = raw
             .get::<String>("audit_redact")?
@@ -315,6 +321,8 @@ impl MasterConfig {
             event_bus_max_bytes,
             max_event_size,
             minion_event_rate,
+            reactor,
+            alerts,
             inventory_history_days,
             audit_redact,
             audit_keep_days,

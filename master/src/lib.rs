@@ -2,6 +2,7 @@
 //! publish port (4505), the request port (4506) and the local CLI socket.
 
 pub mod acl;
+pub mod alerts;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -21,6 +22,7 @@ pub mod keys;
 pub mod memory;
 pub mod orchestrate;
 pub mod publisher;
+pub mod reactor;
 pub mod reqserver;
 pub mod runners;
 pub mod state;
@@ -130,6 +132,7 @@ pub async fn run_with(
         tokio::spawn(memory::trim_loop()),
         tokio::spawn(publish_heartbeat_loop(master.clone())),
         tokio::spawn(events::presence_loop(master.clone())),
+        tokio::spawn(alerts::delivery_loop(master.clone())),
     ];
     if let Some(port) = config.api_port {
         let addr = SocketAddr::new(config.api_interface, port);
@@ -147,6 +150,7 @@ pub async fn run_with(
         tracing::info!(api = %addr, "HTTP API listening");
         tasks.push(tokio::spawn(api::serve(state, listener)));
     }
+    tasks.extend(reactor::start(master.clone()));
     if let Some(events) = cluster_events {
         tasks.push(tokio::spawn(cluster::follow(master.clone(), events)));
         tasks.push(tokio::spawn(cluster::alive_loop(master.clone())));

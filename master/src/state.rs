@@ -113,6 +113,8 @@ pub struct Master {
     pub presence: crate::events::PresenceChanges,
     /// What `/metrics` reads besides the store and the bus.
     pub counters: crate::counters::Counters,
+    /// Alert channels and the spool of undelivered alerts (`alerts/`).
+    pub alerts: crate::alerts::Alerts,
 }
 
 impl Master {
@@ -147,6 +149,7 @@ impl Master {
             events,
             presence: Default::default(),
             counters: Default::default(),
+            alerts: crate::alerts::Alerts::new(config.alerts.clone(), &config.cachedir),
             ext_pillar,
             files,
             config,
