@@ -25,6 +25,7 @@ mod orchestrate;
 mod partition;
 mod peer;
 mod pg_harness;
+mod reactor;
 mod security;
 mod states;
 mod swarm;

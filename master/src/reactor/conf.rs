@@ -199,3 +199,26 @@ mod tests {
         assert_eq!(c.rate_limit.interval, Duration::from_millis(500));
     }
 }
+
+/// Every option this loader reads is documented in examples/master.yaml,
+/// with the defaults the code uses.
+#[test]
+fn example_documents_every_reactor_option() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/master.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let keys = brine_proto::conf::keys_read_in(include_str!("conf.rs"));
+    assert!(keys.len() >= 5, "{keys:?}");
+    for key in keys {
+        assert!(
+            text.contains(&format!("\n{key}:")),
+            "examples/master.yaml lacks '{key}'"
+        );
+    }
+    let example = from_raw(&mut RawConfig::parse("example", &text).unwrap()).unwrap();
+    assert_eq!(example, ReactorConfig::default());
+    let alerts = crate::alerts::conf::from_raw(&mut RawConfig::parse("example", &text).unwrap());
+    assert_eq!(
+        alerts.unwrap(),
+        crate::alerts::conf::AlertsConfig::default()
+    );
+}

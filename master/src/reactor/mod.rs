@@ -3,9 +3,11 @@
 //! `data`, as actions (`local.*` jobs, `runner.*`, `wheel.key.*`,
 //! `alert.send`).
 //!
-//! The bus is never held up: one task reads it, checks the per (rule,
-//! minion) rate limit and queues the work; a fixed number of workers
-//! (`reactor_worker_threads`) render and act. The queue is bounded in
+//! The bus is never held up: one task reads it and queues the rules each
+//! event matches; a fixed number of workers (`reactor_worker_threads`)
+//! render them and, within the per (rule, minion) rate limit, act. Only
+//! events whose SLS render to actions count against the limit: a rule
+//! whose Jinja filters out most events does not lose the one that matters. The queue is bounded in
 //! count and bytes; when full, reactions are dropped and counted (Salt's
 //! reactor queue grew to 1.5 GB behind slow actions, salt#51493).
 //!
@@ -99,6 +101,7 @@ struct Reactor {
     master: Arc<Master>,
     queue: WorkQueue,
     cache: render::SlsCache,
+    limiter: Mutex<RateLimiter>,
 }
 
 /// The minion an event came from (`data.id`), or "" for the master's own.
@@ -120,6 +123,7 @@ pub fn start(master: Arc<Master>) -> Vec<JoinHandle<()>> {
     let reactor = Arc::new(Reactor {
         queue: WorkQueue::new(config.queue_max, config.queue_max_bytes),
         cache: Default::default(),
+        limiter: Mutex::new(RateLimiter::new(config.rate_limit)),
         master: master.clone(),
     });
     let mut tasks = vec![tokio::spawn(read_bus(reactor.clone()))];
@@ -134,7 +138,6 @@ async fn read_bus(reactor: Arc<Reactor>) {
     let master = &reactor.master;
     let config = &master.config.reactor;
     let mut bus = master.events.subscribe();
-    let mut limiter = RateLimiter::new(config.rate_limit);
     // Whether drops were logged since the queue last had room.
     let mut dropping = false;
     loop {
@@ -153,17 +156,6 @@ async fn read_bus(reactor: Arc<Reactor>) {
                 continue;
             }
             let id = minion_of(&event);
-            match limiter.check(index, id, Instant::now()) {
-                Verdict::Run => {}
-                Verdict::Limited { first } => {
-                    Counters::bump(&master.counters.reactions_limited);
-                    if first {
-                        warn!(tag = %event.tag, minion = %id, rule = %rule.tag,
-                            "reactor: rate limit reached for this rule and minion; skipping its reactions until it passes");
-                    }
-                    continue;
-                }
-            }
             match reactor.queue.push(Work {
                 rule: index,
                 event: event.clone(),
@@ -221,6 +213,7 @@ async fn react(reactor: &Arc<Reactor>, work: Work) {
         debug!(tag = %event.tag, minion = %id, rule = %rule.tag, "reactor: another master of the cluster handles this event");
         return;
     }
+    let mut rendered_all = Vec::new();
     for sls in &rule.sls {
         let r = reactor.clone();
         let ev = event.clone();
@@ -231,14 +224,33 @@ async fn react(reactor: &Arc<Reactor>, work: Work) {
         })
         .await
         .unwrap_or_else(|e| Err(format!("render task failed: {e}")));
-        let reactions = match rendered {
-            Ok(r) => r,
+        match rendered {
+            Ok(r) if r.is_empty() => {}
+            Ok(r) => rendered_all.push((sls, r)),
             Err(error) => {
                 Counters::bump(&master.counters.reactions_failed);
                 warn!(tag = %event.tag, minion = %id, sls = %sls, %error, "reactor: cannot render");
-                continue;
             }
-        };
+        }
+    }
+    if rendered_all.is_empty() {
+        debug!(tag = %event.tag, minion = %id, rule = %rule.tag, "reactor: nothing to do for this event");
+        return;
+    }
+    let verdict = reactor
+        .limiter
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .check(work.rule, &id, Instant::now());
+    if let Verdict::Limited { first } = verdict {
+        Counters::bump(&master.counters.reactions_limited);
+        if first {
+            warn!(tag = %event.tag, minion = %id, rule = %rule.tag,
+                "reactor: rate limit reached for this rule and minion; skipping its reactions until it passes (reactor_rate_limit)");
+        }
+        return;
+    }
+    for (sls, reactions) in rendered_all {
         for reaction in reactions {
             Counters::bump(&master.counters.reactions);
             match actions::run(master, &reaction, event).await {
