@@ -301,3 +301,61 @@ fn an_alert_to_a_webhook_that_is_down_is_delivered_once_it_is_up() {
     // Delivered once: nothing more arrives after the spool is empty.
     assert_eq!(hook.received.lock().unwrap().len(), 1);
 }
+
+/// Two masters sharing one PostgreSQL store both see a minion's event (it
+/// is connected to both); the reaction runs once for the cluster.
+#[test]
+fn a_cluster_reacts_once_to_each_minion_event() {
+    let Some(pg) = brine_tests::pg::PgServer::start() else {
+        return;
+    };
+    let files = tempfile::tempdir().unwrap();
+    let sls = files.path().join("ping.sls");
+    write(
+        &sls,
+        "ping_back:\n  local.test.ping:\n    - tgt: {{ data['id'] }}\n",
+    );
+    let shared = format!(
+        "store: {}\nreactor:\n  - 'myco/once':\n    - {}\n",
+        pg.url(),
+        sls.display()
+    );
+    let mut c = Cluster::builder().master_config(&shared).start();
+    let mut b = c.extra_master("master1", "127.0.0.2");
+    let pki = b.pki_dir();
+    std::fs::create_dir_all(&pki).unwrap();
+    let a_pki = c.master_root().join("etc/brine/pki/master");
+    for f in ["ca.crt", "ca.key"] {
+        std::fs::copy(a_pki.join(f), pki.join(f)).unwrap();
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pki, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(pki.join("ca.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let conf = b.conf().join("master");
+    let mut yaml = std::fs::read_to_string(&conf).unwrap();
+    yaml.push_str(&shared);
+    std::fs::write(&conf, yaml).unwrap();
+    b.start();
+    c.add_minion_of("m1", &["127.0.0.1", "127.0.0.2"], "");
+    c.accept(&["m1"]);
+    b.wait_answering(&["m1"]);
+    // Both masters must have m1's session for both to get the event.
+    let sent = c.brine(&["m1", "event.send", "myco/once", "n=1"]);
+    assert_eq!(sent.code, 0, "{sent:?}");
+    let logs = || format!("{}\n{}", c.master.log_text(), b.log_text());
+    wait_logged(
+        &c,
+        Duration::from_secs(30),
+        || logs().contains("another master of the cluster handles this event"),
+        "the second master to lose the claim",
+    );
+    wait_logged(
+        &c,
+        Duration::from_secs(30),
+        || logs().contains("reactor: job"),
+        "the first master to publish the reaction",
+    );
+    let jobs = reactor_jobs(&c);
+    assert_eq!(jobs.len(), 1, "one reaction for the cluster: {jobs:?}");
+    assert_eq!(logs().matches("reactor: job").count(), 1);
+}
