@@ -369,6 +369,55 @@ mod tests {
         assert!(err.contains("/x.sls"), "{err}");
     }
 
+    /// The shipped example (examples/disk-cleanup) renders to its clean-up
+    /// job on the minion and its alert, and the alert template to JSON.
+    #[test]
+    fn the_disk_cleanup_example_renders() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/disk-cleanup");
+        let text = std::fs::read_to_string(dir.join("reactor/disk-cleanup.sls")).unwrap();
+        let grains = Map::new();
+        let opts = json!({"id": "m_master"});
+        let files = NoFiles;
+        let r = pillar_renderer(&files, &grains, &opts, None);
+        let data = json!({"diskusage": 97.26, "mount": "/", "id": "web1"});
+        let tag = "brine/beacon/web1/diskusage//";
+        let out = render_in(
+            &r.env("base"),
+            "salt://reactor/disk-cleanup.sls",
+            &text,
+            tag,
+            &data,
+        )
+        .unwrap();
+        assert_eq!(out.len(), 2, "{out:?}");
+        let apply = out.iter().find(|x| x.fun == "local.state.apply").unwrap();
+        assert_eq!(apply.args["tgt"], "web1");
+        let (_, kwarg) = call_args(&apply.args, &["tgt"], false).unwrap();
+        assert_eq!(kwarg["mods"], "disk-cleanup");
+        let alert = out.iter().find(|x| x.fun == "alert.send").unwrap();
+        let (_, kwarg) = call_args(&alert.args, &[], true).unwrap();
+        assert_eq!(kwarg["title"], "Disk / on web1 at 97.3%");
+        assert_eq!(kwarg["severity"], "critical");
+        let grains = json!({"owner": "team-web", "appcode": "SHOP"});
+        let a = crate::alerts::build_alert(
+            "a1",
+            "m",
+            &kwarg,
+            Some(("web1", grains.as_object())),
+            Some((tag, &data)),
+        )
+        .unwrap();
+        let template = std::fs::read_to_string(dir.join("alert.json.j2")).unwrap();
+        let mut extra = a.as_object().unwrap().clone();
+        extra.insert("alert".into(), a.clone());
+        let body =
+            brine_states::render::render_template(&r.env("base"), "t", &template, &extra).unwrap();
+        let body: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        assert_eq!(body["text"], "[CRITICAL] Disk / on web1 at 97.3%");
+        assert_eq!(body["owner"], "team-web");
+        assert_eq!(body["event"]["data"]["diskusage"], 97.26);
+    }
+
     #[test]
     fn stages_follow_the_shebang() {
         assert_eq!(stages("a: 1"), ["jinja", "yaml"]);
