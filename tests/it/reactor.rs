@@ -1,6 +1,7 @@
 //! The reactor and alerts with real processes: a minion's event makes the
 //! reactor apply a state on exactly that minion (and the rate limit holds
-//! back a repeat); an alert reaches a webhook rendered from its template;
+//! back a repeat), and another accepts a key and runs a runner; two
+//! masters sharing a store react once; an alert reaches a webhook rendered from its template;
 //! an alert to a webhook that is down is kept on disk across a master
 //! restart and delivered once the webhook is up.
 
@@ -132,17 +133,27 @@ fn a_minion_event_applies_a_state_on_that_minion_only() {
          clean_up:\n  local.state.apply:\n    - tgt: {{ data['id'] }}\n    - args:\n      - mods: cleanup\n      - pillar: {why: '{{ tag }}'}\n\
          {% endif %}\n",
     );
+    // Salt's key and runner actions: an event accepts another minion's key.
+    let accept_sls = files.path().join("accept.sls");
+    write(
+        &accept_sls,
+        "accept_it:\n  wheel.key.accept:\n    - match: {{ data['data']['who'] }}\n\
+         refresh:\n  runner.fileserver.update: []\n",
+    );
     let mut c = Cluster::builder()
         .minion("web1", "role: web")
         .minion("db1", "role: db")
+        .minion("new1", "role: new")
         .master_config(&format!(
             "file_roots:\n  base:\n    - {srv}\n\
              reactor:\n  - 'myco/cleanup/*':\n    - salt://reactor/cleanup.sls\n\
+             \x20 - 'myco/accept':\n    - {accept}\n\
              reactor_rate_limit: {{interval: 3600, burst: 1}}\n",
-            srv = srv.display()
+            srv = srv.display(),
+            accept = accept_sls.display()
         ))
         .start();
-    c.accept_all();
+    c.accept(&["web1", "db1"]);
 
     // An event the SLS renders to nothing: no job.
     let sent = c.brine(&["web1", "event.send", "myco/cleanup/x", "foo=baz"]);
@@ -190,7 +201,32 @@ fn a_minion_event_applies_a_state_on_that_minion_only() {
         "the reactor's state.apply to run on db1",
     );
     assert!(c.master.log_text().contains("reactor: job"));
-    c.stop_minion("web1");
+
+    wait_logged(
+        &c,
+        Duration::from_secs(20),
+        || c.keys_in("minions_pre").contains(&"new1".to_string()),
+        "new1's key to be pending",
+    );
+    let sent = c.brine(&["web1", "event.send", "myco/accept", "who=new1"]);
+    assert_eq!(sent.code, 0, "{sent:?}");
+    wait_logged(
+        &c,
+        Duration::from_secs(20),
+        || c.keys_in("minions").contains(&"new1".to_string()),
+        "the reactor to accept new1's key",
+    );
+    c.wait_answering(&["new1"]);
+    wait_logged(
+        &c,
+        Duration::from_secs(20),
+        || {
+            c.master
+                .log_text()
+                .contains("runner runner.fileserver.update ran")
+        },
+        "the reactor's runner action",
+    );
 }
 
 #[test]
