@@ -140,7 +140,7 @@ fn a_minion_event_applies_a_state_on_that_minion_only() {
         "accept_it:\n  wheel.key.accept:\n    - match: {{ data['data']['who'] }}\n\
          refresh:\n  runner.fileserver.update: []\n",
     );
-    let mut c = Cluster::builder()
+    let c = Cluster::builder()
         .minion("web1", "role: web")
         .minion("db1", "role: db")
         .minion("new1", "role: new")
