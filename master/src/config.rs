@@ -152,6 +152,15 @@ pub struct MasterConfig {
     /// `api_interface` (default: `interface`).
     pub api_port: Option<u16>,
     pub api_interface: IpAddr,
+    /// HTTPS (`api_tls`, default true); plain HTTP only when set false.
+    pub api_tls: bool,
+    /// The user's own certificate chain and key for the API (`api_ssl_crt`,
+    /// `api_ssl_key`, PEM); unset: one issued by the master's CA.
+    pub api_ssl: Option<(PathBuf, PathBuf)>,
+    /// Names and addresses the CA-issued API certificate is valid for
+    /// (`api_names`; default: the host name, `localhost`, the API's address
+    /// and 127.0.0.1).
+    pub api_names: Vec<String>,
     /// The reactor's rules and limits (`reactor`, `reactor_*`; `reactor::conf`).
     pub reactor: crate::reactor::conf::ReactorConfig,
     /// Alert channels and delivery retries (`alerts`; `alerts::conf`).
@@ -203,6 +212,21 @@ impl MasterConfig {
         let publisher_acl = parse_publisher_acl(&mut raw)?;
         let auth = crate::auth::config::from_raw(&mut raw)?;
         let api_port = raw.get::<u16>("api_port")?;
+        let api_tls = raw.get::<bool>("api_tls")?.unwrap_or(true);
+        let api_ssl_crt = raw.get::<PathBuf>("api_ssl_crt")?;
+        let api_ssl_key = raw.get::<PathBuf>("api_ssl_key")?;
+        let api_ssl = match (api_ssl_crt, api_ssl_key) {
+            (Some(c), Some(k)) => Some((under_root(&root_dir, &c), under_root(&root_dir, &k))),
+            (None, None) => None,
+            _ => {
+                return Err(ConfError::BadValue {
+                    file: raw.file().to_string(),
+                    key: "api_ssl_crt".into(),
+                    message: "api_ssl_crt and api_ssl_key go together: set both or neither".into(),
+                })
+            }
+        };
+        let api_names: Vec<String> = raw.get::<Vec<String>>("api_names")?.unwrap_or_default();
         let api_interface = match raw.get::<String>("api_interface")? {
             None => interface,
             Some(s) => s.parse().map_err(|_| ConfError::BadValue {
@@ -329,6 +353,9 @@ impl MasterConfig {
             auth,
             api_port,
             api_interface,
+            api_tls,
+            api_ssl,
+            api_names,
         })
     }
 

@@ -147,8 +147,14 @@ pub async fn run_with(
             master: master.clone(),
             auth: Arc::new(auth::tokens::Authenticator::new(config.auth.clone())),
         };
-        tracing::info!(api = %addr, "HTTP API listening");
-        tasks.push(tokio::spawn(api::serve(state, listener)));
+        let tls = api_tls_config(&config, &master.pki, addr)?;
+        match &tls {
+            Some(_) => tracing::info!(api = %addr, "HTTP API listening (HTTPS)"),
+            None => {
+                tracing::warn!(api = %addr, "HTTP API listening WITHOUT TLS (api_tls: false): tokens and passwords cross the network in clear")
+            }
+        }
+        tasks.push(tokio::spawn(api::serve(state, listener, tls)));
     }
     tasks.extend(reactor::start(master.clone()));
     if let Some(events) = cluster_events {
@@ -170,6 +176,45 @@ pub async fn run_with(
     let _ = std::fs::remove_file(&sock_path);
     tracing::info!("master stopped");
     Ok(())
+}
+
+/// The API's TLS configuration: the user's certificate, or one issued by
+/// the CA for `api_names` (default: host name, localhost, the API's
+/// address, 127.0.0.1); None with `api_tls: false`.
+fn api_tls_config(
+    config: &MasterConfig,
+    pki: &brine_pki::MasterPki,
+    addr: SocketAddr,
+) -> Result<Option<Arc<rustls::ServerConfig>>, MasterError> {
+    if !config.api_tls {
+        return Ok(None);
+    }
+    if let Some((crt, key)) = &config.api_ssl {
+        return Ok(Some(pki.https_server_config_from(crt, key)?));
+    }
+    let mut names: Vec<String> = Vec::new();
+    let mut ips: Vec<std::net::IpAddr> = vec![std::net::Ipv4Addr::LOCALHOST.into()];
+    for n in &config.api_names {
+        match n.parse::<std::net::IpAddr>() {
+            Ok(ip) => ips.push(ip),
+            Err(_) => names.push(n.clone()),
+        }
+    }
+    if config.api_names.is_empty() {
+        if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+            let host = host.trim();
+            if !host.is_empty() {
+                names.push(host.to_string());
+            }
+        }
+        names.push("localhost".into());
+        if !addr.ip().is_unspecified() {
+            ips.push(addr.ip());
+        }
+    }
+    ips.sort();
+    ips.dedup();
+    Ok(Some(pki.https_server_config(&names, &ips)?))
 }
 
 /// The request port's listener, with a backlog deep enough for a fleet

@@ -5,6 +5,7 @@
 //! logout.
 
 use std::io::{BufRead, Write};
+
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -30,14 +31,22 @@ struct Api {
 }
 
 impl Api {
-    fn new(port: u16) -> Api {
+    /// A client that trusts only the master's CA (`ca.crt`).
+    fn new(port: u16, ca_pem: &[u8]) -> Api {
+        use ureq::tls::{Certificate, RootCerts, TlsConfig};
+        let ca = Certificate::from_pem(ca_pem).unwrap().to_owned();
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(30)))
+            .tls_config(
+                TlsConfig::builder()
+                    .root_certs(RootCerts::Specific(std::sync::Arc::new(vec![ca])))
+                    .build(),
+            )
             .build()
             .into();
         Api {
-            base: format!("http://127.0.0.1:{port}"),
+            base: format!("https://127.0.0.1:{port}"),
             agent,
         }
     }
@@ -107,7 +116,11 @@ fn the_api_authenticates_authorizes_audits_and_streams() {
         .start();
     c.accept_all();
     c.wait_answering(&["web1", "db1"]);
-    let api = Api::new(port);
+    let ca = std::fs::read(c.master_root().join("etc/brine/pki/master/ca.crt")).unwrap();
+    let api = Api::new(port, &ca);
+    // HTTPS only: a plain HTTP request gets no answer.
+    let plain = ureq::get(format!("http://127.0.0.1:{port}/openapi.json")).call();
+    assert!(plain.is_err(), "{plain:?}");
 
     // Nothing without a token but the login and the description.
     for path in [
@@ -154,21 +167,23 @@ fn the_api_authenticates_authorizes_audits_and_streams() {
     );
 
     // The event stream, then a job: its new and ret events arrive on it.
-    let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
+    let resp = api
+        .agent
+        .get(format!("{}/events?tag=brine/job/*", api.base))
+        .header("Authorization", format!("Bearer {alice}"))
+        .call()
         .unwrap();
-    write!(
-        &stream,
-        "GET /events?tag=brine/job/* HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\n\r\n"
-    )
-    .unwrap();
-    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
-    let mut status = String::new();
-    reader.read_line(&mut status).unwrap();
-    assert!(status.contains("200"), "{status}");
+    assert_eq!(resp.status().as_u16(), 200);
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let reader = std::io::BufReader::new(resp.into_body().into_reader());
+        for line in reader.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
     std::thread::sleep(Duration::from_millis(300));
-
     let (code, run) = api.post(
         "/jobs",
         Some(&alice),
@@ -177,19 +192,17 @@ fn the_api_authenticates_authorizes_audits_and_streams() {
     assert_eq!(code, 200, "{run}");
     assert_eq!(run["returns"], json!({"web1": true}));
     let jid = run["jid"].as_str().unwrap().to_string();
-    let mut seen = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
     while !(seen
         .iter()
-        .any(|l: &String| l.contains(&format!("brine/job/{jid}/new")))
+        .any(|l| l == &format!("event: brine/job/{jid}/new"))
         && seen
             .iter()
-            .any(|l| l.contains(&format!("brine/job/{jid}/ret/web1"))))
+            .any(|l| l == &format!("event: brine/job/{jid}/ret/web1")))
     {
-        let mut line = String::new();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "stream ended: {seen:?}"
-        );
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("no job events on the stream: {seen:?}"));
         seen.push(line);
     }
 
@@ -273,6 +286,31 @@ fn the_api_authenticates_authorizes_audits_and_streams() {
     assert_eq!(code, 400);
     let (code, _) = api.post("/keys/web1/reject", Some(&alice), json!({}));
     assert_eq!(code, 403);
+
+    // The CLI through the API, from anywhere (no config dir, no socket).
+    let ca_path = c.master_root().join("etc/brine/pki/master/ca.crt");
+    let remote = |args: &[&str]| {
+        Command::new(bin("brine"))
+            .args(["--api", &api.base, "--api-ca"])
+            .arg(&ca_path)
+            .args(["-c", "/nonexistent", "--out", "json", "--static"])
+            .args(args)
+            .env("BRINE_API_TOKEN", &alice)
+            .output()
+            .unwrap()
+    };
+    let out = remote(&["web1", "test.ping"]);
+    assert!(out.status.success(), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v, json!({"web1": true}));
+    let out = remote(&["web1", "cmd.run", "id"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("403"),
+        "{out:?}"
+    );
+    let out = remote(&["-G", "role:nosuch", "test.ping"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
 
     // Logout: the token stops working.
     let (code, _) = api.post("/logout", Some(&alice), json!({}));

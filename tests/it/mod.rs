@@ -6,6 +6,7 @@ mod attack_gate;
 mod attack_input;
 mod attack_returns;
 mod attack_zmtp;
+mod beacons;
 mod call;
 mod cluster;
 mod cluster_ca;

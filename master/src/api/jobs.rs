@@ -54,6 +54,9 @@ pub struct RunReply {
     /// Each minion's return (absent with `async`).
     #[schema(value_type = Object)]
     pub returns: Map<String, Value>,
+    /// Each returning minion's exit code (0: success).
+    #[schema(value_type = Object)]
+    pub retcodes: Map<String, Value>,
     pub missing: Vec<MissingMinion>,
 }
 
@@ -145,6 +148,7 @@ pub async fn run(
         jid: String::new(),
         minions: Vec::new(),
         returns: Map::new(),
+        retcodes: Map::new(),
         missing: Vec::new(),
     };
     loop {
@@ -163,6 +167,12 @@ pub async fn run(
                 )));
             }
             Ok(Some(CliReply::Return(r))) => {
+                let code = if r.success {
+                    r.retcode
+                } else {
+                    r.retcode.max(1)
+                };
+                reply.retcodes.insert(r.id.clone(), Value::from(code));
                 reply.returns.insert(r.id.clone(), r.ret);
             }
             Ok(Some(CliReply::Done { missing, .. })) => {

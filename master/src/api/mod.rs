@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod keys;
 pub mod minions;
 pub mod openapi;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -149,10 +150,22 @@ pub fn router(state: ApiState) -> axum::Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until the task is aborted.
-pub async fn serve(state: ApiState, listener: tokio::net::TcpListener) {
+/// Serves the API on `listener` (HTTPS with `tls`, else plain HTTP)
+/// until the task is aborted.
+pub async fn serve(
+    state: ApiState,
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
     let app = router(state).into_make_service_with_connect_info::<Peer>();
-    if let Err(error) = axum::serve(listener, app).await {
+    let result = match tls {
+        Some(config) => match tls::TlsListener::new(listener, config) {
+            Ok(l) => axum::serve(l, app).await,
+            Err(e) => Err(e),
+        },
+        None => axum::serve(listener, app).await,
+    };
+    if let Err(error) = result {
         tracing::error!(%error, "the HTTP API stopped");
     }
 }
