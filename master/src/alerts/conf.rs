@@ -136,6 +136,17 @@ pub fn from_raw(raw: &mut RawConfig) -> Result<AlertsConfig, ConfError> {
             secs("retry.backoff_max", retry.backoff_max, d.backoff_max).map_err(|m| bad(raw, m))?;
     }
     for (name, ch) in r.channels {
+        // The name is part of spool file names.
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(bad(
+                raw,
+                format!("channel name '{name}': use letters, digits, '_' and '-'"),
+            ));
+        }
         if ch.kind != "webhook" {
             return Err(bad(
                 raw,
@@ -214,6 +225,7 @@ mod tests {
             "alerts:\n  channels:\n    a: {url: http://x, template: /no/such/file.j2}\n",
             "alerts:\n  retry: {backoff: -1}\n",
             "alerts:\n  retyr: {}\n",
+            "alerts:\n  channels:\n    ../x: {url: http://x}\n",
         ] {
             let e = conf(text).unwrap_err().to_string();
             assert!(e.contains("alerts"), "{text}: {e}");
