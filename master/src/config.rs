@@ -166,6 +166,10 @@ pub struct MasterConfig {
     /// The HTTP server for /metrics and /sd (`metrics_port`, `metrics_interface`;
     /// read in `http/mod.rs`).
     pub http: crate::http::HttpConfig,
+    /// The reactor's rules and limits (`reactor`, `reactor_*`; `reactor::conf`).
+    pub reactor: crate::reactor::conf::ReactorConfig,
+    /// Alert channels and delivery retries (`alerts`; `alerts::conf`).
+    pub alerts: crate::alerts::conf::AlertsConfig,
 }
 
 impl MasterConfig {
@@ -310,6 +314,8 @@ impl MasterConfig {
             .get::<usize>("max_event_size")?
             .unwrap_or(crate::events::DEFAULT_EVENT_MAX_BYTES);
         let minion_event_rate = raw.get::<f64>("minion_event_rate")?.unwrap_or(100.0);
+        let reactor = crate::reactor::conf::from_raw(&mut raw)?;
+        let alerts = crate::alerts::conf::from_raw(&mut raw)?;
         let inventory_history_days = raw.get::<u64>("inventory_history_days")?.unwrap_or(90);
         let redact_s = raw
             .get::<String>("audit_redact")?
@@ -356,6 +362,8 @@ impl MasterConfig {
             event_bus_max_bytes,
             max_event_size,
             minion_event_rate,
+            reactor,
+            alerts,
             inventory_history_days,
             audit_redact,
             audit_keep_days,

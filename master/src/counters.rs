@@ -9,6 +9,8 @@ pub struct Counters {
     pub reactions: AtomicU64,
     /// Reactions skipped by the per (rule, minion) rate limit.
     pub reactions_limited: AtomicU64,
+    /// Reactions dropped because the reactor's queue was full.
+    pub reactions_dropped: AtomicU64,
     /// Reactions that failed (render error, bad action, publish error).
     pub reactions_failed: AtomicU64,
     /// Alerts delivered to a channel.

@@ -2,6 +2,7 @@
 //! publish port (4505), the request port (4506) and the local CLI socket.
 
 pub mod acl;
+pub mod alerts;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod keys;
 pub mod memory;
 pub mod orchestrate;
 pub mod publisher;
+pub mod reactor;
 pub mod reqserver;
 pub mod runners;
 pub mod schedule;
@@ -142,6 +144,7 @@ pub async fn run_with(
         tokio::spawn(publish_heartbeat_loop(master.clone())),
         tokio::spawn(events::presence_loop(master.clone())),
         tokio::spawn(schedule::run_loop(master.clone())),
+        tokio::spawn(alerts::delivery_loop(master.clone())),
     ];
     if let Some(port) = config.api_port {
         let addr = SocketAddr::new(config.api_interface, port);
@@ -168,6 +171,7 @@ pub async fn run_with(
     if let Some(l) = http_listener {
         tasks.push(tokio::spawn(http::serve(master.clone(), l)));
     }
+    tasks.extend(reactor::start(master.clone()));
     if let Some(events) = cluster_events {
         tasks.push(tokio::spawn(cluster::follow(master.clone(), events)));
         tasks.push(tokio::spawn(cluster::alive_loop(master.clone())));

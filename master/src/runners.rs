@@ -9,6 +9,10 @@ use crate::state::Master;
 /// Runners this master offers, with a one-line summary (for `brine-run -d`).
 pub const RUNNERS: &[(&str, &str)] = &[
     (
+        "alert.send",
+        "send an alert to the configured channels (title=, severity=, impact=, observed=, expected=, links=, context=, minion=, channel=)",
+    ),
+    (
         "audit.list",
         "the audit log, newest first: jobs, runners and key changes, allowed and denied (since=1d, user=, action=job|runner|key, outcome=allowed|denied, limit=)",
     ),
@@ -124,6 +128,7 @@ pub fn run(
         "jobs.active" => list_jobs(master, kwarg, Some(crate::store::now_ms())),
         "jobs.print_job" => print_job(master, arg, kwarg),
         "manage.status" => status(master, kwarg),
+        "alert.send" => crate::alerts::send_runner(master, arg, kwarg),
         "manage.up" | "manage.present" | "manage.alived" => {
             status(master, kwarg).map(|s| s["up"].clone())
         }

@@ -115,6 +115,8 @@ pub struct Master {
     pub counters: crate::counters::Counters,
     /// The master's scheduler (`schedule.rs`).
     pub schedule: crate::schedule::MasterSchedule,
+    /// Alert channels and the spool of undelivered alerts (`alerts/`).
+    pub alerts: crate::alerts::Alerts,
 }
 
 impl Master {
@@ -150,6 +152,7 @@ impl Master {
             presence: Default::default(),
             counters: Default::default(),
             schedule: crate::schedule::MasterSchedule::load(&config),
+            alerts: crate::alerts::Alerts::new(config.alerts.clone(), &config.cachedir),
             ext_pillar,
             files,
             config,

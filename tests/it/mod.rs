@@ -27,6 +27,7 @@ mod partition;
 mod peer;
 mod pg_harness;
 mod prometheus;
+mod reactor;
 mod schedule;
 mod security;
 mod states;

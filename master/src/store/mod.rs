@@ -255,6 +255,13 @@ pub(crate) enum WriteOp {
     Prune {
         before_ms: i64,
     },
+    /// The reactor's claim on running `rule` for the cluster-wide event
+    /// `key`: `Duplicate` when another master claimed it first.
+    ClaimReaction {
+        rule: String,
+        key: String,
+        at_ms: i64,
+    },
     /// A barrier: acknowledged once everything queued before it is handled.
     Sync,
 }
@@ -279,6 +286,7 @@ impl WriteOp {
             WriteOp::Job(_) => "job",
             WriteOp::Return(_) => "return",
             WriteOp::Prune { .. } => "prune",
+            WriteOp::ClaimReaction { .. } => "claim_reaction",
             WriteOp::Sync => "sync",
         }
     }
@@ -667,8 +675,20 @@ impl Store {
         self.write(WriteOp::Return(Box::new(ret))).await
     }
 
+    /// Drops jobs (and reactor claims) older than `before_ms`.
     pub fn prune_jobs(&self, before_ms: i64) {
         self.send(WriteOp::Prune { before_ms });
+    }
+
+    /// Claims running reactor rule `rule` for the event `key` (its
+    /// `cluster_key`): true for the first master of the cluster to claim it.
+    pub async fn claim_reaction(&self, rule: &str, key: &str) -> Result<bool, StoreError> {
+        let op = WriteOp::ClaimReaction {
+            rule: rule.to_string(),
+            key: key.to_string(),
+            at_ms: now_ms(),
+        };
+        Ok(self.write(op).await? == Written::Stored)
     }
 
     pub async fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {

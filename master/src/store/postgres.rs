@@ -38,6 +38,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         10,
         include_str!("../../migrations/postgres/0010_inventory_history.sql"),
     ),
+    (
+        141,
+        include_str!("../../migrations/postgres/0141_reactions.sql"),
+    ),
 ];
 
 /// Any fixed number: the advisory lock masters take while migrating.
@@ -531,6 +535,20 @@ async fn apply_batch(
                 .await?;
                 tx.execute("DELETE FROM jobs WHERE created_ms < $1", &[before_ms])
                     .await?;
+                tx.execute("DELETE FROM reactions WHERE claimed_ms < $1", &[before_ms])
+                    .await?;
+            }
+            WriteOp::ClaimReaction { rule, key, at_ms } => {
+                let inserted = tx
+                    .execute(
+                        "INSERT INTO reactions (rule, key, claimed_ms) VALUES ($1, $2, $3)
+                         ON CONFLICT DO NOTHING",
+                        &[rule, key, at_ms],
+                    )
+                    .await?;
+                if inserted == 0 {
+                    outcomes[i] = Written::Duplicate;
+                }
             }
             WriteOp::PruneHistory { before_ms } => {
                 tx.execute("DELETE FROM grains_history WHERE at_ms < $1", &[before_ms])

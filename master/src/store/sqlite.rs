@@ -50,6 +50,9 @@ CREATE INDEX IF NOT EXISTS audit_at ON audit(at_ms);
 CREATE TABLE IF NOT EXISTS api_tokens (
     hash TEXT PRIMARY KEY, user TEXT NOT NULL, created_ms INTEGER NOT NULL,
     expires_ms INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS reactions (
+    rule TEXT NOT NULL, key TEXT NOT NULL, claimed_ms INTEGER NOT NULL,
+    PRIMARY KEY (rule, key)) WITHOUT ROWID;
 ";
 
 fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -717,6 +720,20 @@ fn apply_batch(conn: &mut Connection, batch: &[&WriteOp]) -> rusqlite::Result<Ve
                     params![before_ms],
                 )?;
                 tx.execute("DELETE FROM jobs WHERE created_ms < ?1", params![before_ms])?;
+                tx.execute(
+                    "DELETE FROM reactions WHERE claimed_ms < ?1",
+                    params![before_ms],
+                )?;
+            }
+            WriteOp::ClaimReaction { rule, key, at_ms } => {
+                let inserted = tx.execute(
+                    "INSERT INTO reactions (rule, key, claimed_ms) VALUES (?1, ?2, ?3)
+                     ON CONFLICT DO NOTHING",
+                    params![rule, key, at_ms],
+                )?;
+                if inserted == 0 {
+                    outcome = Written::Duplicate;
+                }
             }
             WriteOp::Sync | WriteOp::MasterAlive => {}
         }

@@ -347,3 +347,17 @@ async fn the_last_state_run_of_each_minion_is_found() {
     assert_eq!(last[0].1, j2.to_string());
     assert_eq!(last[0].3, Value::String("new".into()));
 }
+
+#[tokio::test]
+async fn a_reaction_is_claimed_once_and_pruned_with_the_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("s.db")).unwrap();
+    assert!(store.claim_reaction("0:my/*", "web1/7").await.unwrap());
+    assert!(!store.claim_reaction("0:my/*", "web1/7").await.unwrap());
+    // another rule, another event: their own claims
+    assert!(store.claim_reaction("1:my/*", "web1/7").await.unwrap());
+    assert!(store.claim_reaction("0:my/*", "web1/8").await.unwrap());
+    store.prune_jobs(now_ms() + 1);
+    store.sync().await.unwrap();
+    assert!(store.claim_reaction("0:my/*", "web1/7").await.unwrap());
+}
