@@ -143,6 +143,7 @@ struct Snapshot {
     reactions: u64,
     reactions_limited: u64,
     reactions_failed: u64,
+    reactions_dropped: u64,
     alerts_delivered: u64,
     alerts_failed: u64,
     alerts_expired: u64,
@@ -181,6 +182,7 @@ impl Snapshot {
             reactions: load(&c.reactions),
             reactions_limited: load(&c.reactions_limited),
             reactions_failed: load(&c.reactions_failed),
+            reactions_dropped: load(&c.reactions_dropped),
             alerts_delivered: load(&c.alerts_delivered),
             alerts_failed: load(&c.alerts_failed),
             alerts_expired: load(&c.alerts_expired),
@@ -313,6 +315,12 @@ impl Collector for Snapshot {
             "brine_reactions_failed",
             "Reactions that failed",
             self.reactions_failed,
+        )?;
+        counter(
+            e,
+            "brine_reactions_dropped",
+            "Reactions dropped because the reactor's queue was full",
+            self.reactions_dropped,
         )?;
         counter(
             e,
