@@ -127,6 +127,7 @@ fn certificate_request_floods_and_hostile_ids_are_refused_before_storage() {
     let port = c.ret_port;
     rt.block_on(async {
         // 200 distinct, valid requests as fast as they go, from one address.
+        let started = std::time::Instant::now();
         let mut pending = 0;
         let mut refused = 0;
         for i in 0..200 {
@@ -141,8 +142,15 @@ fn certificate_request_floods_and_hostile_ids_are_refused_before_storage() {
                 other => panic!("{other:?}"),
             }
         }
-        assert!(pending <= 21, "{pending} pending keys from one address");
-        assert!(refused >= 170, "{refused} refused");
+        // The bucket holds 20 and refills at 20 a minute: on a loaded
+        // machine the loop takes a while, and what refilled meanwhile is due.
+        let refilled = (started.elapsed().as_secs_f64() * 20.0 / 60.0).ceil() as usize;
+        assert!(
+            pending <= 21 + refilled,
+            "{pending} pending keys from one address in {:?}",
+            started.elapsed()
+        );
+        assert!(refused >= 170 - refilled, "{refused} refused");
         // Ids that are no ids: refused, nothing stored.
         let mut pki = MinionPki::load_or_create(&dir.path().join("evil"), "evil").unwrap();
         for bad in ["evil\nweb1  ab:cd", "\u{1b}[2Jwiped", "../../etc", "a/b"] {
