@@ -140,6 +140,8 @@ pub struct MasterConfig {
     /// bursts of ten times that pass): a flapping beacon or a looping
     /// script cannot flood the bus.
     pub minion_event_rate: f64,
+    /// The mine (`mine_get`, `mine_max_bytes`; read in `mine::from_raw`).
+    pub mine: crate::mine::MineConfig,
 }
 
 impl MasterConfig {
@@ -255,6 +257,7 @@ impl MasterConfig {
             .get::<usize>("max_event_size")?
             .unwrap_or(crate::events::DEFAULT_EVENT_MAX_BYTES);
         let minion_event_rate = raw.get::<f64>("minion_event_rate")?.unwrap_or(100.0);
+        let mine = crate::mine::from_raw(&mut raw)?;
         let ignored_keys = raw.ignored_keys(SALT_KEYS_IGNORED);
         Ok(MasterConfig {
             config_dir: config_dir.to_path_buf(),
@@ -290,6 +293,7 @@ impl MasterConfig {
             event_bus_max_bytes,
             max_event_size,
             minion_event_rate,
+            mine,
         })
     }
 
