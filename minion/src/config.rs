@@ -48,8 +48,6 @@ const SALT_KEYS_IGNORED: &[(&str, &str)] = &[
     ("log_fmt_logfile", NOT_YET),
     ("state_verbose", NOT_YET),
     ("state_output", NOT_YET),
-    ("mine_functions", NOT_YET),
-    ("mine_interval", NOT_YET),
     ("startup_states", NOT_YET),
     ("top_file", NOT_YET),
     ("saltenv", NOT_YET),
@@ -168,6 +166,9 @@ pub struct MinionConfig {
     /// ignored ones): Salt keeps every key in `__opts__`, and `config.get`
     /// reads custom options from there.
     pub other_options: serde_json::Map<String, serde_json::Value>,
+    /// The mine: `mine_functions` and `mine_interval` (checked in
+    /// `modules::mine::MineSettings::new`).
+    pub mine: crate::modules::mine::MineSettings,
 }
 
 impl MinionConfig {
@@ -246,6 +247,10 @@ impl MinionConfig {
         let file_roots = raw.get("file_roots")?.unwrap_or(serde_yaml::Value::Null);
         let pillar_roots = raw.get("pillar_roots")?.unwrap_or(serde_yaml::Value::Null);
         let nodegroups = raw.get("nodegroups")?.unwrap_or_default();
+        let mine_functions = raw.get::<serde_json::Value>("mine_functions")?;
+        let mine_interval = raw.get::<u64>("mine_interval")?;
+        let mine =
+            crate::modules::mine::MineSettings::new(raw.file(), mine_functions, mine_interval)?;
         let unread = raw.unknown_keys();
         let ignored_keys = raw.ignored_keys(SALT_KEYS_IGNORED);
         let mut other_options = serde_json::Map::new();
@@ -296,6 +301,7 @@ impl MinionConfig {
             nodegroups,
             ignored_keys,
             other_options,
+            mine,
         })
     }
 
@@ -559,8 +565,8 @@ mod tests {
                 .to_string()
         };
         assert_eq!(
-            line("mine_functions"),
-            "ignoring 'mine_functions': not supported yet"
+            line("startup_states"),
+            "ignoring 'startup_states': not supported yet"
         );
         assert!(line("multiprocessing").starts_with("ignoring 'multiprocessing': no effect"));
     }
