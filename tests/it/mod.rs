@@ -17,6 +17,7 @@ mod golden;
 mod golden_apply;
 mod inventory;
 mod keys;
+mod mine;
 mod missing;
 mod orchestrate;
 mod partition;
