@@ -166,3 +166,82 @@ fn mine_data_of_one_minion_appears_in_anothers_template_within_the_acls() {
     c.accept(&["mine-b"]);
     assert_eq!(runner_get("*", "greeting"), json!({}));
 }
+
+/// `brine-run --out json ARGS...` against the master configured in `conf`.
+fn run_json(conf: &Path, args: &[&str]) -> Value {
+    let out = std::process::Command::new(brine_tests::bin("brine-run"))
+        .arg("-c")
+        .arg(conf)
+        .args(["--out", "json"])
+        .args(args)
+        .output()
+        .expect("run brine-run");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "brine-run {args:?}: {e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Two masters sharing one PostgreSQL store: a minion's mine, sent to both,
+/// is one row both read; a minion connected to the other master only reads
+/// it; a delete through either is gone for both.
+#[test]
+fn the_masters_of_a_cluster_share_the_mine_through_postgres() {
+    use brine_tests::pg::PgServer;
+    let Some(pg) = PgServer::start() else {
+        eprintln!("note: PostgreSQL is not installed; skipped");
+        return;
+    };
+    let store = format!("store: {}", pg.url());
+    let mut c = Cluster::builder().master_config(&store).start();
+    let mut b = c.extra_master("master1", "127.0.0.2");
+    let pki = b.pki_dir();
+    std::fs::create_dir_all(&pki).unwrap();
+    let a_pki = c.master_root().join("etc/brine/pki/master");
+    for f in ["ca.crt", "ca.key"] {
+        std::fs::copy(a_pki.join(f), pki.join(f)).unwrap();
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pki, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(pki.join("ca.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let conf = b.conf().join("master");
+    let mut yaml = std::fs::read_to_string(&conf).unwrap();
+    yaml.push_str(&store);
+    yaml.push('\n');
+    std::fs::write(&conf, yaml).unwrap();
+    b.start();
+    c.add_minion_of(
+        "m1",
+        &["127.0.0.1", "127.0.0.2"],
+        "mine_functions:\n  test.echo: [hello]\n",
+    );
+    c.add_minion_of("m2", &["127.0.0.2"], "");
+    assert_eventually!(
+        c.keys_in("minions_pre").len() == 2,
+        "two pending keys: {:?}",
+        c.keys_in("minions_pre")
+    );
+    c.accept(&["m1", "m2"]);
+    let (master0, master1) = (c.master_conf(), b.conf());
+    assert_eventually!(
+        run_json(&master0, &["mine.get", "*", "test.echo"]) == json!({"m1": "hello"}),
+        "m1's mine on master0\n{}",
+        c.logs()
+    );
+    assert_eq!(
+        run_json(&master1, &["mine.get", "*", "test.echo"]),
+        json!({"m1": "hello"})
+    );
+    // m2 asks master1, its only master.
+    let (res, v) = c.brine_json(&["m2", "mine.get", "m1", "test.echo"]);
+    assert_eq!(res.code, 0, "{res:?}");
+    assert_eq!(v["m2"], json!({"m1": "hello"}));
+    let (res, v) = c.brine_json(&["m1", "mine.delete", "test.echo"]);
+    assert_eq!((res.code, &v["m1"]), (0, &json!(true)), "{res:?}");
+    for conf in [&master0, &master1] {
+        assert_eq!(run_json(conf, &["mine.get", "*", "test.echo"]), json!({}));
+    }
+}
