@@ -554,6 +554,62 @@ mod tests {
         vec!["a".into(), "b".into()]
     }
 
+    /// A fake master session answering mine writes with `result`.
+    fn mine_session(
+        client: &MasterClient,
+        name: &'static str,
+        result: Result<serde_json::Value, String>,
+    ) -> tokio::task::JoinHandle<Vec<MinionMsg>> {
+        let (tx, mut rx) = mpsc::channel::<MinionMsg>(4);
+        client.open_session(name, tx, Arc::new(Pulse::new()));
+        let c = client.clone();
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            if let Some(m) = rx.recv().await {
+                if let MinionMsg::MineSend { req, .. } | MinionMsg::MineDelete { req, .. } = &m {
+                    c.complete(MasterMsg::MineReply {
+                        req: *req,
+                        result: result.clone(),
+                    });
+                }
+                seen.push(m);
+            }
+            seen
+        })
+    }
+
+    #[tokio::test]
+    async fn mine_writes_go_to_every_master_and_succeed_when_one_stored_them() {
+        let c = MasterClient::new(&masters());
+        assert!(matches!(
+            c.mine_delete(None).await,
+            Err(RequestError::NotConnected)
+        ));
+        let a = mine_session(&c, "a", Err("too large".into()));
+        let b = mine_session(&c, "b", Ok(serde_json::Value::Bool(true)));
+        let mut data = serde_json::Map::new();
+        data.insert("test.echo".into(), serde_json::json!("hi"));
+        assert_eq!(
+            c.mine_send(data.clone(), false).await.unwrap(),
+            serde_json::Value::Bool(true)
+        );
+        for task in [a, b] {
+            let seen = task.await.unwrap();
+            assert!(
+                matches!(&seen[..], [MinionMsg::MineSend { data: d, clear: false, .. }] if *d == data),
+                "{seen:?}"
+            );
+        }
+        // Every master refusing: the refusal is the error.
+        let c = MasterClient::new(&masters());
+        let _a = mine_session(&c, "a", Err("too large".into()));
+        match c.mine_delete(Some("test.echo")).await {
+            Err(RequestError::Master(m)) => assert_eq!(m, "too large"),
+            other => panic!("{other:?}"),
+        }
+        assert!(lock(&c.inner.pending).is_empty());
+    }
+
     #[tokio::test]
     async fn not_connected_fails_at_once() {
         let c = MasterClient::new(&masters());
