@@ -19,6 +19,12 @@ pub struct Counters {
     pub alerts_expired: AtomicU64,
     /// Scheduled runs the master started.
     pub schedule_runs: AtomicU64,
+    /// Jobs this master published.
+    pub jobs_published: AtomicU64,
+    /// Minions' returns of published jobs this master stored.
+    pub returns_received: AtomicU64,
+    /// Seconds from a job's publication to each of those returns.
+    pub return_latency: crate::http::metrics::ReturnLatency,
 }
 
 impl Counters {

@@ -9,6 +9,22 @@ use crate::state::Master;
 /// Runners this master offers, with a one-line summary (for `brine-run -d`).
 pub const RUNNERS: &[(&str, &str)] = &[
     (
+        "audit.list",
+        "the audit log, newest first: jobs, runners and key changes, allowed and denied (since=1d, user=, action=job|runner|key, outcome=allowed|denied, limit=)",
+    ),
+    (
+        "schedule.list",
+        "the master's schedule, with each job's next and last run (schedule.add/modify/delete NAME key=value..., enable_job/disable_job/run_job NAME, enable/disable)",
+    ),
+    (
+        "event.send",
+        "fire an event on this master's bus (TAG [DATA as JSON/YAML dict]; data= or key=value pairs)",
+    ),
+    (
+        "state.event",
+        "stream the master's events live (TAGMATCH glob; count=N, pretty=True, quiet=True)",
+    ),
+    (
         "fileserver.envs",
         "the file server's environments (backend= to ask only some backends)",
     ),
@@ -86,6 +102,23 @@ pub fn run(
     let result = match fun {
         f if crate::orchestrate::NAMES.contains(&f) => {
             crate::orchestrate::orchestrate(master, user, arg, kwarg)
+        }
+        f if f.starts_with("inventory.") => match crate::cmdb::run(master, f, arg, kwarg) {
+            Some(r) => r,
+            None => Err(format!(
+                "'{fun}' is not an available runner; inventory has: {}",
+                crate::cmdb::RUNNERS
+                    .iter()
+                    .map(|r| r.0)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        },
+        "audit.list" => crate::audit::list(master, kwarg),
+        f if f.starts_with("schedule.") => crate::schedule::runner(master, f, arg, kwarg),
+        "event.send" => event_send(master, user, arg, kwarg),
+        "state.event" => {
+            Err("state.event streams: run it with brine-run, which reads the stream".into())
         }
         "fileserver.envs" => fileserver_envs(master, kwarg),
         "fileserver.file_list" => fileserver_file_list(master, arg, kwarg),
@@ -401,6 +434,18 @@ fn fileserver_update(master: &Master, kwarg: &Map<String, Value>) -> Result<Valu
 /// Which masters of the cluster each accepted minion is connected to now
 /// (this master's own sessions, and for a shared store the presence other
 /// live masters recorded).
+/// Minions connected to some live master of the cluster (the shared
+/// store's presence rows).
+pub(crate) fn connected_anywhere(
+    master: &Master,
+) -> Result<std::collections::HashSet<String>, String> {
+    Ok(connections(master)?
+        .into_iter()
+        .filter(|(_, m)| !m.is_empty())
+        .map(|(id, _)| id)
+        .collect())
+}
+
 fn connections(master: &Master) -> Result<std::collections::BTreeMap<String, Vec<String>>, String> {
     let mut map: std::collections::BTreeMap<String, Vec<String>> = master
         .accepted_ids()
@@ -445,4 +490,39 @@ fn status(master: &Master, kwarg: &Map<String, Value>) -> Result<Value, String> 
         json!(up.into_iter().map(|(id, _)| id).collect::<Vec<_>>())
     };
     Ok(json!({ "up": up, "down": down }))
+}
+
+/// Salt's `event.send` runner: an event on this master's bus, data from
+/// `data` (a dict) and any other keyword arguments. Tags under `brine/`
+/// are the master's own and refused.
+fn event_send(
+    master: &Master,
+    user: &str,
+    arg: &[Value],
+    kwarg: &Map<String, Value>,
+) -> Result<Value, String> {
+    let tag = match arg.first().or_else(|| kwarg.get("tag")) {
+        Some(Value::String(t)) if !t.is_empty() => t.clone(),
+        Some(other) => other.to_string(),
+        None => return Err("event.send needs a tag".into()),
+    };
+    if tag.starts_with("brine/") || tag.starts_with("salt/") {
+        return Err(format!(
+            "'{tag}': tags under brine/ and salt/ are the master's own events"
+        ));
+    }
+    let mut data = Map::new();
+    for (k, v) in kwarg {
+        if k != "tag" && k != "data" && !k.starts_with("__") {
+            data.insert(k.clone(), v.clone());
+        }
+    }
+    match arg.get(1).or_else(|| kwarg.get("data")) {
+        Some(Value::Object(d)) => data.extend(d.clone()),
+        Some(Value::Null) | None => {}
+        Some(other) => return Err(format!("event.send: data must be a dict, not {other}")),
+    }
+    data.insert("user".into(), Value::String(user.to_string()));
+    master.events.fire(tag, Value::Object(data));
+    Ok(Value::Bool(true))
 }

@@ -53,6 +53,7 @@ pub fn for_master_pillar(id: &str, grains: &brine_proto::Grains) -> RegistryCall
         pillar_store: Default::default(),
         master: None,
         cancel: Default::default(),
+        beacons: Default::default(),
     };
     RegistryCaller::new(ctx, Handle::current())
 }
@@ -75,6 +76,10 @@ impl ExecCaller for RegistryCaller {
 
     fn has(&self, fun: &str) -> bool {
         registry::lookup(fun).is_some()
+    }
+
+    fn job(&self) -> Option<(String, String)> {
+        Some((self.ctx.jid.to_string(), self.ctx.config.id.clone()))
     }
 }
 

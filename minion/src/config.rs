@@ -166,6 +166,8 @@ pub struct MinionConfig {
     /// ignored ones): Salt keeps every key in `__opts__`, and `config.get`
     /// reads custom options from there.
     pub other_options: serde_json::Map<String, serde_json::Value>,
+    /// `beacons` (and `minion.d/beacons.conf`), checked (`beacons::conf`).
+    pub beacons: serde_json::Map<String, serde_json::Value>,
     /// The mine: `mine_functions` and `mine_interval` (checked in
     /// `modules::mine::MineSettings::new`).
     pub mine: crate::modules::mine::MineSettings,
@@ -247,6 +249,7 @@ impl MinionConfig {
         let file_roots = raw.get("file_roots")?.unwrap_or(serde_yaml::Value::Null);
         let pillar_roots = raw.get("pillar_roots")?.unwrap_or(serde_yaml::Value::Null);
         let nodegroups = raw.get("nodegroups")?.unwrap_or_default();
+        let beacons = crate::beacons::conf::from_raw(config_dir, &mut raw)?;
         let mine_functions = raw.get::<serde_json::Value>("mine_functions")?;
         let mine_interval = raw.get::<u64>("mine_interval")?;
         let mine =
@@ -301,6 +304,7 @@ impl MinionConfig {
             nodegroups,
             ignored_keys,
             other_options,
+            beacons,
             mine,
         })
     }
@@ -352,6 +356,7 @@ impl MinionConfig {
             "pillar_merge_lists": false,
             "pillar_raise_on_missing": false,
             "ipv6": null,
+            "beacons": self.beacons,
         });
         if let Value::Object(m) = &mut opts {
             for (k, v) in &self.other_options {

@@ -19,10 +19,12 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+pub mod events;
 pub mod masters;
 pub mod multi;
 pub mod netns;
 pub mod pg;
+pub mod prometheus;
 
 /// Polls `cond` until it holds or the deadline passes; then panics with the
 /// message. Never sleep-then-assert.
