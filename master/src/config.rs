@@ -170,6 +170,8 @@ pub struct MasterConfig {
     pub reactor: crate::reactor::conf::ReactorConfig,
     /// Alert channels and delivery retries (`alerts`; `alerts::conf`).
     pub alerts: crate::alerts::conf::AlertsConfig,
+    /// The mine (`mine_get`, `mine_max_bytes`; read in `mine::from_raw`).
+    pub mine: crate::mine::MineConfig,
 }
 
 impl MasterConfig {
@@ -327,6 +329,7 @@ impl MasterConfig {
         })?;
         let audit_keep_days = raw.get::<u64>("audit_keep_days")?.unwrap_or(365);
         let http = crate::http::from_raw(&mut raw)?;
+        let mine = crate::mine::from_raw(&mut raw)?;
         let ignored_keys = raw.ignored_keys(SALT_KEYS_IGNORED);
         Ok(MasterConfig {
             config_dir: config_dir.to_path_buf(),
@@ -375,6 +378,7 @@ impl MasterConfig {
             api_names,
             schedule,
             http,
+            mine,
         })
     }
 

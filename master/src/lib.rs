@@ -21,6 +21,7 @@ pub mod inventory;
 pub mod jobs;
 pub mod keys;
 pub mod memory;
+pub mod mine;
 pub mod orchestrate;
 pub mod publisher;
 pub mod reactor;

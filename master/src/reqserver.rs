@@ -711,10 +711,23 @@ async fn read_loop<R: AsyncRead + Unpin>(
             MinionMsg::Event { tag, data, eid } => {
                 crate::events::minion_event(master, id, tag, data, eid, &mut event_rate);
             }
-            MinionMsg::MineSend { req, .. }
-            | MinionMsg::MineDelete { req, .. }
-            | MinionMsg::MineGet { req, .. } => {
-                let result = Err("the mine is not available on this master".to_string());
+            // Answered in order, in the session (a get right after a send
+            // sees it); the minion is always the certificate's id.
+            MinionMsg::MineSend { req, data, clear } => {
+                let result = crate::mine::send(master, id, data, clear).await;
+                let _ = tx.send(MasterMsg::MineReply { req, result }).await;
+            }
+            MinionMsg::MineDelete { req, fun } => {
+                let result = crate::mine::delete(master, id, fun.as_deref()).await;
+                let _ = tx.send(MasterMsg::MineReply { req, result }).await;
+            }
+            MinionMsg::MineGet {
+                req,
+                tgt,
+                fun,
+                tgt_type,
+            } => {
+                let result = crate::mine::get(master, Some(id), &tgt, &fun, tgt_type).await;
                 let _ = tx.send(MasterMsg::MineReply { req, result }).await;
             }
             MinionMsg::Hello { .. }

@@ -77,6 +77,10 @@ pub const RUNNERS: &[(&str, &str)] = &[
         "accepted minions split into up and down (show_master=True: which master each is connected to)",
     ),
     (
+        "mine.get",
+        "the mine data of a function for the minions a target selects (tgt, fun, tgt_type=glob)",
+    ),
+    (
         "state.orchestrate",
         "run an orchestration SLS from the file roots on the master (mods; saltenv=, pillar=, test=True); alias state.orch, state.sls",
     ),
@@ -134,6 +138,7 @@ pub fn run(
         }
         "manage.down" | "manage.not_present" => status(master, kwarg).map(|s| s["down"].clone()),
         "pillar.show_pillar" => show_pillar(master, arg, kwarg),
+        "mine.get" => mine_get(master, arg, kwarg),
         _ => Err(format!(
             "'{fun}' is not an available runner; available: {}",
             RUNNERS.iter().map(|r| r.0).collect::<Vec<_>>().join(", ")
@@ -218,6 +223,26 @@ fn lookup_jid(master: &Master, arg: &[Value], kwarg: &Map<String, Value>) -> Res
         );
     }
     Ok(Value::Object(out))
+}
+
+/// `mine.get TGT FUN [TGT_TYPE]`: read by the master itself, so neither
+/// `mine_get` nor a function's `allow_tgt` applies (as Salt's runner).
+fn mine_get(master: &Master, arg: &[Value], kwarg: &Map<String, Value>) -> Result<Value, String> {
+    let get = |i: usize, name: &str| {
+        kwarg
+            .get(name)
+            .or_else(|| arg.get(i))
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+    };
+    let tgt = get(0, "tgt").ok_or("mine.get: tgt is required")?;
+    let fun = get(1, "fun").ok_or("mine.get: fun is required")?;
+    let tgt_type = match get(2, "tgt_type") {
+        None => brine_proto::targeting::TargetType::Glob,
+        Some(t) => t
+            .parse()
+            .map_err(|_| format!("mine.get: unknown tgt_type '{t}'"))?,
+    };
+    block(crate::mine::get(master, None, &tgt, &fun, tgt_type))
 }
 
 /// Runners run on a blocking thread (clisock): store reads wait here.

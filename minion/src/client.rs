@@ -66,6 +66,8 @@ struct ClientInner {
     next_session: AtomicU64,
     timeout: Duration,
     suspect_after: Duration,
+    /// Woken whenever a master's session opens.
+    opened: tokio::sync::Notify,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -97,6 +99,7 @@ impl MasterClient {
                 next_session: AtomicU64::new(1),
                 timeout,
                 suspect_after,
+                opened: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -121,7 +124,20 @@ impl MasterClient {
             Some(slot) => slot.1 = Some(handle),
             None => links.push((master.to_string(), Some(handle))),
         }
+        self.inner.opened.notify_waiters();
         id
+    }
+
+    /// Returns once some master's session is up.
+    pub async fn wait_connected(&self) {
+        loop {
+            // Created before the check: an open in between still wakes it.
+            let opened = self.inner.opened.notified();
+            if self.is_connected() {
+                return;
+            }
+            opened.await;
+        }
     }
 
     /// The session `id` of `master` is gone: its requests fail now (and go
@@ -345,6 +361,144 @@ impl MasterClient {
         Ok(sent)
     }
 
+    /// Sends the request `make(req)` to every master whose session is up
+    /// and waits for each reply (all within the request timeout): what
+    /// every master keeps for itself, e.g. the mine. Each master's outcome.
+    async fn request_all(
+        &self,
+        make: impl Fn(u64) -> MinionMsg,
+    ) -> Result<Vec<(String, Result<MasterMsg, RequestError>)>, RequestError> {
+        let deadline = tokio::time::Instant::now() + self.inner.timeout;
+        let mut waits = Vec::new();
+        {
+            // Under the links lock, as `pick`: a session closing now
+            // fails its requests, none is left waiting unseen.
+            let links = lock(&self.inner.links);
+            for (master, session) in links.iter() {
+                let Some(session) = session else { continue };
+                let req = self.inner.next_req.fetch_add(1, Ordering::Relaxed);
+                let (done_tx, done_rx) = oneshot::channel();
+                lock(&self.inner.pending).insert(req, (session.id, done_tx));
+                if session.tx.try_send(make(req)).is_err() {
+                    lock(&self.inner.pending).remove(&req);
+                    waits.push((master.clone(), None));
+                } else {
+                    waits.push((master.clone(), Some((req, done_rx))));
+                }
+            }
+        }
+        if waits.is_empty() {
+            return Err(RequestError::NotConnected);
+        }
+        let mut outcomes = Vec::with_capacity(waits.len());
+        for (master, wait) in waits {
+            let outcome = match wait {
+                None => Err(RequestError::Lost(master.clone())),
+                Some((req, done_rx)) => {
+                    let outcome = tokio::time::timeout_at(deadline, done_rx).await;
+                    lock(&self.inner.pending).remove(&req);
+                    match outcome {
+                        Ok(Ok(msg)) => Ok(msg),
+                        Ok(Err(_)) => Err(RequestError::Lost(master.clone())),
+                        Err(_) => Err(RequestError::Timeout {
+                            master: master.clone(),
+                            secs: self.inner.timeout.as_secs(),
+                        }),
+                    }
+                }
+            };
+            outcomes.push((master, outcome));
+        }
+        Ok(outcomes)
+    }
+
+    /// A mine write (`MineSend`, `MineDelete`) to every connected master:
+    /// the first master's value when one stored it, else the first error
+    /// (a refusal from a master before a lost session).
+    async fn mine_write(
+        &self,
+        make: impl Fn(u64) -> MinionMsg,
+    ) -> Result<serde_json::Value, RequestError> {
+        let mut stored = None;
+        let mut refused = None;
+        let mut failed = None;
+        for (master, outcome) in self.request_all(make).await? {
+            match outcome {
+                Ok(MasterMsg::MineReply {
+                    result: Ok(value), ..
+                }) => {
+                    stored.get_or_insert(value);
+                }
+                Ok(MasterMsg::MineReply {
+                    result: Err(message),
+                    ..
+                }) => {
+                    info!(%master, %message, "master refused mine data");
+                    refused.get_or_insert(RequestError::Master(message));
+                }
+                Ok(other) => {
+                    failed.get_or_insert(RequestError::Unexpected(format!("{other:?}")));
+                }
+                Err(e) => {
+                    debug!(%master, error = %e, "mine data not delivered to this master");
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        match (stored, refused, failed) {
+            (Some(v), _, _) => Ok(v),
+            (None, Some(e), _) | (None, None, Some(e)) => Err(e),
+            (None, None, None) => Err(RequestError::NotConnected),
+        }
+    }
+
+    /// Stores this minion's mine data (function name to value) on every
+    /// connected master; `clear` replaces all of it.
+    pub async fn mine_send(
+        &self,
+        data: serde_json::Map<String, serde_json::Value>,
+        clear: bool,
+    ) -> Result<serde_json::Value, RequestError> {
+        self.mine_write(|req| MinionMsg::MineSend {
+            req,
+            data: data.clone(),
+            clear,
+        })
+        .await
+    }
+
+    /// Forgets this minion's mine data of `fun` (None: all) on every
+    /// connected master.
+    pub async fn mine_delete(&self, fun: Option<&str>) -> Result<serde_json::Value, RequestError> {
+        self.mine_write(|req| MinionMsg::MineDelete {
+            req,
+            fun: fun.map(str::to_string),
+        })
+        .await
+    }
+
+    /// The mine data of `fun` for the minions `tgt` selects, from one
+    /// master: `{minion_id: value}`.
+    pub async fn mine_get(
+        &self,
+        tgt: &str,
+        fun: &str,
+        tgt_type: brine_proto::targeting::TargetType,
+    ) -> Result<serde_json::Value, RequestError> {
+        match self
+            .request(|req| MinionMsg::MineGet {
+                req,
+                tgt: tgt.to_string(),
+                fun: fun.to_string(),
+                tgt_type,
+            })
+            .await?
+        {
+            MasterMsg::MineReply { result, .. } => result.map_err(RequestError::Master),
+            other => Err(RequestError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
     /// Records a `brine-call`'s return in the master's job cache; the jid
     /// the master filed it under.
     pub async fn record_call(
@@ -421,6 +575,62 @@ mod tests {
 
     fn masters() -> Vec<String> {
         vec!["a".into(), "b".into()]
+    }
+
+    /// A fake master session answering mine writes with `result`.
+    fn mine_session(
+        client: &MasterClient,
+        name: &'static str,
+        result: Result<serde_json::Value, String>,
+    ) -> tokio::task::JoinHandle<Vec<MinionMsg>> {
+        let (tx, mut rx) = mpsc::channel::<MinionMsg>(4);
+        client.open_session(name, tx, Arc::new(Pulse::new()));
+        let c = client.clone();
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            if let Some(m) = rx.recv().await {
+                if let MinionMsg::MineSend { req, .. } | MinionMsg::MineDelete { req, .. } = &m {
+                    c.complete(MasterMsg::MineReply {
+                        req: *req,
+                        result: result.clone(),
+                    });
+                }
+                seen.push(m);
+            }
+            seen
+        })
+    }
+
+    #[tokio::test]
+    async fn mine_writes_go_to_every_master_and_succeed_when_one_stored_them() {
+        let c = MasterClient::new(&masters());
+        assert!(matches!(
+            c.mine_delete(None).await,
+            Err(RequestError::NotConnected)
+        ));
+        let a = mine_session(&c, "a", Err("too large".into()));
+        let b = mine_session(&c, "b", Ok(serde_json::Value::Bool(true)));
+        let mut data = serde_json::Map::new();
+        data.insert("test.echo".into(), serde_json::json!("hi"));
+        assert_eq!(
+            c.mine_send(data.clone(), false).await.unwrap(),
+            serde_json::Value::Bool(true)
+        );
+        for task in [a, b] {
+            let seen = task.await.unwrap();
+            assert!(
+                matches!(&seen[..], [MinionMsg::MineSend { data: d, clear: false, .. }] if *d == data),
+                "{seen:?}"
+            );
+        }
+        // Every master refusing: the refusal is the error.
+        let c = MasterClient::new(&masters());
+        let _a = mine_session(&c, "a", Err("too large".into()));
+        match c.mine_delete(Some("test.echo")).await {
+            Err(RequestError::Master(m)) => assert_eq!(m, "too large"),
+            other => panic!("{other:?}"),
+        }
+        assert!(lock(&c.inner.pending).is_empty());
     }
 
     #[tokio::test]

@@ -48,8 +48,6 @@ const SALT_KEYS_IGNORED: &[(&str, &str)] = &[
     ("log_fmt_logfile", NOT_YET),
     ("state_verbose", NOT_YET),
     ("state_output", NOT_YET),
-    ("mine_functions", NOT_YET),
-    ("mine_interval", NOT_YET),
     ("startup_states", NOT_YET),
     ("top_file", NOT_YET),
     ("saltenv", NOT_YET),
@@ -170,6 +168,9 @@ pub struct MinionConfig {
     pub other_options: serde_json::Map<String, serde_json::Value>,
     /// `beacons` (and `minion.d/beacons.conf`), checked (`beacons::conf`).
     pub beacons: serde_json::Map<String, serde_json::Value>,
+    /// The mine: `mine_functions` and `mine_interval` (checked in
+    /// `modules::mine::MineSettings::new`).
+    pub mine: crate::modules::mine::MineSettings,
 }
 
 impl MinionConfig {
@@ -249,6 +250,10 @@ impl MinionConfig {
         let pillar_roots = raw.get("pillar_roots")?.unwrap_or(serde_yaml::Value::Null);
         let nodegroups = raw.get("nodegroups")?.unwrap_or_default();
         let beacons = crate::beacons::conf::from_raw(config_dir, &mut raw)?;
+        let mine_functions = raw.get::<serde_json::Value>("mine_functions")?;
+        let mine_interval = raw.get::<u64>("mine_interval")?;
+        let mine =
+            crate::modules::mine::MineSettings::new(raw.file(), mine_functions, mine_interval)?;
         let unread = raw.unknown_keys();
         let ignored_keys = raw.ignored_keys(SALT_KEYS_IGNORED);
         let mut other_options = serde_json::Map::new();
@@ -300,6 +305,7 @@ impl MinionConfig {
             ignored_keys,
             other_options,
             beacons,
+            mine,
         })
     }
 
@@ -564,8 +570,8 @@ mod tests {
                 .to_string()
         };
         assert_eq!(
-            line("mine_functions"),
-            "ignoring 'mine_functions': not supported yet"
+            line("startup_states"),
+            "ignoring 'startup_states': not supported yet"
         );
         assert!(line("multiprocessing").starts_with("ignoring 'multiprocessing': no effect"));
     }

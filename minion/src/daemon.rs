@@ -57,7 +57,12 @@ pub async fn run(
         masters = ?masters,
         "connecting to masters"
     );
-    let links = start_links(&ctx, masters);
+    let mut links = start_links(&ctx, masters);
+    links.push(crate::modules::mine::spawn_updates(
+        ctx.executor.clone(),
+        ctx.client.clone(),
+        config.clone(),
+    ));
     shutdown.await;
     for l in links {
         l.abort();

@@ -915,7 +915,8 @@ async fn drive<W: AsyncWrite + Unpin>(
                     | MasterMsg::FileDirListReply { .. }
                     | MasterMsg::FileReply { .. }
                     | MasterMsg::FileEnvsReply { .. }
-                    | MasterMsg::PillarReply { .. }) => {
+                    | MasterMsg::PillarReply { .. }
+                    | MasterMsg::MineReply { .. }) => {
                         if !ctx.client.complete(m) {
                             debug!("reply to a request nobody waits for (timed out) dropped");
                         }

@@ -126,6 +126,25 @@ pub struct JobSummary {
     pub master: String,
 }
 
+/// One function's mine data as stored: its value as JSON text and who may
+/// read it (Salt's per-function `allow_tgt`; None: every minion the
+/// master's `mine_get` lets read it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MineEntry {
+    pub fun: String,
+    pub data: String,
+    pub allow_tgt: Option<String>,
+    pub allow_tgt_type: Option<String>,
+}
+
+/// A stored mine row for a read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MineRow {
+    pub id: String,
+    pub entry: MineEntry,
+    pub updated_ms: i64,
+}
+
 /// What another master of the cluster changed, as this master hears it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ClusterEvent {
@@ -262,6 +281,18 @@ pub(crate) enum WriteOp {
         key: String,
         at_ms: i64,
     },
+    /// Mine data of minion `id`: each entry replaces that function's row;
+    /// `clear` first forgets every other function of the minion.
+    MinePut {
+        id: String,
+        entries: Vec<MineEntry>,
+        clear: bool,
+    },
+    /// Forgets minion `id`'s mine data for `fun` (None: all of it).
+    MineDelete {
+        id: String,
+        fun: Option<String>,
+    },
     /// A barrier: acknowledged once everything queued before it is handled.
     Sync,
 }
@@ -287,6 +318,8 @@ impl WriteOp {
             WriteOp::Return(_) => "return",
             WriteOp::Prune { .. } => "prune",
             WriteOp::ClaimReaction { .. } => "claim_reaction",
+            WriteOp::MinePut { .. } => "mine_put",
+            WriteOp::MineDelete { .. } => "mine_delete",
             WriteOp::Sync => "sync",
         }
     }
@@ -372,6 +405,10 @@ pub(crate) trait StoreReader: Send + Sync + 'static {
         &self,
         funs: &[&str],
     ) -> Result<Vec<(String, String, String, String, i64)>, StoreError>;
+    /// Mine rows of function `fun` for the minions `ids`.
+    async fn load_mine(&self, fun: &str, ids: Vec<String>) -> Result<Vec<MineRow>, StoreError>;
+    /// Bytes of each function's mine data stored for minion `id`.
+    async fn mine_sizes(&self, id: &str) -> Result<Vec<(String, usize)>, StoreError>;
 }
 
 enum Reader {
@@ -784,6 +821,45 @@ impl Store {
         ids: Vec<String>,
     ) -> Result<Vec<String>, StoreError> {
         read!(self, r => r.connected_to(master, ids))
+    }
+}
+
+impl Store {
+    /// Stores minion `id`'s mine data; Ok once committed (a `mine.get`
+    /// right after a `mine.send` sees it).
+    pub async fn put_mine(
+        &self,
+        id: &str,
+        entries: Vec<MineEntry>,
+        clear: bool,
+    ) -> Result<(), StoreError> {
+        self.write(WriteOp::MinePut {
+            id: id.to_string(),
+            entries,
+            clear,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Forgets minion `id`'s mine data for `fun` (None: all of it).
+    pub async fn delete_mine(&self, id: &str, fun: Option<&str>) -> Result<(), StoreError> {
+        self.write(WriteOp::MineDelete {
+            id: id.to_string(),
+            fun: fun.map(str::to_string),
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Mine rows of `fun` for the minions `ids` (those that have some).
+    pub async fn load_mine(&self, fun: &str, ids: Vec<String>) -> Result<Vec<MineRow>, StoreError> {
+        read!(self, r => r.load_mine(fun, ids))
+    }
+
+    /// Bytes of each function's mine data stored for minion `id`.
+    pub async fn mine_sizes(&self, id: &str) -> Result<Vec<(String, usize)>, StoreError> {
+        read!(self, r => r.mine_sizes(id))
     }
 }
 

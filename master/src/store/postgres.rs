@@ -28,7 +28,7 @@ use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Row};
 use super::{
     job_from_columns, key_state_str, parse_key_state, passes, return_columns, return_from_columns,
     BatchWriter, ClusterEvent, JobColumns, JobFilter, JobRecord, JobSummary, JobTarget, KeyRecord,
-    Presence, ReturnColumns, StoreError, StoreReader, WriteOp, Written,
+    MineEntry, MineRow, Presence, ReturnColumns, StoreError, StoreReader, WriteOp, Written,
 };
 
 /// The schema, in order; each applied once per database.
@@ -38,6 +38,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
         10,
         include_str!("../../migrations/postgres/0010_inventory_history.sql"),
     ),
+    (14, include_str!("../../migrations/postgres/0014_mine.sql")),
     (
         141,
         include_str!("../../migrations/postgres/0141_reactions.sql"),
@@ -477,8 +478,39 @@ async fn apply_batch(
                 tx.execute("DELETE FROM keys WHERE id = $1", &[id]).await?;
                 tx.execute("DELETE FROM presence WHERE id = $1", &[id])
                     .await?;
+                // A deleted minion's mine data must not outlive its key.
+                tx.execute("DELETE FROM mine WHERE id = $1", &[id]).await?;
                 notices.keys.insert(id.clone());
             }
+            WriteOp::MinePut { id, entries, clear } => {
+                if *clear {
+                    tx.execute("DELETE FROM mine WHERE id = $1", &[id]).await?;
+                }
+                let st = tx
+                    .prepare(
+                        "INSERT INTO mine (id, fun, data, allow_tgt, allow_tgt_type, updated_ms)
+                         VALUES ($1,$2,$3,$4,$5,$6)
+                         ON CONFLICT (id, fun) DO UPDATE SET data = $3, allow_tgt = $4,
+                            allow_tgt_type = $5, updated_ms = $6",
+                    )
+                    .await?;
+                for e in entries {
+                    tx.execute(
+                        &st,
+                        &[id, &e.fun, &e.data, &e.allow_tgt, &e.allow_tgt_type, &now],
+                    )
+                    .await?;
+                }
+            }
+            WriteOp::MineDelete { id, fun } => match fun {
+                Some(fun) => {
+                    tx.execute("DELETE FROM mine WHERE id = $1 AND fun = $2", &[id, fun])
+                        .await?;
+                }
+                None => {
+                    tx.execute("DELETE FROM mine WHERE id = $1", &[id]).await?;
+                }
+            },
             WriteOp::AllDisconnected => {
                 tx.execute(
                     "UPDATE presence SET connected = false WHERE master = $1",
@@ -1117,6 +1149,42 @@ impl StoreReader for PgReader {
         Ok(rows
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .collect())
+    }
+
+    async fn load_mine(&self, fun: &str, ids: Vec<String>) -> Result<Vec<MineRow>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT id, data, allow_tgt, allow_tgt_type, updated_ms FROM mine
+                 WHERE fun = $1 AND id = ANY($2) ORDER BY id",
+                &[&fun, &ids],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| MineRow {
+                id: r.get(0),
+                entry: MineEntry {
+                    fun: fun.to_string(),
+                    data: r.get(1),
+                    allow_tgt: r.get(2),
+                    allow_tgt_type: r.get(3),
+                },
+                updated_ms: r.get(4),
+            })
+            .collect())
+    }
+
+    async fn mine_sizes(&self, id: &str) -> Result<Vec<(String, usize)>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT fun, octet_length(data)::BIGINT FROM mine WHERE id = $1 ORDER BY fun",
+                &[&id],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get::<_, i64>(1) as usize))
             .collect())
     }
 }

@@ -8,8 +8,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
     job_from_columns, key_state_str, parse_key_state, passes, return_columns, return_from_columns,
-    BatchWriter, JobColumns, JobFilter, JobRecord, JobSummary, JobTarget, KeyRecord, Presence,
-    ReturnColumns, StoreError, StoreReader, WriteOp, Written,
+    BatchWriter, JobColumns, JobFilter, JobRecord, JobSummary, JobTarget, KeyRecord, MineEntry,
+    MineRow, Presence, ReturnColumns, StoreError, StoreReader, WriteOp, Written,
 };
 
 const SCHEMA: &str = "
@@ -32,6 +32,10 @@ CREATE TABLE IF NOT EXISTS returns (
     started_ms INTEGER NOT NULL, finished_ms INTEGER NOT NULL,
     PRIMARY KEY (jid, id));
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_ms);
+CREATE TABLE IF NOT EXISTS mine (
+    id TEXT NOT NULL, fun TEXT NOT NULL, data TEXT NOT NULL,
+    allow_tgt TEXT, allow_tgt_type TEXT, updated_ms INTEGER NOT NULL,
+    PRIMARY KEY (id, fun)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS job_minions (
     jid TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (jid, id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS grains_history (
@@ -501,6 +505,50 @@ impl StoreReader for SqliteReader {
         })
         .await
     }
+
+    async fn load_mine(&self, fun: &str, ids: Vec<String>) -> Result<Vec<MineRow>, StoreError> {
+        let fun = fun.to_string();
+        self.with(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT data, allow_tgt, allow_tgt_type, updated_ms FROM mine
+                 WHERE id = ?1 AND fun = ?2",
+            )?;
+            let mut out = Vec::new();
+            for id in ids {
+                let row = st
+                    .query_row(params![id, fun], |r| {
+                        Ok(MineRow {
+                            id: id.clone(),
+                            entry: MineEntry {
+                                fun: fun.clone(),
+                                data: r.get(0)?,
+                                allow_tgt: r.get(1)?,
+                                allow_tgt_type: r.get(2)?,
+                            },
+                            updated_ms: r.get(3)?,
+                        })
+                    })
+                    .optional()?;
+                out.extend(row);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn mine_sizes(&self, id: &str) -> Result<Vec<(String, usize)>, StoreError> {
+        let id = id.to_string();
+        self.with(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT fun, length(CAST(data AS BLOB)) FROM mine WHERE id = ?1 ORDER BY fun",
+            )?;
+            let rows = st.query_map(params![id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as usize))
+            })?;
+            rows.collect()
+        })
+        .await
+    }
 }
 
 const JOB_COLUMNS: &str = "tgt, tgt_type, fun, arg, kwarg, user, timeout, expected, created_ms, ''";
@@ -573,7 +621,42 @@ fn apply_batch(conn: &mut Connection, batch: &[&WriteOp]) -> rusqlite::Result<Ve
             WriteOp::DeleteKey(id) => {
                 tx.execute("DELETE FROM keys WHERE id = ?1", params![id])?;
                 tx.execute("DELETE FROM presence WHERE id = ?1", params![id])?;
+                // A deleted minion's mine data must not outlive its key.
+                tx.execute("DELETE FROM mine WHERE id = ?1", params![id])?;
             }
+            WriteOp::MinePut { id, entries, clear } => {
+                if *clear {
+                    tx.execute("DELETE FROM mine WHERE id = ?1", params![id])?;
+                }
+                let mut st = tx.prepare_cached(
+                    "INSERT INTO mine (id, fun, data, allow_tgt, allow_tgt_type, updated_ms)
+                     VALUES (?1,?2,?3,?4,?5,?6)
+                     ON CONFLICT(id, fun) DO UPDATE SET data=?3, allow_tgt=?4,
+                        allow_tgt_type=?5, updated_ms=?6",
+                )?;
+                let now = super::now_ms();
+                for e in entries {
+                    st.execute(params![
+                        id,
+                        e.fun,
+                        e.data,
+                        e.allow_tgt,
+                        e.allow_tgt_type,
+                        now
+                    ])?;
+                }
+            }
+            WriteOp::MineDelete { id, fun } => match fun {
+                Some(fun) => {
+                    tx.execute(
+                        "DELETE FROM mine WHERE id = ?1 AND fun = ?2",
+                        params![id, fun],
+                    )?;
+                }
+                None => {
+                    tx.execute("DELETE FROM mine WHERE id = ?1", params![id])?;
+                }
+            },
             WriteOp::Grains { id, json, delta } => {
                 let now = super::now_ms();
                 tx.execute(

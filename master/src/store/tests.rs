@@ -283,6 +283,92 @@ async fn a_new_key_never_overwrites_a_decision_already_stored() {
     );
 }
 
+fn mine_entry(fun: &str, data: &str, allow_tgt: Option<&str>) -> MineEntry {
+    MineEntry {
+        fun: fun.into(),
+        data: data.into(),
+        allow_tgt: allow_tgt.map(str::to_string),
+        allow_tgt_type: allow_tgt.map(|_| "glob".to_string()),
+    }
+}
+
+#[tokio::test]
+async fn mine_rows_round_trip_merge_clear_delete_and_go_with_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("s.db")).unwrap();
+    let ids = || vec!["a".to_string(), "b".to_string(), "c".to_string()];
+    store
+        .put_mine("a", vec![mine_entry("test.echo", "\"hi\"", None)], false)
+        .await
+        .unwrap();
+    store
+        .put_mine(
+            "b",
+            vec![
+                mine_entry("test.echo", "\"yo\"", Some("web*")),
+                mine_entry("grains.get", "\"x\"", None),
+            ],
+            false,
+        )
+        .await
+        .unwrap();
+    let rows = store.load_mine("test.echo", ids()).await.unwrap();
+    let got: Vec<(&str, &str, Option<&str>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.id.as_str(),
+                r.entry.data.as_str(),
+                r.entry.allow_tgt.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![("a", "\"hi\"", None), ("b", "\"yo\"", Some("web*"))]
+    );
+    assert!(rows.iter().all(|r| r.updated_ms > 0));
+    // a send without clear merges: the other function stays
+    store
+        .put_mine("b", vec![mine_entry("test.echo", "\"new\"", None)], false)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.mine_sizes("b").await.unwrap(),
+        vec![("grains.get".to_string(), 3), ("test.echo".to_string(), 5)]
+    );
+    // clear replaces everything the minion had
+    store
+        .put_mine("b", vec![mine_entry("test.ping", "true", None)], true)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.mine_sizes("b").await.unwrap(),
+        vec![("test.ping".to_string(), 4)]
+    );
+    // delete one function, then all of a minion's
+    store
+        .put_mine("a", vec![mine_entry("test.ping", "true", None)], false)
+        .await
+        .unwrap();
+    store.delete_mine("a", Some("test.echo")).await.unwrap();
+    assert!(store
+        .load_mine("test.echo", ids())
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.load_mine("test.ping", ids()).await.unwrap().len(), 2);
+    store.delete_mine("a", None).await.unwrap();
+    assert!(store.mine_sizes("a").await.unwrap().is_empty());
+    // deleting b's key deletes its mine data
+    store.delete_key("b").await.unwrap();
+    assert!(store
+        .load_mine("test.ping", ids())
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 #[tokio::test]
 async fn grain_history_keeps_each_change_and_baselines_round_trip() {
     let dir = tempfile::tempdir().unwrap();
