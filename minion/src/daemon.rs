@@ -57,7 +57,8 @@ pub async fn run(
         "connecting to masters"
     );
     let links = start_links(&ctx, masters);
-    let scheduler = crate::schedule::start(config.clone(), ctx.executor.clone(), ctx.client.clone());
+    let scheduler =
+        crate::schedule::start(config.clone(), ctx.executor.clone(), ctx.client.clone());
     shutdown.await;
     scheduler.abort();
     for l in links {

@@ -191,7 +191,9 @@ async fn run_loop(
                 let mut q = unrecorded.lock().unwrap_or_else(|p| p.into_inner());
                 if q.len() >= MAX_UNRECORDED {
                     q.pop_front();
-                    warn!("too many scheduled returns not yet recorded on a master: oldest dropped");
+                    warn!(
+                        "too many scheduled returns not yet recorded on a master: oldest dropped"
+                    );
                 }
                 q.push_back((job.arg, job.kwarg, ret));
                 drop(q);
@@ -225,15 +227,23 @@ async fn flush(
             .unwrap_or_else(|p| p.into_inner())
             .front()
             .cloned();
-        let Some((arg, kwarg, ret)) = next else { return };
+        let Some((arg, kwarg, ret)) = next else {
+            return;
+        };
         match client.record_call(arg, kwarg, ret).await {
             Ok(jid) => {
                 info!(%jid, "scheduled run recorded on the master");
-                unrecorded.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+                unrecorded
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .pop_front();
             }
             Err(crate::client::RequestError::Master(reason)) => {
                 warn!(%reason, "master refused a scheduled run's return: dropped");
-                unrecorded.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+                unrecorded
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .pop_front();
             }
             Err(error) => {
                 info!(%error, "scheduled run's return kept until a master takes it");

@@ -4,6 +4,7 @@
 //! across restarts ([`store`]). The daemons run the loop and the functions.
 
 pub mod item;
+pub mod ops;
 pub mod scheduler;
 pub mod store;
 

@@ -27,6 +27,7 @@ pub mod pillar;
 pub mod pkg;
 pub mod ps;
 pub mod saltutil;
+pub mod schedule;
 pub mod service;
 pub mod slsutil;
 pub mod ssh;
@@ -73,6 +74,7 @@ pub static MODULES: &[&[FunctionSpec]] = &[
     saltutil::FUNCTIONS,
     service::FUNCTIONS,
     saltutil::SYNC_FUNCTIONS,
+    schedule::FUNCTIONS,
     slsutil::FUNCTIONS,
     ssh::FUNCTIONS,
     state::FUNCTIONS,
