@@ -112,6 +112,11 @@ pub fn start(
     for error in s.set_static(Source::Config, &config_items(&config), now) {
         warn!(%error, "schedule item from the config ignored");
     }
+    // Saved at once: a due time that passes while the minion is down is
+    // then known at the next start (catch-up or skip).
+    if let Err(error) = s.save() {
+        warn!(%error, "schedule not saved");
+    }
     let handle = ScheduleHandle::new(s);
     handles()
         .lock()

@@ -25,5 +25,6 @@ mod pg_harness;
 mod security;
 mod states;
 mod swarm;
+mod schedule;
 mod sysmods;
 mod targeting;
