@@ -12,8 +12,8 @@ use std::time::Duration;
 use brine_pki::channel::read_frame;
 use brine_proto::targeting::TargetType;
 use brine_proto::CliReply;
-use brine_schedule::{Due, Scheduler};
-use serde_json::{json, Map, Value};
+use brine_schedule::{ops, Run, RunRecord, Scheduler, Source};
+use serde_json::{Map, Value};
 
 use crate::state::Master;
 
@@ -25,9 +25,18 @@ pub struct MasterSchedule {
 impl MasterSchedule {
     pub fn load(config: &crate::config::MasterConfig) -> MasterSchedule {
         let path = config.cachedir.join("schedule.json");
-        let s = Scheduler::load(Some(&path), &config.schedule, crate::store::now_ms());
-        for w in &s.warnings {
-            tracing::warn!("{w}");
+        let now = crate::store::now_ms();
+        let mut s = match Scheduler::open(Some(path.clone()), now) {
+            Ok(s) => s,
+            Err(error) => {
+                tracing::error!(%error, path = %path.display(), "schedule state unreadable; starting afresh");
+                let _ = std::fs::rename(&path, path.with_extension("json.bad"));
+                Scheduler::open(Some(path), now)
+                    .unwrap_or_else(|_| Scheduler::open(None, now).expect("an in-memory scheduler"))
+            }
+        };
+        for error in s.set_static(Source::Config, &config.schedule, now) {
+            tracing::warn!("schedule: {error}");
         }
         MasterSchedule {
             inner: Mutex::new(s),
@@ -41,22 +50,17 @@ impl MasterSchedule {
 
 /// Ticks every second, starting what is due.
 pub async fn run_loop(master: Arc<Master>) {
-    let due = master.schedule.lock().start(crate::store::now_ms());
-    save(&master);
-    for d in due {
-        spawn_run(&master, d);
-    }
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let due = master.schedule.lock().tick(crate::store::now_ms());
+        let due = master.schedule.lock().due(crate::store::now_ms());
         if due.is_empty() {
             continue;
         }
         save(&master);
-        for d in due {
-            spawn_run(&master, d);
+        for run in due {
+            spawn_run(&master, run);
         }
     }
 }
@@ -67,35 +71,42 @@ fn save(master: &Master) {
     }
 }
 
-fn spawn_run(master: &Arc<Master>, due: Due) {
-    master.schedule.lock().started(&due, crate::store::now_ms());
+fn spawn_run(master: &Arc<Master>, run: Run) {
     crate::counters::Counters::bump(&master.counters.schedule_runs);
     let m = master.clone();
     tokio::spawn(async move {
-        tracing::info!(schedule = %due.name, fun = %due.function, reason = due.reason, attempt = due.attempt, "scheduled run");
-        let ok = match &due.tgt {
-            Some(tgt) => run_job(&m, &due, tgt).await,
-            None => run_runner(&m, &due).await,
+        tracing::info!(schedule = %run.name, fun = %run.function, reason = run.reason, attempt = run.attempt, "scheduled run");
+        let started = crate::store::now_ms();
+        let (ok, jid) = match &run.tgt {
+            Some(tgt) => run_job(&m, &run, tgt).await,
+            None => (run_runner(&m, &run).await, None),
         };
         if !ok {
-            tracing::warn!(schedule = %due.name, fun = %due.function, "scheduled run failed");
+            tracing::warn!(schedule = %run.name, fun = %run.function, "scheduled run failed");
         }
-        m.schedule
-            .lock()
-            .finished(&due.name, ok, crate::store::now_ms());
+        let record = RunRecord {
+            due: run.due,
+            started,
+            ended: crate::store::now_ms(),
+            success: ok,
+            retcode: if ok { 0 } else { 1 },
+            jid,
+            attempt: run.attempt,
+        };
+        m.schedule.lock().finished(&run.name, record);
         save(&m);
     });
 }
 
 /// Publishes the item's job and waits for it: ok when every targeted
-/// minion returned with exit code 0.
-async fn run_job(master: &Arc<Master>, due: &Due, tgt: &str) -> bool {
+/// minion returned with exit code 0; the jid.
+async fn run_job(master: &Arc<Master>, due: &Run, tgt: &str) -> (bool, Option<String>) {
     let tgt_type: TargetType = match due.tgt_type.as_deref().map(str::parse) {
         None => TargetType::Glob,
         Some(Ok(t)) => t,
         Some(Err(e)) => {
             tracing::error!(schedule = %due.name, "tgt_type: {e}");
-            return false;
+            return (false, None);
         }
     };
     let req = crate::jobs::PublishRequest {
@@ -112,8 +123,10 @@ async fn run_job(master: &Arc<Master>, due: &Due, tgt: &str) -> bool {
     let m = master.clone();
     let task = tokio::spawn(async move { crate::jobs::publish(&m, req, &mut wr).await });
     let mut ok = true;
+    let mut jid = None;
     loop {
         match read_frame::<CliReply, _>(&mut rd).await {
+            Ok(Some(CliReply::Published { jid: j, .. })) => jid = Some(j.to_string()),
             Ok(Some(CliReply::Return(r))) => ok &= r.success && r.retcode == 0,
             Ok(Some(CliReply::Done { missing, unstored })) => {
                 ok &= missing.is_empty() && unstored.is_empty();
@@ -135,10 +148,10 @@ async fn run_job(master: &Arc<Master>, due: &Due, tgt: &str) -> bool {
     }
     drop(rd);
     let _ = task.await;
-    ok
+    (ok, jid)
 }
 
-async fn run_runner(master: &Arc<Master>, due: &Due) -> bool {
+async fn run_runner(master: &Arc<Master>, due: &Run) -> bool {
     let m = master.clone();
     let (fun, arg, kwarg) = (due.function.clone(), due.args.clone(), due.kwargs.clone());
     let jid = master.jids.next();
@@ -157,7 +170,8 @@ async fn run_runner(master: &Arc<Master>, due: &Due) -> bool {
     }
 }
 
-/// `brine-run schedule.<fun>`.
+/// `brine-run schedule.<fun>`: Salt's schedule functions, with the
+/// engine's own return shapes (`brine_schedule::ops`).
 pub fn runner(
     master: &Arc<Master>,
     fun: &str,
@@ -169,77 +183,50 @@ pub fn runner(
         crate::cmdb::text_arg(arg, kwarg, 0, "name")
             .ok_or_else(|| format!("{fun} needs a job name"))
     };
-    let item_of = |kw: &Map<String, Value>| -> Value {
-        Value::Object(
-            kw.iter()
-                .filter(|(k, _)| k.as_str() != "name" && !k.starts_with("__"))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        )
+    let flag = |k: &str, default: bool| {
+        kwarg.get(k).map_or(default, |v| {
+            v.as_bool()
+                .unwrap_or_else(|| v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true")))
+        })
     };
+    let item: Map<String, Value> = kwarg
+        .iter()
+        .filter(|(k, _)| k.as_str() != "name" && !k.starts_with("__"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut s = master.schedule.lock();
     let out = match fun {
-        "schedule.list" => {
-            let items = master.schedule.lock().list();
-            return Ok(json!({"schedule": items, "enabled": master.schedule.lock().enabled()}));
-        }
+        // JSON by default here (brine-run prints it with any outputter).
+        "schedule.list" => ops::list(&s, flag("show_all", true), flag("show_disabled", true), flag("return_yaml", false)),
         "schedule.add" => {
             let n = name()?;
-            master
-                .schedule
-                .lock()
-                .add(&n, item_of(kwarg), now)
-                .map_err(|e| e.to_string())?;
-            json!({"result": true, "comment": format!("Added job: {n} to schedule."), "changes": {n.clone(): "added"}})
+            ops::validate(&n, &item)?;
+            ops::add(&mut s, &n, item, now)
         }
-        "schedule.modify" => {
-            let n = name()?;
-            let changes = item_of(kwarg);
-            let diff = master
-                .schedule
-                .lock()
-                .modify(&n, changes.as_object().unwrap_or(&Map::new()), now)
-                .map_err(|e| e.to_string())?;
-            json!({"result": true, "comment": format!("Modified job: {n} in schedule."), "changes": {n.clone(): diff}})
+        "schedule.modify" => ops::modify(&mut s, &name()?, item, now),
+        "schedule.delete" => ops::delete(&mut s, &name()?),
+        "schedule.purge" => ops::purge(&mut s),
+        "schedule.enable_job" => ops::enable_job(&mut s, &name()?, true, now),
+        "schedule.disable_job" => ops::enable_job(&mut s, &name()?, false, now),
+        "schedule.enable" => ops::enable(&mut s, true),
+        "schedule.disable" => ops::enable(&mut s, false),
+        "schedule.run_job" => ops::run_job(&mut s, &name()?),
+        "schedule.job_status" => ops::job_status(&s, &name()?),
+        "schedule.show_next_fire_time" => ops::show_next_fire_time(&s, &name()?),
+        other => {
+            return Err(format!(
+                "'{other}' is not a schedule runner (list, add, modify, delete, purge, enable_job, disable_job, enable, disable, run_job, job_status, show_next_fire_time)"
+            ))
         }
-        "schedule.delete" => {
-            let n = name()?;
-            master.schedule.lock().delete(&n).map_err(|e| e.to_string())?;
-            json!({"result": true, "comment": format!("Deleted Job {n} from schedule."), "changes": {n.clone(): "removed"}})
-        }
-        "schedule.enable_job" | "schedule.disable_job" => {
-            let n = name()?;
-            let on = fun == "schedule.enable_job";
-            master
-                .schedule
-                .lock()
-                .set_job_enabled(&n, on, now)
-                .map_err(|e| e.to_string())?;
-            let word = if on { "Enabled" } else { "Disabled" };
-            json!({"result": true, "comment": format!("{word} Job {n} in schedule."), "changes": {n.clone(): if on {"enabled"} else {"disabled"}}})
-        }
-        "schedule.enable" | "schedule.disable" => {
-            let on = fun == "schedule.enable";
-            master.schedule.lock().set_enabled(on);
-            let word = if on { "Enabled" } else { "Disabled" };
-            json!({"result": true, "comment": format!("{word} schedule on master."), "changes": {}})
-        }
-        "schedule.run_job" => {
-            let n = name()?;
-            let force = kwarg.get("force").is_some_and(|v| v.as_bool().unwrap_or(v.as_str() == Some("True")));
-            let due = master.schedule.lock().run_now(&n, force).map_err(|e| e.to_string())?;
-            spawn_on_runtime(master, due);
-            json!({"result": true, "comment": format!("Scheduling Job {n} on master.")})
-        }
-        other => return Err(format!("'{other}' is not a schedule runner (list, add, modify, delete, enable_job, disable_job, enable, disable, run_job)")),
     };
+    drop(s);
     save(master);
+    if out.get("result") == Some(&Value::Bool(false)) {
+        return Err(out
+            .get("comment")
+            .and_then(Value::as_str)
+            .unwrap_or("failed")
+            .to_string());
+    }
     Ok(out)
-}
-
-/// Runners run on a blocking thread: start the run on the runtime.
-fn spawn_on_runtime(master: &Arc<Master>, due: Due) {
-    let m = master.clone();
-    let handle = tokio::runtime::Handle::current();
-    let _guard = handle.enter();
-    spawn_run(&m, due);
 }

@@ -63,7 +63,10 @@ pub async fn run(
         ctx.client.clone(),
         config.clone(),
     ));
+    let scheduler =
+        crate::schedule::start(config.clone(), ctx.executor.clone(), ctx.client.clone());
     shutdown.await;
+    scheduler.abort();
     for l in links {
         l.abort();
     }

@@ -17,6 +17,7 @@ pub mod open_cache;
 pub mod pillar_store;
 pub mod registry;
 pub mod remote;
+pub mod schedule;
 pub mod spool;
 pub mod state_sys;
 pub mod swarm;

@@ -1,170 +1,240 @@
-use super::*;
+//! The engine with a fake clock (ms since the epoch passed in).
+
 use serde_json::json;
 
-const T0: i64 = 1_796_000_000_000; // a fixed "now"
+use crate::item::{parse_cron, parse_date, Item, Trigger};
+use crate::scheduler::{RunRecord, Scheduler, Source};
 
-fn sched(items: Value, path: Option<&Path>) -> Scheduler {
-    Scheduler::load(path, items.as_object().unwrap(), T0)
+const T0: i64 = 1_800_000_000_000; // 2027-01-15T08:00:00Z
+
+fn sched(items: serde_json::Value) -> Scheduler {
+    let mut s = Scheduler::open(None, T0).unwrap();
+    let errors = s.set_static(Source::Config, items.as_object().unwrap(), T0);
+    assert!(errors.is_empty(), "{errors:?}");
+    s
 }
 
-#[test]
-fn intervals_fire_each_period_and_maxrunning_never_overlaps() {
-    let mut s = sched(
-        json!({"backup": {"function": "test.sleep", "seconds": 10}}),
-        None,
-    );
-    assert!(s.start(T0).is_empty(), "not at start without run_on_start");
-    assert!(s.tick(T0 + 9_000).is_empty());
-    let due = s.tick(T0 + 10_000);
-    assert_eq!(due.len(), 1);
-    assert_eq!(due[0].reason, "scheduled");
-    s.started(&due[0], T0 + 10_000);
-    // Still running at the next due time: skipped, not overlapped.
-    assert!(s.tick(T0 + 20_000).is_empty());
-    assert_eq!(
-        s.run_state("backup").unwrap().last_skipped_ms,
-        Some(T0 + 20_000)
-    );
-    s.finished("backup", true, T0 + 25_000);
-    assert_eq!(s.tick(T0 + 30_000).len(), 1);
-}
-
-#[test]
-fn cron_when_and_timezones() {
-    let (item, _) = Item::parse(
-        "c",
-        &json!({"function": "f", "cron": "30 2 * * *", "timezone": "Europe/Paris"}),
-    )
-    .unwrap();
-    // 2026-12-04 00:00 UTC -> next 02:30 Paris (UTC+1) = 01:30 UTC.
-    let midnight = chrono::DateTime::parse_from_rfc3339("2026-12-04T00:00:00Z")
-        .unwrap()
-        .timestamp_millis();
-    let next = item.next_after(midnight, midnight).unwrap();
-    assert_eq!(next - midnight, 90 * 60_000);
-    let (item, _) = Item::parse(
-        "w",
-        &json!({"function": "f", "when": ["2026-12-24T03:00:00", "12/31/2026 11:00pm"]}),
-    )
-    .unwrap();
-    let xmas = chrono::DateTime::parse_from_rfc3339("2026-12-24T03:00:00Z")
-        .unwrap()
-        .timestamp_millis();
-    assert_eq!(item.next_after(midnight, midnight), Some(xmas));
-    assert!(item.next_after(xmas, midnight).unwrap() > xmas);
-    assert_eq!(
-        item.next_after(xmas + 30 * 86_400_000, midnight),
-        None,
-        "each date runs once"
-    );
-    assert!(Item::parse("x", &json!({"function": "f"}))
-        .unwrap_err()
-        .contains("nothing of when"));
-    assert!(Item::parse("x", &json!({"function": "f", "cron": "* *"}))
-        .unwrap_err()
-        .contains("five fields"));
-    assert!(Item::parse(
-        "x",
-        &json!({"function": "f", "seconds": 5, "timezone": "Mars/Base"})
-    )
-    .unwrap_err()
-    .contains("timezone"));
-    let (_, warnings) =
-        Item::parse("x", &json!({"function": "f", "seconds": 5, "range": {}})).unwrap();
-    assert!(warnings[0].contains("'range'"), "{warnings:?}");
-}
-
-#[test]
-fn splay_stays_within_bounds() {
-    let (item, _) = Item::parse(
-        "s",
-        &json!({"function": "f", "seconds": 60, "splay": {"start": 5, "end": 10}}),
-    )
-    .unwrap();
-    for _ in 0..200 {
-        let ms = item.splay_ms();
-        assert!((5_000..=10_000).contains(&ms), "{ms}");
+fn rec(due: i64, ended: i64, success: bool, attempt: u32) -> RunRecord {
+    RunRecord {
+        due,
+        started: due,
+        ended,
+        success,
+        retcode: if success { 0 } else { 1 },
+        jid: None,
+        attempt,
     }
 }
 
 #[test]
-fn failed_runs_are_retried_within_the_window() {
-    let mut s = sched(
-        json!({"j": {"function": "f", "minutes": 10, "retry": {"count": 2, "delay": 5, "window": 60}}}),
-        None,
-    );
-    s.start(T0);
-    let due = s.tick(T0 + 600_000);
-    s.started(&due[0], T0 + 600_000);
-    s.finished("j", false, T0 + 601_000);
-    assert!(s.tick(T0 + 604_000).is_empty());
-    let retry = s.tick(T0 + 606_000);
-    assert_eq!((retry.len(), retry[0].reason), (1, "retry"));
-    s.started(&retry[0], T0 + 606_000);
-    s.finished("j", false, T0 + 607_000);
-    let again = s.tick(T0 + 612_000);
-    assert_eq!(again.len(), 1);
-    s.started(&again[0], T0 + 612_000);
-    s.finished("j", false, T0 + 613_000);
-    assert!(s.tick(T0 + 620_000).is_empty(), "two retries, no more");
+fn intervals_fire_on_a_grid() {
+    let mut s = sched(json!({"j": {"function": "test.ping", "minutes": 1, "seconds": 30}}));
+    assert_eq!(s.next_fire("j").unwrap(), Some(T0 + 90_000));
+    assert!(s.due(T0 + 89_999).is_empty());
+    let runs = s.due(T0 + 95_000);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].due, T0 + 90_000);
+    // the next one is on the grid, not 90 s after the late loop
+    assert_eq!(s.next_fire("j").unwrap(), Some(T0 + 180_000));
 }
 
 #[test]
-fn missed_runs_are_caught_up_within_the_window_or_skipped_and_state_persists() {
+fn cron_fires_at_the_next_match_in_its_time_zone() {
+    let item = Item::parse(
+        "c",
+        &json!({"function": "test.ping", "cron": "30 9 * * *", "timezone": "Europe/Paris"}),
+    )
+    .unwrap();
+    // 08:00Z is 09:00 in Paris (winter): 09:30 Paris is 08:30Z
+    assert_eq!(item.next_after(T0), Some(T0 + 30 * 60_000));
+    let utc = Item::parse(
+        "c",
+        &json!({"function": "test.ping", "cron": "*/15 * * * *", "timezone": "UTC"}),
+    )
+    .unwrap();
+    assert_eq!(utc.next_after(T0), Some(T0 + 15 * 60_000));
+    assert!(parse_cron("61 * * * *").is_err());
+}
+
+#[test]
+fn when_dates_fire_once_each_then_never() {
+    let mut s = sched(json!({"w": {"function": "test.ping", "timezone": "UTC",
+        "when": ["2027-01-15 08:00:10", "01/15/2027 8:01am"]}}));
+    assert_eq!(s.next_fire("w").unwrap(), Some(T0 + 10_000));
+    assert_eq!(s.due(T0 + 10_000).len(), 1);
+    s.finished("w", rec(T0 + 10_000, T0 + 10_500, true, 0));
+    assert_eq!(s.next_fire("w").unwrap(), Some(T0 + 60_000));
+    assert_eq!(s.due(T0 + 60_000).len(), 1);
+    assert_eq!(s.next_fire("w").unwrap(), None);
+    assert!(s.due(T0 + 1_000_000).is_empty());
+}
+
+#[test]
+fn dates_in_common_forms() {
+    let tz = Some(chrono_tz::UTC);
+    for d in [
+        "2027-01-15T08:00:00Z",
+        "2027-01-15T08:00:00",
+        "2027-01-15 08:00",
+        "01/15/2027 8:00am",
+        "01/15/2027 08:00 AM",
+        "2027-01-15T09:00:00+01:00",
+    ] {
+        assert_eq!(parse_date(d, tz), Some(T0), "{d}");
+    }
+    assert_eq!(parse_date("not a date", tz), None);
+}
+
+#[test]
+fn splay_stays_within_its_bounds() {
+    let item = Item::parse(
+        "s",
+        &json!({"function": "test.ping", "seconds": 10, "splay": {"start": 2, "end": 5}}),
+    )
+    .unwrap();
+    for _ in 0..200 {
+        let ms = item.splay_ms();
+        assert!((2000..=5000).contains(&ms), "{ms}");
+    }
+    let plain = Item::parse("s", &json!({"function": "f", "seconds": 1, "splay": 3})).unwrap();
+    assert_eq!(plain.splay, Some((0, 3)));
+}
+
+#[test]
+fn maxrunning_one_skips_a_run_while_one_is_going() {
+    let mut s = sched(json!({"m": {"function": "test.sleep", "args": [5], "seconds": 2}}));
+    assert_eq!(s.due(T0 + 2000).len(), 1);
+    assert_eq!(s.running("m"), 1);
+    // due again while the first still runs: skipped
+    assert!(s.due(T0 + 4000).is_empty());
+    assert_eq!(s.status("m").unwrap().skipped, 1);
+    s.finished("m", rec(T0 + 2000, T0 + 5000, true, 0));
+    assert_eq!(s.running("m"), 0);
+    assert_eq!(s.due(T0 + 6000).len(), 1);
+}
+
+#[test]
+fn maxrunning_two_allows_two() {
+    let mut s = sched(json!({"m": {"function": "f", "seconds": 1, "maxrunning": 2}}));
+    assert_eq!(s.due(T0 + 1000).len(), 1);
+    assert_eq!(s.due(T0 + 2000).len(), 1);
+    assert!(s.due(T0 + 3000).is_empty());
+}
+
+#[test]
+fn failed_runs_are_retried_within_count_and_window() {
+    let mut s = sched(json!({"r": {"function": "f", "hours": 1,
+        "retry": {"count": 2, "window": 60, "delay": 10}}}));
+    let due = T0 + 3_600_000;
+    assert_eq!(s.due(due).len(), 1);
+    s.finished("r", rec(due, due + 1000, false, 0));
+    assert!(s.due(due + 5000).is_empty());
+    let retry = s.due(due + 11_000);
+    assert_eq!(retry.len(), 1);
+    assert_eq!((retry[0].attempt, retry[0].reason), (1, "retry"));
+    s.finished("r", rec(due, due + 12_000, false, 1));
+    let retry = s.due(due + 22_000);
+    assert_eq!(retry[0].attempt, 2);
+    // count used up: no third retry
+    s.finished("r", rec(due, due + 23_000, false, 2));
+    assert_eq!(s.next_wake(due + 24_000), Some(due + 3_600_000));
+    // the window bounds retries too
+    let mut s = sched(json!({"r": {"function": "f", "hours": 1,
+        "retry": {"count": 5, "window": 15, "delay": 10}}}));
+    s.due(due);
+    s.finished("r", rec(due, due + 6000, false, 0));
+    assert!(s.due(due + 20_000).is_empty());
+    // a success needs no retry
+    s.due(due + 3_600_000);
+    s.finished("r", rec(due + 3_600_000, due + 3_601_000, true, 0));
+    assert_eq!(s.next_wake(due + 3_601_000), Some(due + 7_200_000));
+}
+
+/// A daemon stopped past a due time and started again.
+fn restart(catch_up: serde_json::Value, down_for: i64) -> (usize, Scheduler) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("schedule.json");
-    let items = json!({
-        "backup": {"function": "f", "hours": 1, "catch_up": 7200},
-        "check": {"function": "f", "hours": 1},
-    });
-    let mut s = sched(items.clone(), Some(&path));
-    s.start(T0);
-    s.add("later", json!({"function": "g", "minutes": 5}), T0)
-        .unwrap();
+    let item = json!({"b": {"function": "f", "seconds": 60, "catch_up": catch_up}});
+    let mut s = Scheduler::open(Some(path.clone()), T0).unwrap();
+    s.set_static(Source::Config, item.as_object().unwrap(), T0);
+    assert_eq!(s.due(T0 + 60_000).len(), 1);
+    s.finished("b", rec(T0 + 60_000, T0 + 61_000, true, 0));
     s.save().unwrap();
-    // The daemon is down for 90 minutes: both items missed a run.
-    let later = T0 + 90 * 60_000;
-    let mut s = sched(items.clone(), Some(&path));
-    let due = s.start(later);
-    let names: Vec<&str> = due.iter().map(|d| d.name.as_str()).collect();
-    assert_eq!(
-        names,
-        ["backup"],
-        "caught up within catch_up; check skipped"
-    );
-    assert_eq!(due[0].reason, "catch_up");
-    assert_eq!(
-        s.run_state("check").unwrap().last_skipped_ms,
-        Some(T0 + 3_600_000)
-    );
-    assert!(s.has("later"), "runtime items persist");
-    s.save().unwrap();
-    // Down for four hours: beyond the catch_up window too.
-    let mut s = sched(items, Some(&path));
-    let due = s.start(later + 4 * 3_600_000);
-    assert!(due.is_empty(), "{due:?}");
+    drop(s);
+    // down from T0+61s; the next due (T0+120s) passes while down
+    let now = T0 + 61_000 + down_for;
+    let mut s = Scheduler::open(Some(path), now).unwrap();
+    s.set_static(Source::Config, item.as_object().unwrap(), now);
+    let n = s.due(now).len();
+    (n, s)
 }
 
 #[test]
-fn runtime_changes_and_listing() {
-    let mut s = sched(json!({"a": {"function": "test.ping", "seconds": 30}}), None);
-    s.start(T0);
-    assert!(s
-        .add("a", json!({"function": "x", "seconds": 1}), T0)
-        .is_err());
-    let diff = s
-        .modify("a", json!({"seconds": 60}).as_object().unwrap(), T0)
+fn catch_up_runs_a_missed_run_once_within_its_window() {
+    let (n, s) = restart(json!(300), 200_000);
+    assert_eq!(n, 1);
+    assert_eq!(
+        s.status("b").unwrap().last_run.as_ref().unwrap().ended,
+        T0 + 61_000
+    );
+    // and the schedule goes on on its grid
+    assert_eq!(s.next_fire("b").unwrap(), Some(T0 + 300_000));
+}
+
+#[test]
+fn without_catch_up_or_past_its_window_a_missed_run_is_skipped() {
+    assert_eq!(restart(json!(false), 200_000).0, 0);
+    assert_eq!(restart(serde_json::Value::Null, 200_000).0, 0);
+    let (n, s) = restart(json!(60), 200_000);
+    assert_eq!(n, 0);
+    assert_eq!(s.status("b").unwrap().skipped, 1);
+}
+
+#[test]
+fn run_on_start_and_run_job_run_now() {
+    let mut s = sched(
+        json!({"a": {"function": "f", "hours": 1, "run_on_start": true},
+        "d": {"function": "f", "hours": 1, "enabled": false}}),
+    );
+    let r = s.due(T0);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].reason, "run_on_start");
+    s.run_job("d").unwrap();
+    assert_eq!(s.due(T0 + 1)[0].name, "d");
+    assert!(s.run_job("nope").is_err());
+}
+
+#[test]
+fn runtime_items_and_disabled_state_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.json");
+    let mut s = Scheduler::open(Some(path.clone()), T0).unwrap();
+    s.add("x", &json!({"function": "test.ping", "seconds": 5}), T0)
         .unwrap();
-    assert_eq!(diff["new"]["seconds"], 60);
-    s.set_job_enabled("a", false, T0).unwrap();
-    assert!(s.tick(T0 + 3_600_000).is_empty(), "disabled");
-    assert!(s.run_now("a", false).is_err());
-    assert_eq!(s.run_now("a", true).unwrap().reason, "run_job");
-    let listed = s.list();
-    assert_eq!(listed["a"]["enabled"], false);
-    s.delete("a").unwrap();
-    assert!(s.list().is_empty());
-    assert!(matches!(s.delete("a"), Err(ScheduleError::Unknown(_))));
-    s.set_enabled(false);
-    assert!(!s.enabled());
+    assert!(s
+        .add("x", &json!({"function": "test.ping", "seconds": 5}), T0)
+        .is_err());
+    s.set_job_enabled("x", false, T0).unwrap();
+    s.save().unwrap();
+    let s = Scheduler::open(Some(path), T0 + 1000).unwrap();
+    let items = s.items();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].1["enabled"], json!(false));
+    assert!(matches!(s.trigger("x"), Some(Trigger::Interval(5))));
+}
+
+#[test]
+fn bad_items_name_the_key() {
+    let e = Item::parse("j", &json!({"function": "f", "seconds": "x"})).unwrap_err();
+    assert_eq!(e.key, "seconds");
+    let e = Item::parse(
+        "j",
+        &json!({"function": "f", "seconds": 1, "timezone": "Mars/Base"}),
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "timezone");
+    let e = Item::parse("j", &json!({"function": "f"})).unwrap_err();
+    assert_eq!(e.key, "seconds");
+    let e = Item::parse("j", &json!({"function": "f", "seconds": 1, "bogus": 1})).unwrap_err();
+    assert_eq!(e.key, "bogus");
 }

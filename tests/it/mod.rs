@@ -21,6 +21,7 @@ mod golden;
 mod golden_apply;
 mod inventory;
 mod keys;
+mod master_schedule;
 mod mine;
 mod missing;
 mod orchestrate;

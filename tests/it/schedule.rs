@@ -1,164 +1,151 @@
-//! The master's scheduler with real processes: `maxrunning: 1` never
-//! overlaps two runs of a slow job; a run missed while the master was down
-//! is caught up at start when `catch_up` says so and skipped otherwise;
-//! every run is a job in the job cache; `brine-run schedule.*` changes
-//! items at runtime and the changes survive a restart.
+//! The minion's scheduler with real processes: `maxrunning: 1` never lets
+//! runs overlap, every run is a job in the master's job cache, and a run
+//! missed while the minion was down is caught up at start only with
+//! `catch_up`.
 
 use std::time::Duration;
 
-use brine_tests::{assert_eventually, wait_for, Cluster};
-use serde_json::Value;
+use brine_tests::{wait_for, Cluster};
 
-fn run_json(c: &Cluster, args: &[&str]) -> Value {
-    let mut a = vec!["--out", "json"];
-    a.extend_from_slice(args);
-    let out = c.run(&a);
-    assert_eq!(out.code, 0, "brine-run {args:?}: {out:?}");
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
+fn lines(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn jobs_of(c: &Cluster, fun: &str) -> Vec<serde_json::Value> {
+    let out = c.run(&["jobs.list_jobs", "--out", "json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let jobs: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    jobs.as_object()
+        .unwrap()
+        .values()
+        .filter(|j| j["Function"] == fun && j["Target"] == "web1")
+        .cloned()
+        .collect()
 }
 
 #[test]
-fn maxrunning_one_never_overlaps_a_slow_job() {
-    let work = tempfile::tempdir().unwrap();
-    let log = work.path().join("runs.log");
+fn maxrunning_one_never_overlaps_and_every_run_is_a_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("runs.log");
+    // each run takes 2.5 s; the job is due every second
     let cmd = format!(
-        "echo start $(date +%s%N) >> {l}; sleep 2; echo end $(date +%s%N) >> {l}",
+        "echo start >> {l}; sleep 2.5; echo end >> {l}",
         l = log.display()
     );
-    let config = format!(
-        "schedule:\n  slow:\n    function: cmd.run\n    args: ['{cmd}']\n    kwargs: {{python_shell: true}}\n    tgt: m1\n    seconds: 1\n    maxrunning: 1\n"
+    let extra = format!(
+        "schedule:\n  slow:\n    function: cmd.run\n    args: [{cmd:?}]\n    kwargs: {{python_shell: true}}\n    seconds: 1\n"
     );
-    let c = Cluster::builder()
-        .master_config(&config)
-        .minion("m1", "")
-        .start();
+    let mut c = Cluster::builder().minion_with("web1", "", &extra).start();
     c.accept_all();
-    c.wait_answering(&["m1"]);
     wait_for(
-        Duration::from_secs(40),
+        Duration::from_secs(60),
+        || lines(&log).iter().filter(|l| *l == "end").count() >= 3,
+        "three scheduled runs",
+    );
+    let (out, v) = c.brine_json(&["web1", "schedule.disable_job", "slow"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(v["web1"]["result"], true, "{v}");
+    // the run going on ends; then every run is in the job cache
+    wait_for(
+        Duration::from_secs(30),
         || {
-            std::fs::read_to_string(&log)
-                .map(|t| t.lines().filter(|l| l.starts_with("end")).count() >= 3)
-                .unwrap_or(false)
+            let l = lines(&log);
+            l.last().map(String::as_str) == Some("end")
+                && jobs_of(&c, "cmd.run").len() == l.len() / 2
         },
-        "three runs of the slow job",
+        "every run recorded in the job cache",
     );
-    let text = std::fs::read_to_string(&log).unwrap();
-    let mut open = false;
-    for line in text.lines() {
-        if line.starts_with("start") {
-            assert!(!open, "a run started before the previous ended:\n{text}");
-            open = true;
-        } else {
-            open = false;
-        }
+    let l = lines(&log);
+    // strictly alternating: no run started while another was going
+    for (i, line) in l.iter().enumerate() {
+        assert_eq!(line, if i % 2 == 0 { "start" } else { "end" }, "{l:?}");
     }
-    // Each run is a job in the job cache, by user `schedule`.
-    let jobs = run_json(&c, &["jobs.list_jobs", "user=schedule"]);
-    assert!(jobs.as_object().unwrap().len() >= 3, "{jobs}");
-    let listed = run_json(&c, &["schedule.list"]);
+    let (_, status) = c.brine_json(&["web1", "schedule.job_status", "slow"]);
     assert!(
-        listed["schedule"]["slow"]["_skipped_time"].is_string(),
-        "runs due while one ran were skipped: {listed}"
+        status["web1"]["_skipped"].as_u64().unwrap() >= 1,
+        "{status}"
     );
+    let (_, listed) = c.brine_json(&["web1", "schedule.list", "return_yaml=False"]);
+    assert_eq!(
+        listed["web1"]["schedule"]["slow"]["enabled"], false,
+        "{listed}"
+    );
+    let _ = c.minion("web1");
 }
 
 #[test]
-fn missed_runs_are_caught_up_or_skipped_after_a_restart_and_runtime_items_persist() {
-    let work = tempfile::tempdir().unwrap();
-    let caught = work.path().join("caught");
-    let skipped = work.path().join("skipped");
-    let due = chrono_in(8);
-    let config = format!(
-        "schedule:\n  caught:\n    function: file.touch\n    args: ['{a}']\n    tgt: m1\n    when: '{due}'\n    catch_up: 600\n  \
-         skipped:\n    function: file.touch\n    args: ['{b}']\n    tgt: m1\n    when: '{due}'\n",
-        a = caught.display(),
-        b = skipped.display(),
+fn a_run_missed_while_down_is_caught_up_only_with_catch_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let caught = dir.path().join("caught.log");
+    let skipped = dir.path().join("skipped.log");
+    let due = chrono::Utc::now() + chrono::Duration::seconds(8);
+    let when = due.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let item = |file: &std::path::Path, catch_up: &str| {
+        format!(
+            "    function: cmd.run\n    args: [\"echo ran >> {}\"]\n    kwargs: {{python_shell: true}}\n    when: '{when}'\n{catch_up}",
+            file.display()
+        )
+    };
+    let extra = format!(
+        "schedule:\n  backup:\n{}  forgotten:\n{}",
+        item(&caught, "    catch_up: 600\n"),
+        item(&skipped, "")
     );
-    let mut c = Cluster::builder()
-        .master_config(&config)
-        .minion("m1", "")
-        .start();
+    let mut c = Cluster::builder().minion_with("web1", "", &extra).start();
     c.accept_all();
-    c.wait_answering(&["m1"]);
-    // A runtime item: added now, still there after the restart.
-    let added = run_json(
-        &c,
-        &[
-            "schedule.add",
-            "later",
-            "function=test.ping",
-            "tgt=m1",
-            "hours=6",
-        ],
+    // the minion saves its schedule at start
+    let root = c.minion_root("web1");
+    wait_for(
+        Duration::from_secs(30),
+        || find(&root, "schedule.json").is_some(),
+        "the schedule file",
     );
-    assert_eq!(added["result"], true, "{added}");
-    let state = c.master_root().join("var/cache/brine/master/schedule.json");
-    assert_eventually!(state.exists(), "the schedule's state on disk");
-    // Down across the due time.
-    c.master.stop();
-    std::thread::sleep(Duration::from_secs(10));
-    assert!(!caught.exists() && !skipped.exists());
-    c.restart_master();
-    assert_eventually!(caught.exists(), "the missed run caught up at start");
-    let listed = run_json(&c, &["schedule.list"]);
+    let text = std::fs::read_to_string(find(&root, "schedule.json").unwrap()).unwrap();
     assert!(
-        listed["schedule"]["skipped"]["_skipped_time"].is_string(),
-        "{listed}"
+        text.contains("backup") && text.contains("forgotten"),
+        "{text}"
     );
-    assert!(
-        listed["schedule"]["later"].is_object(),
-        "runtime item kept: {listed}"
+    c.stop_minion("web1");
+    assert!(lines(&caught).is_empty() && lines(&skipped).is_empty());
+    // down past the due time
+    wait_for(
+        Duration::from_secs(30),
+        || chrono::Utc::now() > due + chrono::Duration::seconds(1),
+        "the due time to pass",
     );
-    std::thread::sleep(Duration::from_secs(2));
-    assert!(
-        !skipped.exists(),
-        "without catch_up the missed run is skipped"
+    c.start_minion("web1");
+    wait_for(
+        Duration::from_secs(30),
+        || lines(&caught).len() == 1,
+        "the missed backup to run at start",
     );
-    let jobs = run_json(
-        &c,
-        &[
-            "jobs.list_jobs",
-            "user=schedule",
-            "search_function=file.touch",
-        ],
+    let (_, status) = c.brine_json(&["web1", "schedule.job_status", "forgotten"]);
+    assert_eq!(status["web1"]["_skipped"], 1, "{status}");
+    assert!(lines(&skipped).is_empty());
+    wait_for(
+        Duration::from_secs(30),
+        || jobs_of(&c, "cmd.run").len() == 1,
+        "the caught-up run in the job cache",
     );
-    assert_eq!(jobs.as_object().unwrap().len(), 1, "{jobs}");
-    // Runtime changes: disable, run on demand, delete.
-    let out = run_json(&c, &["schedule.disable_job", "later"]);
-    assert_eq!(out["result"], true);
-    let out = c.run(&["schedule.run_job", "later"]);
-    assert_ne!(out.code, 0, "a disabled job runs only with force: {out:?}");
-    let out = run_json(&c, &["schedule.delete", "later"]);
-    assert_eq!(out["result"], true);
-    let out = c.run(&["schedule.delete", "later"]);
-    assert_ne!(out.code, 0);
+    assert_eq!(lines(&caught).len(), 1);
 }
 
-/// `secs` from now, as a UTC date the schedule reads.
-fn chrono_in(secs: u64) -> String {
-    let t = std::time::SystemTime::now() + Duration::from_secs(secs);
-    let unix = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let days = unix.div_euclid(86_400);
-    let rem = unix.rem_euclid(86_400);
-    let (y, m, d) = civil(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's algorithm).
-fn civil(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+/// The file `name` under `root` (the harness's minion layout).
+fn find(root: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n == name) {
+                return Some(p);
+            }
+        }
+    }
+    None
 }

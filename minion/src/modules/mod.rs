@@ -28,6 +28,7 @@ pub mod pillar;
 pub mod pkg;
 pub mod ps;
 pub mod saltutil;
+pub mod schedule;
 pub mod service;
 pub mod slsutil;
 pub mod ssh;
@@ -75,6 +76,7 @@ pub static MODULES: &[&[FunctionSpec]] = &[
     saltutil::FUNCTIONS,
     service::FUNCTIONS,
     saltutil::SYNC_FUNCTIONS,
+    schedule::FUNCTIONS,
     slsutil::FUNCTIONS,
     ssh::FUNCTIONS,
     state::FUNCTIONS,
