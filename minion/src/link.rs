@@ -908,7 +908,8 @@ async fn drive<W: AsyncWrite + Unpin>(
                     | MasterMsg::FileDirListReply { .. }
                     | MasterMsg::FileReply { .. }
                     | MasterMsg::FileEnvsReply { .. }
-                    | MasterMsg::PillarReply { .. }) => {
+                    | MasterMsg::PillarReply { .. }
+                    | MasterMsg::CallRecorded { .. }) => {
                         if !ctx.client.complete(m) {
                             debug!("reply to a request nobody waits for (timed out) dropped");
                         }
