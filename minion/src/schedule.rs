@@ -242,7 +242,7 @@ async fn flush(client: &MasterClient, unrecorded: &Mutex<Unrecorded>) {
         let Some((arg, kwarg, ret)) = next else {
             return;
         };
-        match client.record_call(arg, kwarg, ret).await {
+        match client.record_as(arg, kwarg, ret, Some("schedule")).await {
             Ok(jid) => {
                 info!(%jid, "scheduled run recorded on the master");
                 unrecorded

@@ -137,6 +137,7 @@ fn a_run_missed_while_down_is_caught_up_only_with_catch_up() {
         "the caught-up run in the job cache",
     );
     assert_eq!(lines(&caught).len(), 1);
+    assert_eq!(jobs_of(&c, "cmd.run")[0]["User"], "schedule");
 }
 
 /// The file `name` under `root` (the harness's minion layout).
