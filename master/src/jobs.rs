@@ -275,8 +275,14 @@ pub async fn record_call(
     arg: Vec<Value>,
     kwarg: Map<String, Value>,
     mut ret: brine_proto::JobReturn,
+    user: Option<&str>,
 ) -> Result<brine_proto::JobId, String> {
     let id = ret.id.clone();
+    // A minion names only one of these two: it cannot pass as a CLI user.
+    let user = match user {
+        Some("schedule") => "schedule",
+        _ => "brine-call",
+    };
     for _ in 0..16 {
         let job = Job {
             jid: master.jids.next(),
@@ -285,7 +291,7 @@ pub async fn record_call(
             fun: ret.fun.clone(),
             arg: arg.clone(),
             kwarg: kwarg.clone(),
-            user: "brine-call".into(),
+            user: user.into(),
             timeout: 0,
             master: master.config.id.clone(),
             issued_ms: ret.started_ms,

@@ -695,6 +695,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 arg,
                 kwarg,
                 ret,
+                user,
             } => {
                 // The certificate's id only: a minion records its own calls.
                 let result = if ret.id != id {
@@ -704,7 +705,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                         ret.id
                     ))
                 } else {
-                    crate::jobs::record_call(master, arg, kwarg, ret).await
+                    crate::jobs::record_call(master, arg, kwarg, ret, user.as_deref()).await
                 };
                 let _ = tx.send(MasterMsg::CallRecorded { req, result }).await;
             }

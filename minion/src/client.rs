@@ -507,12 +507,25 @@ impl MasterClient {
         kwarg: serde_json::Map<String, serde_json::Value>,
         ret: brine_proto::JobReturn,
     ) -> Result<brine_proto::JobId, RequestError> {
+        self.record_as(arg, kwarg, ret, None).await
+    }
+
+    /// Records a local run's return in the master's job cache, filed as
+    /// `user`'s (`schedule`; none: `brine-call`).
+    pub async fn record_as(
+        &self,
+        arg: Vec<serde_json::Value>,
+        kwarg: serde_json::Map<String, serde_json::Value>,
+        ret: brine_proto::JobReturn,
+        user: Option<&str>,
+    ) -> Result<brine_proto::JobId, RequestError> {
         match self
             .request(|req| MinionMsg::CallReturn {
                 req,
                 arg: arg.clone(),
                 kwarg: kwarg.clone(),
                 ret: ret.clone(),
+                user: user.map(str::to_string),
             })
             .await?
         {

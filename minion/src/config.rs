@@ -254,9 +254,14 @@ impl MinionConfig {
         let mine_interval = raw.get::<u64>("mine_interval")?;
         let mine =
             crate::modules::mine::MineSettings::new(raw.file(), mine_functions, mine_interval)?;
+        // The scheduler reads `schedule` from the options (`schedule.rs`).
+        let schedule = raw.get::<serde_json::Value>("schedule")?;
         let unread = raw.unknown_keys();
         let ignored_keys = raw.ignored_keys(SALT_KEYS_IGNORED);
         let mut other_options = serde_json::Map::new();
+        if let Some(schedule) = schedule {
+            other_options.insert("schedule".into(), schedule);
+        }
         for key in unread {
             // A value JSON cannot hold (non-string map keys) is left out
             // rather than failing the whole config.

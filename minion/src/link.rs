@@ -916,7 +916,8 @@ async fn drive<W: AsyncWrite + Unpin>(
                     | MasterMsg::FileReply { .. }
                     | MasterMsg::FileEnvsReply { .. }
                     | MasterMsg::PillarReply { .. }
-                    | MasterMsg::MineReply { .. }) => {
+                    | MasterMsg::MineReply { .. }
+                    | MasterMsg::CallRecorded { .. }) => {
                         if !ctx.client.complete(m) {
                             debug!("reply to a request nobody waits for (timed out) dropped");
                         }

@@ -30,6 +30,10 @@ const MAX_UNRECORDED: usize = 256;
 /// when no job is due sooner.
 const IDLE_TICK: Duration = Duration::from_secs(1);
 
+/// Returns of scheduled runs not yet recorded on a master: the job's
+/// arguments and its return.
+type Unrecorded = VecDeque<(Vec<Value>, Map<String, Value>, JobReturn)>;
+
 /// The running scheduler of one minion: what `schedule.*` functions change.
 #[derive(Clone)]
 pub struct ScheduleHandle {
@@ -132,9 +136,9 @@ async fn run_loop(
     handle: ScheduleHandle,
 ) {
     let jids = Arc::new(JidGenerator::new());
-    let unrecorded: Arc<Mutex<VecDeque<(Vec<Value>, Map<String, Value>, JobReturn)>>> =
-        Default::default();
+    let unrecorded: Arc<Mutex<Unrecorded>> = Default::default();
     let mut seen_pillar: Option<Arc<Value>> = None;
+    let mut flushing: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         let now = now_ms();
         // The pillar's items, when the pillar changed.
@@ -205,7 +209,13 @@ async fn run_loop(
                 handle.poke();
             });
         }
-        flush(&client, &unrecorded).await;
+        // Recording waits on a master: never in the way of due runs.
+        if flushing.as_ref().is_none_or(|f| f.is_finished()) {
+            let (client, unrecorded) = (client.clone(), unrecorded.clone());
+            flushing = Some(tokio::spawn(
+                async move { flush(&client, &unrecorded).await },
+            ));
+        }
         let now = now_ms();
         let wake = handle.lock().next_wake(now);
         let idle = now + IDLE_TICK.as_millis() as i64;
@@ -219,10 +229,7 @@ async fn run_loop(
 
 /// Records the returns waiting for a master, oldest first; stops at the
 /// first that cannot be (no master: they wait for the next round).
-async fn flush(
-    client: &MasterClient,
-    unrecorded: &Mutex<VecDeque<(Vec<Value>, Map<String, Value>, JobReturn)>>,
-) {
+async fn flush(client: &MasterClient, unrecorded: &Mutex<Unrecorded>) {
     if !client.is_connected() {
         return;
     }
@@ -235,7 +242,7 @@ async fn flush(
         let Some((arg, kwarg, ret)) = next else {
             return;
         };
-        match client.record_call(arg, kwarg, ret).await {
+        match client.record_as(arg, kwarg, ret, Some("schedule")).await {
             Ok(jid) => {
                 info!(%jid, "scheduled run recorded on the master");
                 unrecorded

@@ -161,6 +161,10 @@ pub enum MinionMsg {
         #[serde(default)]
         kwarg: Map<String, Value>,
         ret: JobReturn,
+        /// Who ran it: `schedule` for the minion's scheduled runs; absent
+        /// (or anything else) is `brine-call`.
+        #[serde(default)]
+        user: Option<String>,
     },
     /// An event for the masters' event buses (`event.send`, a state's
     /// `fire_event`, a beacon). The master sets the sender's id from the

@@ -41,11 +41,16 @@ fn maxrunning_one_never_overlaps_and_every_run_is_a_job() {
     );
     let mut c = Cluster::builder().minion_with("web1", "", &extra).start();
     c.accept_all();
-    wait_for(
-        Duration::from_secs(60),
-        || lines(&log).iter().filter(|l| *l == "end").count() >= 3,
-        "three scheduled runs",
-    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while lines(&log).iter().filter(|l| *l == "end").count() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "three scheduled runs not seen: {:?}\n{}",
+            lines(&log),
+            c.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let (out, v) = c.brine_json(&["web1", "schedule.disable_job", "slow"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(v["web1"]["result"], true, "{v}");
@@ -132,6 +137,7 @@ fn a_run_missed_while_down_is_caught_up_only_with_catch_up() {
         "the caught-up run in the job cache",
     );
     assert_eq!(lines(&caught).len(), 1);
+    assert_eq!(jobs_of(&c, "cmd.run")[0]["User"], "schedule");
 }
 
 /// The file `name` under `root` (the harness's minion layout).
