@@ -19,3 +19,4 @@ pub mod remote;
 pub mod spool;
 pub mod state_sys;
 pub mod swarm;
+pub mod swarm_events;

@@ -28,6 +28,7 @@ use crate::exec::Executor;
 use crate::grains::{collect_core, GrainsHandle};
 use crate::link::{start_links, LinkCtx, MasterClient};
 use crate::open_cache::OpenCache;
+use crate::swarm_events::EventLoad;
 
 /// Which minions a swarm process runs, and how.
 #[derive(Debug, Clone)]
@@ -46,6 +47,8 @@ pub struct SwarmSpec {
     /// First address of the range the minions' request connections come
     /// from, one address per minion (e.g. 127.1.0.1); `None`: the system's.
     pub source_net: Option<Ipv4Addr>,
+    /// Synthetic events each minion sends (benchmarks of the event bus).
+    pub events: EventLoad,
 }
 
 impl SwarmSpec {
@@ -159,6 +162,7 @@ pub async fn run(
                 peers: Default::default(),
             };
             links.extend(start_links(&ctx, masters));
+            links.extend(spec.events.start(&config.id, &ctx.client));
             if !spec.stagger.is_zero() {
                 tokio::time::sleep(spec.stagger).await;
             }
@@ -193,6 +197,7 @@ mod tests {
             )],
             stagger: Duration::ZERO,
             source_net: Some(Ipv4Addr::new(127, 1, 0, 1)),
+            events: EventLoad::default(),
         }
     }
 
