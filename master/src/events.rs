@@ -421,9 +421,13 @@ pub fn check_minion_tag(id: &str, tag: &str) -> Result<(), String> {
     if tag.starts_with("brine/") || tag.starts_with("salt/") {
         let own_beacon = format!("brine/beacon/{id}/");
         let own_start = format!("brine/minion/{id}/start");
-        if !(tag.starts_with(&own_beacon) || tag == own_start) {
+        let own_result = tag
+            .strip_prefix("brine/state_result/")
+            .and_then(|rest| rest.split('/').nth(1))
+            == Some(id);
+        if !(tag.starts_with(&own_beacon) || tag == own_start || own_result) {
             return Err(format!(
-                "tags under brine/ and salt/ are the master's; a minion may send only {own_beacon}... and {own_start}"
+                "tags under brine/ and salt/ are the master's; a minion may send only {own_beacon}..., brine/state_result/<jid>/{id}/... and {own_start}"
             ));
         }
     }
@@ -555,6 +559,8 @@ mod tests {
         assert!(check_minion_tag("m1", "myco/deploy/done").is_ok());
         assert!(check_minion_tag("m1", "brine/beacon/m1/diskusage/").is_ok());
         assert!(check_minion_tag("m1", "brine/minion/m1/start").is_ok());
+        assert!(check_minion_tag("m1", "brine/state_result/123/m1/web").is_ok());
+        assert!(check_minion_tag("m1", "brine/state_result/123/m2/web").is_err());
         assert!(check_minion_tag("m1", "brine/beacon/m2/diskusage/").is_err());
         assert!(check_minion_tag("m1", "brine/key").is_err());
         assert!(check_minion_tag("m1", "salt/auth").is_err());

@@ -9,6 +9,14 @@ use crate::state::Master;
 /// Runners this master offers, with a one-line summary (for `brine-run -d`).
 pub const RUNNERS: &[(&str, &str)] = &[
     (
+        "event.send",
+        "fire an event on this master's bus (TAG [DATA as JSON/YAML dict]; data= or key=value pairs)",
+    ),
+    (
+        "state.event",
+        "stream the master's events live (TAGMATCH glob; count=N, pretty=True, quiet=True)",
+    ),
+    (
         "fileserver.envs",
         "the file server's environments (backend= to ask only some backends)",
     ),
@@ -82,6 +90,10 @@ pub fn run(
     let result = match fun {
         f if crate::orchestrate::NAMES.contains(&f) => {
             crate::orchestrate::orchestrate(master, user, arg, kwarg)
+        }
+        "event.send" => event_send(master, user, arg, kwarg),
+        "state.event" => {
+            Err("state.event streams: run it with brine-run, which reads the stream".into())
         }
         "fileserver.envs" => fileserver_envs(master, kwarg),
         "fileserver.file_list" => fileserver_file_list(master, arg, kwarg),
@@ -420,4 +432,39 @@ fn status(master: &Master, kwarg: &Map<String, Value>) -> Result<Value, String> 
         json!(up.into_iter().map(|(id, _)| id).collect::<Vec<_>>())
     };
     Ok(json!({ "up": up, "down": down }))
+}
+
+/// Salt's `event.send` runner: an event on this master's bus, data from
+/// `data` (a dict) and any other keyword arguments. Tags under `brine/`
+/// are the master's own and refused.
+fn event_send(
+    master: &Master,
+    user: &str,
+    arg: &[Value],
+    kwarg: &Map<String, Value>,
+) -> Result<Value, String> {
+    let tag = match arg.first().or_else(|| kwarg.get("tag")) {
+        Some(Value::String(t)) if !t.is_empty() => t.clone(),
+        Some(other) => other.to_string(),
+        None => return Err("event.send needs a tag".into()),
+    };
+    if tag.starts_with("brine/") || tag.starts_with("salt/") {
+        return Err(format!(
+            "'{tag}': tags under brine/ and salt/ are the master's own events"
+        ));
+    }
+    let mut data = Map::new();
+    for (k, v) in kwarg {
+        if k != "tag" && k != "data" && !k.starts_with("__") {
+            data.insert(k.clone(), v.clone());
+        }
+    }
+    match arg.get(1).or_else(|| kwarg.get("data")) {
+        Some(Value::Object(d)) => data.extend(d.clone()),
+        Some(Value::Null) | None => {}
+        Some(other) => return Err(format!("event.send: data must be a dict, not {other}")),
+    }
+    data.insert("user".into(), Value::String(user.to_string()));
+    master.events.fire(tag, Value::Object(data));
+    Ok(Value::Bool(true))
 }

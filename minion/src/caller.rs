@@ -76,6 +76,10 @@ impl ExecCaller for RegistryCaller {
     fn has(&self, fun: &str) -> bool {
         registry::lookup(fun).is_some()
     }
+
+    fn job(&self) -> Option<(String, String)> {
+        Some((self.ctx.jid.to_string(), self.ctx.config.id.clone()))
+    }
 }
 
 #[cfg(test)]

@@ -368,6 +368,29 @@ impl MasterClient {
     }
 }
 
+/// The key every master of a cluster sees on this process's start event,
+/// so a cluster reacts to one start once.
+fn process_start_eid() -> &'static str {
+    static EID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    EID.get_or_init(|| format!("start-{:016x}", fastrand::u64(..)))
+}
+
+/// Salt's minion start event (`salt/minion/<id>/start`), as Brine tags it.
+pub(crate) fn start_event(id: &str) -> MinionMsg {
+    let tag = format!("brine/minion/{id}/start");
+    let when = chrono::Local::now().format("%a %b %e %H:%M:%S %Y");
+    MinionMsg::Event {
+        data: serde_json::json!({
+            "cmd": "_minion_event",
+            "data": format!("Minion {id} started at {when}"),
+            "tag": tag,
+            "pretag": null,
+        }),
+        tag,
+        eid: Some(process_start_eid().to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

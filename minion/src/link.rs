@@ -357,6 +357,10 @@ impl Link {
         // Requests get a queue of their own: unlike returns, they are not kept
         // for the next connection (the caller tries another master or times out).
         let (req_tx, mut req_rx) = mpsc::channel::<MinionMsg>(256);
+        if !self.state.start_sent {
+            self.state.start_sent = true;
+            let _ = req_tx.try_send(crate::client::start_event(&ctx.config.id));
+        }
         let id = ctx.client.open_session(&self.master, req_tx, pulse);
         let _guard = SessionGuard {
             client: ctx.client.clone(),
@@ -462,6 +466,9 @@ struct LinkState {
     spool: Option<Arc<Mutex<Spool>>>,
     /// Seen jids when there is no spool.
     seen_in_memory: HashSet<JobId>,
+    /// This minion's start event went to this master (once per process,
+    /// not on every reconnect: reactors run a highstate on it).
+    start_sent: bool,
 }
 
 /// Opens this master's spool; runs interrupted-job recovery. Without a

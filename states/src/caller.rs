@@ -29,4 +29,11 @@ pub trait ExecCaller: Send + Sync {
 
     /// Whether `"mod.fun"` exists (Jinja's `'mod.fun' in salt`).
     fn has(&self, fun: &str) -> bool;
+
+    /// The job these calls run for and the minion's id (Salt's
+    /// `__jid__`, `opts['id']`), where there is one: `fire_event` tags
+    /// its events with them.
+    fn job(&self) -> Option<(String, String)> {
+        None
+    }
 }

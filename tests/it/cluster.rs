@@ -232,3 +232,35 @@ fn returns_spooled_while_every_master_was_down_arrive_once_through_any_master() 
     assert_eq!(stored.stdout.trim(), "3", "{stored:?}");
     b.stop();
 }
+
+/// A minion's event reaches the bus of every master it is connected to,
+/// each master's copy carrying the same id (the reactor acts on it once
+/// per cluster by that id).
+#[test]
+fn a_minion_event_reaches_every_master_of_the_cluster() {
+    use brine_tests::events::EventStream;
+    let Some(pg) = PgServer::start() else { return };
+    let (mut c, b) = two_masters(&pg);
+    c.add_minion_of("m1", &["127.0.0.1", "127.0.0.2"], "");
+    assert_eventually!(c.keys_in("minions_pre").len() == 1, "m1's key is pending");
+    c.accept(&["m1"]);
+    b.wait_answering(&["m1"]);
+    c.wait_answering(&["m1"]);
+    let on_a = EventStream::start(&c.master_conf(), Some("myco/*"));
+    let on_b = EventStream::start(&b.conf(), Some("myco/*"));
+    // Both sessions must be up for the event to go to both masters.
+    assert_eventually!(
+        {
+            let s = run_json(&b.conf(), &["manage.status", "show_master=True"]);
+            s["up"]["m1"] == serde_json::json!(["master0", "master1"])
+        },
+        "m1 connected to both masters"
+    );
+    let out = c.brine(&["m1", "event.send", "myco/cluster", "n=1"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    for stream in [&on_a, &on_b] {
+        let ev = stream.wait_tag("myco/cluster");
+        assert_eq!(ev.data["id"], "m1");
+        assert_eq!(ev.data["data"]["n"], 1);
+    }
+}

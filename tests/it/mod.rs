@@ -8,6 +8,7 @@ mod attack_zmtp;
 mod call;
 mod cluster;
 mod cluster_ca;
+mod events;
 mod ext_pillar;
 mod failover;
 mod fileserver;

@@ -1,7 +1,7 @@
 //! `brine-run FUNCTION [ARGS...]`: master-side runners
 //! (`jobs.lookup_jid`, `jobs.list_jobs`, `manage.status`, `manage.up`, `manage.down`,
 //! `fileserver.update`, `fileserver.envs`, `fileserver.file_list`, `pillar.show_pillar`,
-//! `state.orchestrate`).
+//! `state.orchestrate`, `state.event`, `event.send`).
 
 use std::process::ExitCode;
 
@@ -49,6 +49,9 @@ async fn run(args: Args) -> anyhow::Result<u8> {
     };
     let config = master_config(&args.config.config_dir)?;
     let (arg, kwarg) = parse_call_args(&args.args);
+    if fun == "state.event" {
+        return stream_events(&config, &arg, &kwarg).await;
+    }
     let reply = MasterClient::call(
         &config.cli_socket(),
         &CliRequest::Runner {
@@ -82,4 +85,68 @@ async fn run(args: Args) -> anyhow::Result<u8> {
         CliReply::Error { message } => bail!("{message}"),
         other => bail!("unexpected reply from the master: {other:?}"),
     }
+}
+
+/// `brine-run state.event [TAGMATCH] [count=N] [pretty=True] [quiet=True]`:
+/// Salt's live event stream, a line per event (`tag<TAB>json`), until
+/// interrupted or `count` events were printed.
+async fn stream_events(
+    config: &brine_master::MasterConfig,
+    arg: &[serde_json::Value],
+    kwarg: &serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<u8> {
+    use std::io::Write;
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let truthy = |k: &str| {
+        kwarg.get(k).is_some_and(|v| {
+            v.as_bool()
+                .unwrap_or_else(|| text(v).eq_ignore_ascii_case("true"))
+        })
+    };
+    let tag = arg
+        .first()
+        .or_else(|| kwarg.get("tagmatch"))
+        .map(text)
+        .filter(|t| t != "*");
+    let count: i64 = match kwarg.get("count") {
+        None => -1,
+        Some(v) => text(v)
+            .parse()
+            .map_err(|_| anyhow::anyhow!("count must be a number, not {v}"))?,
+    };
+    let (pretty, quiet) = (truthy("pretty"), truthy("quiet"));
+    let mut stream =
+        MasterClient::request(&config.cli_socket(), &CliRequest::Events { tag }).await?;
+    let mut seen = 0i64;
+    let stdout = std::io::stdout();
+    while count < 0 || seen < count {
+        match stream.next().await? {
+            None => bail!("the master closed the event stream"),
+            Some(CliReply::Event { tag, data }) => {
+                seen += 1;
+                if quiet {
+                    continue;
+                }
+                let body = if pretty {
+                    serde_json::to_string_pretty(&data)?
+                } else {
+                    serde_json::to_string(&data)?
+                };
+                let mut out = stdout.lock();
+                // A closed stdout (piped into head) ends the stream quietly.
+                if writeln!(out, "{tag}\t{body}").and_then(|_| out.flush()).is_err() {
+                    return Ok(0);
+                }
+            }
+            Some(CliReply::EventsMissed { count }) => eprintln!(
+                "brine-run: {count} events were dropped before this reader got them (it read too slowly)"
+            ),
+            Some(CliReply::Error { message }) => bail!("{message}"),
+            Some(other) => bail!("unexpected reply from the master: {other:?}"),
+        }
+    }
+    Ok(0)
 }

@@ -232,18 +232,44 @@ fn state_args(low: &Map<String, Value>) -> StateArgs {
     }
 }
 
-/// `fire_event` asks for an event after the state; with no event bus yet
-/// the state fails and says so rather than dropping the event.
-fn fire_event_unavailable(ret: &mut Ret) {
-    let comment = ret.get("comment").map(py_str).unwrap_or_default();
-    let note = format!("fire_event: {}", crate::modules::event::EVENTS_UNAVAILABLE);
-    let comment = if comment.is_empty() {
-        note
-    } else {
-        format!("{comment}\n{note}")
+/// `fire_event` asks for an event after the state (Salt's state_result
+/// event), sent through the minion's `event.send`: `True` tags it
+/// `brine/state_result/<jid>/<id>/<name>`; a string `S` tags it
+/// `S/<name>` (Salt puts that one under `salt/state_result/` too, but a
+/// minion may not speak under the master's prefix in Brine). Data:
+/// `{"ret": <the state's return>}`. A failure to send is noted in the
+/// comment and fails the state: the event was asked for.
+fn fire_event(ctx: &StateCtx<'_>, low: &Map<String, Value>, ret: &mut Ret) {
+    let name = ret
+        .get("name")
+        .map(py_str)
+        .or_else(|| low.get("name").map(py_str))
+        .unwrap_or_default();
+    let tag = match low.get("fire_event") {
+        Some(Value::String(prefix)) => format!("{}/{name}", prefix.trim_end_matches('/')),
+        _ => match ctx.caller.job() {
+            Some((jid, id)) => format!("brine/state_result/{jid}/{id}/{name}"),
+            None => format!("brine/state_result/{name}"),
+        },
     };
-    ret.insert("comment".into(), Value::String(comment));
-    ret.insert("result".into(), Value::Bool(false));
+    let mut data = Map::new();
+    data.insert("ret".into(), Value::Object(ret.clone()));
+    let mut kwargs = Map::new();
+    kwargs.insert("data".into(), Value::Object(data));
+    if let Err(error) = ctx
+        .caller
+        .call("event.send", vec![Value::String(tag.clone())], kwargs)
+    {
+        let comment = ret.get("comment").map(py_str).unwrap_or_default();
+        let note = format!("fire_event: {error}");
+        let comment = if comment.is_empty() {
+            note
+        } else {
+            format!("{comment}\n{note}")
+        };
+        ret.insert("comment".into(), Value::String(comment));
+        ret.insert("result".into(), Value::Bool(false));
+    }
 }
 
 /// Runs a state function, turning a panic into Salt's exception result.
@@ -858,7 +884,7 @@ impl<'scope, 'env: 'scope> Runner<'scope, 'env> {
             ret.extend(check_cmd::run_check_cmd(&ctx, &low));
         }
         if !prereq && low.get("fire_event").is_some_and(truthy) {
-            fire_event_unavailable(&mut ret);
+            fire_event(&ctx, &low, &mut ret);
         }
         if prereq {
             self.graph.chunks[ci].insert("__prereq__".into(), Value::Bool(false));

@@ -819,27 +819,89 @@ fn extra_table_functions_run_under_requisites() {
         .any(|e| e.3.contains("'orch.step' was not found")));
 }
 
+/// Records `event.send` calls, as the minion's registry would take them.
+type SentEvents = std::sync::Mutex<Vec<(Vec<Value>, Map<String, Value>)>>;
+
+struct EventRecorder(SentEvents, bool);
+
+impl ExecCaller for EventRecorder {
+    fn call(
+        &self,
+        fun: &str,
+        args: Vec<Value>,
+        kwargs: Map<String, Value>,
+    ) -> Result<Value, crate::caller::CallError> {
+        assert_eq!(fun, "event.send");
+        if !self.1 {
+            return Err(crate::caller::CallError::Failed(
+                "Event 'x' was not sent: not connected to any master".into(),
+            ));
+        }
+        self.0.lock().unwrap().push((args, kwargs));
+        Ok(Value::Bool(true))
+    }
+    fn has(&self, _: &str) -> bool {
+        true
+    }
+    fn job(&self) -> Option<(String, String)> {
+        Some(("20261204123456789012".into(), "web1".into()))
+    }
+}
+
+fn run_with_caller(states: Value, caller: &dyn ExecCaller) -> Map<String, Value> {
+    let high = sls(states);
+    let cache = tempfile::TempDir::new().unwrap();
+    let (grains, pillar, roots) = (Map::new(), json!({}), LocalRoots::default());
+    let ctx = StateCtx {
+        test: false,
+        saltenv: "base".into(),
+        grains: &grains,
+        pillar: &pillar,
+        files: &roots,
+        templates: &Verbatim,
+        caller,
+        cachedir: cache.path().to_path_buf(),
+        cancel: Default::default(),
+        run: Default::default(),
+    };
+    apply(&high, &ctx, &RunOpts::default()).unwrap()
+}
+
 #[test]
-fn fire_event_fails_the_state_and_says_events_are_unavailable() {
-    let ret = run_sls(
+fn fire_event_sends_the_state_result_through_event_send() {
+    let rec = EventRecorder(Default::default(), true);
+    let ret = run_with_caller(
         json!({
             "ev": {"test": ["succeed_without_changes", {"fire_event": true}]},
+            "named": {"test": ["succeed_without_changes", {"fire_event": "myco/deploy"}]},
             "quiet": {"test": ["succeed_without_changes", {"fire_event": false}]},
         }),
-        false,
-        false,
+        &rec,
+    );
+    let sent = rec.0.lock().unwrap().clone();
+    let tags: Vec<&str> = sent.iter().map(|(a, _)| a[0].as_str().unwrap()).collect();
+    assert_eq!(
+        tags,
+        [
+            "brine/state_result/20261204123456789012/web1/ev",
+            "myco/deploy/named"
+        ]
+    );
+    assert_eq!(sent[0].1["data"]["ret"]["result"], json!(true));
+    assert!(summary(&ret).iter().all(|e| e.2 == json!(true)));
+}
+
+#[test]
+fn fire_event_that_cannot_be_sent_fails_the_state_and_says_why() {
+    let rec = EventRecorder(Default::default(), false);
+    let ret = run_with_caller(
+        json!({"ev": {"test": ["succeed_without_changes", {"fire_event": true}]}}),
+        &rec,
     );
     let s = summary(&ret);
-    let ev = s.iter().find(|e| e.0.contains("_|-ev_|-")).unwrap();
-    assert_eq!(ev.2, json!(false));
-    assert!(
-        ev.3.contains("events are not available yet in Brine"),
-        "{}",
-        ev.3
-    );
-    assert!(ev.3.starts_with("Success!"), "{}", ev.3);
-    let quiet = s.iter().find(|e| e.0.contains("_|-quiet_|-")).unwrap();
-    assert_eq!(quiet.2, json!(true));
+    assert_eq!(s[0].2, json!(false));
+    assert!(s[0].3.starts_with("Success!"), "{}", s[0].3);
+    assert!(s[0].3.contains("not connected to any master"), "{}", s[0].3);
 }
 
 /// Salt hands `failhard` to the orchestration functions that take it
