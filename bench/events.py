@@ -308,6 +308,20 @@ class Bench:
         if self.swarm:
             self.swarm.stop()
 
+    def drain(self):
+        """After the swarm stopped: until the consumer has read nothing new
+        (no event, no missed report) for --drain seconds (at most 60 s), so
+        that events still on their way are not counted as lost."""
+        t0, last, quiet_since = time.monotonic(), None, time.monotonic()
+        while time.monotonic() - t0 < 60:
+            with self.consumer.lock:
+                now = (self.consumer.lines, self.consumer.missed)
+            if now != last:
+                last, quiet_since = now, time.monotonic()
+            elif time.monotonic() - quiet_since >= self.a.drain:
+                return
+            time.sleep(0.2)
+
     def ping_all(self, limit):
         """Seconds until every minion answered test.ping, None past `limit`."""
         t0 = time.monotonic()
@@ -353,8 +367,9 @@ class Bench:
         rows = []
         print("\n## throughput: events through the bus to one consumer", flush=True)
         print(f"| rate/minion | offered ev/s | delivered ev/s | latency p50 / p99 ms | missed (reported) "
-              f"| lost unreported | sent / delivered (phase) | unsent | master CPU % | master RSS MiB | load |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+              f"| lost unreported | sent / delivered (phase) | unsent | master CPU % | swarm / consumer / bench CPU % "
+              f"| master RSS MiB | load |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for rate in a.rates:
             tag = f"bench/event/r{rate:g}"
             missed0 = self.consumer.missed
@@ -362,14 +377,18 @@ class Bench:
             self.wait_sending()
             time.sleep(a.settle)
             self.consumer.take_samples()
+            others = {"swarm": self.swarm.pids(), "consumer": [self.consumer.proc.pid], "bench": [os.getpid()]}
             t0, c0, cpu0 = time.monotonic(), self.consumer.count(tag), self.master_ticks()
+            other0 = {k: sum(cpu_ticks(p) for p in v) for k, v in others.items()}
             time.sleep(a.window)
             t1, c1, cpu1 = time.monotonic(), self.consumer.count(tag), self.master_ticks()
+            other_pct = {k: round(100 * (sum(cpu_ticks(p) for p in v) - other0[k]) / TICK / (t1 - t0))
+                         for k, v in others.items()}
             rss, load = self.master_rss_mib(), loadavg()
             lat = [(now - json.loads(rest)["data"]["sent_at"]) * 1000
                    for t, rest, now in self.consumer.take_samples() if t == tag and rest]
             self.stop_swarm()
-            time.sleep(a.drain)
+            self.drain()
             sent, _, unsent = self.swarm.totals()
             delivered_all = self.consumer.count(tag)
             missed = self.consumer.missed - missed0
@@ -381,11 +400,13 @@ class Bench:
                    "missed_reported": missed, "lost_unreported": max(0, sent - delivered_all - missed),
                    "sent": sent, "delivered": delivered_all, "unsent": unsent,
                    "master_cpu_pct": round(100 * (cpu1 - cpu0) / TICK / (t1 - t0), 1),
-                   "master_rss_mib": rss, "load1": load}
+                   "master_rss_mib": rss, "load1": load,
+                   **{f"{k}_cpu_pct": v for k, v in other_pct.items()}}
             rows.append(row)
             print(f"| {rate:g} | {row['offered_per_s']} | {row['delivered_per_s']} | "
                   f"{row['latency_ms_p50']} / {row['latency_ms_p99']} | {missed} | {row['lost_unreported']} | "
-                  f"{sent} / {delivered_all} | {unsent} | {row['master_cpu_pct']} | {rss} | {load} |", flush=True)
+                  f"{sent} / {delivered_all} | {unsent} | {row['master_cpu_pct']} | {other_pct['swarm']} / "
+                  f"{other_pct['consumer']} / {other_pct['bench']} | {rss} | {load} |", flush=True)
         self.results["throughput"] = rows
 
     def reactor(self):
@@ -398,7 +419,7 @@ class Bench:
         self.wait_sending()
         time.sleep(a.react_window)
         self.stop_swarm()
-        time.sleep(a.drain)
+        self.drain()
         with self.consumer.lock:
             kept, self.consumer.kept, self.consumer.keep = self.consumer.kept, [], ()
         events, jobs = [], []
@@ -460,7 +481,7 @@ class Bench:
             print(f"| {r['t']} | {r['master_rss_mib']} | {d} | {r['per_s']} | {r['missed']} | {r['load1']} |",
                   flush=True)
         self.stop_swarm()
-        time.sleep(a.drain)
+        self.drain()
         _, beacons, unsent = self.swarm.totals()
         delivered = self.consumer.count_prefix(tag) - base
         missed = self.consumer.missed - missed0
@@ -513,7 +534,7 @@ def main():
                     help="events per second per minion, one throughput row each")
     ap.add_argument("--settle", type=float, default=10, help="seconds sending before a window")
     ap.add_argument("--window", type=float, default=30, help="seconds measured per rate")
-    ap.add_argument("--drain", type=float, default=3, help="seconds after the swarm stops")
+    ap.add_argument("--drain", type=float, default=3, help="seconds without a new event that end a phase after the swarm stops")
     ap.add_argument("--react-rate", type=float, default=0.01,
                     help="bench/react events per second per minion (each starts a job)")
     ap.add_argument("--react-window", type=float, default=30)

@@ -55,6 +55,9 @@ pub struct BusStats {
     pub evicted: AtomicU64,
     /// Events whose data was replaced because it exceeded `event_max_bytes`.
     pub truncated: AtomicU64,
+    /// Minions' events dropped by `minion_event_rate` (never on the bus,
+    /// so no consumer is told of them).
+    pub rate_limited: AtomicU64,
 }
 
 pub struct EventBus {
@@ -503,6 +506,11 @@ pub fn minion_event(
         return;
     }
     if !rate.admit() {
+        master
+            .events
+            .stats
+            .rate_limited
+            .fetch_add(1, Ordering::Relaxed);
         if rate.dropped.is_power_of_two() {
             tracing::warn!(minion_id = %id, dropped = rate.dropped, per_sec = rate.per_sec, "minion sends events faster than minion_event_rate; dropping some");
         }
