@@ -30,6 +30,9 @@ use crate::link::{start_links, LinkCtx, MasterClient};
 use crate::open_cache::OpenCache;
 use crate::swarm_events::EventLoad;
 
+/// How long queued synthetic events get to leave when the swarm stops.
+const SENDING_GRACE: Duration = Duration::from_secs(3);
+
 /// Which minions a swarm process runs, and how.
 #[derive(Debug, Clone)]
 pub struct SwarmSpec {
@@ -123,6 +126,7 @@ pub async fn run(
     let cache = Arc::new(OpenCache::default());
     let started = std::time::Instant::now();
     let mut links = Vec::with_capacity(spec.count * base.masters.len());
+    let mut senders = Vec::new();
     // Keys are loaded (or generated) on blocking threads, a batch at a time.
     let indexes: Vec<usize> = (spec.first..spec.first + spec.count).collect();
     for batch in indexes.chunks(256) {
@@ -162,7 +166,7 @@ pub async fn run(
                 peers: Default::default(),
             };
             links.extend(start_links(&ctx, masters));
-            links.extend(spec.events.start(&config.id, &ctx.client));
+            senders.extend(spec.events.start(&config.id, &ctx.client));
             if !spec.stagger.is_zero() {
                 tokio::time::sleep(spec.stagger).await;
             }
@@ -175,6 +179,15 @@ pub async fn run(
         "swarm started"
     );
     shutdown.await;
+    // Synthetic events stop first; those already queued on a session get
+    // a moment to reach the master, so that a benchmark counting what was
+    // sent against what arrived does not count the swarm's own exit.
+    if !senders.is_empty() {
+        for s in senders {
+            s.abort();
+        }
+        tokio::time::sleep(SENDING_GRACE).await;
+    }
     for l in links {
         l.abort();
     }
