@@ -5,8 +5,8 @@ use crate::output::{format_for, parse_state_verbose, OutputFormat, OutputOptions
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct OutputArgs {
-    /// Output format: nested, json, yaml, txt, raw, highstate (default:
-    /// highstate for the state functions, nested for the others).
+    /// Output format: nested, json, yaml, txt, raw, highstate, table, csv
+    /// (default: highstate for the state functions, nested for the others).
     #[arg(long = "out", alias = "output")]
     pub out: Option<OutputFormat>,
     /// Indentation for json output.

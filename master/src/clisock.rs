@@ -96,7 +96,7 @@ fn caller(stream: &UnixStream) -> Caller {
 /// match, and, when the target reads grains or pillar, those whose grains
 /// or pillar the master does not hold yet (they decide for themselves when
 /// the job arrives). `tgt` is the target with nodegroups expanded.
-fn reachable_minions(
+pub(crate) fn reachable_minions(
     master: &Master,
     tgt: &str,
     tgt_type: brine_proto::targeting::TargetType,
@@ -118,26 +118,65 @@ fn reachable_minions(
 
 /// Checks `action` against the publisher ACL; a refusal is logged and
 /// returned as the reply.
-fn authorize(master: &Master, caller: &Caller, action: &Action<'_>) -> Result<(), Box<CliReply>> {
+async fn authorize(
+    master: &Master,
+    caller: &Caller,
+    action: &Action<'_>,
+) -> Result<(), Box<CliReply>> {
     let minions_of = |tgt: &str| -> Result<Vec<String>, String> {
         let (_, _, expr) =
             resolve_target(master, tgt, brine_proto::targeting::TargetType::Compound)?;
         Ok(expected_minions(master, &expr))
     };
-    master
+    let Err(denied) = master
         .config
         .publisher_acl
         .check(caller, action, &minions_of)
-        .map_err(|denied| {
-            let tgt = match action {
-                Action::Publish { tgt, .. } => *tgt,
-                _ => "",
-            };
-            warn!(user = %caller.name, tgt = %tgt, fun = %action.fun(), "refused: {denied}");
-            Box::new(CliReply::Error {
-                message: format!("authorization error: {denied}"),
-            })
-        })
+    else {
+        return Ok(());
+    };
+    let tgt = match action {
+        Action::Publish { tgt, .. } => *tgt,
+        _ => "",
+    };
+    warn!(user = %caller.name, tgt = %tgt, fun = %action.fun(), "refused: {denied}");
+    let audited = crate::audit::record(
+        master,
+        &caller.name,
+        LOCAL,
+        action,
+        crate::audit::Outcome::Denied,
+        &denied.to_string(),
+    )
+    .await;
+    if let Err(error) = audited {
+        tracing::error!(%error, "a refusal could not be written to the audit log");
+    }
+    Err(Box::new(CliReply::Error {
+        message: format!("authorization error: {denied}"),
+    }))
+}
+
+/// The audit log's source for requests on this socket.
+const LOCAL: &str = "local";
+
+/// Records an allowed request in the audit log; an action that cannot be
+/// recorded is not run (the reply says why).
+async fn audit_allowed(
+    master: &Master,
+    caller: &Caller,
+    action: &Action<'_>,
+) -> Result<(), Box<CliReply>> {
+    crate::audit::record(
+        master,
+        &caller.name,
+        LOCAL,
+        action,
+        crate::audit::Outcome::Allowed,
+        "",
+    )
+    .await
+    .map_err(|message| Box::new(CliReply::Error { message }))
 }
 
 /// Salt's wheel name of a key command, which `@wheel` entries allow.
@@ -175,21 +214,30 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
             timeout,
             detach,
         } => {
-            if !caller.unrestricted || master.config.publisher_acl.has_blacklist() {
-                let reached = resolve_target(&master, &tgt, tgt_type)
+            let checked = !caller.unrestricted || master.config.publisher_acl.has_blacklist();
+            let reached = if checked {
+                resolve_target(&master, &tgt, tgt_type)
                     .map(|(t, tt, expr)| reachable_minions(&master, &t, tt, &expr))
-                    .unwrap_or_default();
-                let action = Action::Publish {
-                    tgt: &tgt,
-                    minions: &reached,
-                    fun: &fun,
-                    arg: &arg,
-                    kwarg: &kwarg,
-                };
-                if let Err(reply) = authorize(&master, &caller, &action) {
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let action = Action::Publish {
+                tgt: &tgt,
+                minions: &reached,
+                fun: &fun,
+                arg: &arg,
+                kwarg: &kwarg,
+            };
+            if checked {
+                if let Err(reply) = authorize(&master, &caller, &action).await {
                     let _ = write_frame(&mut wr, &*reply).await;
                     return;
                 }
+            }
+            if let Err(reply) = audit_allowed(&master, &caller, &action).await {
+                let _ = write_frame(&mut wr, &*reply).await;
+                return;
             }
             let user = caller.name;
             let req = PublishRequest {
@@ -227,8 +275,22 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
         },
         CliRequest::Key(cmd) => {
             let (fun, arg) = wheel_name(&cmd);
-            match authorize(&master, &caller, &Action::Wheel { fun, arg: &arg }) {
-                Ok(()) => crate::keys::key_command(&master, cmd).await,
+            let action = Action::Wheel { fun, arg: &arg };
+            match authorize(&master, &caller, &action).await {
+                Ok(()) => {
+                    // Listing keys changes nothing: only changes are audited.
+                    let changes = !matches!(
+                        cmd,
+                        brine_proto::KeyCommand::List | brine_proto::KeyCommand::Finger { .. }
+                    );
+                    match changes {
+                        true => match audit_allowed(&master, &caller, &action).await {
+                            Ok(()) => crate::keys::key_command(&master, cmd).await,
+                            Err(reply) => *reply,
+                        },
+                        false => crate::keys::key_command(&master, cmd).await,
+                    }
+                }
                 Err(reply) => *reply,
             }
         }
@@ -238,7 +300,7 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
                 arg: &[],
                 kwarg: &serde_json::Map::new(),
             };
-            match authorize(&master, &caller, &action) {
+            match authorize(&master, &caller, &action).await {
                 Err(reply) => *reply,
                 Ok(()) => {
                     stream_events(&master, tag, rd, wr).await;
@@ -252,9 +314,13 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
                 arg: &arg,
                 kwarg: &kwarg,
             };
-            match authorize(&master, &caller, &action) {
+            match authorize(&master, &caller, &action).await {
                 Err(reply) => *reply,
                 Ok(()) => {
+                    if let Err(reply) = audit_allowed(&master, &caller, &action).await {
+                        let _ = write_frame(&mut wr, &*reply).await;
+                        return;
+                    }
                     let m = master.clone();
                     let user = caller.name.clone();
                     let jid = master.jids.next();

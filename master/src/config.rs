@@ -140,6 +140,36 @@ pub struct MasterConfig {
     /// bursts of ten times that pass): a flapping beacon or a looping
     /// script cannot flood the bus.
     pub minion_event_rate: f64,
+    /// Days the inventory's grain history is kept (`inventory_history_days`).
+    pub inventory_history_days: u64,
+    /// Keyword names whose values the audit log never keeps (`audit_redact`).
+    pub audit_redact: regex::Regex,
+    /// Days audit rows are kept (`audit_keep_days`).
+    pub audit_keep_days: u64,
+    /// API users and tokens (`api_users`, `token_expire`).
+    pub auth: crate::auth::AuthConfig,
+    /// Where the HTTP API listens (`api_port`; unset: no API), on
+    /// `api_interface` (default: `interface`).
+    pub api_port: Option<u16>,
+    pub api_interface: IpAddr,
+    /// HTTPS (`api_tls`, default true); plain HTTP only when set false.
+    pub api_tls: bool,
+    /// The user's own certificate chain and key for the API (`api_ssl_crt`,
+    /// `api_ssl_key`, PEM); unset: one issued by the master's CA.
+    pub api_ssl: Option<(PathBuf, PathBuf)>,
+    /// Names and addresses the CA-issued API certificate is valid for
+    /// (`api_names`; default: the host name, `localhost`, the API's address
+    /// and 127.0.0.1).
+    pub api_names: Vec<String>,
+    /// The master's scheduled jobs and runners (`schedule`).
+    pub schedule: serde_json::Map<String, serde_json::Value>,
+    /// The HTTP server for /metrics and /sd (`metrics_port`, `metrics_interface`;
+    /// read in `http/mod.rs`).
+    pub http: crate::http::HttpConfig,
+    /// The reactor's rules and limits (`reactor`, `reactor_*`; `reactor::conf`).
+    pub reactor: crate::reactor::conf::ReactorConfig,
+    /// Alert channels and delivery retries (`alerts`; `alerts::conf`).
+    pub alerts: crate::alerts::conf::AlertsConfig,
 }
 
 impl MasterConfig {
@@ -184,14 +214,43 @@ impl MasterConfig {
         let log_file = raw.get::<PathBuf>("log_file")?;
         let log_level = raw.get("log_level")?.unwrap_or_else(|| "warning".into());
         let log_level_logfile = raw.get::<String>("log_level_logfile")?;
-        if raw.has("external_auth") {
-            return Err(ConfError::BadValue {
-                file: raw.file().to_string(),
-                key: "external_auth".into(),
-                message: "external_auth is not supported until the HTTP API lands; use publisher_acl for local users".into(),
-            });
-        }
         let publisher_acl = parse_publisher_acl(&mut raw)?;
+        let auth = crate::auth::config::from_raw(&mut raw)?;
+        let api_port = raw.get::<u16>("api_port")?;
+        let api_tls = raw.get::<bool>("api_tls")?.unwrap_or(true);
+        let api_ssl_crt = raw.get::<PathBuf>("api_ssl_crt")?;
+        let api_ssl_key = raw.get::<PathBuf>("api_ssl_key")?;
+        let api_ssl = match (api_ssl_crt, api_ssl_key) {
+            (Some(c), Some(k)) => Some((under_root(&root_dir, &c), under_root(&root_dir, &k))),
+            (None, None) => None,
+            _ => {
+                return Err(ConfError::BadValue {
+                    file: raw.file().to_string(),
+                    key: "api_ssl_crt".into(),
+                    message: "api_ssl_crt and api_ssl_key go together: set both or neither".into(),
+                })
+            }
+        };
+        let api_names: Vec<String> = raw.get::<Vec<String>>("api_names")?.unwrap_or_default();
+        let schedule = match raw.get::<serde_json::Value>("schedule")? {
+            None | Some(serde_json::Value::Null) => serde_json::Map::new(),
+            Some(serde_json::Value::Object(m)) => m,
+            Some(_) => {
+                return Err(ConfError::BadValue {
+                    file: raw.file().to_string(),
+                    key: "schedule".into(),
+                    message: "schedule maps job names to their settings".into(),
+                })
+            }
+        };
+        let api_interface = match raw.get::<String>("api_interface")? {
+            None => interface,
+            Some(s) => s.parse().map_err(|_| ConfError::BadValue {
+                file: raw.file().to_string(),
+                key: "api_interface".into(),
+                message: format!("'{s}' is not an IP address"),
+            })?,
+        };
         let auto_accept = raw.get("auto_accept")?.unwrap_or(false);
         let autosign_file = raw.get::<PathBuf>("autosign_file")?;
         let timeout = raw.get("timeout")?.unwrap_or(5);
@@ -255,6 +314,19 @@ impl MasterConfig {
             .get::<usize>("max_event_size")?
             .unwrap_or(crate::events::DEFAULT_EVENT_MAX_BYTES);
         let minion_event_rate = raw.get::<f64>("minion_event_rate")?.unwrap_or(100.0);
+        let reactor = crate::reactor::conf::from_raw(&mut raw)?;
+        let alerts = crate::alerts::conf::from_raw(&mut raw)?;
+        let inventory_history_days = raw.get::<u64>("inventory_history_days")?.unwrap_or(90);
+        let redact_s = raw
+            .get::<String>("audit_redact")?
+            .unwrap_or_else(|| crate::audit::DEFAULT_REDACT.to_string());
+        let audit_redact = regex::Regex::new(&redact_s).map_err(|e| ConfError::BadValue {
+            file: raw.file().to_string(),
+            key: "audit_redact".into(),
+            message: e.to_string(),
+        })?;
+        let audit_keep_days = raw.get::<u64>("audit_keep_days")?.unwrap_or(365);
+        let http = crate::http::from_raw(&mut raw)?;
         let ignored_keys = raw.ignored_keys(SALT_KEYS_IGNORED);
         Ok(MasterConfig {
             config_dir: config_dir.to_path_buf(),
@@ -290,6 +362,19 @@ impl MasterConfig {
             event_bus_max_bytes,
             max_event_size,
             minion_event_rate,
+            reactor,
+            alerts,
+            inventory_history_days,
+            audit_redact,
+            audit_keep_days,
+            auth,
+            api_port,
+            api_interface,
+            api_tls,
+            api_ssl,
+            api_names,
+            schedule,
+            http,
         })
     }
 
@@ -333,13 +418,75 @@ fn parse_publisher_acl(raw: &mut RawConfig) -> Result<crate::acl::PublisherAcl, 
             });
     }
     let blacklist = blacklist.or(old_blacklist);
-    crate::acl::PublisherAcl::from_yaml(acl.or(old).as_ref(), blacklist.as_ref()).map_err(|e| {
+    let acl = merge_external_auth(raw, acl.or(old))?;
+    crate::acl::PublisherAcl::from_yaml(acl.as_ref(), blacklist.as_ref()).map_err(|e| {
         ConfError::BadValue {
             file: raw.file().to_string(),
             key: key.into(),
             message: e.to_string(),
         }
     })
+}
+
+/// Salt's `external_auth: {BACKEND: {user: rules}}`: with the `brine`
+/// backend (users in `api_users`) its rules are publisher ACL rules for
+/// those names, the same ACL the CLI socket's local users get (one
+/// mechanism). Other backends (pam, ldap...) authenticate elsewhere and
+/// are refused rather than silently ignored.
+fn merge_external_auth(
+    raw: &mut RawConfig,
+    acl: Option<serde_yaml::Value>,
+) -> Result<Option<serde_yaml::Value>, ConfError> {
+    use serde_yaml::Value as Y;
+    let Some(eauth) = raw.get::<Y>("external_auth")? else {
+        return Ok(acl);
+    };
+    let bad = |message: String| ConfError::BadValue {
+        file: raw.file().to_string(),
+        key: "external_auth".into(),
+        message,
+    };
+    let Y::Mapping(backends) = eauth else {
+        return Err(bad(
+            "external_auth must map a backend to users and their rules".into(),
+        ));
+    };
+    let mut merged = match acl {
+        Some(Y::Mapping(m)) => m,
+        None | Some(Y::Null) => serde_yaml::Mapping::new(),
+        Some(_) => {
+            return Err(bad(
+                "publisher_acl must be a mapping to merge external_auth into".into(),
+            ))
+        }
+    };
+    for (backend, users) in backends {
+        if backend.as_str() != Some("brine") {
+            return Err(bad(format!(
+                "the '{}' backend is not supported: Brine authenticates API users itself (api_users); write their rules under external_auth: brine:",
+                backend.as_str().unwrap_or("?")
+            )));
+        }
+        let Y::Mapping(users) = users else {
+            return Err(bad(
+                "external_auth: brine: must map users to their rules".into()
+            ));
+        };
+        for (who, rules) in users {
+            let Y::Sequence(rules) = rules else {
+                return Err(bad(format!(
+                    "external_auth: brine: {who:?}: rules must be a list"
+                )));
+            };
+            match merged.get_mut(&who) {
+                Some(Y::Sequence(existing)) => existing.extend(rules),
+                _ => {
+                    merged.insert(who, Y::Sequence(rules));
+                }
+            }
+        }
+    }
+    Ok(Some(Y::Mapping(merged)))
 }
 
 /// `store`: `sqlite` (or unset) or a `postgres://` / `postgresql://` URL.
@@ -558,15 +705,38 @@ mod tests {
     }
 
     #[test]
-    fn external_auth_is_refused_and_client_acl_is_publisher_acl() {
+    fn external_auth_is_the_publisher_acl_for_api_users_and_client_acl_is_publisher_acl() {
         let raw = RawConfig::parse("master", "external_auth:\n  pam:\n    fred: [.*]\n").unwrap();
         let err = MasterConfig::from_raw(Path::new("/etc/brine"), raw)
             .unwrap_err()
             .to_string();
-        assert!(
-            err.contains("external_auth is not supported until the HTTP API lands; use publisher_acl for local users"),
-            "{err}"
-        );
+        assert!(err.contains("the 'pam' backend is not supported"), "{err}");
+        let raw = RawConfig::parse(
+            "master",
+            "publisher_acl:\n  fred: [test.ping]\nexternal_auth:\n  brine:\n    fred: [grains.items]\n    alice: [test.*]\n",
+        )
+        .unwrap();
+        let c = MasterConfig::from_raw(Path::new("/etc/brine"), raw).unwrap();
+        let caller = |name: &str| crate::acl::Caller {
+            name: name.into(),
+            groups: vec![],
+            unrestricted: false,
+        };
+        let can = |name: &str, fun: &str| {
+            let ids = vec!["web1".to_string()];
+            let action = crate::acl::Action::Publish {
+                tgt: "web1",
+                minions: &ids,
+                fun,
+                arg: &[],
+                kwarg: &serde_json::Map::new(),
+            };
+            c.publisher_acl
+                .check(&caller(name), &action, &|_| Ok(ids.clone()))
+                .is_ok()
+        };
+        assert!(can("fred", "test.ping") && can("fred", "grains.items"));
+        assert!(can("alice", "test.echo") && !can("alice", "cmd.run"));
         let raw = RawConfig::parse("master", "client_acl:\n  fred: [test.ping]\n").unwrap();
         let c = MasterConfig::from_raw(Path::new("/etc/brine"), raw).unwrap();
         assert!(c.publisher_acl.has_entries());
@@ -620,6 +790,12 @@ mod example_tests {
         assert_eq!(c.max_pending_keys, d.max_pending_keys);
         assert_eq!(c.pending_keys_per_minute, d.pending_keys_per_minute);
         assert_eq!(c.keep_jobs, d.keep_jobs);
+        assert_eq!(c.event_bus_max_bytes, d.event_bus_max_bytes);
+        assert_eq!(c.max_event_size, d.max_event_size);
+        assert_eq!(c.minion_event_rate, d.minion_event_rate);
+        assert_eq!(c.inventory_history_days, d.inventory_history_days);
+        assert_eq!(c.audit_redact.as_str(), d.audit_redact.as_str());
+        assert_eq!(c.audit_keep_days, d.audit_keep_days);
         let keys = brine_proto::conf::keys_read_in(include_str!("config.rs"));
         assert!(keys.len() > 15, "{keys:?}");
         for key in keys {

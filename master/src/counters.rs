@@ -9,6 +9,8 @@ pub struct Counters {
     pub reactions: AtomicU64,
     /// Reactions skipped by the per (rule, minion) rate limit.
     pub reactions_limited: AtomicU64,
+    /// Reactions dropped because the reactor's queue was full.
+    pub reactions_dropped: AtomicU64,
     /// Reactions that failed (render error, bad action, publish error).
     pub reactions_failed: AtomicU64,
     /// Alerts delivered to a channel.
@@ -19,6 +21,12 @@ pub struct Counters {
     pub alerts_expired: AtomicU64,
     /// Scheduled runs the master started.
     pub schedule_runs: AtomicU64,
+    /// Jobs this master published.
+    pub jobs_published: AtomicU64,
+    /// Minions' returns of published jobs this master stored.
+    pub returns_received: AtomicU64,
+    /// Seconds from a job's publication to each of those returns.
+    pub return_latency: crate::http::metrics::ReturnLatency,
 }
 
 impl Counters {

@@ -177,6 +177,7 @@ async fn gather<W: AsyncWrite + Unpin>(
     }
     info!(user = %job.user, tgt = %job.tgt, expected = expected.len(), "job published");
     crate::events::fire_job_new(&master.events, &job, &expected);
+    crate::counters::Counters::bump(&master.counters.jobs_published);
     let reply = CliReply::Published {
         jid,
         expected: expected.clone(),

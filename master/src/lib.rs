@@ -2,23 +2,31 @@
 //! publish port (4505), the request port (4506) and the local CLI socket.
 
 pub mod acl;
+pub mod alerts;
+pub mod api;
+pub mod audit;
+pub mod auth;
 pub mod batch;
 pub mod clisock;
 pub mod cluster;
+pub mod cmdb;
 pub mod config;
 pub mod counters;
 pub mod events;
 pub mod ext_pillar;
 pub mod fileserver;
 pub mod gitfs;
+pub mod http;
 pub mod inventory;
 pub mod jobs;
 pub mod keys;
 pub mod memory;
 pub mod orchestrate;
 pub mod publisher;
+pub mod reactor;
 pub mod reqserver;
 pub mod runners;
+pub mod schedule;
 pub mod state;
 pub mod store;
 
@@ -108,6 +116,15 @@ pub async fn run_with(
             source,
         }
     })?;
+    let http_listener = http::listen(&config.http).map_err(|source| MasterError::Bind {
+        what: "metrics port",
+        addr: config
+            .http
+            .addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        source,
+    })?;
     let acceptor = tokio_rustls::TlsAcceptor::from(pki.tls_server_config()?);
     let master = Arc::new(state::Master::new(config.clone(), store, pki, publish_tx).await?);
     if let Some(f) = pillar_functions {
@@ -126,7 +143,35 @@ pub async fn run_with(
         tokio::spawn(memory::trim_loop()),
         tokio::spawn(publish_heartbeat_loop(master.clone())),
         tokio::spawn(events::presence_loop(master.clone())),
+        tokio::spawn(schedule::run_loop(master.clone())),
+        tokio::spawn(alerts::delivery_loop(master.clone())),
     ];
+    if let Some(port) = config.api_port {
+        let addr = SocketAddr::new(config.api_interface, port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| MasterError::Bind {
+                what: "HTTP API",
+                addr: addr.to_string(),
+                source,
+            })?;
+        let state = api::ApiState {
+            master: master.clone(),
+            auth: Arc::new(auth::tokens::Authenticator::new(config.auth.clone())),
+        };
+        let tls = api_tls_config(&config, &master.pki, addr)?;
+        match &tls {
+            Some(_) => tracing::info!(api = %addr, "HTTP API listening (HTTPS)"),
+            None => {
+                tracing::warn!(api = %addr, "HTTP API listening WITHOUT TLS (api_tls: false): tokens and passwords cross the network in clear")
+            }
+        }
+        tasks.push(tokio::spawn(api::serve(state, listener, tls)));
+    }
+    if let Some(l) = http_listener {
+        tasks.push(tokio::spawn(http::serve(master.clone(), l)));
+    }
+    tasks.extend(reactor::start(master.clone()));
     if let Some(events) = cluster_events {
         tasks.push(tokio::spawn(cluster::follow(master.clone(), events)));
         tasks.push(tokio::spawn(cluster::alive_loop(master.clone())));
@@ -146,6 +191,45 @@ pub async fn run_with(
     let _ = std::fs::remove_file(&sock_path);
     tracing::info!("master stopped");
     Ok(())
+}
+
+/// The API's TLS configuration: the user's certificate, or one issued by
+/// the CA for `api_names` (default: host name, localhost, the API's
+/// address, 127.0.0.1); None with `api_tls: false`.
+fn api_tls_config(
+    config: &MasterConfig,
+    pki: &brine_pki::MasterPki,
+    addr: SocketAddr,
+) -> Result<Option<Arc<rustls::ServerConfig>>, MasterError> {
+    if !config.api_tls {
+        return Ok(None);
+    }
+    if let Some((crt, key)) = &config.api_ssl {
+        return Ok(Some(pki.https_server_config_from(crt, key)?));
+    }
+    let mut names: Vec<String> = Vec::new();
+    let mut ips: Vec<std::net::IpAddr> = vec![std::net::Ipv4Addr::LOCALHOST.into()];
+    for n in &config.api_names {
+        match n.parse::<std::net::IpAddr>() {
+            Ok(ip) => ips.push(ip),
+            Err(_) => names.push(n.clone()),
+        }
+    }
+    if config.api_names.is_empty() {
+        if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+            let host = host.trim();
+            if !host.is_empty() {
+                names.push(host.to_string());
+            }
+        }
+        names.push("localhost".into());
+        if !addr.ip().is_unspecified() {
+            ips.push(addr.ip());
+        }
+    }
+    ips.sort();
+    ips.dedup();
+    Ok(Some(pki.https_server_config(&names, &ips)?))
 }
 
 /// The request port's listener, with a backlog deep enough for a fleet
@@ -236,7 +320,6 @@ async fn rotate_loop(master: Arc<state::Master>) {
     }
 }
 
-/// Drops jobs older than `keep_jobs` hours from the cache, hourly.
 /// Keeps every publish connection busy enough for its minion to notice
 /// when it dies (see `brine_pki::sealing::PUBLISH_HEARTBEAT`).
 async fn publish_heartbeat_loop(master: Arc<state::Master>) {
@@ -258,11 +341,18 @@ async fn publish_heartbeat_loop(master: Arc<state::Master>) {
     }
 }
 
+/// Drops jobs older than `keep_jobs` hours from the cache, and grain
+/// history older than `inventory_history_days`, audit rows older than
+/// `audit_keep_days`, hourly.
 async fn prune_loop(master: Arc<state::Master>) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
         let keep_ms = master.config.keep_jobs as i64 * 3600 * 1000;
         master.store.prune_jobs(store::now_ms() - keep_ms);
+        let history_ms = master.config.inventory_history_days as i64 * 86_400_000;
+        master.store.prune_history(store::now_ms() - history_ms);
+        let audit_ms = master.config.audit_keep_days as i64 * 86_400_000;
+        master.store.prune_audit(store::now_ms() - audit_ms);
     }
 }

@@ -620,9 +620,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 debug!(jid = %ret.jid, "return received");
                 let jid = ret.jid;
                 let reply = match master.job_returned(ret).await {
-                    ReturnVerdict::Stored | ReturnVerdict::Duplicate => {
+                    ReturnVerdict::Stored => {
+                        crate::http::metrics::job_returned(&master.counters, jid);
                         MasterMsg::ReturnAck { jid }
                     }
+                    ReturnVerdict::Duplicate => MasterMsg::ReturnAck { jid },
                     ReturnVerdict::Refused(reason) => MasterMsg::ReturnRefused { jid, reason },
                     ReturnVerdict::Deferred(reason) => MasterMsg::ReturnDeferred { jid, reason },
                 };

@@ -9,6 +9,18 @@ use crate::state::Master;
 /// Runners this master offers, with a one-line summary (for `brine-run -d`).
 pub const RUNNERS: &[(&str, &str)] = &[
     (
+        "alert.send",
+        "send an alert to the configured channels (title=, severity=, impact=, observed=, expected=, links=, context=, minion=, channel=)",
+    ),
+    (
+        "audit.list",
+        "the audit log, newest first: jobs, runners and key changes, allowed and denied (since=1d, user=, action=job|runner|key, outcome=allowed|denied, limit=)",
+    ),
+    (
+        "schedule.list",
+        "the master's schedule, with each job's next and last run (schedule.add/modify/delete NAME key=value..., enable_job/disable_job/run_job NAME, enable/disable)",
+    ),
+    (
         "event.send",
         "fire an event on this master's bus (TAG [DATA as JSON/YAML dict]; data= or key=value pairs)",
     ),
@@ -91,6 +103,19 @@ pub fn run(
         f if crate::orchestrate::NAMES.contains(&f) => {
             crate::orchestrate::orchestrate(master, user, arg, kwarg)
         }
+        f if f.starts_with("inventory.") => match crate::cmdb::run(master, f, arg, kwarg) {
+            Some(r) => r,
+            None => Err(format!(
+                "'{fun}' is not an available runner; inventory has: {}",
+                crate::cmdb::RUNNERS
+                    .iter()
+                    .map(|r| r.0)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        },
+        "audit.list" => crate::audit::list(master, kwarg),
+        f if f.starts_with("schedule.") => crate::schedule::runner(master, f, arg, kwarg),
         "event.send" => event_send(master, user, arg, kwarg),
         "state.event" => {
             Err("state.event streams: run it with brine-run, which reads the stream".into())
@@ -103,6 +128,7 @@ pub fn run(
         "jobs.active" => list_jobs(master, kwarg, Some(crate::store::now_ms())),
         "jobs.print_job" => print_job(master, arg, kwarg),
         "manage.status" => status(master, kwarg),
+        "alert.send" => crate::alerts::send_runner(master, arg, kwarg),
         "manage.up" | "manage.present" | "manage.alived" => {
             status(master, kwarg).map(|s| s["up"].clone())
         }
@@ -388,6 +414,18 @@ fn fileserver_update(master: &Master, kwarg: &Map<String, Value>) -> Result<Valu
 /// Which masters of the cluster each accepted minion is connected to now
 /// (this master's own sessions, and for a shared store the presence other
 /// live masters recorded).
+/// Minions connected to some live master of the cluster (the shared
+/// store's presence rows).
+pub(crate) fn connected_anywhere(
+    master: &Master,
+) -> Result<std::collections::HashSet<String>, String> {
+    Ok(connections(master)?
+        .into_iter()
+        .filter(|(_, m)| !m.is_empty())
+        .map(|(id, _)| id)
+        .collect())
+}
+
 fn connections(master: &Master) -> Result<std::collections::BTreeMap<String, Vec<String>>, String> {
     let mut map: std::collections::BTreeMap<String, Vec<String>> = master
         .accepted_ids()

@@ -113,6 +113,10 @@ pub struct Master {
     pub presence: crate::events::PresenceChanges,
     /// What `/metrics` reads besides the store and the bus.
     pub counters: crate::counters::Counters,
+    /// The master's scheduler (`schedule.rs`).
+    pub schedule: crate::schedule::MasterSchedule,
+    /// Alert channels and the spool of undelivered alerts (`alerts/`).
+    pub alerts: crate::alerts::Alerts,
 }
 
 impl Master {
@@ -147,6 +151,8 @@ impl Master {
             events,
             presence: Default::default(),
             counters: Default::default(),
+            schedule: crate::schedule::MasterSchedule::load(&config),
+            alerts: crate::alerts::Alerts::new(config.alerts.clone(), &config.cachedir),
             ext_pillar,
             files,
             config,
@@ -183,6 +189,27 @@ impl Master {
         let mut v: Vec<_> = read(&self.keys).values().cloned().collect();
         v.sort_by(|a, b| (a.state, &a.id).cmp(&(b.state, &b.id)));
         v
+    }
+
+    /// How many keys are in each state (`/metrics`), without cloning them.
+    pub fn key_counts(&self) -> Vec<(KeyState, usize)> {
+        let keys = read(&self.keys);
+        let states = [
+            KeyState::Accepted,
+            KeyState::Pending,
+            KeyState::Rejected,
+            KeyState::Denied,
+        ];
+        states
+            .into_iter()
+            .map(|s| (s, keys.values().filter(|k| k.state == s).count()))
+            .collect()
+    }
+
+    /// Minions whose grains the inventory holds, and the distinct grain
+    /// values shared among them (`/metrics`).
+    pub fn inventory_size(&self) -> (usize, usize) {
+        (read(&self.inventory).len(), self.interner.distinct_values())
     }
 
     pub fn accepted_ids(&self) -> Vec<String> {
@@ -250,14 +277,15 @@ impl Master {
     /// reconnecting, cost no write.
     pub fn set_grains(&self, id: &str, grains: Grains) {
         let packed = PackedGrains::pack(&grains, &self.interner);
-        let unchanged = read(&self.inventory)
-            .get(id)
-            .is_some_and(|old| old.same_as(&packed));
-        if unchanged {
+        let old = read(&self.inventory).get(id).cloned();
+        if old.as_ref().is_some_and(|old| old.same_as(&packed)) {
             return;
         }
+        // The inventory's history keeps only what changed.
+        let old = old.map(|o| o.unpack());
+        let delta = crate::store::GrainsDelta::between(old.as_ref(), &grains);
         write(&self.inventory).insert(id.to_string(), packed);
-        self.store.put_grains(id, &grains);
+        self.store.put_grains(id, &grains, delta.as_ref());
     }
 
     /// Grains another master of the cluster stored: cached here, not

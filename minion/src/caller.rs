@@ -53,6 +53,7 @@ pub fn for_master_pillar(id: &str, grains: &brine_proto::Grains) -> RegistryCall
         pillar_store: Default::default(),
         master: None,
         cancel: Default::default(),
+        beacons: Default::default(),
     };
     RegistryCaller::new(ctx, Handle::current())
 }

@@ -168,6 +168,8 @@ pub struct MinionConfig {
     /// ignored ones): Salt keeps every key in `__opts__`, and `config.get`
     /// reads custom options from there.
     pub other_options: serde_json::Map<String, serde_json::Value>,
+    /// `beacons` (and `minion.d/beacons.conf`), checked (`beacons::conf`).
+    pub beacons: serde_json::Map<String, serde_json::Value>,
 }
 
 impl MinionConfig {
@@ -246,6 +248,7 @@ impl MinionConfig {
         let file_roots = raw.get("file_roots")?.unwrap_or(serde_yaml::Value::Null);
         let pillar_roots = raw.get("pillar_roots")?.unwrap_or(serde_yaml::Value::Null);
         let nodegroups = raw.get("nodegroups")?.unwrap_or_default();
+        let beacons = crate::beacons::conf::from_raw(config_dir, &mut raw)?;
         let unread = raw.unknown_keys();
         let ignored_keys = raw.ignored_keys(SALT_KEYS_IGNORED);
         let mut other_options = serde_json::Map::new();
@@ -296,6 +299,7 @@ impl MinionConfig {
             nodegroups,
             ignored_keys,
             other_options,
+            beacons,
         })
     }
 
@@ -346,6 +350,7 @@ impl MinionConfig {
             "pillar_merge_lists": false,
             "pillar_raise_on_missing": false,
             "ipv6": null,
+            "beacons": self.beacons,
         });
         if let Value::Object(m) = &mut opts {
             for (k, v) in &self.other_options {

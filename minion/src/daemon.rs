@@ -42,6 +42,7 @@ pub async fn run(
     let masters = config.master_order();
     let client = MasterClient::for_config(&config, &masters);
     let executor = Executor::connected(config.clone(), grains.clone(), client.clone());
+    let beacons = crate::beacons::start(&executor, &client, &config.id);
     let ctx = LinkCtx {
         config: config.clone(),
         pki: Arc::new(Mutex::new(pki)),
@@ -61,6 +62,7 @@ pub async fn run(
     for l in links {
         l.abort();
     }
+    beacons.abort();
     tracing::info!("minion stopped");
     Ok(())
 }

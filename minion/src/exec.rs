@@ -45,6 +45,8 @@ struct Inner {
     jids: JidGenerator,
     master: Option<MasterClient>,
     pillar: PillarStore,
+    /// The beacons' config at runtime (`beacons.*`, the beacon loop).
+    beacons: crate::beacons::Beacons,
     /// Slots for jobs running at once (`process_count_max`).
     slots: Arc<tokio::sync::Semaphore>,
 }
@@ -72,9 +74,11 @@ impl Executor {
     ) -> Self {
         brine_process::set_max_output_bytes(config.max_output_bytes);
         let slots = Arc::new(tokio::sync::Semaphore::new(config.process_count_max.max(1)));
+        let beacons = crate::beacons::Beacons::new(config.beacons.clone());
         Executor {
             inner: Arc::new(Inner {
                 slots,
+                beacons,
                 config,
                 grains,
                 running: RunningJobs::default(),
@@ -157,7 +161,19 @@ impl Executor {
             pillar_store: self.inner.pillar.clone(),
             master: self.inner.master.clone(),
             cancel: Default::default(),
+            beacons: self.inner.beacons.clone(),
         }
+    }
+
+    /// A call context for work the minion does on its own (the status
+    /// beacon's `status.*` calls): not a job, no jid of a job.
+    pub fn background_ctx(&self) -> CallCtx {
+        self.ctx(self.inner.jids.next())
+    }
+
+    /// The beacons' runtime config, which the beacon loop follows.
+    pub fn beacons(&self) -> crate::beacons::Beacons {
+        self.inner.beacons.clone()
     }
 
     /// Loads the pillar if none is held yet (on connecting to a master, so

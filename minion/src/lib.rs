@@ -1,5 +1,6 @@
 //! The minion: connects to its masters (all at once, or one at a time with
 //! `master_type: failover`), runs jobs, returns results.
+pub mod beacons;
 pub mod call_session;
 pub mod caller;
 pub mod client;

@@ -36,6 +36,8 @@ pub struct CallCtx {
     /// Set when the job is killed or times out; state runs and renders that
     /// run on blocking threads (which an abort cannot reach) watch it.
     pub cancel: brine_states::Cancel,
+    /// The minion's beacons (`beacons.*`).
+    pub beacons: crate::beacons::Beacons,
 }
 
 impl CallCtx {
@@ -502,6 +504,7 @@ pub(crate) fn test_ctx_with(grains: brine_proto::Grains) -> CallCtx {
         pillar_store: Default::default(),
         master: None,
         cancel: Default::default(),
+        beacons: Default::default(),
     }
 }
 

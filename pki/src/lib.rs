@@ -16,6 +16,7 @@ pub mod channel;
 pub mod cluster_ca;
 pub mod files;
 pub mod fingerprint;
+mod https;
 mod master;
 mod minion;
 mod pem;

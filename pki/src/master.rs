@@ -106,6 +106,18 @@ impl MasterPki {
         })
     }
 
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(crate) fn issuer(&self) -> &Issuer<'static, KeyPair> {
+        &self.issuer
+    }
+
+    pub(crate) fn ca_cert_der(&self) -> CertificateDer<'static> {
+        self.ca_der.clone()
+    }
+
     /// SHA-256 fingerprint of the CA certificate (what minions pin as `master_finger`).
     pub fn ca_fingerprint(&self) -> String {
         self.ca_fingerprint.clone()
@@ -381,7 +393,7 @@ pub(crate) fn dn(cn: &str) -> DistinguishedName {
 }
 
 /// Parameters of an end-entity certificate for `cn`, valid `years`.
-fn leaf_params(cn: &str, years: u32) -> Result<CertificateParams, PkiError> {
+pub(crate) fn leaf_params(cn: &str, years: u32) -> Result<CertificateParams, PkiError> {
     let mut params = CertificateParams::default();
     params.distinguished_name = dn(cn);
     params.is_ca = IsCa::ExplicitNoCa;

@@ -24,6 +24,7 @@ pub mod masters;
 pub mod multi;
 pub mod netns;
 pub mod pg;
+pub mod prometheus;
 
 /// Polls `cond` until it holds or the deadline passes; then panics with the
 /// message. Never sleep-then-assert.

@@ -1,5 +1,5 @@
 //! Honest configuration: publisher_acl for local users other than root,
-//! external_auth refused, every ignored option warned about, the log file's
+//! external_auth with another backend than brine refused, every ignored option warned about, the log file's
 //! own level.
 
 use std::os::unix::fs::PermissionsExt;
@@ -116,6 +116,42 @@ fn publisher_acl_lets_a_local_user_run_what_it_allows_and_no_more() {
     assert!(refusal.contains("WARN"), "{refusal}");
     assert!(refusal.contains("user=nobody"), "{refusal}");
     assert!(refusal.contains("tgt=web1"), "{refusal}");
+
+    // And in the audit log: the denied call with its user and reason, the
+    // allowed ones, root's too, with secrets redacted.
+    let out = c.brine(&["db1", "test.arg", "db_password=hunter2", "password=hunter2"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let audit = |args: &[&str]| -> serde_json::Value {
+        let mut a = vec!["--out", "json", "audit.list"];
+        a.extend_from_slice(args);
+        let out = c.run(&a);
+        assert_eq!(out.code, 0, "{out:?}");
+        serde_json::from_str(&out.stdout).unwrap()
+    };
+    let denied = audit(&["--user", "nobody", "--outcome", "denied"]);
+    let row = denied
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["fun"] == "cmd.run")
+        .unwrap_or_else(|| panic!("the denied cmd.run is audited: {denied}"));
+    assert_eq!(row["target"], "web1", "{row}");
+    assert_eq!(row["source"], "local", "{row}");
+    assert!(row["detail"].as_str().unwrap().contains("nobody"), "{row}");
+    let allowed = audit(&["user=nobody", "outcome=allowed", "action=job"]);
+    assert!(
+        allowed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["fun"] == "test.ping"),
+        "{allowed}"
+    );
+    let root = audit(&["user=root"]);
+    let text = root.to_string();
+    assert!(text.contains("test.arg"), "{text}");
+    assert!(!text.contains("hunter2"), "secrets redacted: {text}");
+    assert!(text.contains(r#""db_password":"***""#), "{text}");
 }
 
 #[test]
@@ -152,7 +188,7 @@ fn master_dir(root: &Path, extra: &str) -> std::path::PathBuf {
 }
 
 #[test]
-fn external_auth_stops_the_master_at_start() {
+fn external_auth_with_a_backend_brine_lacks_stops_the_master_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let conf = master_dir(dir.path(), "external_auth:\n  pam:\n    fred: ['.*']\n");
     let out = Command::new(bin("brine-master"))
@@ -164,9 +200,7 @@ fn external_auth_stops_the_master_at_start() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(64), "{stderr}");
     assert!(
-        stderr.contains(
-            "external_auth is not supported until the HTTP API lands; use publisher_acl for local users"
-        ),
+        stderr.contains("the 'pam' backend is not supported: Brine authenticates API users itself"),
         "{stderr}"
     );
 }

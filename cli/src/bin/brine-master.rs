@@ -12,6 +12,10 @@ struct Args {
     /// Log level: error, warning, info, debug, trace (overrides log_level).
     #[arg(short = 'l', long = "log-level")]
     log_level: Option<String>,
+    /// Read a password on standard input and print its argon2 hash, for
+    /// `api_users: NAME: password_hash:` in the master config; then exit.
+    #[arg(long = "hash-password")]
+    hash_password: bool,
     /// Internal: run as a publisher process of a master (started by the
     /// master itself, with the publish socket as descriptor 3).
     #[arg(long, hide = true)]
@@ -25,6 +29,25 @@ fn main() -> std::process::ExitCode {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("brine-master (publisher): {error}");
+                std::process::ExitCode::from(1)
+            }
+        };
+    }
+    if args.hash_password {
+        let mut line = String::new();
+        if std::io::stdin().read_line(&mut line).is_err()
+            || line.trim_end_matches(['\r', '\n']).is_empty()
+        {
+            eprintln!("brine-master: --hash-password reads the password on standard input");
+            return std::process::ExitCode::from(64);
+        }
+        return match brine_master::auth::password::hash(line.trim_end_matches(['\r', '\n'])) {
+            Ok(h) => {
+                println!("{h}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("brine-master: {e}");
                 std::process::ExitCode::from(1)
             }
         };

@@ -26,8 +26,41 @@ struct Args {
     doc: bool,
     /// `runner.function`, e.g. jobs.lookup_jid.
     function: Option<String>,
-    #[arg(allow_negative_numbers = true)]
+    /// Arguments: positional ones, `key=value`, or `--key value` (after the
+    /// function, `--group-by x` is `group_by=x`; `--out` still picks the
+    /// outputter).
+    #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
     args: Vec<String>,
+}
+
+/// Turns `--key value` / `--key=value` / `--flag` after the function into
+/// `key=value` arguments (dashes in the key become underscores, as Salt's
+/// keyword names), except the output flags, which it returns.
+fn split_flags(args: &[String]) -> anyhow::Result<(Vec<String>, Option<String>, Option<String>)> {
+    let mut plain = Vec::new();
+    let (mut out, mut indent) = (None, None);
+    let mut it = args.iter().peekable();
+    while let Some(a) = it.next() {
+        let Some(flag) = a.strip_prefix("--").filter(|f| !f.is_empty()) else {
+            plain.push(a.clone());
+            continue;
+        };
+        let (key, value) = match flag.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => match it.peek() {
+                Some(next) if !next.starts_with("--") => {
+                    (flag.to_string(), it.next().unwrap().clone())
+                }
+                _ => (flag.to_string(), "True".to_string()),
+            },
+        };
+        match key.as_str() {
+            "out" | "output" => out = Some(value),
+            "out-indent" | "out_indent" => indent = Some(value),
+            _ => plain.push(format!("{}={value}", key.replace('-', "_"))),
+        }
+    }
+    Ok((plain, out, indent))
 }
 
 fn main() -> ExitCode {
@@ -39,7 +72,12 @@ fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<u8> {
     if args.doc {
-        for (name, summary) in brine_master::runners::RUNNERS {
+        let mut all: Vec<&(&str, &str)> = brine_master::runners::RUNNERS
+            .iter()
+            .chain(brine_master::cmdb::RUNNERS)
+            .collect();
+        all.sort();
+        for (name, summary) in all {
             println!("{name}:\n    {summary}");
         }
         return Ok(0);
@@ -48,7 +86,19 @@ async fn run(args: Args) -> anyhow::Result<u8> {
         bail!("missing FUNCTION (try brine-run -d for the list)");
     };
     let config = master_config(&args.config.config_dir)?;
-    let (arg, kwarg) = parse_call_args(&args.args);
+    let (plain, out, indent) = split_flags(&args.args)?;
+    let mut args = args;
+    if let Some(out) = out {
+        args.output.out = Some(out.parse().map_err(|e| anyhow::anyhow!("--out: {e}"))?);
+    }
+    if let Some(indent) = indent {
+        args.output.out_indent = Some(
+            indent
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--out-indent must be a number"))?,
+        );
+    }
+    let (arg, kwarg) = parse_call_args(&plain);
     if fun == "state.event" {
         return stream_events(&config, &arg, &kwarg).await;
     }
@@ -149,4 +199,39 @@ async fn stream_events(
         }
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_flags;
+
+    #[test]
+    fn flags_after_the_function_become_keyword_arguments() {
+        let args: Vec<String> = [
+            "G@os:Debian",
+            "--fields",
+            "id,os",
+            "--group-by=os",
+            "--out",
+            "csv",
+            "--all",
+            "n=1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let (plain, out, indent) = split_flags(&args).unwrap();
+        assert_eq!(
+            plain,
+            [
+                "G@os:Debian",
+                "fields=id,os",
+                "group_by=os",
+                "all=True",
+                "n=1"
+            ]
+        );
+        assert_eq!(out.as_deref(), Some("csv"));
+        assert_eq!(indent, None);
+    }
 }

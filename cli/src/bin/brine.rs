@@ -98,6 +98,17 @@ struct Args {
     /// Log level for this command.
     #[arg(short = 'l', long = "log-level", default_value = "warning")]
     log_level: String,
+    /// Run through a master's HTTP API instead of its local socket
+    /// (`https://master:8000`): no shell on the master needed.
+    #[arg(long = "api", env = "BRINE_API")]
+    api: Option<String>,
+    /// The API token (`POST /login`), with --api.
+    #[arg(long = "token", env = "BRINE_API_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The CA certificate the API's certificate must chain to (the
+    /// master's `ca.crt`); unset: the system's trusted roots.
+    #[arg(long = "api-ca", env = "BRINE_API_CA")]
+    api_ca: Option<PathBuf>,
     /// The target expression.
     target: String,
     /// `module.function`.
@@ -165,7 +176,9 @@ const VERBOSE_LIST_MAX: usize = 50;
 
 fn main() -> ExitCode {
     let args: Args = brine_cli::entry::parse_args();
-    args.config.check_or_exit("brine");
+    if args.api.is_none() {
+        args.config.check_or_exit("brine");
+    }
     brine_cli::logging::check_level_or_exit("brine", &args.log_level);
     let _ = brine_cli::logging::init(&args.log_level, None);
     brine_cli::entry::run_client(run(args))
@@ -173,9 +186,12 @@ fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<u8> {
     let started = std::time::Instant::now();
+    let (arg, kwarg) = parse_call_args(&args.args);
+    if let Some(url) = args.api.clone() {
+        return run_remote(&args, &url, arg, kwarg).await;
+    }
     let config = master_config(&args.config.config_dir)?;
     let socket = config.cli_socket();
-    let (arg, kwarg) = parse_call_args(&args.args);
     let mut opts = args.output.options(&args.function, args.static_);
     if args.out_file.is_some() {
         opts.color = args.output.force_color;
@@ -529,4 +545,124 @@ async fn run_one(
         }
     }
     bail!("the master closed the connection before the job finished")
+}
+
+/// `brine --api URL --token TOKEN TARGET FUNCTION ARGS`: the job goes
+/// through the master's HTTP API (`POST /jobs`), the returns print as
+/// they would locally, and the exit codes are the same.
+async fn run_remote(
+    args: &Args,
+    url: &str,
+    arg: Vec<Value>,
+    kwarg: serde_json::Map<String, Value>,
+) -> anyhow::Result<u8> {
+    if args.batch.is_some() {
+        bail!("--batch is not available with --api yet; run the batch on the master");
+    }
+    let token = args.token.clone().ok_or_else(|| {
+        anyhow::anyhow!("--api needs --token (or BRINE_API_TOKEN): POST /login gives one")
+    })?;
+    let body = serde_json::json!({
+        "tgt": args.target,
+        "tgt_type": args.tgt_type().as_str(),
+        "fun": args.function,
+        "arg": arg,
+        "kwarg": kwarg,
+        "timeout": args.timeout,
+        "async": args.async_,
+    });
+    let endpoint = format!("{}/jobs", url.trim_end_matches('/'));
+    let ca = match &args.api_ca {
+        Some(p) => Some(std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?),
+        None => None,
+    };
+    let (status, reply) = tokio::task::spawn_blocking(move || -> anyhow::Result<(u16, Value)> {
+        use ureq::tls::{Certificate, RootCerts, TlsConfig};
+        let mut tls = TlsConfig::builder();
+        if let Some(pem) = &ca {
+            let cert = Certificate::from_pem(pem)
+                .map_err(|e| anyhow::anyhow!("--api-ca: {e}"))?
+                .to_owned();
+            tls = tls.root_certs(RootCerts::Specific(std::sync::Arc::new(vec![cert])));
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .tls_config(tls.build())
+            .build()
+            .into();
+        let mut resp = agent
+            .post(&endpoint)
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .with_context(|| format!("cannot reach the API at {endpoint}"))?;
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string()?;
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, value))
+    })
+    .await??;
+    match status {
+        200 => {}
+        404 => {
+            eprintln!("No minions matched the target. No command was sent, no jid was assigned.");
+            return Ok(EX_NO_MATCH);
+        }
+        _ => bail!(
+            "the API answered {status}: {}",
+            reply
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or(&reply.to_string())
+        ),
+    }
+    let jid = reply["jid"].as_str().unwrap_or_default();
+    if args.async_ {
+        println!("Executed command with job ID: {jid}");
+        return Ok(EX_OK);
+    }
+    if args.show_jid {
+        println!("jid: {jid}");
+    }
+    let mut opts = args.output.options(&args.function, args.static_);
+    if args.out_file.is_some() {
+        opts.color = args.output.force_color;
+    }
+    let sink: Box<dyn Write> = match &args.out_file {
+        Some(p) => Box::new(
+            std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
+        ),
+        None => Box::new(std::io::stdout()),
+    };
+    let mut printer = Printer {
+        opts,
+        sink,
+        collected: Vec::new(),
+    };
+    let empty = serde_json::Map::new();
+    let returns = reply["returns"].as_object().unwrap_or(&empty);
+    let mut nonzero = false;
+    for (id, value) in returns {
+        if reply["retcodes"][id].as_i64().unwrap_or(0) != 0 {
+            nonzero = true;
+        }
+        printer.show(id, value.clone());
+    }
+    let missing = reply["missing"].as_array().cloned().unwrap_or_default();
+    for m in &missing {
+        let id = m["id"].as_str().unwrap_or_default();
+        let reason = m["reason"].as_str().unwrap_or_default();
+        printer.show(
+            id,
+            Value::String(format!("Minion did not return. [{reason}]")),
+        );
+    }
+    printer.finish();
+    Ok(if !missing.is_empty() {
+        EX_MISSING
+    } else if nonzero {
+        EX_RETCODE
+    } else {
+        EX_OK
+    })
 }

@@ -17,6 +17,7 @@ mod json;
 mod nested;
 mod python;
 mod raw;
+mod rows;
 mod txt;
 mod yaml;
 
@@ -38,17 +39,23 @@ pub enum OutputFormat {
     Txt,
     Raw,
     Highstate,
+    /// Rows as an aligned table (lists of dicts, `{id: {...}}`).
+    Table,
+    /// Rows as CSV with a header line.
+    Csv,
 }
 
 impl OutputFormat {
     /// Every format, in the order `--help` lists them.
-    pub const ALL: [OutputFormat; 6] = [
+    pub const ALL: [OutputFormat; 8] = [
         OutputFormat::Nested,
         OutputFormat::Json,
         OutputFormat::Yaml,
         OutputFormat::Txt,
         OutputFormat::Raw,
         OutputFormat::Highstate,
+        OutputFormat::Table,
+        OutputFormat::Csv,
     ];
 
     /// The name `--out` takes.
@@ -60,6 +67,8 @@ impl OutputFormat {
             OutputFormat::Txt => "txt",
             OutputFormat::Raw => "raw",
             OutputFormat::Highstate => "highstate",
+            OutputFormat::Table => "table",
+            OutputFormat::Csv => "csv",
         }
     }
 }
@@ -273,6 +282,12 @@ pub fn render_value(opts: &OutputOptions, value: &Value) -> String {
         // Salt prints with `nested` what `highstate` cannot.
         OutputFormat::Highstate => highstate::render_value(value, &opts.highstate())
             .unwrap_or_else(|| nested::render_value(value, opts.color)),
+        OutputFormat::Table => rows::rows_of(value)
+            .map(|r| rows::table(&r))
+            .unwrap_or_else(|| nested::render_value(value, opts.color)),
+        OutputFormat::Csv => rows::rows_of(value)
+            .map(|r| rows::csv(&r))
+            .unwrap_or_else(|| nested::render_value(value, opts.color)),
     };
     finish(&text)
 }
@@ -288,6 +303,13 @@ fn render_entries(opts: &OutputOptions, entries: &[(&str, &Value)]) -> String {
         OutputFormat::Raw => raw::render_entries(entries),
         OutputFormat::Highstate => highstate::render_entries(entries, &opts.highstate())
             .unwrap_or_else(|| nested::render_entries(entries, opts.color)),
+        OutputFormat::Table | OutputFormat::Csv => {
+            let map: serde_json::Map<String, Value> = entries
+                .iter()
+                .map(|(id, v)| (id.to_string(), (*v).clone()))
+                .collect();
+            return render_value(opts, &Value::Object(map));
+        }
     };
     finish(&text)
 }
@@ -340,7 +362,7 @@ mod tests {
         let err = "xml".parse::<OutputFormat>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown output format 'xml' (valid: nested, json, yaml, txt, raw, highstate)"
+            "unknown output format 'xml' (valid: nested, json, yaml, txt, raw, highstate, table, csv)"
         );
     }
 

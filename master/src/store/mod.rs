@@ -142,6 +142,69 @@ pub enum ClusterEvent {
     Resync,
 }
 
+/// One change of a minion's grains: the top-level grains that took a new
+/// value (or appeared), and those that disappeared. `full`: the first
+/// report of a minion, `set` holds everything.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GrainsDelta {
+    #[serde(default)]
+    pub set: Grains,
+    #[serde(default)]
+    pub unset: Vec<String>,
+    #[serde(default)]
+    pub full: bool,
+}
+
+impl GrainsDelta {
+    /// What changed from `old` (None: nothing known yet) to `new`; None
+    /// when nothing did.
+    pub fn between(old: Option<&Grains>, new: &Grains) -> Option<GrainsDelta> {
+        let Some(old) = old else {
+            return Some(GrainsDelta {
+                set: new.clone(),
+                unset: Vec::new(),
+                full: true,
+            });
+        };
+        let set: Grains = new
+            .iter()
+            .filter(|(k, v)| old.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let unset: Vec<String> = old
+            .keys()
+            .filter(|k| !new.contains_key(*k))
+            .cloned()
+            .collect();
+        (!set.is_empty() || !unset.is_empty()).then_some(GrainsDelta {
+            set,
+            unset,
+            full: false,
+        })
+    }
+
+    /// `grains` with this change applied.
+    pub fn apply(&self, grains: &mut Grains) {
+        if self.full {
+            grains.clear();
+        }
+        for k in &self.unset {
+            grains.remove(k);
+        }
+        for (k, v) in &self.set {
+            grains.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+/// A row of the inventory's history.
+#[derive(Clone, Debug)]
+pub struct GrainsVersion {
+    pub id: String,
+    pub at_ms: i64,
+    pub delta: GrainsDelta,
+}
+
 pub(crate) enum WriteOp {
     PutKey(KeyRecord),
     /// A key row only if there is none (`Duplicate` otherwise): a new
@@ -153,7 +216,31 @@ pub(crate) enum WriteOp {
         /// As stored: JSON text, made by the caller (a queue of a fleet's
         /// grains holds their compact text, not their trees).
         json: String,
+        /// What changed since the grains this master held, as JSON text
+        /// ([`GrainsDelta`]): a row of the inventory's history.
+        delta: Option<String>,
     },
+    /// Drops history rows older than this.
+    PruneHistory {
+        before_ms: i64,
+    },
+    /// A named baseline (replacing one of the same name).
+    PutBaseline {
+        name: String,
+        target: String,
+        data: String,
+    },
+    DeleteBaseline(String),
+    Audit(Box<crate::audit::AuditRecord>),
+    PruneAudit {
+        before_ms: i64,
+    },
+    PutToken {
+        hash: String,
+        user: String,
+        expires_ms: i64,
+    },
+    RevokeToken(String),
     Presence {
         id: String,
         connected: bool,
@@ -168,6 +255,13 @@ pub(crate) enum WriteOp {
     Prune {
         before_ms: i64,
     },
+    /// The reactor's claim on running `rule` for the cluster-wide event
+    /// `key`: `Duplicate` when another master claimed it first.
+    ClaimReaction {
+        rule: String,
+        key: String,
+        at_ms: i64,
+    },
     /// A barrier: acknowledged once everything queued before it is handled.
     Sync,
 }
@@ -179,12 +273,20 @@ impl WriteOp {
             WriteOp::CreateKey(_) => "create_key",
             WriteOp::DeleteKey(_) => "delete_key",
             WriteOp::Grains { .. } => "grains",
+            WriteOp::PruneHistory { .. } => "prune_history",
+            WriteOp::PutBaseline { .. } => "put_baseline",
+            WriteOp::DeleteBaseline(_) => "delete_baseline",
+            WriteOp::Audit(_) => "audit",
+            WriteOp::PruneAudit { .. } => "prune_audit",
+            WriteOp::PutToken { .. } => "put_token",
+            WriteOp::RevokeToken(_) => "revoke_token",
             WriteOp::Presence { .. } => "presence",
             WriteOp::AllDisconnected => "all_disconnected",
             WriteOp::MasterAlive => "master_alive",
             WriteOp::Job(_) => "job",
             WriteOp::Return(_) => "return",
             WriteOp::Prune { .. } => "prune",
+            WriteOp::ClaimReaction { .. } => "claim_reaction",
             WriteOp::Sync => "sync",
         }
     }
@@ -244,6 +346,32 @@ pub(crate) trait StoreReader: Send + Sync + 'static {
     /// Which of `ids` are connected to master `master` now.
     async fn connected_to(&self, master: &str, ids: Vec<String>)
         -> Result<Vec<String>, StoreError>;
+    /// History rows `(id, at_ms, delta)` of minion `id` (all when None)
+    /// with `since_ms <= at_ms < until_ms`, oldest first, at most `limit`.
+    async fn grains_history(
+        &self,
+        id: Option<String>,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, i64, String)>, StoreError>;
+    /// A baseline: `(target, created_ms, data)`.
+    async fn load_baseline(&self, name: &str) -> Result<Option<(String, i64, String)>, StoreError>;
+    /// Audit rows newest first, as `filter` says.
+    async fn list_audit(
+        &self,
+        filter: &crate::audit::AuditFilter,
+    ) -> Result<Vec<crate::audit::AuditRecord>, StoreError>;
+    /// A token's row: `(user, expires_ms, revoked)`.
+    async fn load_token(&self, hash: &str) -> Result<Option<(String, i64, bool)>, StoreError>;
+    /// Every baseline: `(name, target, created_ms)`.
+    async fn list_baselines(&self) -> Result<Vec<(String, String, i64)>, StoreError>;
+    /// Each of `ids`' latest return of a state run (`fun` in `funs`):
+    /// `(id, jid, fun, ret, finished_ms)`.
+    async fn last_state_returns(
+        &self,
+        funs: &[&str],
+    ) -> Result<Vec<(String, String, String, String, i64)>, StoreError>;
 }
 
 enum Reader {
@@ -384,12 +512,137 @@ impl Store {
             .map(|_| ())
     }
 
-    pub fn put_grains(&self, id: &str, grains: &Grains) {
+    /// Stores a minion's grains and, with `delta`, a history row of what
+    /// changed.
+    pub fn put_grains(&self, id: &str, grains: &Grains, delta: Option<&GrainsDelta>) {
         let json = serde_json::to_string(grains).unwrap_or_else(|_| "{}".into());
+        let delta = delta.and_then(|d| serde_json::to_string(d).ok());
         self.send(WriteOp::Grains {
             id: id.to_string(),
             json,
+            delta,
         });
+    }
+
+    /// Appends an audit row; Ok once committed.
+    pub async fn put_audit(&self, rec: crate::audit::AuditRecord) -> Result<(), StoreError> {
+        self.write(WriteOp::Audit(Box::new(rec))).await.map(|_| ())
+    }
+
+    /// Stores an API token's hash; Ok once committed.
+    pub async fn put_token(
+        &self,
+        hash: &str,
+        user: &str,
+        expires_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.write(WriteOp::PutToken {
+            hash: hash.to_string(),
+            user: user.to_string(),
+            expires_ms,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn revoke_token(&self, hash: &str) -> Result<(), StoreError> {
+        self.write(WriteOp::RevokeToken(hash.to_string()))
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn load_token(&self, hash: &str) -> Result<Option<(String, i64, bool)>, StoreError> {
+        read!(self, r => r.load_token(hash))
+    }
+
+    pub fn prune_audit(&self, before_ms: i64) {
+        self.send(WriteOp::PruneAudit { before_ms });
+    }
+
+    pub async fn list_audit(
+        &self,
+        filter: &crate::audit::AuditFilter,
+    ) -> Result<Vec<crate::audit::AuditRecord>, StoreError> {
+        read!(self, r => r.list_audit(filter))
+    }
+
+    pub fn prune_history(&self, before_ms: i64) {
+        self.send(WriteOp::PruneHistory { before_ms });
+    }
+
+    pub async fn put_baseline(
+        &self,
+        name: &str,
+        target: &str,
+        data: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.write(WriteOp::PutBaseline {
+            name: name.to_string(),
+            target: target.to_string(),
+            data: data.to_string(),
+        })
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn delete_baseline(&self, name: &str) -> Result<(), StoreError> {
+        self.write(WriteOp::DeleteBaseline(name.to_string()))
+            .await
+            .map(|_| ())
+    }
+
+    /// History of `id`'s grains (every minion's when None) in
+    /// `[since_ms, until_ms)`, oldest first.
+    pub async fn grains_history(
+        &self,
+        id: Option<&str>,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<GrainsVersion>, StoreError> {
+        let id = id.map(str::to_string);
+        let rows = read!(self, r => r.grains_history(id, since_ms, until_ms, limit))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, at_ms, text)| {
+                let delta = serde_json::from_str(&text).ok()?;
+                Some(GrainsVersion { id, at_ms, delta })
+            })
+            .collect())
+    }
+
+    /// A baseline: its target, when it was saved, and its data.
+    pub async fn load_baseline(
+        &self,
+        name: &str,
+    ) -> Result<Option<(String, i64, serde_json::Value)>, StoreError> {
+        let row = read!(self, r => r.load_baseline(name))?;
+        Ok(row.map(|(t, at, d)| (t, at, serde_json::from_str(&d).unwrap_or_default())))
+    }
+
+    pub async fn list_baselines(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        read!(self, r => r.list_baselines())
+    }
+
+    /// Each minion's latest return of one of `funs` (state runs):
+    /// `(id, jid, fun, return, finished_ms)`.
+    pub async fn last_state_returns(
+        &self,
+        funs: &[&str],
+    ) -> Result<Vec<(String, String, String, serde_json::Value, i64)>, StoreError> {
+        let rows = read!(self, r => r.last_state_returns(funs))?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, jid, fun, ret, at)| {
+                (
+                    id,
+                    jid,
+                    fun,
+                    serde_json::from_str(&ret).unwrap_or_default(),
+                    at,
+                )
+            })
+            .collect())
     }
 
     pub fn put_presence(&self, id: &str, connected: bool) {
@@ -422,8 +675,20 @@ impl Store {
         self.write(WriteOp::Return(Box::new(ret))).await
     }
 
+    /// Drops jobs (and reactor claims) older than `before_ms`.
     pub fn prune_jobs(&self, before_ms: i64) {
         self.send(WriteOp::Prune { before_ms });
+    }
+
+    /// Claims running reactor rule `rule` for the event `key` (its
+    /// `cluster_key`): true for the first master of the cluster to claim it.
+    pub async fn claim_reaction(&self, rule: &str, key: &str) -> Result<bool, StoreError> {
+        let op = WriteOp::ClaimReaction {
+            rule: rule.to_string(),
+            key: key.to_string(),
+            at_ms: now_ms(),
+        };
+        Ok(self.write(op).await? == Written::Stored)
     }
 
     pub async fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
@@ -449,6 +714,15 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Bytes a PostgreSQL store's database takes; None for SQLite (its
+    /// file is measured where it lies).
+    pub async fn postgres_size(&self) -> Option<Result<u64, StoreError>> {
+        match &*self.reader {
+            Reader::Postgres(r) => Some(r.database_size().await.map(|n| n.max(0) as u64)),
+            Reader::Sqlite(_) => None,
+        }
     }
 
     pub async fn load_presence(&self) -> Result<Vec<Presence>, StoreError> {

@@ -32,7 +32,17 @@ use super::{
 };
 
 /// The schema, in order; each applied once per database.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_init.sql")),
+    (
+        10,
+        include_str!("../../migrations/postgres/0010_inventory_history.sql"),
+    ),
+    (
+        141,
+        include_str!("../../migrations/postgres/0141_reactions.sql"),
+    ),
+];
 
 /// Any fixed number: the advisory lock masters take while migrating.
 const MIGRATION_LOCK: i64 = 0x6272_696e_6531;
@@ -419,12 +429,19 @@ async fn apply_batch(
                          ON CONFLICT (id) DO UPDATE SET grains = $2, updated_ms = $3",
                     )
                     .await?;
-                let (txr, st) = (&tx, &st);
+                let history = tx
+                    .prepare("INSERT INTO grains_history (id, at_ms, delta) VALUES ($1,$2,$3)")
+                    .await?;
+                let (txr, st, history) = (&tx, &st, &history);
                 try_join_all(run.iter().map(|op| async move {
-                    let WriteOp::Grains { id, json } = op else {
+                    let WriteOp::Grains { id, json, delta } = op else {
                         unreachable!()
                     };
-                    txr.execute(st, &[id, json, &now]).await
+                    txr.execute(st, &[id, json, &now]).await?;
+                    if let Some(delta) = delta {
+                        txr.execute(history, &[id, &now, delta]).await?;
+                    }
+                    Ok::<_, tokio_postgres::Error>(())
                 }))
                 .await?;
                 for op in run {
@@ -518,6 +535,78 @@ async fn apply_batch(
                 .await?;
                 tx.execute("DELETE FROM jobs WHERE created_ms < $1", &[before_ms])
                     .await?;
+                tx.execute("DELETE FROM reactions WHERE claimed_ms < $1", &[before_ms])
+                    .await?;
+            }
+            WriteOp::ClaimReaction { rule, key, at_ms } => {
+                let inserted = tx
+                    .execute(
+                        "INSERT INTO reactions (rule, key, claimed_ms) VALUES ($1, $2, $3)
+                         ON CONFLICT DO NOTHING",
+                        &[rule, key, at_ms],
+                    )
+                    .await?;
+                if inserted == 0 {
+                    outcomes[i] = Written::Duplicate;
+                }
+            }
+            WriteOp::PruneHistory { before_ms } => {
+                tx.execute("DELETE FROM grains_history WHERE at_ms < $1", &[before_ms])
+                    .await?;
+            }
+            WriteOp::PutBaseline { name, target, data } => {
+                tx.execute(
+                    "INSERT INTO baselines (name, target, created_ms, data) VALUES ($1,$2,$3,$4)
+                     ON CONFLICT (name) DO UPDATE SET target = $2, created_ms = $3, data = $4",
+                    &[name, target, &now, data],
+                )
+                .await?;
+            }
+            WriteOp::DeleteBaseline(name) => {
+                tx.execute("DELETE FROM baselines WHERE name = $1", &[name])
+                    .await?;
+            }
+            WriteOp::Audit(a) => {
+                tx.execute(
+                    "INSERT INTO audit (at_ms, username, source, action, target, fun, args, outcome, detail)
+                     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+                    &[
+                        &a.at_ms,
+                        &a.user,
+                        &a.source,
+                        &a.action,
+                        &a.target,
+                        &a.fun,
+                        &a.args.to_string(),
+                        &a.outcome,
+                        &a.detail,
+                    ],
+                )
+                .await?;
+            }
+            WriteOp::PruneAudit { before_ms } => {
+                tx.execute("DELETE FROM audit WHERE at_ms < $1", &[before_ms])
+                    .await?;
+                tx.execute("DELETE FROM api_tokens WHERE expires_ms < $1", &[before_ms])
+                    .await?;
+            }
+            WriteOp::PutToken {
+                hash,
+                user,
+                expires_ms,
+            } => {
+                tx.execute(
+                    "INSERT INTO api_tokens (hash, username, created_ms, expires_ms) VALUES ($1,$2,$3,$4)",
+                    &[hash, user, &now, expires_ms],
+                )
+                .await?;
+            }
+            WriteOp::RevokeToken(hash) => {
+                tx.execute(
+                    "UPDATE api_tokens SET revoked = true WHERE hash = $1",
+                    &[hash],
+                )
+                .await?;
             }
             WriteOp::MasterAlive => {
                 tx.execute(
@@ -652,6 +741,14 @@ fn row_to_return(jid: JobId, r: &Row, o: usize) -> JobReturn {
 const RETURN_COLUMNS: &str = "id, fun, ret, retcode, success, error, started_ms, finished_ms";
 
 impl PgReader {
+    /// Bytes the database takes (`pg_database_size`), for `/metrics`.
+    pub(crate) async fn database_size(&self) -> Result<i64, StoreError> {
+        let rows = self
+            .query("SELECT pg_database_size(current_database())", &[])
+            .await?;
+        Ok(rows.first().map(|r| r.get(0)).unwrap_or(0))
+    }
+
     /// The id the first master created in this database.
     pub(crate) async fn cluster_identity(&self) -> Result<String, StoreError> {
         let rows = self
@@ -908,6 +1005,119 @@ impl StoreReader for PgReader {
             )
             .await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn grains_history(
+        &self,
+        id: Option<String>,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, i64, String)>, StoreError> {
+        let limit = limit as i64;
+        let rows = match id {
+            Some(id) => {
+                self.query(
+                    "SELECT id, at_ms, delta FROM grains_history
+                     WHERE id = $1 AND at_ms >= $2 AND at_ms < $3 ORDER BY at_ms, ctid LIMIT $4",
+                    &[&id, &since_ms, &until_ms, &limit],
+                )
+                .await?
+            }
+            None => {
+                self.query(
+                    "SELECT id, at_ms, delta FROM grains_history
+                     WHERE at_ms >= $1 AND at_ms < $2 ORDER BY at_ms, ctid LIMIT $3",
+                    &[&since_ms, &until_ms, &limit],
+                )
+                .await?
+            }
+        };
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    async fn list_audit(
+        &self,
+        filter: &crate::audit::AuditFilter,
+    ) -> Result<Vec<crate::audit::AuditRecord>, StoreError> {
+        let limit = filter.limit as i64;
+        let rows = self
+            .query(
+                "SELECT at_ms, username, source, action, target, fun, args, outcome, detail FROM audit
+                 WHERE at_ms >= $1 AND ($2::text IS NULL OR username = $2)
+                   AND ($3::text IS NULL OR action = $3) AND ($4::text IS NULL OR outcome = $4)
+                 ORDER BY at_ms DESC, seq DESC LIMIT $5",
+                &[&filter.since_ms, &filter.user, &filter.action, &filter.outcome, &limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::audit::AuditRecord {
+                at_ms: r.get(0),
+                user: r.get(1),
+                source: r.get(2),
+                action: r.get(3),
+                target: r.get(4),
+                fun: r.get(5),
+                args: serde_json::from_str(r.get::<_, &str>(6)).unwrap_or_default(),
+                outcome: r.get(7),
+                detail: r.get(8),
+            })
+            .collect())
+    }
+
+    async fn load_token(&self, hash: &str) -> Result<Option<(String, i64, bool)>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT username, expires_ms, revoked FROM api_tokens WHERE hash = $1",
+                &[&hash],
+            )
+            .await?;
+        Ok(rows.first().map(|r| (r.get(0), r.get(1), r.get(2))))
+    }
+
+    async fn load_baseline(&self, name: &str) -> Result<Option<(String, i64, String)>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT target, created_ms, data FROM baselines WHERE name = $1",
+                &[&name],
+            )
+            .await?;
+        Ok(rows.first().map(|r| (r.get(0), r.get(1), r.get(2))))
+    }
+
+    async fn list_baselines(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT name, target, created_ms FROM baselines ORDER BY name",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    async fn last_state_returns(
+        &self,
+        funs: &[&str],
+    ) -> Result<Vec<(String, String, String, String, i64)>, StoreError> {
+        let funs: Vec<String> = funs.iter().map(|f| f.to_string()).collect();
+        let rows = self
+            .query(
+                "SELECT DISTINCT ON (id) id, jid, fun, ret, finished_ms FROM returns
+                 WHERE fun = ANY($1) ORDER BY id, finished_ms DESC",
+                &[&funs],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .collect())
     }
 }
 

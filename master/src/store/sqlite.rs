@@ -34,6 +34,25 @@ CREATE TABLE IF NOT EXISTS returns (
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_ms);
 CREATE TABLE IF NOT EXISTS job_minions (
     jid TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (jid, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS grains_history (
+    id TEXT NOT NULL, at_ms INTEGER NOT NULL, delta TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS grains_history_id ON grains_history(id, at_ms);
+CREATE INDEX IF NOT EXISTS grains_history_at ON grains_history(at_ms);
+CREATE TABLE IF NOT EXISTS baselines (
+    name TEXT PRIMARY KEY, target TEXT NOT NULL, created_ms INTEGER NOT NULL,
+    data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS returns_id_finished ON returns(id, finished_ms);
+CREATE TABLE IF NOT EXISTS audit (
+    at_ms INTEGER NOT NULL, user TEXT NOT NULL, source TEXT NOT NULL,
+    action TEXT NOT NULL, target TEXT NOT NULL, fun TEXT NOT NULL,
+    args TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_at ON audit(at_ms);
+CREATE TABLE IF NOT EXISTS api_tokens (
+    hash TEXT PRIMARY KEY, user TEXT NOT NULL, created_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS reactions (
+    rule TEXT NOT NULL, key TEXT NOT NULL, claimed_ms INTEGER NOT NULL,
+    PRIMARY KEY (rule, key)) WITHOUT ROWID;
 ";
 
 fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -348,6 +367,140 @@ impl StoreReader for SqliteReader {
         // One master per file: no other master's connections are recorded.
         Ok(Vec::new())
     }
+
+    async fn grains_history(
+        &self,
+        id: Option<String>,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, i64, String)>, StoreError> {
+        self.with(move |c| {
+            let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
+            match id {
+                Some(id) => {
+                    let mut st = c.prepare_cached(
+                        "SELECT id, at_ms, delta FROM grains_history
+                         WHERE id = ?1 AND at_ms >= ?2 AND at_ms < ?3
+                         ORDER BY at_ms, rowid LIMIT ?4",
+                    )?;
+                    let rows = st.query_map(params![id, since_ms, until_ms, limit as i64], row)?;
+                    rows.collect()
+                }
+                None => {
+                    let mut st = c.prepare_cached(
+                        "SELECT id, at_ms, delta FROM grains_history
+                         WHERE at_ms >= ?1 AND at_ms < ?2
+                         ORDER BY at_ms, rowid LIMIT ?3",
+                    )?;
+                    let rows = st.query_map(params![since_ms, until_ms, limit as i64], row)?;
+                    rows.collect()
+                }
+            }
+        })
+        .await
+    }
+
+    async fn list_audit(
+        &self,
+        filter: &crate::audit::AuditFilter,
+    ) -> Result<Vec<crate::audit::AuditRecord>, StoreError> {
+        let f = filter.clone();
+        self.with(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT at_ms, user, source, action, target, fun, args, outcome, detail FROM audit
+                 WHERE at_ms >= ?1 AND (?2 IS NULL OR user = ?2) AND (?3 IS NULL OR action = ?3)
+                   AND (?4 IS NULL OR outcome = ?4)
+                 ORDER BY at_ms DESC, rowid DESC LIMIT ?5",
+            )?;
+            let rows = st.query_map(
+                params![f.since_ms, f.user, f.action, f.outcome, f.limit as i64],
+                |r| {
+                    Ok(crate::audit::AuditRecord {
+                        at_ms: r.get(0)?,
+                        user: r.get(1)?,
+                        source: r.get(2)?,
+                        action: r.get(3)?,
+                        target: r.get(4)?,
+                        fun: r.get(5)?,
+                        args: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
+                        outcome: r.get(7)?,
+                        detail: r.get(8)?,
+                    })
+                },
+            )?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn load_token(&self, hash: &str) -> Result<Option<(String, i64, bool)>, StoreError> {
+        let hash = hash.to_string();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT user, expires_ms, revoked FROM api_tokens WHERE hash = ?1",
+                params![hash],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0)),
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn load_baseline(&self, name: &str) -> Result<Option<(String, i64, String)>, StoreError> {
+        let name = name.to_string();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT target, created_ms, data FROM baselines WHERE name = ?1",
+                params![name],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn list_baselines(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        self.with(|c| {
+            let mut st =
+                c.prepare("SELECT name, target, created_ms FROM baselines ORDER BY name")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn last_state_returns(
+        &self,
+        funs: &[&str],
+    ) -> Result<Vec<(String, String, String, String, i64)>, StoreError> {
+        let funs: Vec<String> = funs.iter().map(|f| f.to_string()).collect();
+        self.with(move |c| {
+            let list = funs.iter().map(|_| "?").collect::<Vec<_>>().join(",");
+            let sql = format!(
+                "SELECT r.id, r.jid, r.fun, r.ret, r.finished_ms FROM returns r
+                 JOIN (SELECT id, MAX(finished_ms) AS m FROM returns WHERE fun IN ({list}) GROUP BY id) x
+                   ON r.id = x.id AND r.finished_ms = x.m
+                 WHERE r.fun IN ({list}) ORDER BY r.id"
+            );
+            let mut st = c.prepare(&sql)?;
+            let both: Vec<&String> = funs.iter().chain(funs.iter()).collect();
+            let rows = st.query_map(rusqlite::params_from_iter(both), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?;
+            let mut out: Vec<(String, String, String, String, i64)> = Vec::new();
+            for row in rows {
+                let row = row?;
+                // Two returns finished in the same millisecond: keep one.
+                if out.last().is_some_and(|l| l.0 == row.0) {
+                    continue;
+                }
+                out.push(row);
+            }
+            Ok(out)
+        })
+        .await
+    }
 }
 
 const JOB_COLUMNS: &str = "tgt, tgt_type, fun, arg, kwarg, user, timeout, expected, created_ms, ''";
@@ -421,11 +574,75 @@ fn apply_batch(conn: &mut Connection, batch: &[&WriteOp]) -> rusqlite::Result<Ve
                 tx.execute("DELETE FROM keys WHERE id = ?1", params![id])?;
                 tx.execute("DELETE FROM presence WHERE id = ?1", params![id])?;
             }
-            WriteOp::Grains { id, json } => {
+            WriteOp::Grains { id, json, delta } => {
+                let now = super::now_ms();
                 tx.execute(
                     "INSERT INTO grains (id, grains, updated_ms) VALUES (?1,?2,?3)
                      ON CONFLICT(id) DO UPDATE SET grains=?2, updated_ms=?3",
-                    params![id, json, super::now_ms()],
+                    params![id, json, now],
+                )?;
+                if let Some(delta) = delta {
+                    tx.prepare_cached(
+                        "INSERT INTO grains_history (id, at_ms, delta) VALUES (?1,?2,?3)",
+                    )?
+                    .execute(params![id, now, delta])?;
+                }
+            }
+            WriteOp::PruneHistory { before_ms } => {
+                tx.execute(
+                    "DELETE FROM grains_history WHERE at_ms < ?1",
+                    params![before_ms],
+                )?;
+            }
+            WriteOp::PutBaseline { name, target, data } => {
+                tx.execute(
+                    "INSERT INTO baselines (name, target, created_ms, data) VALUES (?1,?2,?3,?4)
+                     ON CONFLICT(name) DO UPDATE SET target=?2, created_ms=?3, data=?4",
+                    params![name, target, super::now_ms(), data],
+                )?;
+            }
+            WriteOp::DeleteBaseline(name) => {
+                tx.execute("DELETE FROM baselines WHERE name = ?1", params![name])?;
+            }
+            WriteOp::Audit(a) => {
+                tx.prepare_cached(
+                    "INSERT INTO audit (at_ms, user, source, action, target, fun, args, outcome, detail)
+                     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+                )?
+                .execute(params![
+                    a.at_ms,
+                    a.user,
+                    a.source,
+                    a.action,
+                    a.target,
+                    a.fun,
+                    a.args.to_string(),
+                    a.outcome,
+                    a.detail
+                ])?;
+            }
+            WriteOp::PruneAudit { before_ms } => {
+                tx.execute("DELETE FROM audit WHERE at_ms < ?1", params![before_ms])?;
+                // Tokens expired long enough ago that nobody can use them.
+                tx.execute(
+                    "DELETE FROM api_tokens WHERE expires_ms < ?1",
+                    params![before_ms],
+                )?;
+            }
+            WriteOp::PutToken {
+                hash,
+                user,
+                expires_ms,
+            } => {
+                tx.execute(
+                    "INSERT INTO api_tokens (hash, user, created_ms, expires_ms) VALUES (?1,?2,?3,?4)",
+                    params![hash, user, super::now_ms(), expires_ms],
+                )?;
+            }
+            WriteOp::RevokeToken(hash) => {
+                tx.execute(
+                    "UPDATE api_tokens SET revoked = 1 WHERE hash = ?1",
+                    params![hash],
                 )?;
             }
             WriteOp::Presence {
@@ -503,6 +720,20 @@ fn apply_batch(conn: &mut Connection, batch: &[&WriteOp]) -> rusqlite::Result<Ve
                     params![before_ms],
                 )?;
                 tx.execute("DELETE FROM jobs WHERE created_ms < ?1", params![before_ms])?;
+                tx.execute(
+                    "DELETE FROM reactions WHERE claimed_ms < ?1",
+                    params![before_ms],
+                )?;
+            }
+            WriteOp::ClaimReaction { rule, key, at_ms } => {
+                let inserted = tx.execute(
+                    "INSERT INTO reactions (rule, key, claimed_ms) VALUES (?1, ?2, ?3)
+                     ON CONFLICT DO NOTHING",
+                    params![rule, key, at_ms],
+                )?;
+                if inserted == 0 {
+                    outcome = Written::Duplicate;
+                }
             }
             WriteOp::Sync | WriteOp::MasterAlive => {}
         }

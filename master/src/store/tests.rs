@@ -282,3 +282,82 @@ async fn a_new_key_never_overwrites_a_decision_already_stored() {
         Written::Stored
     );
 }
+
+#[tokio::test]
+async fn grain_history_keeps_each_change_and_baselines_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("s.db")).unwrap();
+    let g1: Grains = serde_json::from_str(r#"{"os":"Debian","osrelease":"12"}"#).unwrap();
+    let g2: Grains = serde_json::from_str(r#"{"os":"Debian","osrelease":"13"}"#).unwrap();
+    store.put_grains("m1", &g1, GrainsDelta::between(None, &g1).as_ref());
+    store.put_grains("m1", &g2, GrainsDelta::between(Some(&g1), &g2).as_ref());
+    store.put_grains("m2", &g1, GrainsDelta::between(None, &g1).as_ref());
+    store.sync().await.unwrap();
+    let rows = store
+        .grains_history(Some("m1"), 0, i64::MAX, 100)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows[0].delta.full);
+    assert_eq!(rows[1].delta.set.len(), 1, "only what changed is kept");
+    assert_eq!(rows[1].delta.set["osrelease"], "13");
+    let fleet = store.grains_history(None, 0, i64::MAX, 100).await.unwrap();
+    assert_eq!(fleet.len(), 3);
+    store.prune_history(now_ms() + 1);
+    store.sync().await.unwrap();
+    assert!(store
+        .grains_history(None, 0, i64::MAX, 100)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let data = serde_json::json!({"minions": {"m1": {"grains": g1}}});
+    store.put_baseline("before", "*", &data).await.unwrap();
+    let (tgt, _, back) = store.load_baseline("before").await.unwrap().unwrap();
+    assert_eq!((tgt.as_str(), &back), ("*", &data));
+    assert_eq!(store.list_baselines().await.unwrap().len(), 1);
+    store.delete_baseline("before").await.unwrap();
+    assert!(store.load_baseline("before").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn the_last_state_run_of_each_minion_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("s.db")).unwrap();
+    let (j1, j2): (JobId, JobId) = (
+        "20261204010101000001".parse().unwrap(),
+        "20261204010101000002".parse().unwrap(),
+    );
+    for j in [j1, j2] {
+        store.put_job(job(j, &["m1"])).await.unwrap();
+    }
+    let mut r1 = ret(j1, "m1", "old");
+    r1.fun = "state.apply".into();
+    r1.finished_ms = 10;
+    let mut r2 = ret(j2, "m1", "new");
+    r2.fun = "state.highstate".into();
+    r2.finished_ms = 20;
+    store.put_return(r1).await.unwrap();
+    store.put_return(r2).await.unwrap();
+    let last = store
+        .last_state_returns(&["state.apply", "state.highstate"])
+        .await
+        .unwrap();
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].1, j2.to_string());
+    assert_eq!(last[0].3, Value::String("new".into()));
+}
+
+#[tokio::test]
+async fn a_reaction_is_claimed_once_and_pruned_with_the_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("s.db")).unwrap();
+    assert!(store.claim_reaction("0:my/*", "web1/7").await.unwrap());
+    assert!(!store.claim_reaction("0:my/*", "web1/7").await.unwrap());
+    // another rule, another event: their own claims
+    assert!(store.claim_reaction("1:my/*", "web1/7").await.unwrap());
+    assert!(store.claim_reaction("0:my/*", "web1/8").await.unwrap());
+    store.prune_jobs(now_ms() + 1);
+    store.sync().await.unwrap();
+    assert!(store.claim_reaction("0:my/*", "web1/7").await.unwrap());
+}

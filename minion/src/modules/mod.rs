@@ -2,6 +2,7 @@
 
 pub mod alternatives;
 pub mod archive;
+pub mod beacons;
 pub mod cmd;
 pub mod config;
 pub mod cp;
@@ -46,6 +47,7 @@ use crate::registry::FunctionSpec;
 pub static MODULES: &[&[FunctionSpec]] = &[
     alternatives::FUNCTIONS,
     archive::FUNCTIONS,
+    beacons::FUNCTIONS,
     cmd::FUNCTIONS,
     config::FUNCTIONS,
     cp::FUNCTIONS,
