@@ -55,6 +55,9 @@ pub struct BusStats {
     pub evicted: AtomicU64,
     /// Events whose data was replaced because it exceeded `event_max_bytes`.
     pub truncated: AtomicU64,
+    /// Minions' events dropped by `minion_event_rate` (never on the bus,
+    /// so no consumer is told of them).
+    pub rate_limited: AtomicU64,
 }
 
 pub struct EventBus {
@@ -124,26 +127,27 @@ impl EventBus {
             }
         };
         data.insert("_stamp".into(), Value::String(stamp_now()));
-        let mut bytes = tag.len() + serde_json::to_vec(&data).map(|v| v.len()).unwrap_or(0);
-        if bytes > self.event_max_bytes {
+        let encoded = tag.len() + serde_json::to_vec(&data).map(|v| v.len()).unwrap_or(0);
+        if encoded > self.event_max_bytes {
             self.stats.truncated.fetch_add(1, Ordering::Relaxed);
             let stamp = data.remove("_stamp");
             data = Map::new();
             data.insert(
                 "_truncated".into(),
                 Value::String(format!(
-                    "the event's data was {bytes} bytes, over event_max_bytes ({}); dropped",
+                    "the event's data was {encoded} bytes, over event_max_bytes ({}); dropped",
                     self.event_max_bytes
                 )),
             );
             if let Some(stamp) = stamp {
                 data.insert("_stamp".into(), stamp);
             }
-            bytes = tag.len() + 160;
         }
-        // What an event costs beyond its encoded size (the Arc, the map's
-        // nodes): a fixed overhead keeps the bound honest for tiny events.
-        bytes += 256;
+        // The ring counts what an event holds in memory, not its encoded
+        // size: a small minion event encodes to ~150 bytes but holds ~2 KiB
+        // (bench/events.py measured a "64 MiB" ring at over 300 MiB).
+        let data = Value::Object(data);
+        let bytes = held_bytes(&tag, &data, cluster_key.as_deref());
         self.stats.fired.fetch_add(1, Ordering::Relaxed);
         let seq = {
             let mut ring = lock(&self.ring);
@@ -162,7 +166,7 @@ impl EventBus {
             ring.events.push_back(Arc::new(BusEvent {
                 seq,
                 tag,
-                data: Value::Object(data),
+                data,
                 cluster_key,
                 bytes,
             }));
@@ -187,6 +191,57 @@ impl EventBus {
         let ring = lock(&self.ring);
         (ring.events.len(), ring.bytes)
     }
+}
+
+/// What an allocation of `n` bytes takes from the heap: glibc's malloc
+/// adds an 8-byte header and rounds to 16.
+fn alloc_bytes(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        (n + 8).div_ceil(16).max(2) * 16
+    }
+}
+
+/// Heap bytes a JSON value holds: a string its buffer; an array its
+/// slots; a map (an IndexMap: serde_json's `preserve_order`) its entries
+/// (hash, key, value), grown by doubling, its index table, and its keys.
+pub fn value_heap_bytes(value: &Value) -> usize {
+    use std::mem::size_of;
+    match value {
+        Value::String(s) => alloc_bytes(s.capacity()),
+        Value::Array(items) => {
+            alloc_bytes(items.capacity() * size_of::<Value>())
+                + items.iter().map(value_heap_bytes).sum::<usize>()
+        }
+        Value::Object(map) if !map.is_empty() => {
+            let n = map.len();
+            let entry = size_of::<u64>() + size_of::<String>() + size_of::<Value>();
+            let entries = alloc_bytes(n.next_power_of_two().max(4) * entry);
+            // hashbrown: buckets a power of two at most 7/8 full, a usize
+            // and a control byte each, plus a group of control bytes
+            let buckets = (n * 8).div_ceil(7).next_power_of_two().max(4);
+            let index = alloc_bytes(buckets * (size_of::<usize>() + 1) + 16);
+            entries
+                + index
+                + map
+                    .iter()
+                    .map(|(k, v)| alloc_bytes(k.capacity()) + value_heap_bytes(v))
+                    .sum::<usize>()
+        }
+        _ => 0,
+    }
+}
+
+/// What one event holds while the ring keeps it: the shared `BusEvent`,
+/// its tag, cluster key and data, and its slot in the ring.
+fn held_bytes(tag: &str, data: &Value, cluster_key: Option<&str>) -> usize {
+    // an Arc's allocation: two counts and the event
+    alloc_bytes(2 * std::mem::size_of::<usize>() + std::mem::size_of::<BusEvent>())
+        + alloc_bytes(tag.len())
+        + cluster_key.map_or(0, |k| alloc_bytes(k.len()))
+        + value_heap_bytes(data)
+        + std::mem::size_of::<Arc<BusEvent>>()
 }
 
 /// One consumer's position on the bus.
@@ -451,6 +506,11 @@ pub fn minion_event(
         return;
     }
     if !rate.admit() {
+        master
+            .events
+            .stats
+            .rate_limited
+            .fetch_add(1, Ordering::Relaxed);
         if rate.dropped.is_power_of_two() {
             tracing::warn!(minion_id = %id, dropped = rate.dropped, per_sec = rate.per_sec, "minion sends events faster than minion_event_rate; dropping some");
         }

@@ -21,3 +21,4 @@ pub mod schedule;
 pub mod spool;
 pub mod state_sys;
 pub mod swarm;
+pub mod swarm_events;

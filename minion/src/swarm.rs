@@ -28,6 +28,10 @@ use crate::exec::Executor;
 use crate::grains::{collect_core, GrainsHandle};
 use crate::link::{start_links, LinkCtx, MasterClient};
 use crate::open_cache::OpenCache;
+use crate::swarm_events::EventLoad;
+
+/// How long queued synthetic events get to leave when the swarm stops.
+const SENDING_GRACE: Duration = Duration::from_secs(3);
 
 /// Which minions a swarm process runs, and how.
 #[derive(Debug, Clone)]
@@ -46,6 +50,8 @@ pub struct SwarmSpec {
     /// First address of the range the minions' request connections come
     /// from, one address per minion (e.g. 127.1.0.1); `None`: the system's.
     pub source_net: Option<Ipv4Addr>,
+    /// Synthetic events each minion sends (benchmarks of the event bus).
+    pub events: EventLoad,
 }
 
 impl SwarmSpec {
@@ -120,6 +126,7 @@ pub async fn run(
     let cache = Arc::new(OpenCache::default());
     let started = std::time::Instant::now();
     let mut links = Vec::with_capacity(spec.count * base.masters.len());
+    let mut senders = Vec::new();
     // Keys are loaded (or generated) on blocking threads, a batch at a time.
     let indexes: Vec<usize> = (spec.first..spec.first + spec.count).collect();
     for batch in indexes.chunks(256) {
@@ -159,6 +166,7 @@ pub async fn run(
                 peers: Default::default(),
             };
             links.extend(start_links(&ctx, masters));
+            senders.extend(spec.events.start(&config.id, &ctx.client));
             if !spec.stagger.is_zero() {
                 tokio::time::sleep(spec.stagger).await;
             }
@@ -171,6 +179,15 @@ pub async fn run(
         "swarm started"
     );
     shutdown.await;
+    // Synthetic events stop first; those already queued on a session get
+    // a moment to reach the master, so that a benchmark counting what was
+    // sent against what arrived does not count the swarm's own exit.
+    if !senders.is_empty() {
+        for s in senders {
+            s.abort();
+        }
+        tokio::time::sleep(SENDING_GRACE).await;
+    }
     for l in links {
         l.abort();
     }
@@ -193,6 +210,7 @@ mod tests {
             )],
             stagger: Duration::ZERO,
             source_net: Some(Ipv4Addr::new(127, 1, 0, 1)),
+            events: EventLoad::default(),
         }
     }
 

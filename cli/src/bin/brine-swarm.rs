@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use brine_cli::entry::{ConfigDirArg, EX_USAGE};
 use brine_minion::swarm::{shards, SwarmSpec};
+use brine_minion::swarm_events::{EventCounts, EventLoad};
 use clap::Parser;
 
 #[derive(Parser, Debug)]
@@ -46,6 +47,20 @@ struct Args {
     /// Most minions per process (default: what the open-files limit allows).
     #[arg(long)]
     per_process: Option<usize>,
+    /// Events each minion sends per second (0: none), spread with jitter,
+    /// through its own session as `event.send` would (bus benchmarks).
+    #[arg(long, default_value_t = 0.0)]
+    event_rate: f64,
+    /// The tag of those events.
+    #[arg(long, default_value = brine_minion::swarm_events::DEFAULT_TAG)]
+    event_tag: String,
+    /// Each minion also sends a diskusage beacon event for `/` every
+    /// --beacon-interval seconds, alternately above and below 90 %.
+    #[arg(long)]
+    flap_beacon: bool,
+    /// Seconds between two events of the flapping beacon.
+    #[arg(long, default_value_t = 1.0)]
+    beacon_interval: f64,
     /// Log level: error, warning, info, debug, trace.
     #[arg(short = 'l', long = "log-level", default_value = "warning")]
     log_level: String,
@@ -53,6 +68,9 @@ struct Args {
 
 /// Set in the environment of the processes a sharded swarm starts.
 const CHILD_MARK: &str = "BRINE_SWARM_SLICE";
+
+/// How often a swarm sending events reports its counts on stderr.
+const REPORT_EVERY: Duration = Duration::from_secs(5);
 
 /// Descriptors kept free in each process for spool files, DNS, logs.
 const SPARE_FDS: u64 = 512;
@@ -101,6 +119,18 @@ fn main() -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     };
+    if !(args.event_rate.is_finite() && args.event_rate >= 0.0) {
+        eprintln!("brine-swarm: --event-rate must be a number of events per second, 0 or more");
+        return ExitCode::from(EX_USAGE);
+    }
+    if !(args.beacon_interval.is_finite() && args.beacon_interval >= 0.001) {
+        eprintln!("brine-swarm: --beacon-interval must be 0.001 seconds or more");
+        return ExitCode::from(EX_USAGE);
+    }
+    if args.event_tag.is_empty() {
+        eprintln!("brine-swarm: --event-tag must not be empty");
+        return ExitCode::from(EX_USAGE);
+    }
     let config = match brine_minion::config::MinionConfig::load(&args.config.config_dir) {
         Ok(c) => c,
         Err(error) => {
@@ -134,7 +164,22 @@ fn main() -> ExitCode {
         grains,
         stagger: Duration::from_millis(args.stagger_ms),
         source_net: args.source_net,
+        events: EventLoad {
+            rate: args.event_rate,
+            tag: args.event_tag.clone(),
+            flap_beacon: args
+                .flap_beacon
+                .then(|| Duration::from_secs_f64(args.beacon_interval)),
+            counts: Default::default(),
+        },
     };
+    if spec.events.is_active() {
+        let counts = spec.events.counts.clone();
+        std::thread::spawn(move || loop {
+            std::thread::sleep(REPORT_EVERY);
+            report_events(&counts);
+        });
+    }
     // A slice of a sharded swarm ends with the swarm that started it.
     if std::env::var_os(CHILD_MARK).is_some() {
         let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM);
@@ -150,17 +195,32 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let (active, counts) = (spec.events.is_active(), spec.events.counts.clone());
     match rt.block_on(brine_minion::swarm::run(
         config,
         spec,
         brine_cli::entry::shutdown_signal(),
     )) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            if active {
+                report_events(&counts);
+            }
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("brine-swarm: {error}");
             ExitCode::from(1)
         }
     }
+}
+
+/// One line a bench script reads: this process's counts so far.
+fn report_events(counts: &EventCounts) {
+    let (sent, beacons, unsent) = counts.snapshot();
+    eprintln!(
+        "brine-swarm: events pid={} sent={sent} beacons={beacons} unsent={unsent}",
+        std::process::id()
+    );
 }
 
 /// Runs the fleet as several processes of this program, each with a slice
@@ -185,7 +245,13 @@ fn run_shards(args: &Args, per_process: usize, width: usize) -> ExitCode {
             .args(["--id-prefix", &args.id_prefix])
             .args(["--stagger-ms", &args.stagger_ms.to_string()])
             .args(["--per-process", &count.to_string()])
-            .args(["-l", &args.log_level]);
+            .args(["-l", &args.log_level])
+            .args(["--event-rate", &args.event_rate.to_string()])
+            .args(["--event-tag", &args.event_tag])
+            .args(["--beacon-interval", &args.beacon_interval.to_string()]);
+        if args.flap_beacon {
+            cmd.arg("--flap-beacon");
+        }
         for g in &args.grains {
             cmd.args(["--grain", g]);
         }
@@ -199,6 +265,7 @@ fn run_shards(args: &Args, per_process: usize, width: usize) -> ExitCode {
                 grains: Vec::new(),
                 stagger: Duration::ZERO,
                 source_net: Some(net),
+                events: EventLoad::default(),
             };
             if let Some(std::net::IpAddr::V4(start)) = spec.source_address(offset) {
                 cmd.args(["--source-net", &start.to_string()]);
