@@ -48,7 +48,9 @@ fn split_flags(args: &[String]) -> anyhow::Result<(Vec<String>, Option<String>, 
         let (key, value) = match flag.split_once('=') {
             Some((k, v)) => (k.to_string(), v.to_string()),
             None => match it.peek() {
-                Some(next) if !next.starts_with("--") => {
+                // A following `key=value` is an argument of its own: the
+                // flag is then a boolean.
+                Some(next) if !next.starts_with("--") && !next.contains('=') => {
                     (flag.to_string(), it.next().unwrap().clone())
                 }
                 _ => (flag.to_string(), "True".to_string()),
