@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use brine_pki::channel::write_frame;
+use brine_pki::channel::{read_frame, write_frame};
 use brine_proto::targeting::{
     expand_nodegroup, expand_nodegroups_in_compound, MinionFacts, TargetExpr, TargetType,
 };
@@ -105,6 +105,27 @@ pub async fn publish<W: AsyncWrite + Unpin>(master: &Arc<Master>, req: PublishRe
     gather(master, job, expr, expected, req.detach, wr)
         .instrument(span)
         .await
+}
+
+/// Publishes `req` for a caller inside the master (the HTTP API, the
+/// scheduler): the frames the CLI socket would get, read back from an
+/// in-memory pipe and handed to `each` until it returns false or the job
+/// is done.
+pub async fn publish_each(
+    master: &Arc<Master>,
+    req: PublishRequest,
+    mut each: impl FnMut(CliReply) -> bool,
+) {
+    let (mut rd, mut wr) = tokio::io::duplex(1 << 20);
+    let m = master.clone();
+    let task = tokio::spawn(async move { publish(&m, req, &mut wr).await });
+    while let Ok(Some(reply)) = read_frame::<CliReply, _>(&mut rd).await {
+        if !each(reply) {
+            break;
+        }
+    }
+    drop(rd);
+    let _ = task.await;
 }
 
 async fn gather<W: AsyncWrite + Unpin>(

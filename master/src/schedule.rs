@@ -9,7 +9,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use brine_pki::channel::read_frame;
 use brine_proto::targeting::TargetType;
 use brine_proto::CliReply;
 use brine_schedule::{ops, Run, RunRecord, Scheduler, Source};
@@ -119,35 +118,34 @@ async fn run_job(master: &Arc<Master>, due: &Run, tgt: &str) -> (bool, Option<St
         detach: false,
         user: "schedule".into(),
     };
-    let (mut rd, mut wr) = tokio::io::duplex(1 << 20);
-    let m = master.clone();
-    let task = tokio::spawn(async move { crate::jobs::publish(&m, req, &mut wr).await });
     let mut ok = true;
     let mut jid = None;
-    loop {
-        match read_frame::<CliReply, _>(&mut rd).await {
-            Ok(Some(CliReply::Published { jid: j, .. })) => jid = Some(j.to_string()),
-            Ok(Some(CliReply::Return(r))) => ok &= r.success && r.retcode == 0,
-            Ok(Some(CliReply::Done { missing, unstored })) => {
-                ok &= missing.is_empty() && unstored.is_empty();
-                break;
-            }
-            Ok(Some(CliReply::NoMatch)) => {
-                tracing::warn!(schedule = %due.name, %tgt, "no minion matches the scheduled job's target");
-                ok = false;
-                break;
-            }
-            Ok(Some(CliReply::Error { message })) => {
-                tracing::error!(schedule = %due.name, %message, "scheduled job not published");
-                ok = false;
-                break;
-            }
-            Ok(Some(_)) => {}
-            Ok(None) | Err(_) => break,
+    crate::jobs::publish_each(master, req, |frame| match frame {
+        CliReply::Published { jid: j, .. } => {
+            jid = Some(j.to_string());
+            true
         }
-    }
-    drop(rd);
-    let _ = task.await;
+        CliReply::Return(r) => {
+            ok &= r.success && r.retcode == 0;
+            true
+        }
+        CliReply::Done { missing, unstored } => {
+            ok &= missing.is_empty() && unstored.is_empty();
+            false
+        }
+        CliReply::NoMatch => {
+            tracing::warn!(schedule = %due.name, %tgt, "no minion matches the scheduled job's target");
+            ok = false;
+            false
+        }
+        CliReply::Error { message } => {
+            tracing::error!(schedule = %due.name, %message, "scheduled job not published");
+            ok = false;
+            false
+        }
+        _ => true,
+    })
+    .await;
     (ok, jid)
 }
 

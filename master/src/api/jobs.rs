@@ -5,7 +5,6 @@
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use brine_pki::channel::read_frame;
 use brine_proto::targeting::TargetType;
 use brine_proto::CliReply;
 use serde::{Deserialize, Serialize};
@@ -137,13 +136,6 @@ pub async fn run(
         detach: req.detach,
         user: caller.name.clone(),
     };
-    // The publisher streams frames as the CLI socket's does; read them
-    // back from an in-memory pipe.
-    let (mut rd, mut wr) = tokio::io::duplex(1 << 20);
-    let m = master.clone();
-    let task = tokio::spawn(async move {
-        crate::jobs::publish(&m, publish, &mut wr).await;
-    });
     let mut reply = RunReply {
         jid: String::new(),
         minions: Vec::new(),
@@ -151,48 +143,50 @@ pub async fn run(
         retcodes: Map::new(),
         missing: Vec::new(),
     };
-    loop {
-        match read_frame::<CliReply, _>(&mut rd).await {
-            Ok(Some(CliReply::Published { jid, expected })) => {
-                reply.jid = jid.to_string();
-                reply.minions = expected;
-                if req.detach {
-                    break;
-                }
-            }
-            Ok(Some(CliReply::NoMatch)) => {
-                return Err(ApiError::not_found(format!(
-                    "no minion matches '{}'",
-                    req.tgt
-                )));
-            }
-            Ok(Some(CliReply::Return(r))) => {
-                let code = if r.success {
-                    r.retcode
-                } else {
-                    r.retcode.max(1)
-                };
-                reply.retcodes.insert(r.id.clone(), Value::from(code));
-                reply.returns.insert(r.id.clone(), r.ret);
-            }
-            Ok(Some(CliReply::Done { missing, .. })) => {
-                reply.missing = missing
-                    .into_iter()
-                    .map(|m| MissingMinion {
-                        id: m.id,
-                        reason: m.reason.describe().to_string(),
-                    })
-                    .collect();
-                break;
-            }
-            Ok(Some(CliReply::Error { message })) => return Err(ApiError::bad_request(message)),
-            Ok(Some(_)) => {}
-            Ok(None) => break,
-            Err(e) => return Err(ApiError::internal(e.to_string())),
+    let mut failure = None;
+    crate::jobs::publish_each(master, publish, |frame| match frame {
+        CliReply::Published { jid, expected } => {
+            reply.jid = jid.to_string();
+            reply.minions = expected;
+            !req.detach
         }
+        CliReply::NoMatch => {
+            failure = Some(ApiError::not_found(format!(
+                "no minion matches '{}'",
+                req.tgt
+            )));
+            false
+        }
+        CliReply::Return(r) => {
+            let code = if r.success {
+                r.retcode
+            } else {
+                r.retcode.max(1)
+            };
+            reply.retcodes.insert(r.id.clone(), Value::from(code));
+            reply.returns.insert(r.id.clone(), r.ret);
+            true
+        }
+        CliReply::Done { missing, .. } => {
+            reply.missing = missing
+                .into_iter()
+                .map(|m| MissingMinion {
+                    id: m.id,
+                    reason: m.reason.describe().to_string(),
+                })
+                .collect();
+            false
+        }
+        CliReply::Error { message } => {
+            failure = Some(ApiError::bad_request(message));
+            false
+        }
+        _ => true,
+    })
+    .await;
+    if let Some(error) = failure {
+        return Err(error);
     }
-    drop(rd);
-    let _ = task.await;
     Ok(Json(reply))
 }
 
