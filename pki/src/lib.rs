@@ -12,6 +12,7 @@
 //! **Boundary:** the wire types (`SealedPublication`, `EpochKey`, `Job`) and
 //! the frame codec live in `brine_proto`; this crate only fills and checks them.
 
+pub mod api_user;
 pub mod channel;
 pub mod cluster_ca;
 pub mod files;
