@@ -56,6 +56,17 @@ pub struct Queued {
     ack: Option<Ack>,
 }
 
+/// An API user's client certificate as recorded when issued.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ApiCertRecord {
+    /// Serial number, lowercase hex.
+    pub serial: String,
+    pub user: String,
+    pub not_after_ms: i64,
+    pub issued_ms: i64,
+    pub revoked: bool,
+}
+
 /// A key row as stored (with the CSR, needed to issue the certificate).
 #[derive(Clone, Debug)]
 pub struct KeyRecord {
@@ -293,6 +304,10 @@ pub(crate) enum WriteOp {
         id: String,
         fun: Option<String>,
     },
+    /// An API user's client certificate, as issued.
+    PutApiCert(ApiCertRecord),
+    /// Revokes the API client certificate with this serial.
+    RevokeApiCert(String),
     /// A barrier: acknowledged once everything queued before it is handled.
     Sync,
 }
@@ -320,6 +335,8 @@ impl WriteOp {
             WriteOp::ClaimReaction { .. } => "claim_reaction",
             WriteOp::MinePut { .. } => "mine_put",
             WriteOp::MineDelete { .. } => "mine_delete",
+            WriteOp::PutApiCert(_) => "put_api_cert",
+            WriteOp::RevokeApiCert(_) => "revoke_api_cert",
             WriteOp::Sync => "sync",
         }
     }
@@ -409,6 +426,8 @@ pub(crate) trait StoreReader: Send + Sync + 'static {
     async fn load_mine(&self, fun: &str, ids: Vec<String>) -> Result<Vec<MineRow>, StoreError>;
     /// Bytes of each function's mine data stored for minion `id`.
     async fn mine_sizes(&self, id: &str) -> Result<Vec<(String, usize)>, StoreError>;
+    async fn list_api_certs(&self) -> Result<Vec<ApiCertRecord>, StoreError>;
+    async fn load_api_cert(&self, serial: &str) -> Result<Option<ApiCertRecord>, StoreError>;
 }
 
 enum Reader {
@@ -860,6 +879,30 @@ impl Store {
     /// Bytes of each function's mine data stored for minion `id`.
     pub async fn mine_sizes(&self, id: &str) -> Result<Vec<(String, usize)>, StoreError> {
         read!(self, r => r.mine_sizes(id))
+    }
+}
+
+impl Store {
+    /// Records an issued API client certificate; Ok once committed.
+    pub async fn put_api_cert(&self, rec: ApiCertRecord) -> Result<(), StoreError> {
+        self.write(WriteOp::PutApiCert(rec)).await.map(|_| ())
+    }
+
+    /// Revokes the API client certificate `serial`; Ok once committed.
+    pub async fn revoke_api_cert(&self, serial: &str) -> Result<(), StoreError> {
+        self.write(WriteOp::RevokeApiCert(serial.to_string()))
+            .await
+            .map(|_| ())
+    }
+
+    /// Every API client certificate issued, oldest first.
+    pub async fn list_api_certs(&self) -> Result<Vec<ApiCertRecord>, StoreError> {
+        read!(self, r => r.list_api_certs())
+    }
+
+    /// The API client certificate `serial`, if one was issued.
+    pub async fn load_api_cert(&self, serial: &str) -> Result<Option<ApiCertRecord>, StoreError> {
+        read!(self, r => r.load_api_cert(serial))
     }
 }
 

@@ -27,8 +27,9 @@ use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Row};
 
 use super::{
     job_from_columns, key_state_str, parse_key_state, passes, return_columns, return_from_columns,
-    BatchWriter, ClusterEvent, JobColumns, JobFilter, JobRecord, JobSummary, JobTarget, KeyRecord,
-    MineEntry, MineRow, Presence, ReturnColumns, StoreError, StoreReader, WriteOp, Written,
+    ApiCertRecord, BatchWriter, ClusterEvent, JobColumns, JobFilter, JobRecord, JobSummary,
+    JobTarget, KeyRecord, MineEntry, MineRow, Presence, ReturnColumns, StoreError, StoreReader,
+    WriteOp, Written,
 };
 
 /// The schema, in order; each applied once per database.
@@ -42,6 +43,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (
         141,
         include_str!("../../migrations/postgres/0141_reactions.sql"),
+    ),
+    (
+        150,
+        include_str!("../../migrations/postgres/0150_api_certs.sql"),
     ),
 ];
 
@@ -633,6 +638,27 @@ async fn apply_batch(
                 )
                 .await?;
             }
+            WriteOp::PutApiCert(c) => {
+                tx.execute(
+                    "INSERT INTO api_certs (serial, username, not_after_ms, issued_ms, revoked)
+                     VALUES ($1,$2,$3,$4,$5)",
+                    &[
+                        &c.serial,
+                        &c.user,
+                        &c.not_after_ms,
+                        &c.issued_ms,
+                        &c.revoked,
+                    ],
+                )
+                .await?;
+            }
+            WriteOp::RevokeApiCert(serial) => {
+                tx.execute(
+                    "UPDATE api_certs SET revoked = true WHERE serial = $1",
+                    &[serial],
+                )
+                .await?;
+            }
             WriteOp::RevokeToken(hash) => {
                 tx.execute(
                     "UPDATE api_tokens SET revoked = true WHERE hash = $1",
@@ -1175,6 +1201,28 @@ impl StoreReader for PgReader {
             .collect())
     }
 
+    async fn list_api_certs(&self) -> Result<Vec<ApiCertRecord>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT serial, username, not_after_ms, issued_ms, revoked FROM api_certs
+                 ORDER BY issued_ms, serial",
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(row_to_api_cert).collect())
+    }
+
+    async fn load_api_cert(&self, serial: &str) -> Result<Option<ApiCertRecord>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT serial, username, not_after_ms, issued_ms, revoked FROM api_certs
+                 WHERE serial = $1",
+                &[&serial],
+            )
+            .await?;
+        Ok(rows.first().map(row_to_api_cert))
+    }
+
     async fn mine_sizes(&self, id: &str) -> Result<Vec<(String, usize)>, StoreError> {
         let rows = self
             .query(
@@ -1186,6 +1234,16 @@ impl StoreReader for PgReader {
             .iter()
             .map(|r| (r.get(0), r.get::<_, i64>(1) as usize))
             .collect())
+    }
+}
+
+fn row_to_api_cert(r: &tokio_postgres::Row) -> ApiCertRecord {
+    ApiCertRecord {
+        serial: r.get(0),
+        user: r.get(1),
+        not_after_ms: r.get(2),
+        issued_ms: r.get(3),
+        revoked: r.get(4),
     }
 }
 

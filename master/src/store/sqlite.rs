@@ -8,8 +8,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
     job_from_columns, key_state_str, parse_key_state, passes, return_columns, return_from_columns,
-    BatchWriter, JobColumns, JobFilter, JobRecord, JobSummary, JobTarget, KeyRecord, MineEntry,
-    MineRow, Presence, ReturnColumns, StoreError, StoreReader, WriteOp, Written,
+    ApiCertRecord, BatchWriter, JobColumns, JobFilter, JobRecord, JobSummary, JobTarget, KeyRecord,
+    MineEntry, MineRow, Presence, ReturnColumns, StoreError, StoreReader, WriteOp, Written,
 };
 
 const SCHEMA: &str = "
@@ -54,6 +54,10 @@ CREATE INDEX IF NOT EXISTS audit_at ON audit(at_ms);
 CREATE TABLE IF NOT EXISTS api_tokens (
     hash TEXT PRIMARY KEY, user TEXT NOT NULL, created_ms INTEGER NOT NULL,
     expires_ms INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS api_certs (
+    serial TEXT PRIMARY KEY, user TEXT NOT NULL, not_after_ms INTEGER NOT NULL,
+    issued_ms INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS api_certs_user ON api_certs(user);
 CREATE TABLE IF NOT EXISTS reactions (
     rule TEXT NOT NULL, key TEXT NOT NULL, claimed_ms INTEGER NOT NULL,
     PRIMARY KEY (rule, key)) WITHOUT ROWID;
@@ -536,6 +540,32 @@ impl StoreReader for SqliteReader {
         .await
     }
 
+    async fn list_api_certs(&self) -> Result<Vec<ApiCertRecord>, StoreError> {
+        self.with(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT serial, user, not_after_ms, issued_ms, revoked FROM api_certs
+                 ORDER BY issued_ms, serial",
+            )?;
+            let rows = st.query_map([], row_to_api_cert)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn load_api_cert(&self, serial: &str) -> Result<Option<ApiCertRecord>, StoreError> {
+        let serial = serial.to_string();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT serial, user, not_after_ms, issued_ms, revoked FROM api_certs
+                 WHERE serial = ?1",
+                params![serial],
+                row_to_api_cert,
+            )
+            .optional()
+        })
+        .await
+    }
+
     async fn mine_sizes(&self, id: &str) -> Result<Vec<(String, usize)>, StoreError> {
         let id = id.to_string();
         self.with(move |c| {
@@ -554,6 +584,16 @@ impl StoreReader for SqliteReader {
 const JOB_COLUMNS: &str = "tgt, tgt_type, fun, arg, kwarg, user, timeout, expected, created_ms, ''";
 const JOB_COLUMNS_J: &str =
     "j.tgt, j.tgt_type, j.fun, j.arg, j.kwarg, j.user, j.timeout, j.expected, j.created_ms, ''";
+
+fn row_to_api_cert(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiCertRecord> {
+    Ok(ApiCertRecord {
+        serial: r.get(0)?,
+        user: r.get(1)?,
+        not_after_ms: r.get(2)?,
+        issued_ms: r.get(3)?,
+        revoked: r.get::<_, i64>(4)? != 0,
+    })
+}
 
 fn row_to_key(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
     Ok(KeyRecord {
@@ -720,6 +760,19 @@ fn apply_batch(conn: &mut Connection, batch: &[&WriteOp]) -> rusqlite::Result<Ve
                 tx.execute(
                     "INSERT INTO api_tokens (hash, user, created_ms, expires_ms) VALUES (?1,?2,?3,?4)",
                     params![hash, user, super::now_ms(), expires_ms],
+                )?;
+            }
+            WriteOp::PutApiCert(c) => {
+                tx.execute(
+                    "INSERT INTO api_certs (serial, user, not_after_ms, issued_ms, revoked)
+                     VALUES (?1,?2,?3,?4,?5)",
+                    params![c.serial, c.user, c.not_after_ms, c.issued_ms, c.revoked],
+                )?;
+            }
+            WriteOp::RevokeApiCert(serial) => {
+                tx.execute(
+                    "UPDATE api_certs SET revoked = 1 WHERE serial = ?1",
+                    params![serial],
                 )?;
             }
             WriteOp::RevokeToken(hash) => {

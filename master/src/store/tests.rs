@@ -447,3 +447,36 @@ async fn a_reaction_is_claimed_once_and_pruned_with_the_jobs() {
     store.sync().await.unwrap();
     assert!(store.claim_reaction("0:my/*", "web1/7").await.unwrap());
 }
+
+#[tokio::test]
+async fn api_certs_are_recorded_listed_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("s.db")).unwrap();
+    let cert = |serial: &str, user: &str, issued_ms| ApiCertRecord {
+        serial: serial.into(),
+        user: user.into(),
+        not_after_ms: 10_000,
+        issued_ms,
+        revoked: false,
+    };
+    store.put_api_cert(cert("0a", "alice", 1)).await.unwrap();
+    store.put_api_cert(cert("0b", "bob", 2)).await.unwrap();
+    assert!(store.put_api_cert(cert("0a", "eve", 3)).await.is_err());
+    assert_eq!(store.load_api_cert("0c").await.unwrap(), None);
+    store.revoke_api_cert("0a").await.unwrap();
+    let all = store.list_api_certs().await.unwrap();
+    assert_eq!(
+        all,
+        vec![
+            ApiCertRecord {
+                revoked: true,
+                ..cert("0a", "alice", 1)
+            },
+            cert("0b", "bob", 2)
+        ]
+    );
+    assert_eq!(
+        store.load_api_cert("0b").await.unwrap(),
+        Some(cert("0b", "bob", 2))
+    );
+}
