@@ -326,13 +326,19 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
                     let jid = master.jids.next();
                     crate::events::fire_run_new(&master.events, jid, &fun, &arg, &kwarg, &user);
                     let (f, u) = (fun.clone(), user.clone());
-                    let reply = tokio::task::spawn_blocking(move || {
-                        crate::runners::run(&m, &u, &f, &arg, &kwarg)
-                    })
-                    .await
-                    .unwrap_or_else(|e| CliReply::Error {
-                        message: format!("runner failed: {e}"),
-                    });
+                    // API client certificates: only on this socket, never
+                    // through the HTTP API's runners.
+                    let reply = if fun.starts_with("api_cert.") {
+                        crate::api::certs::runner(&m, &fun, &kwarg).await
+                    } else {
+                        tokio::task::spawn_blocking(move || {
+                            crate::runners::run(&m, &u, &f, &arg, &kwarg)
+                        })
+                        .await
+                        .unwrap_or_else(|e| CliReply::Error {
+                            message: format!("runner failed: {e}"),
+                        })
+                    };
                     crate::events::fire_run_ret(&master.events, jid, &fun, &user, &reply);
                     reply
                 }

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use super::certs::ClientCert;
 use super::{ApiError, ApiState, Peer};
 use crate::auth::{Area, AuthError, Principal};
 
@@ -15,7 +16,7 @@ use crate::auth::{Area, AuthError, Principal};
 pub struct Authed {
     pub principal: Principal,
     pub peer: std::net::SocketAddr,
-    /// The token it used (for logout).
+    /// The token it used (for logout); empty with a client certificate.
     pub token: String,
 }
 
@@ -33,8 +34,13 @@ impl Authed {
         )))
     }
 
+    /// Where the caller is, for the audit log; a caller that proved who
+    /// it is with a client certificate is marked so.
     pub fn source(&self) -> String {
-        self.peer.ip().to_string()
+        match self.principal.via {
+            crate::auth::Via::Certificate => format!("{} via=certificate", self.peer.ip()),
+            _ => self.peer.ip().to_string(),
+        }
     }
 }
 
@@ -53,12 +59,11 @@ fn token_of(parts: &Parts) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
-fn peer_of(parts: &Parts) -> std::net::SocketAddr {
-    parts
-        .extensions
-        .get::<ConnectInfo<Peer>>()
-        .map(|c| c.0 .0)
-        .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)))
+fn peer_of(parts: &Parts) -> (std::net::SocketAddr, Option<ClientCert>) {
+    match parts.extensions.get::<ConnectInfo<Peer>>() {
+        Some(ConnectInfo(Peer(addr, cert))) => (*addr, cert.clone()),
+        None => (std::net::SocketAddr::from(([0, 0, 0, 0], 0)), None),
+    }
 }
 
 impl FromRequestParts<ApiState> for Authed {
@@ -68,12 +73,30 @@ impl FromRequestParts<ApiState> for Authed {
         parts: &mut Parts,
         state: &ApiState,
     ) -> Result<Self, Self::Rejection> {
-        let peer = peer_of(parts);
+        let (peer, cert) = peer_of(parts);
+        // A token, when sent, decides; else the client certificate.
         let Some(token) = token_of(parts) else {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "authentication required: POST /login, then send the token as Authorization: Bearer TOKEN",
-            ));
+            let Some(cert) = cert else {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "authentication required: POST /login, then send the token as Authorization: Bearer TOKEN (or present an API client certificate)",
+                ));
+            };
+            return match super::certs::principal_of(&state.master, &cert).await {
+                Ok(principal) => {
+                    tracing::debug!(user = %principal.name, source = %peer, "API caller authenticated by client certificate");
+                    Ok(Authed {
+                        principal,
+                        peer,
+                        token: String::new(),
+                    })
+                }
+                Err(AuthError::Store(e)) => Err(ApiError::internal(e)),
+                Err(e) => {
+                    tracing::warn!(source = %peer, "API refused: {e}");
+                    Err(ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()))
+                }
+            };
         };
         match state.auth.check_token(&state.master.store, &token).await {
             Ok(principal) => Ok(Authed {
@@ -118,7 +141,7 @@ pub struct LoginReply {
               (status = 401, body = super::ErrorBody), (status = 429, body = super::ErrorBody)))]
 pub async fn login(
     State(state): State<ApiState>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    ConnectInfo(Peer(peer, _)): ConnectInfo<Peer>,
     Json(req): Json<LoginRequest>,
 ) -> Result<Json<LoginReply>, ApiError> {
     if req.eauth.as_deref().is_some_and(|e| e != "brine") {
@@ -163,6 +186,10 @@ pub struct Done {
 #[utoipa::path(post, path = "/logout", tag = "auth", security(("token" = [])),
     responses((status = 200, body = Done), (status = 401, body = super::ErrorBody)))]
 pub async fn logout(State(state): State<ApiState>, who: Authed) -> Result<Json<Done>, ApiError> {
+    if who.token.is_empty() {
+        // A client certificate is no session: revoke it with brine-key.
+        return Ok(Json(Done { result: true }));
+    }
     state
         .auth
         .revoke(&state.master.store, &who.token)

@@ -6,6 +6,7 @@
 //! description at `/openapi.json` is generated from the handlers.
 
 pub mod auth;
+pub mod certs;
 pub mod events;
 pub mod jobs;
 pub mod keys;
@@ -77,16 +78,17 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The caller's address as the connection gave it.
-#[derive(Clone, Copy, Debug)]
-pub struct Peer(pub SocketAddr);
+/// The caller's address as the connection gave it, and the client
+/// certificate it presented (verified against the CA by the TLS layer).
+#[derive(Clone, Debug)]
+pub struct Peer(pub SocketAddr, pub Option<certs::ClientCert>);
 
 impl
     axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
     for Peer
 {
     fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Peer {
-        Peer(*stream.remote_addr())
+        Peer(*stream.remote_addr(), None)
     }
 }
 

@@ -87,6 +87,15 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsL
     for super::Peer
 {
     fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> super::Peer {
-        super::Peer(*stream.remote_addr())
+        // The TLS verifier checked the chain to the CA; what it names is
+        // read here, once per connection.
+        let cert = stream
+            .io()
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|der| super::certs::ClientCert::from_der(der));
+        super::Peer(*stream.remote_addr(), cert)
     }
 }

@@ -66,6 +66,9 @@ pub enum AuthError {
     BadCredentials,
     #[error("authentication failed: the token is unknown, expired or revoked")]
     BadToken,
+    /// A client certificate that does not stand for a live API user.
+    #[error("{0}")]
+    Certificate(String),
     #[error("too many login attempts from {0}; try again later")]
     RateLimited(String),
     #[error("{0}")]
