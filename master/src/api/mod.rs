@@ -11,6 +11,7 @@ pub mod events;
 pub mod jobs;
 pub mod keys;
 pub mod minions;
+pub mod monitoring;
 pub mod openapi;
 pub mod tls;
 
@@ -149,7 +150,8 @@ pub fn router(state: ApiState) -> axum::Router {
         .route("/events", get(events::stream))
         .route("/audit", get(minions::audit))
         .route("/openapi.json", get(openapi::document))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(monitoring::routes(state))
 }
 
 /// Serves the API on `listener` (HTTPS with `tls`, else plain HTTP)

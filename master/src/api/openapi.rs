@@ -42,11 +42,21 @@ impl Modify for Security {
             "x_auth_token",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Auth-Token"))),
         );
+        // A client certificate from the master's CA (`brine-key --gen-api-cert`).
+        components.add_security_scheme(
+            "client_certificate",
+            SecurityScheme::MutualTls {
+                description: Some("An API user's certificate from brine-key --gen-api-cert".into()),
+                extensions: None,
+            },
+        );
     }
 }
 
 /// The OpenAPI description of this API (no authentication needed: it
 /// says what the API is, nothing of the fleet).
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    let mut doc = ApiDoc::openapi();
+    doc.merge(super::monitoring::MonitoringDoc::openapi());
+    Json(doc)
 }
