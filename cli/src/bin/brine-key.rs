@@ -83,6 +83,22 @@ struct Args {
     /// different CA (the old ca.crt and ca.key are kept as backups).
     #[arg(long = "force", requires = "ca_action")]
     force: bool,
+    /// Issue API user USER (of api_users) a client certificate from the
+    /// master's CA: writes USER.crt and USER.key (0600). The master must run.
+    #[arg(long = "gen-api-cert", value_name = "USER")]
+    gen_api_cert: Option<String>,
+    /// With --gen-api-cert: days the certificate lasts (default 365).
+    #[arg(long = "days", requires = "gen_api_cert")]
+    days: Option<u32>,
+    /// With --gen-api-cert: the directory to write to (default: the current one).
+    #[arg(long = "out-dir", value_name = "DIR", requires = "gen_api_cert")]
+    out_dir: Option<PathBuf>,
+    /// List the API client certificates issued (serial, user, validity, revoked).
+    #[arg(long = "list-api-certs")]
+    list_api_certs: bool,
+    /// Revoke the API client certificate with this serial, or every one of this user.
+    #[arg(long = "revoke-api-cert", value_name = "SERIAL|USER")]
+    revoke_api_cert: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -109,6 +125,17 @@ async fn run(args: Args) -> anyhow::Result<u8> {
         return import_ca(&config, file, args.force);
     }
     let socket = config.cli_socket();
+    if let Some(user) = &args.gen_api_cert {
+        let dir = args.out_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+        return brine_cli::api_certs::generate(&socket, user, args.days, &dir).await;
+    }
+    if args.list_api_certs {
+        let json = matches!(args.out, Some(OutputFormat::Json));
+        return brine_cli::api_certs::list(&socket, json).await;
+    }
+    if let Some(what) = &args.revoke_api_cert {
+        return brine_cli::api_certs::revoke(&socket, what).await;
+    }
     let inc_rej = args.include_rejected || args.include_all;
     let inc_acc = args.include_accepted || args.include_all;
     let (cmd, verb, from): (KeyCommand, &str, Vec<KeyState>) = if let Some(g) = &args.accept {
