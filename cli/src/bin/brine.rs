@@ -109,6 +109,13 @@ struct Args {
     /// master's `ca.crt`); unset: the system's trusted roots.
     #[arg(long = "api-ca", env = "BRINE_API_CA")]
     api_ca: Option<PathBuf>,
+    /// An API user's client certificate (`brine-key --gen-api-cert`), with
+    /// --api and --key: authenticates instead of --token.
+    #[arg(long = "cert", env = "BRINE_API_CERT", requires = "key")]
+    cert: Option<PathBuf>,
+    /// The private key of --cert.
+    #[arg(long = "key", env = "BRINE_API_KEY", requires = "cert")]
+    key: Option<PathBuf>,
     /// The target expression.
     target: String,
     /// `module.function`.
@@ -559,9 +566,16 @@ async fn run_remote(
     if args.batch.is_some() {
         bail!("--batch is not available with --api yet; run the batch on the master");
     }
-    let token = args.token.clone().ok_or_else(|| {
-        anyhow::anyhow!("--api needs --token (or BRINE_API_TOKEN): POST /login gives one")
-    })?;
+    let read =
+        |p: &PathBuf| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+    let client_cert = match (&args.cert, &args.key) {
+        (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
+        _ => None,
+    };
+    let token = args.token.clone();
+    if token.is_none() && client_cert.is_none() {
+        bail!("--api needs --token (or BRINE_API_TOKEN; POST /login gives one) or --cert and --key (brine-key --gen-api-cert)");
+    }
     let body = serde_json::json!({
         "tgt": args.target,
         "tgt_type": args.tgt_type().as_str(),
@@ -585,14 +599,25 @@ async fn run_remote(
                 .to_owned();
             tls = tls.root_certs(RootCerts::Specific(std::sync::Arc::new(vec![cert])));
         }
+        if let Some((cert, key)) = &client_cert {
+            let cert = Certificate::from_pem(cert)
+                .map_err(|e| anyhow::anyhow!("--cert: {e}"))?
+                .to_owned();
+            let key = ureq::tls::PrivateKey::from_pem(key)
+                .map_err(|e| anyhow::anyhow!("--key: {e}"))?
+                .to_owned();
+            tls = tls.client_cert(Some(ureq::tls::ClientCert::new_with_certs(&[cert], key)));
+        }
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .tls_config(tls.build())
             .build()
             .into();
-        let mut resp = agent
-            .post(&endpoint)
-            .header("Authorization", format!("Bearer {token}"))
+        let mut request = agent.post(&endpoint);
+        if let Some(token) = &token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        let mut resp = request
             .header("Content-Type", "application/json")
             .send(body.to_string())
             .with_context(|| format!("cannot reach the API at {endpoint}"))?;
