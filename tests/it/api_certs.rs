@@ -1,0 +1,226 @@
+//! API client certificates against a real master: issued by `brine-key
+//! --gen-api-cert`, they authenticate without a token, with the user's ACL
+//! and areas; a minion's own certificate (same CA) is refused, a revoked
+//! one is refused, one from another CA is refused; `brine --api --cert
+//! --key` runs a job; `/metrics` and `/sd` on the API server need
+//! authentication (and `/sd` the inventory area).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use brine_tests::{bin, free_port, Cluster};
+use serde_json::{json, Value};
+
+/// An HTTPS client trusting `ca_pem`, presenting `cert`+`key` (PEM) if given.
+fn agent(ca_pem: &[u8], client: Option<(&[u8], &[u8])>) -> ureq::Agent {
+    use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
+    let ca = Certificate::from_pem(ca_pem).unwrap().to_owned();
+    let mut tls =
+        TlsConfig::builder().root_certs(RootCerts::Specific(std::sync::Arc::new(vec![ca])));
+    if let Some((cert, key)) = client {
+        let cert = Certificate::from_pem(cert).unwrap().to_owned();
+        let key = PrivateKey::from_pem(key).unwrap().to_owned();
+        tls = tls.client_cert(Some(ClientCert::new_with_certs(&[cert], key)));
+    }
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .tls_config(tls.build())
+        .build()
+        .into()
+}
+
+/// GET: the status and body, or Err when no HTTP answer came (a refused
+/// handshake).
+fn get(agent: &ureq::Agent, url: &str) -> Result<(u16, String), String> {
+    let mut resp = agent.get(url).call().map_err(|e| e.to_string())?;
+    Ok((
+        resp.status().as_u16(),
+        resp.body_mut().read_to_string().unwrap(),
+    ))
+}
+
+fn post(agent: &ureq::Agent, url: &str, body: Value) -> (u16, Value) {
+    let mut resp = agent
+        .post(url)
+        .header("Content-Type", "application/json")
+        .send(body.to_string())
+        .unwrap();
+    let text = resp.body_mut().read_to_string().unwrap();
+    (
+        resp.status().as_u16(),
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn read(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn api_client_certificates_authenticate_users_and_never_minions() {
+    let port = free_port();
+    let config = format!(
+        "api_port: {port}\napi_interface: 127.0.0.1\n\
+         api_users:\n  alice:\n    areas: [inventory, jobs]\n\
+         \x20 carol:\n    areas: [jobs]\n\
+         external_auth:\n  brine:\n    alice:\n      - '*':\n        - test.*\n"
+    );
+    let c = Cluster::builder()
+        .master_config(&config)
+        .minion("web1", "role: web")
+        .minion("db1", "role: db")
+        .start();
+    c.accept_all();
+    c.wait_answering(&["web1", "db1"]);
+    let ca_path = c.master_root().join("etc/brine/pki/master/ca.crt");
+    let ca = read(&ca_path);
+    let base = format!("https://127.0.0.1:{port}");
+    let out_dir = tempfile::tempdir().unwrap();
+    let dir = out_dir.path().to_str().unwrap();
+
+    // Only users of api_users get one.
+    let out = c.key(&["--gen-api-cert", "mallory", "--out-dir", dir]);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("not an API user"), "{out:?}");
+    assert!(!out_dir.path().join("mallory.key").exists());
+
+    for user in ["alice", "carol"] {
+        let out = c.key(&["--gen-api-cert", user, "--days", "30", "--out-dir", dir]);
+        assert_eq!(out.code, 0, "{out:?}");
+        let mode = std::fs::metadata(out_dir.path().join(format!("{user}.key")))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let pem = |name: &str| read(&out_dir.path().join(name));
+    let (alice_crt, alice_key) = (pem("alice.crt"), pem("alice.key"));
+    let alice = agent(&ca, Some((&alice_crt, &alice_key)));
+    let carol = agent(&ca, Some((&pem("carol.crt"), &pem("carol.key"))));
+    let anonymous = agent(&ca, None);
+
+    // No token, no certificate: 401 everywhere, monitoring included.
+    for path in ["/minions", "/metrics", "/sd"] {
+        let (code, _) = get(&anonymous, &format!("{base}{path}")).unwrap();
+        assert_eq!(code, 401, "{path}");
+    }
+
+    // Alice's certificate: her areas and her ACL.
+    let (code, body) = get(&alice, &format!("{base}/minions")).unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("web1") && body.contains("db1"), "{body}");
+    let (code, v) = post(
+        &alice,
+        &format!("{base}/jobs"),
+        json!({"tgt": "web1", "fun": "test.ping"}),
+    );
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["returns"], json!({"web1": true}), "{v}");
+    let (code, v) = post(
+        &alice,
+        &format!("{base}/jobs"),
+        json!({"tgt": "web1", "fun": "cmd.run", "arg": ["id"]}),
+    );
+    assert_eq!(code, 403, "{v}");
+    // Monitoring on the API server: metrics for any user, /sd with the
+    // inventory area only.
+    let (code, metrics) = get(&alice, &format!("{base}/metrics")).unwrap();
+    assert_eq!(code, 200);
+    assert!(metrics.contains("brine_"), "{metrics}");
+    let (code, sd) = get(&alice, &format!("{base}/sd?port=9100")).unwrap();
+    assert_eq!(code, 200, "{sd}");
+    let groups: Value = serde_json::from_str(&sd).unwrap();
+    assert_eq!(groups.as_array().unwrap().len(), 2, "{groups}");
+    assert_eq!(get(&carol, &format!("{base}/metrics")).unwrap().0, 200);
+    assert_eq!(get(&carol, &format!("{base}/sd")).unwrap().0, 403);
+    assert_eq!(get(&carol, &format!("{base}/minions")).unwrap().0, 403);
+
+    // A minion's own certificate and key: from the same CA, never a user.
+    let mpki = c.minion_root("web1").join("etc/brine/pki/minion");
+    let minion = agent(
+        &ca,
+        Some((
+            &read(&mpki.join("minion.crt")),
+            &read(&mpki.join("minion.key")),
+        )),
+    );
+    let (code, body) = get(&minion, &format!("{base}/minions")).unwrap();
+    assert_eq!(code, 401, "{body}");
+    assert!(body.contains("does not name an API user"), "{body}");
+
+    // A certificate for alice from another CA: no answer, or 401.
+    let other = tempfile::tempdir().unwrap();
+    let other_ca = brine_pki::MasterPki::load_or_create(&other.path().join("pki"), "x").unwrap();
+    let (key, csr) = brine_pki::api_user::api_user_request("alice").unwrap();
+    let forged = other_ca.sign_api_user_csr(&csr, "alice", 30).unwrap();
+    let forger = agent(&ca, Some((forged.pem.as_bytes(), key.as_bytes())));
+    match get(&forger, &format!("{base}/minions")) {
+        Err(_) => {}
+        Ok((code, body)) => assert_eq!(code, 401, "{body}"),
+    }
+
+    // The CLI through the API with the certificate, no token.
+    let remote = |args: &[&str]| {
+        Command::new(bin("brine"))
+            .args(["--api", &base, "--api-ca"])
+            .arg(&ca_path)
+            .arg("--cert")
+            .arg(out_dir.path().join("alice.crt"))
+            .arg("--key")
+            .arg(out_dir.path().join("alice.key"))
+            .args(["-c", "/nonexistent", "--out", "json", "--static"])
+            .args(args)
+            .env_remove("BRINE_API_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let out = remote(&["*", "test.ping"]);
+    assert!(out.status.success(), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v, json!({"web1": true, "db1": true}));
+
+    // The job is audited as alice, by certificate.
+    let out = c.run(&["audit.list", "user=alice", "--out", "json"]);
+    assert!(out.stdout.contains("via=certificate"), "{out:?}");
+
+    // Listing and revoking: a revoked certificate gets 401 at once.
+    let out = c.key(&["--list-api-certs", "--out", "json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let listed: Value = serde_json::from_str(&out.stdout).unwrap();
+    let rows = listed.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{listed}");
+    assert!(rows.iter().all(|r| r["revoked"] == json!(false)));
+    let out = c.key(&["--revoke-api-cert", "alice"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let (code, _) = get(&alice, &format!("{base}/minions")).unwrap();
+    assert_eq!(code, 401);
+    let out = c.key(&["--list-api-certs", "--out", "json"]);
+    let listed: Value = serde_json::from_str(&out.stdout).unwrap();
+    let alice_row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["user"] == "alice")
+        .unwrap()
+        .clone();
+    assert_eq!(alice_row["revoked"], json!(true), "{listed}");
+    // Carol's is untouched; revoking by serial works too.
+    assert_eq!(get(&carol, &format!("{base}/metrics")).unwrap().0, 200);
+    let carol_serial = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["user"] == "carol")
+        .unwrap()["serial"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = c.key(&["--revoke-api-cert", &carol_serial.to_uppercase()]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(get(&carol, &format!("{base}/metrics")).unwrap().0, 401);
+    let out = c.key(&["--revoke-api-cert", "nosuch"]);
+    assert_ne!(out.code, 0, "{out:?}");
+}
