@@ -224,3 +224,121 @@ fn api_client_certificates_authenticate_users_and_never_minions() {
     let out = c.key(&["--revoke-api-cert", "nosuch"]);
     assert_ne!(out.code, 0, "{out:?}");
 }
+
+/// What Prometheus shows of one target: job, discovered labels, health.
+fn prom_targets(
+    p: &brine_tests::prometheus::Prometheus,
+) -> Vec<(String, serde_json::Map<String, Value>, String)> {
+    p.active_targets()
+        .iter()
+        .map(|t| {
+            (
+                t["labels"]["job"].as_str().unwrap_or_default().to_string(),
+                t["discoveredLabels"]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+                t["health"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The real Prometheus scrapes the API server's `/metrics` and discovers
+/// through its `/sd`, over HTTPS with an API user's client certificate.
+#[test]
+fn prometheus_scrapes_and_discovers_through_the_api_with_a_client_certificate() {
+    let Some(bin) = brine_tests::prometheus::binary_or_skip(
+        "prometheus_scrapes_and_discovers_through_the_api_with_a_client_certificate",
+    ) else {
+        return;
+    };
+    let port = free_port();
+    let c = Cluster::builder()
+        .master_config(&format!(
+            "api_port: {port}\napi_interface: 127.0.0.1\n\
+             api_users:\n  prometheus:\n    areas: [inventory]\n"
+        ))
+        .minion(
+            "web1",
+            "roles: [web]\nappcode: shop\nscrape_host: 127.0.0.1",
+        )
+        .minion("db1", "roles: [db]\nscrape_host: 127.0.0.1")
+        .start();
+    c.accept_all();
+    let certs = c.dir.path().join("prom-certs");
+    let out = c.key(&[
+        "--gen-api-cert",
+        "prometheus",
+        "--out-dir",
+        certs.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let ca = c.master_root().join("etc/brine/pki/master/ca.crt");
+    let tls = format!(
+        "{{ca_file: '{}', cert_file: '{}', key_file: '{}'}}",
+        ca.display(),
+        certs.join("prometheus.crt").display(),
+        certs.join("prometheus.key").display()
+    );
+    // The minions' `scrape_host` and the port point the discovered targets
+    // at the API server itself: scraped without leaving 127.0.0.1.
+    let config = format!(
+        r#"global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: brine_api
+    scheme: https
+    tls_config: {tls}
+    static_configs:
+      - targets: ['127.0.0.1:{port}']
+  - job_name: inventory
+    scheme: https
+    tls_config: {tls}
+    http_sd_configs:
+      - url: 'https://127.0.0.1:{port}/sd?tgt=G%40roles%3Aweb&tgt_type=compound&address=scrape_host&port={port}'
+        refresh_interval: 1s
+        tls_config: {tls}
+    relabel_configs:
+      - source_labels: [__meta_brine_appcode]
+        target_label: appcode
+"#
+    );
+    let mut p =
+        brine_tests::prometheus::Prometheus::start(&bin, &c.dir.path().join("prometheus"), &config);
+    let targets = p.wait_until(
+        "the API scraped and web1 discovered through it, up",
+        prom_targets,
+        |ts| {
+            ts.iter().any(|(job, _, h)| job == "brine_api" && h == "up")
+                && ts
+                    .iter()
+                    .filter(|(job, _, h)| job == "inventory" && h == "up")
+                    .count()
+                    == 1
+        },
+    );
+    let (_, disc, _) = targets
+        .iter()
+        .find(|(job, _, _)| job == "inventory")
+        .unwrap();
+    assert_eq!(disc["__meta_brine_id"], "web1");
+    assert_eq!(disc["__meta_brine_roles"], ",web,");
+    assert_eq!(disc["__meta_brine_appcode"], "shop");
+    assert_eq!(disc["__address__"], format!("127.0.0.1:{port}"));
+    let accepted = p.wait_until(
+        "accepted keys from the API's /metrics in Prometheus",
+        |p| p.query("brine_keys{job=\"brine_api\",state=\"accepted\"}"),
+        |r| r.len() == 1,
+    );
+    assert_eq!(accepted[0]["value"][1], "2");
+    let appcode = p.wait_until(
+        "the relabeled appcode on the discovered target's series",
+        |p| p.query("up{job=\"inventory\"}"),
+        |r| r.len() == 1,
+    );
+    assert_eq!(appcode[0]["metric"]["appcode"], "shop");
+    assert_eq!(appcode[0]["value"][1], "1");
+}
