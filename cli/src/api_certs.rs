@@ -93,16 +93,6 @@ fn utc(ms: i64) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn utc_dates() {
-        assert_eq!(super::utc(0), "1970-01-01 00:00:00");
-        assert_eq!(super::utc(951_782_400_000), "2000-02-29 00:00:00");
-        assert_eq!(super::utc(1_796_400_061_000), "2026-12-04 16:01:01");
-    }
-}
-
 /// Lists every certificate issued (JSON with `json`).
 pub async fn list(socket: &PathBuf, json: bool) -> anyhow::Result<u8> {
     let certs = call(socket, "api_cert.list", Map::new()).await?;
@@ -157,4 +147,14 @@ pub async fn revoke(socket: &PathBuf, what: &str) -> anyhow::Result<u8> {
         );
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_dates() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00:00");
+        assert_eq!(super::utc(951_782_400_000), "2000-02-29 00:00:00");
+        assert_eq!(super::utc(1_796_400_061_000), "2026-12-04 16:01:01");
+    }
 }
