@@ -102,6 +102,17 @@ fn api_client_certificates_authenticate_users_and_never_minions() {
     let carol = agent(&ca, Some((&pem("carol.crt"), &pem("carol.key"))));
     let anonymous = agent(&ca, None);
 
+    // The description lists the monitoring routes and the certificate scheme.
+    let (code, doc) = get(&anonymous, &format!("{base}/openapi.json")).unwrap();
+    assert_eq!(code, 200);
+    let doc: Value = serde_json::from_str(&doc).unwrap();
+    assert!(doc["paths"]["/metrics"]["get"].is_object(), "{doc}");
+    assert!(doc["paths"]["/sd"]["get"].is_object(), "{doc}");
+    assert!(
+        doc["components"]["securitySchemes"]["client_certificate"].is_object(),
+        "{doc}"
+    );
+
     // No token, no certificate: 401 everywhere, monitoring included.
     for path in ["/minions", "/metrics", "/sd"] {
         let (code, _) = get(&anonymous, &format!("{base}{path}")).unwrap();
@@ -341,4 +352,46 @@ scrape_configs:
     );
     assert_eq!(appcode[0]["metric"]["appcode"], "shop");
     assert_eq!(appcode[0]["value"][1], "1");
+}
+
+/// With a PostgreSQL store (migration 0150): issued, checked, listed and
+/// revoked the same way.
+#[test]
+fn api_client_certificates_on_a_postgres_store() {
+    let Some(pg) = brine_tests::pg::PgServer::start() else {
+        return;
+    };
+    let port = free_port();
+    let c = Cluster::builder()
+        .master_config(&format!(
+            "store: {}\napi_port: {port}\napi_interface: 127.0.0.1\n\
+             api_users:\n  alice:\n    areas: [inventory]\n",
+            pg.url()
+        ))
+        .minion("web1", "roles: [web]")
+        .start();
+    c.accept_all();
+    let out_dir = tempfile::tempdir().unwrap();
+    let dir = out_dir.path().to_str().unwrap();
+    let out = c.key(&["--gen-api-cert", "alice", "--out-dir", dir]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let ca = read(&c.master_root().join("etc/brine/pki/master/ca.crt"));
+    let alice = agent(
+        &ca,
+        Some((
+            &read(&out_dir.path().join("alice.crt")),
+            &read(&out_dir.path().join("alice.key")),
+        )),
+    );
+    let base = format!("https://127.0.0.1:{port}");
+    let (code, body) = get(&alice, &format!("{base}/sd")).unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("web1"), "{body}");
+    let out = c.key(&["--list-api-certs", "--out", "json"]);
+    let listed: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(listed[0]["user"], "alice", "{listed}");
+    assert_eq!(listed[0]["revoked"], json!(false), "{listed}");
+    let out = c.key(&["--revoke-api-cert", listed[0]["serial"].as_str().unwrap()]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(get(&alice, &format!("{base}/sd")).unwrap().0, 401);
 }
