@@ -149,6 +149,17 @@ fn api_client_certificates_authenticate_users_and_never_minions() {
     assert_eq!(get(&carol, &format!("{base}/sd")).unwrap().0, 403);
     assert_eq!(get(&carol, &format!("{base}/minions")).unwrap().0, 403);
 
+    // A token, when one is sent, decides: a bad one is 401 even with
+    // alice's certificate.
+    let mut resp = alice
+        .get(format!("{base}/minions"))
+        .header("Authorization", format!("Bearer {}", "0".repeat(64)))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let body = resp.body_mut().read_to_string().unwrap();
+    assert!(body.contains("token"), "{body}");
+
     // A minion's own certificate and key: from the same CA, never a user.
     let mpki = c.minion_root("web1").join("etc/brine/pki/minion");
     let minion = agent(
