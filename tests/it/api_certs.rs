@@ -184,6 +184,20 @@ fn api_client_certificates_authenticate_users_and_never_minions() {
         Ok((code, body)) => assert_eq!(code, 401, "{body}"),
     }
 
+    // Signed by the right CA but never recorded (not issued through
+    // brine-key): an unknown serial, 401.
+    let master_pki = brine_pki::MasterPki::load_or_create(
+        &c.master_root().join("etc/brine/pki/master"),
+        "master0",
+    )
+    .unwrap();
+    let (key, csr) = brine_pki::api_user::api_user_request("alice").unwrap();
+    let unrecorded = master_pki.sign_api_user_csr(&csr, "alice", 30).unwrap();
+    let stray = agent(&ca, Some((unrecorded.pem.as_bytes(), key.as_bytes())));
+    let (code, body) = get(&stray, &format!("{base}/minions")).unwrap();
+    assert_eq!(code, 401, "{body}");
+    assert!(body.contains("unknown, expired or revoked"), "{body}");
+
     // The CLI through the API with the certificate, no token.
     let remote = |args: &[&str]| {
         Command::new(bin("brine"))
