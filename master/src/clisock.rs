@@ -309,10 +309,27 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
             }
         }
         CliRequest::Runner { fun, arg, kwarg } => {
-            let action = Action::Runner {
-                fun: &fun,
-                arg: &arg,
-                kwarg: &kwarg,
+            // Issuing API certificates is key management: it needs the
+            // `@wheel` permission brine-key's other actions need, not the
+            // `@runner` one that lets a user read the job cache.
+            // A wheel action has no kwargs of its own: they travel as its
+            // last argument, so the audit log keeps the user named.
+            let wheel_arg: Vec<serde_json::Value> = arg
+                .iter()
+                .cloned()
+                .chain(std::iter::once(serde_json::Value::Object(kwarg.clone())))
+                .collect();
+            let action = if fun.starts_with("api_cert.") {
+                Action::Wheel {
+                    fun: &fun,
+                    arg: &wheel_arg,
+                }
+            } else {
+                Action::Runner {
+                    fun: &fun,
+                    arg: &arg,
+                    kwarg: &kwarg,
+                }
             };
             match authorize(&master, &caller, &action).await {
                 Err(reply) => *reply,

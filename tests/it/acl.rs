@@ -66,7 +66,7 @@ fn publisher_acl_lets_a_local_user_run_what_it_allows_and_no_more() {
         .minion("db1", "")
         .master_config(
             "publisher_acl:\n  nobody:\n    - test.ping\n    - 'web*':\n      - grains.item\n    \
-             - {'@jobs': [list_jobs]}\npublisher_acl_blacklist:\n  modules: [test.echo]\n",
+             - {'@runner': [jobs.list_jobs, 'api_cert.*']}\npublisher_acl_blacklist:\n  modules: [test.echo]\n",
         )
         .start();
     c.accept_all();
@@ -111,6 +111,11 @@ fn publisher_acl_lets_a_local_user_run_what_it_allows_and_no_more() {
             .contains("user 'nobody' may not run the runner 'manage.status'"),
         "{out:?}"
     );
+    // Issuing API certificates is key management: `@runner` does not
+    // reach it even where it names the function.
+    let out = as_nobody(&c, "brine-key", &["--list-api-certs"]);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("api_cert.list"), "{out:?}");
     let out = as_nobody(&c, "brine-key", &["-L"]);
     assert_ne!(out.code, 0, "{out:?}");
     assert!(out.stderr.contains("key.list_all"), "{out:?}");
