@@ -6,6 +6,7 @@
 //! description at `/openapi.json` is generated from the handlers.
 
 pub mod auth;
+pub mod console;
 pub mod events;
 pub mod jobs;
 pub mod keys;
@@ -147,6 +148,9 @@ pub fn router(state: ApiState) -> axum::Router {
         .route("/events", get(events::stream))
         .route("/audit", get(minions::audit))
         .route("/openapi.json", get(openapi::document))
+        .route("/", get(console::root))
+        .route("/console/", get(console::index))
+        .route("/console/{file}", get(console::file))
         .with_state(state)
 }
 
