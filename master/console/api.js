@@ -47,7 +47,9 @@ async function check(resp) {
   } catch {
     // not JSON: keep the status line
   }
-  if (resp.status === 401) onUnauthorized(message);
+  // A 401 with a session means the token expired or was revoked; a 401
+  // without one is the login form's own failure, which it shows itself.
+  if (resp.status === 401 && session()) onUnauthorized(message);
   throw new ApiError(resp.status, message);
 }
 

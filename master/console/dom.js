@@ -4,11 +4,13 @@
 
 // h('tag.class#id', {attrs, on: {event: fn}}, ...children)
 export function h(spec, attrs, ...children) {
-  const [tagAndClass, id] = spec.split('#');
-  const [tag, ...classes] = tagAndClass.split('.');
+  // 'p#id.a.b' or 'p.a#id': the tag, then `.class` and `#id` parts.
+  const [tag, ...parts] = spec.split(/(?=[.#])/);
   const el = document.createElement(tag || 'div');
-  if (id) el.id = id;
-  if (classes.length) el.className = classes.join(' ');
+  for (const p of parts) {
+    if (p[0] === '#') el.id = p.slice(1);
+    else el.classList.add(p.slice(1));
+  }
   if (attrs && (typeof attrs !== 'object' || attrs instanceof Node || Array.isArray(attrs))) {
     children.unshift(attrs);
     attrs = null;
