@@ -69,7 +69,7 @@ fn the_console_logs_in_filters_runs_jobs_and_shows_grain_diffs() {
          external_auth:\n  brine:\n    admin: ['.*']\n",
         a = hash("admin-pw"),
     );
-    let c = Cluster::builder()
+    let mut c = Cluster::builder()
         .master_config(&config)
         .minion("web1", "role: web\nappcode: shop\nowner: team-web")
         .minion("db1", "role: db\nappcode: ledger\nowner: team-data")
@@ -115,6 +115,28 @@ fn the_console_logs_in_filters_runs_jobs_and_shows_grain_diffs() {
         rows(&b, "#minions tbody tr").len() == 2
     });
     shots.take(&b, "minions");
+
+    // Live presence: db1 going away and coming back shows in its row
+    // without a reload (brine/presence/change events).
+    let connected = |id: &str| b.text(&format!("#minions tr[data-id={id}] td.connected"));
+    b.script(
+        "document.querySelector('#minions tbody tr').dataset.kept = '1';",
+        json!([]),
+    );
+    c.stop_minion("db1");
+    b.wait_until("db1 shown disconnected", || connected("db1") == "no");
+    c.start_minion("db1");
+    c.wait_answering(&["db1"]);
+    b.wait_until("db1 shown connected again", || connected("db1") == "yes");
+    assert_eq!(connected("web1"), "yes");
+    // The same row nodes: the page was not reloaded.
+    assert_eq!(
+        b.script(
+            "return document.querySelector('#minions tbody tr').dataset.kept;",
+            json!([])
+        ),
+        json!("1")
+    );
 
     // The launcher: test.ping on both, each return shown as it arrives.
     b.goto(&format!("{base}/console/#/run"));
