@@ -66,8 +66,10 @@ fn the_console_logs_in_filters_runs_jobs_and_shows_grain_diffs() {
     let config = format!(
         "api_port: {port}\napi_interface: 127.0.0.1\n\
          api_users:\n  admin:\n    password_hash: '{a}'\n    admin: true\n\
+         \x20 viewer:\n    password_hash: '{v}'\n    areas: [inventory, jobs, events]\n\
          external_auth:\n  brine:\n    admin: ['.*']\n",
         a = hash("admin-pw"),
+        v = hash("viewer-pw"),
     );
     let mut c = Cluster::builder()
         .master_config(&config)
@@ -212,6 +214,36 @@ fn the_console_logs_in_filters_runs_jobs_and_shows_grain_diffs() {
     b.cmd("POST", "/alert/accept", Some(json!({})))
         .unwrap_or_else(|e| panic!("confirm: {e}"));
     b.wait_until("db1 rejected", || b.text("main").contains("rejected (1)"));
+
+    // A token the API no longer accepts leads back to the login page
+    // with the API's message.
+    b.script(
+        "const s = JSON.parse(sessionStorage.getItem('brine.session'));\
+         s.token = '0'.repeat(64); sessionStorage.setItem('brine.session', JSON.stringify(s));\
+         location.hash = '#/jobs';",
+        json!([]),
+    );
+    b.wait_until("the login page after a 401", || {
+        b.text("#login-error").contains("token is unknown")
+    });
+
+    // A user without admin: no Keys in the nav, the keys page explains
+    // the 403, and a job the ACL refuses shows the API's error.
+    b.type_into("#login-user", "viewer");
+    b.type_into("#login-password", "viewer-pw");
+    b.click("#login-submit");
+    b.wait_until("viewer logged in", || b.text("#user") == "viewer");
+    assert!(!b.text("#nav").contains("Keys"), "{}", b.text("#nav"));
+    b.goto(&format!("{base}/console/#/keys"));
+    b.wait_until("the keys refusal", || {
+        b.text("main").contains("admins only")
+    });
+    b.goto(&format!("{base}/console/#/run"));
+    b.type_into("#run-tgt", "web1");
+    b.click("#run-submit");
+    b.wait_until("the ACL's refusal", || {
+        b.text("#error").contains("authorization error")
+    });
 
     // Logging out forgets the token: the console is back at its login.
     b.click("#logout");
