@@ -156,6 +156,13 @@ fn the_console_logs_in_filters_runs_jobs_and_shows_grain_diffs() {
     });
     assert!(b.text("#job-returns").contains("true"));
     shots.take(&b, "job");
+    // The summary links to the job's page: both returns, none missing.
+    b.click("#run-summary a");
+    b.wait_until("the job's page", || {
+        b.text("main").contains("Missing (0)") && rows(&b, "#job-returns tr").len() == 2
+    });
+    b.goto(&format!("{base}/console/#/jobs"));
+    b.wait_until("the jobs list", || b.text("table.jobs").contains("2/2"));
 
     // A grain changed twice: the minion's page shows each version's old
     // and new value (a grain set in the minion's config would win over
