@@ -184,7 +184,19 @@ fn the_console_logs_in_filters_runs_jobs_and_shows_grain_diffs() {
             b.script(newest_color, json!([])) == json!([format!("− {old}"), format!("+ {new}")])
         });
     }
-    assert!(b.text("body").contains("Recent jobs"));
+    // Recent jobs are web1's (GET /jobs?minion=): the setval is there,
+    // none of the pings the harness sent to db1 alone.
+    let targets = b.script(
+        "const t = [...document.querySelectorAll('main table')].pop();\
+         return [...t.querySelectorAll('tbody tr')].map(r => r.children[1].textContent + ' ' + r.children[2].textContent);",
+        json!([]),
+    );
+    let targets: Vec<String> = serde_json::from_value(targets).unwrap();
+    assert!(
+        targets.contains(&"grains.setval web1".to_string()),
+        "{targets:?}"
+    );
+    assert!(!targets.iter().any(|t| t.ends_with(" db1")), "{targets:?}");
     assert!(b.text("dl.facts").contains("team-web"));
     shots.take(&b, "minion");
 
