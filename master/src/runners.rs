@@ -325,6 +325,7 @@ fn list_jobs(
             .map(|v| parse_time("end_time", v))
             .transpose()?,
         user: text("user"),
+        minion: text("search_minion"),
         active_at_ms: active_at,
     };
     let jobs = block(master.store.list_jobs(&filter, limit)).map_err(|e| e.to_string())?;

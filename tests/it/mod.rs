@@ -12,6 +12,7 @@ mod call;
 mod cluster;
 mod cluster_ca;
 mod cmdb;
+mod console;
 mod events;
 mod ext_pillar;
 mod failover;

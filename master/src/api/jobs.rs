@@ -197,6 +197,8 @@ pub struct JobsQuery {
     /// Glob on the target as typed.
     pub target: Option<String>,
     pub user: Option<String>,
+    /// Only jobs whose target selected this minion id.
+    pub minion: Option<String>,
     /// Since when (`2h`, unix seconds, a date).
     pub since: Option<String>,
     /// Most jobs, newest first.
@@ -222,6 +224,7 @@ pub async fn list(
     put("search_function", q.function);
     put("search_target", q.target);
     put("user", q.user);
+    put("search_minion", q.minion);
     if let Some(since) = q.since {
         let ms = crate::cmdb::when::parse_when(&since, crate::store::now_ms())
             .map_err(ApiError::bad_request)?;

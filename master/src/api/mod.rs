@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod certs;
+pub mod console;
 pub mod events;
 pub mod jobs;
 pub mod keys;
@@ -150,6 +151,9 @@ pub fn router(state: ApiState) -> axum::Router {
         .route("/events", get(events::stream))
         .route("/audit", get(minions::audit))
         .route("/openapi.json", get(openapi::document))
+        .route("/", get(console::root))
+        .route("/console/", get(console::index))
+        .route("/console/{file}", get(console::file))
         .with_state(state.clone())
         .merge(monitoring::routes(state))
 }

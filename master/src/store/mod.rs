@@ -123,6 +123,8 @@ pub struct JobFilter {
     pub start_ms: Option<i64>,
     pub end_ms: Option<i64>,
     pub user: Option<String>,
+    /// Only jobs that expected this minion (the console's minion page).
+    pub minion: Option<String>,
     /// Only jobs still within their timeout and not returned by every
     /// expected minion (`jobs.active`).
     pub active_at_ms: Option<i64>,
@@ -1055,6 +1057,13 @@ pub(crate) fn passes(filter: &JobFilter, rec: &JobRecord, returned: usize) -> bo
         if u != &j.user {
             return false;
         }
+    }
+    if filter
+        .minion
+        .as_ref()
+        .is_some_and(|m| !rec.expected.contains(m))
+    {
+        return false;
     }
     if filter.start_ms.is_some_and(|s| j.issued_ms < s) {
         return false;

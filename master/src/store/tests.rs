@@ -233,6 +233,15 @@ async fn job_listings_filter_by_function_target_user_time_and_activity() {
         ids(store.list_jobs(&f, 10).await.unwrap()),
         ["20261204010101000002"]
     );
+    let by_minion = |m: &str| JobFilter {
+        minion: Some(m.into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(store.list_jobs(&by_minion("web2"), 10).await.unwrap()).len(),
+        3
+    );
+    assert!(ids(store.list_jobs(&by_minion("db1"), 10).await.unwrap()).is_empty());
     // active: within its timeout (5 s here) and not every minion returned
     let jid3: JobId = "20261204010101000003".parse().unwrap();
     let active = JobFilter {
