@@ -14,6 +14,7 @@ pub mod keys;
 pub mod minions;
 pub mod monitoring;
 pub mod openapi;
+pub mod serve;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -84,15 +85,6 @@ impl IntoResponse for ApiError {
 /// certificate it presented (verified against the CA by the TLS layer).
 #[derive(Clone, Debug)]
 pub struct Peer(pub SocketAddr, pub Option<certs::ClientCert>);
-
-impl
-    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
-    for Peer
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Peer {
-        Peer(*stream.remote_addr(), None)
-    }
-}
 
 /// Runs a runner (blocking: it may read the store) as the API's answer.
 pub async fn runner(
@@ -165,15 +157,12 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) {
-    let app = router(state).into_make_service_with_connect_info::<Peer>();
-    let result = match tls {
+    let app = router(state);
+    match tls {
         Some(config) => match tls::TlsListener::new(listener, config) {
-            Ok(l) => axum::serve(l, app).await,
-            Err(e) => Err(e),
+            Ok(l) => serve::serve(l, app).await,
+            Err(error) => tracing::error!(%error, "the HTTP API could not start"),
         },
-        None => axum::serve(listener, app).await,
-    };
-    if let Err(error) = result {
-        tracing::error!(%error, "the HTTP API stopped");
+        None => serve::serve(listener, app).await,
     }
 }

@@ -82,20 +82,3 @@ impl axum::serve::Listener for TlsListener {
         Ok(self.local)
     }
 }
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>>
-    for super::Peer
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> super::Peer {
-        // The TLS verifier checked the chain to the CA; what it names is
-        // read here, once per connection.
-        let cert = stream
-            .io()
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|chain| chain.first())
-            .map(|der| super::certs::ClientCert::from_der(der));
-        super::Peer(*stream.remote_addr(), cert)
-    }
-}
