@@ -1,5 +1,6 @@
 mod acl;
 mod api;
+mod api_fuzz;
 mod attack_cancel;
 mod attack_floods;
 mod attack_gate;
