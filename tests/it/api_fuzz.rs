@@ -116,6 +116,10 @@ fn schemathesis_finds_nothing_wrong_with_the_api() {
         // headers and schemas, invalid data refused, valid data accepted,
         // requests without the token refused, methods not allowed.
         .args(["--checks", "all"])
+        // Except "schema-valid data is accepted": target expressions, time
+        // expressions (`2h`, dates) and globs are checked by the master, not
+        // by a JSON Schema; a valid string that is a bad regex is a 400.
+        .args(["--exclude-checks", "positive_data_acceptance"])
         // /logout revokes the token the whole run uses; /events is an
         // endless text/event-stream (tests/it/api.rs reads it).
         .args(["--exclude-path", "/logout", "--exclude-path", "/events"])

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use super::extract::JsonBody;
 use super::{ApiError, ApiState, Peer};
 use crate::auth::{Area, AuthError, Principal};
 
@@ -115,11 +116,12 @@ pub struct LoginReply {
 /// Logs in with a user of `api_users`; answers a token.
 #[utoipa::path(post, path = "/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginReply), (status = 400, body = super::ErrorBody),
-              (status = 401, body = super::ErrorBody), (status = 429, body = super::ErrorBody)))]
+              (status = 401, body = super::ErrorBody), (status = 415, description = "the body is not Content-Type: application/json", body = super::ErrorBody),
+              (status = 429, body = super::ErrorBody)))]
 pub async fn login(
     State(state): State<ApiState>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
-    Json(req): Json<LoginRequest>,
+    JsonBody(req): JsonBody<LoginRequest>,
 ) -> Result<Json<LoginReply>, ApiError> {
     if req.eauth.as_deref().is_some_and(|e| e != "brine") {
         return Err(ApiError::bad_request(

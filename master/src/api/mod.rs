@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod events;
+pub mod extract;
 pub mod jobs;
 pub mod keys;
 pub mod minions;
@@ -147,6 +148,9 @@ pub fn router(state: ApiState) -> axum::Router {
         .route("/events", get(events::stream))
         .route("/audit", get(minions::audit))
         .route("/openapi.json", get(openapi::document))
+        // Unknown paths and methods answer JSON like every endpoint.
+        .fallback(extract::not_found)
+        .method_not_allowed_fallback(extract::method_not_allowed)
         .with_state(state)
 }
 
