@@ -45,10 +45,10 @@ fn hash(password: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-fn login(port: u16, ca_pem: &[u8], user: &str, password: &str) -> String {
+fn agent(ca_pem: &[u8]) -> ureq::Agent {
     use ureq::tls::{Certificate, RootCerts, TlsConfig};
     let ca = Certificate::from_pem(ca_pem).unwrap().to_owned();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    ureq::Agent::config_builder()
         .proxy(None)
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(30)))
@@ -58,8 +58,11 @@ fn login(port: u16, ca_pem: &[u8], user: &str, password: &str) -> String {
                 .build(),
         )
         .build()
-        .into();
-    let mut resp = agent
+        .into()
+}
+
+fn login(port: u16, ca_pem: &[u8], user: &str, password: &str) -> String {
+    let mut resp = agent(ca_pem)
         .post(format!("https://127.0.0.1:{port}/login"))
         .header("Content-Type", "application/json")
         .send(json!({"username": user, "password": password}).to_string())
@@ -72,13 +75,6 @@ fn login(port: u16, ca_pem: &[u8], user: &str, password: &str) -> String {
 
 #[test]
 fn schemathesis_finds_nothing_wrong_with_the_api() {
-    let Some(tool) = schemathesis() else {
-        if required() {
-            panic!("BRINE_SCHEMATHESIS_REQUIRED is set but schemathesis was not found (BRINE_SCHEMATHESIS, PATH)");
-        }
-        eprintln!("skipped schemathesis_finds_nothing_wrong_with_the_api: schemathesis is not installed (pip install -r tests/data/schemathesis-requirements.txt, or set BRINE_SCHEMATHESIS)");
-        return;
-    };
     let port = free_port();
     // The fuzzing user is an admin (every area, the key operations) but
     // may publish only test.* functions: generated jobs must not run
@@ -99,6 +95,14 @@ fn schemathesis_finds_nothing_wrong_with_the_api() {
     let ca_path = c.master_root().join("etc/brine/pki/master/ca.crt");
     let ca = std::fs::read(&ca_path).unwrap();
     let token = login(port, &ca, "fuzz", "fuzz-pw");
+    refusals_are_json(port, &ca, &token);
+    let Some(tool) = schemathesis() else {
+        if required() {
+            panic!("BRINE_SCHEMATHESIS_REQUIRED is set but schemathesis was not found (BRINE_SCHEMATHESIS, PATH)");
+        }
+        eprintln!("skipped the schemathesis run: schemathesis is not installed (pip install -r tests/data/schemathesis-requirements.txt, or set BRINE_SCHEMATHESIS)");
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     let report = work.path().join("report");
     let out = Command::new(&tool)
@@ -124,7 +128,7 @@ fn schemathesis_finds_nothing_wrong_with_the_api() {
         // endless text/event-stream (tests/it/api.rs reads it).
         .args(["--exclude-path", "/logout", "--exclude-path", "/events"])
         .args(["--phases", "examples,coverage,fuzzing,stateful"])
-        .args(["--max-examples", "40", "--seed", "15"])
+        .args(["--max-examples", "150", "--seed", "15"])
         .args(["--workers", "2", "--request-timeout", "30"])
         .args(["--continue-on-failure"])
         .arg("--report-dir")
@@ -145,4 +149,96 @@ fn schemathesis_finds_nothing_wrong_with_the_api() {
             .join("\n"),
     );
     eprintln!("{stdout}");
+}
+
+/// What schemathesis found first, checked directly: axum's own refusals
+/// (a body that is not JSON, no JSON content type, a query value of the
+/// wrong type, an unknown path or method) answer the API's JSON error
+/// with the documented status, and a huge job timeout is refused.
+fn refusals_are_json(port: u16, ca_pem: &[u8], token: &str) {
+    let agent = agent(ca_pem);
+    let base = format!("https://127.0.0.1:{port}");
+    let bearer = format!("Bearer {token}");
+    let answer = |mut resp: ureq::http::Response<ureq::Body>| -> (u16, String, Value) {
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let text = resp.body_mut().read_to_string().unwrap();
+        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (resp.status().as_u16(), ct, v)
+    };
+    let post = |path: &str, ct: Option<&str>, body: &str| {
+        let mut req = agent
+            .post(format!("{base}{path}"))
+            .header("Authorization", &bearer);
+        if let Some(ct) = ct {
+            req = req.header("Content-Type", ct);
+        }
+        answer(req.send(body.to_string()).unwrap())
+    };
+    let get = |path: &str| {
+        answer(
+            agent
+                .get(format!("{base}{path}"))
+                .header("Authorization", &bearer)
+                .call()
+                .unwrap(),
+        )
+    };
+    let cases = [
+        (post("/login", Some("application/json"), "{not json"), 400),
+        (post("/jobs", Some("application/json"), "\u{0}"), 400),
+        (
+            post("/jobs", None, r#"{"tgt": "*", "fun": "test.ping"}"#),
+            415,
+        ),
+        (
+            post(
+                "/jobs",
+                Some("application/json"),
+                r#"{"tgt": "*", "fun": "test.ping", "timeout": 18446744073709551615}"#,
+            ),
+            400,
+        ),
+        (
+            post(
+                "/jobs",
+                Some("application/json"),
+                r#"{"tgt": 1, "fun": "test.ping"}"#,
+            ),
+            400,
+        ),
+        (get("/audit?limit=-1"), 400),
+        (get("/jobs?limit=0"), 400),
+        (get("/jobs/0"), 404),
+        (get("/no/such/endpoint"), 404),
+        (post("/minions", Some("application/json"), "{}"), 405),
+    ];
+    for (i, ((code, ct, body), want)) in cases.into_iter().enumerate() {
+        assert_eq!(code, want, "case {i}: {body}");
+        assert_eq!(ct, "application/json", "case {i}: {body}");
+        assert!(body["error"].is_string(), "case {i}: {body}");
+    }
+    // The job with a whole-number float timeout runs (JSON Schema's
+    // integer), one past a day does not.
+    let (code, _, body) = post(
+        "/jobs",
+        Some("application/json"),
+        r#"{"tgt": "web1", "fun": "test.ping", "timeout": 10.0}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["returns"], json!({"web1": true}));
+    let (code, _, body) = post(
+        "/jobs",
+        Some("application/json"),
+        r#"{"tgt": "web1", "fun": "test.ping", "timeout": 86401}"#,
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("timeout"),
+        "{body}"
+    );
 }
