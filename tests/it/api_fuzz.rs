@@ -153,7 +153,8 @@ fn schemathesis_finds_nothing_wrong_with_the_api() {
 
 /// What schemathesis found first, checked directly: axum's own refusals
 /// (a body that is not JSON, no JSON content type, a query value of the
-/// wrong type, an unknown path or method) answer the API's JSON error
+/// wrong type, a body over the limit, an unknown path or method) answer
+/// the API's JSON error
 /// with the documented status, and a huge job timeout is refused.
 fn refusals_are_json(port: u16, ca_pem: &[u8], token: &str) {
     let agent = agent(ca_pem);
@@ -210,6 +211,17 @@ fn refusals_are_json(port: u16, ca_pem: &[u8], token: &str) {
                 r#"{"tgt": 1, "fun": "test.ping"}"#,
             ),
             400,
+        ),
+        (
+            post(
+                "/jobs",
+                Some("application/json"),
+                &format!(
+                    r#"{{"tgt": "{}", "fun": "test.ping"}}"#,
+                    "x".repeat(3 << 20)
+                ),
+            ),
+            413,
         ),
         (get("/audit?limit=-1"), 400),
         (get("/jobs?limit=0"), 400),

@@ -3,7 +3,8 @@
 //! query or path value of the wrong type) answer the API's JSON
 //! `ErrorBody` instead of axum's text/plain, with the status the OpenAPI
 //! description documents: 415 without `Content-Type: application/json`,
-//! 400 for everything else (syntax, types, values).
+//! 413 for a body over axum's limit (2 MiB), 400 for everything else
+//! (syntax, types, values).
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -15,9 +16,12 @@ use super::ApiError;
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> ApiError {
-        let status = match rejection {
-            JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            _ => StatusCode::BAD_REQUEST,
+        // axum's own statuses (400 syntax, 413 too large, 415 content
+        // type) but 400 for a value of the wrong type (axum's 422): one
+        // status for every bad value, whether serde or a handler finds it.
+        let status = match rejection.status() {
+            StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+            other => other,
         };
         ApiError::new(status, rejection.body_text())
     }

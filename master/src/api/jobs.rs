@@ -22,8 +22,10 @@ pub struct RunRequest {
     pub tgt: String,
     /// glob (default), pcre, list, grain, grain_pcre, pillar, compound, ipcidr, nodegroup.
     #[serde(default)]
+    #[schema(value_type = Option<super::schema::TgtType>)]
     pub tgt_type: Option<String>,
     /// `module.function`, e.g. `test.ping`.
+    #[schema(pattern = r"\.")]
     pub fun: String,
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
@@ -96,6 +98,7 @@ pub struct RunReply {
     responses((status = 200, body = RunReply), (status = 400, body = super::ErrorBody),
               (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody),
               (status = 404, description = "no minion matches the target", body = super::ErrorBody),
+              (status = 413, description = "the body is over 2 MiB", body = super::ErrorBody),
               (status = 415, description = "the body is not Content-Type: application/json", body = super::ErrorBody)))]
 pub async fn run(
     State(state): State<ApiState>,
@@ -270,7 +273,7 @@ pub async fn list(
 }
 
 /// One job: what ran where, every return, and who did not return and why.
-#[utoipa::path(get, path = "/jobs/{jid}", tag = "jobs", params(("jid" = String, Path, description = "the job id")),
+#[utoipa::path(get, path = "/jobs/{jid}", tag = "jobs", params(("jid" = String, Path, description = "the job id", pattern = "^[0-9]{20}$")),
     security(("token" = [])),
     responses((status = 200, body = Object), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody),
               (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]

@@ -23,6 +23,7 @@ pub struct TargetQuery {
     /// A target expression (default `*`).
     pub tgt: Option<String>,
     /// glob, pcre, list, grain, grain_pcre, compound (default), ipcidr, nodegroup.
+    #[param(value_type = Option<super::schema::TgtType>)]
     pub tgt_type: Option<String>,
 }
 
@@ -142,12 +143,14 @@ pub async fn history(
 #[into_params(parameter_in = Query)]
 pub struct InventoryQuery {
     pub tgt: Option<String>,
+    #[param(value_type = Option<super::schema::TgtType>)]
     pub tgt_type: Option<String>,
     /// Comma-separated fields: grains (`a:b` for nested), id, key, connected.
     pub fields: Option<String>,
     /// Counts per value of this field instead of rows.
     pub group_by: Option<String>,
     /// json (default) or csv.
+    #[param(value_type = Option<super::schema::QueryFormat>)]
     pub format: Option<String>,
 }
 

@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod keys;
 pub mod minions;
 pub mod openapi;
+pub mod schema;
 pub mod tls;
 
 use std::net::SocketAddr;
