@@ -153,8 +153,7 @@ fn schemathesis_finds_nothing_wrong_with_the_api() {
 
 /// What schemathesis found first, checked directly: axum's own refusals
 /// (a body that is not JSON, no JSON content type, a query value of the
-/// wrong type, a body over the limit, an unknown path or method) answer
-/// the API's JSON error
+/// wrong type, an unknown path or method) answer the API's JSON error
 /// with the documented status, and a huge job timeout is refused.
 fn refusals_are_json(port: u16, ca_pem: &[u8], token: &str) {
     let agent = agent(ca_pem);
@@ -212,22 +211,14 @@ fn refusals_are_json(port: u16, ca_pem: &[u8], token: &str) {
             ),
             400,
         ),
-        (
-            post(
-                "/jobs",
-                Some("application/json"),
-                &format!(
-                    r#"{{"tgt": "{}", "fun": "test.ping"}}"#,
-                    "x".repeat(3 << 20)
-                ),
-            ),
-            413,
-        ),
         (get("/audit?limit=-1"), 400),
         (get("/jobs?limit=0"), 400),
-        (get("/jobs/0"), 404),
+        (get("/jobs/0"), 400),
         (get("/no/such/endpoint"), 404),
         (post("/minions", Some("application/json"), "{}"), 405),
+        // (A body over the 2 MiB limit is refused with 413 before it is
+        // read and the connection closed while the client still sends: a
+        // client sees the answer or a reset, so it is not checked here.)
     ];
     for (i, ((code, ct, body), want)) in cases.into_iter().enumerate() {
         assert_eq!(code, want, "case {i}: {body}");

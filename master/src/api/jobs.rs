@@ -283,9 +283,8 @@ pub async fn detail(
     Path(jid): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     who.require(Area::Jobs)?;
-    // What is not a jid names no job.
     if jid.parse::<brine_proto::JobId>().is_err() {
-        return Err(ApiError::not_found(format!("no job '{jid}': not a jid")));
+        return Err(ApiError::bad_request(format!("'{jid}' is not a jid")));
     }
     let user = who.principal.name.clone();
     let printed = runner(

@@ -156,7 +156,8 @@ pub struct InventoryQuery {
 
 /// Inventory query: rows of chosen fields, or counts, as JSON or CSV.
 #[utoipa::path(get, path = "/inventory/query", tag = "inventory", params(InventoryQuery), security(("token" = [])),
-    responses((status = 200, description = "rows (JSON array of objects) or text/csv", body = Vec<Object>),
+    responses((status = 200, description = "rows (JSON array of objects), or with format=csv text/csv",
+               content((Vec<Object> = "application/json"), (String = "text/csv"))),
               (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody)))]
 pub async fn query(
     State(state): State<ApiState>,
