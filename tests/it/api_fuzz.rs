@@ -129,7 +129,10 @@ fn schemathesis_finds_nothing_wrong_with_the_api() {
         .args(["--exclude-path", "/logout", "--exclude-path", "/events"])
         .args(["--phases", "examples,coverage,fuzzing,stateful"])
         .args(["--max-examples", "150", "--seed", "15"])
-        .args(["--workers", "2", "--request-timeout", "30"])
+        // One worker: with several, hypothesis's lambda-source cache (not
+        // thread safe) has failed a run with "AST constructor recursion
+        // depth mismatch", an error of the tool, not of the API.
+        .args(["--workers", "1", "--request-timeout", "30"])
         .args(["--continue-on-failure"])
         .arg("--report-dir")
         .arg(&report)
