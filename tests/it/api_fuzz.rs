@@ -128,7 +128,7 @@ fn schemathesis_finds_nothing_wrong_with_the_api() {
         // endless text/event-stream (tests/it/api.rs reads it).
         .args(["--exclude-path", "/logout", "--exclude-path", "/events"])
         .args(["--phases", "examples,coverage,fuzzing,stateful"])
-        .args(["--max-examples", "150", "--seed", "15"])
+        .args(["--max-examples", "250", "--seed", "15"])
         // One worker: with several, hypothesis's lambda-source cache (not
         // thread safe) has failed a run with "AST constructor recursion
         // depth mismatch", an error of the tool, not of the API.
