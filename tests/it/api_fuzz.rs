@@ -152,6 +152,13 @@ fn schemathesis_finds_nothing_wrong_with_the_api() {
             .join("\n"),
     );
     eprintln!("{stdout}");
+    // A panic in a request's task drops the connection rather than
+    // answering 5xx; no daemon may have panicked on what was sent.
+    let logs = c.logs();
+    assert!(
+        !logs.contains("panicked"),
+        "a daemon panicked during the fuzz run:\n{logs}"
+    );
 }
 
 /// What schemathesis found first, checked directly: axum's own refusals
