@@ -1,6 +1,7 @@
 mod acl;
 mod api;
 mod api_certs;
+mod api_fuzz;
 mod attack_cancel;
 mod attack_floods;
 mod attack_gate;

@@ -9,6 +9,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::certs::ClientCert;
+use super::extract::JsonBody;
 use super::{ApiError, ApiState, Peer};
 use crate::auth::{Area, AuthError, Principal};
 
@@ -119,6 +120,7 @@ pub struct LoginRequest {
     pub password: String,
     /// Salt's `eauth`: accepted and must be `brine` when given.
     #[serde(default)]
+    #[schema(value_type = Option<super::schema::Eauth>)]
     pub eauth: Option<String>,
 }
 
@@ -138,11 +140,13 @@ pub struct LoginReply {
 /// Logs in with a user of `api_users`; answers a token.
 #[utoipa::path(post, path = "/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginReply), (status = 400, body = super::ErrorBody),
-              (status = 401, body = super::ErrorBody), (status = 429, body = super::ErrorBody)))]
+              (status = 401, body = super::ErrorBody), (status = 413, description = "the body is over 2 MiB", body = super::ErrorBody),
+              (status = 415, description = "the body is not Content-Type: application/json", body = super::ErrorBody),
+              (status = 429, body = super::ErrorBody)))]
 pub async fn login(
     State(state): State<ApiState>,
     ConnectInfo(Peer(peer, _)): ConnectInfo<Peer>,
-    Json(req): Json<LoginRequest>,
+    JsonBody(req): JsonBody<LoginRequest>,
 ) -> Result<Json<LoginReply>, ApiError> {
     if req.eauth.as_deref().is_some_and(|e| e != "brine") {
         return Err(ApiError::bad_request(

@@ -5,17 +5,19 @@
 
 use std::convert::Infallible;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use serde::Deserialize;
 
 use super::auth::Authed;
+use super::extract::Query;
 use super::{ApiError, ApiState};
 use crate::auth::Area;
 use crate::events::Received;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// A tag glob (Salt's fnmatch: `*` crosses `/`), e.g. `brine/job/*`.
     pub tag: Option<String>,
@@ -24,7 +26,7 @@ pub struct EventsQuery {
 /// The live event stream (text/event-stream).
 #[utoipa::path(get, path = "/events", tag = "events", params(EventsQuery), security(("token" = [])),
     responses((status = 200, description = "text/event-stream: event = the tag, data = the event's JSON data", content_type = "text/event-stream", body = String),
-              (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody)))]
+              (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody)))]
 pub async fn stream(
     State(state): State<ApiState>,
     who: Authed,

@@ -3,7 +3,7 @@
 //! minions that did not return. Running is the publisher ACL's decision
 //! for the API user, as for a local user of the CLI.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
 use brine_proto::targeting::TargetType;
 use brine_proto::CliReply;
@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::auth::Authed;
+use super::extract::{JsonBody, Path, Query};
 use super::{runner, ApiError, ApiState};
 use crate::acl::Action;
 use crate::auth::Area;
@@ -21,8 +22,10 @@ pub struct RunRequest {
     pub tgt: String,
     /// glob (default), pcre, list, grain, grain_pcre, pillar, compound, ipcidr, nodegroup.
     #[serde(default)]
+    #[schema(value_type = Option<super::schema::TgtType>)]
     pub tgt_type: Option<String>,
     /// `module.function`, e.g. `test.ping`.
+    #[schema(pattern = r"\.")]
     pub fun: String,
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
@@ -30,12 +33,43 @@ pub struct RunRequest {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub kwarg: Map<String, Value>,
-    /// Seconds to wait for returns (default: the master's `timeout`).
-    #[serde(default)]
+    /// Seconds to wait for returns (default: the master's `timeout`), at
+    /// most a day.
+    #[serde(default, deserialize_with = "whole_seconds")]
+    #[schema(minimum = 0, maximum = 86400)]
     pub timeout: Option<u64>,
     /// Answer with the jid at once instead of waiting for returns.
     #[serde(default, rename = "async")]
     pub detach: bool,
+}
+
+/// The longest wait for returns a request may ask: a day. Bounded so
+/// the deadline (now + timeout) cannot overflow.
+pub const MAX_TIMEOUT: u64 = 86_400;
+
+/// `timeout` as whole seconds: an integer, or a number with no fraction
+/// (JSON Schema's integer: `5.0` is one), from 0 to `MAX_TIMEOUT`.
+fn whole_seconds<'de, D>(d: D) -> Result<Option<u64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let secs = match (n.as_u64(), n.as_f64()) {
+        (Some(u), _) => Some(u),
+        (None, Some(f)) if f.fract() == 0.0 && (0.0..=MAX_TIMEOUT as f64).contains(&f) => {
+            Some(f as u64)
+        }
+        _ => None,
+    };
+    match secs {
+        Some(s) if s <= MAX_TIMEOUT => Ok(Some(s)),
+        _ => Err(D::Error::custom(format!(
+            "timeout must be whole seconds from 0 to {MAX_TIMEOUT}, not {n}"
+        ))),
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -63,11 +97,13 @@ pub struct RunReply {
 #[utoipa::path(post, path = "/jobs", tag = "jobs", request_body = RunRequest, security(("token" = [])),
     responses((status = 200, body = RunReply), (status = 400, body = super::ErrorBody),
               (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody),
-              (status = 404, description = "no minion matches the target", body = super::ErrorBody)))]
+              (status = 404, description = "no minion matches the target", body = super::ErrorBody),
+              (status = 413, description = "the body is over 2 MiB", body = super::ErrorBody),
+              (status = 415, description = "the body is not Content-Type: application/json", body = super::ErrorBody)))]
 pub async fn run(
     State(state): State<ApiState>,
     who: Authed,
-    Json(req): Json<RunRequest>,
+    JsonBody(req): JsonBody<RunRequest>,
 ) -> Result<Json<RunReply>, ApiError> {
     let master = &state.master;
     let tgt_type: TargetType = match &req.tgt_type {
@@ -191,6 +227,7 @@ pub async fn run(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct JobsQuery {
     /// Glob on the function.
     pub function: Option<String>,
@@ -202,6 +239,7 @@ pub struct JobsQuery {
     /// Since when (`2h`, unix seconds, a date).
     pub since: Option<String>,
     /// Most jobs, newest first.
+    #[param(minimum = 1, maximum = 100000)]
     pub limit: Option<u32>,
 }
 
@@ -230,14 +268,15 @@ pub async fn list(
             .map_err(ApiError::bad_request)?;
         put("start_time", Some(crate::cmdb::when::iso(ms)));
     }
-    put("count", q.limit.map(|l| l.to_string()));
+    let limit = super::extract::bounded("limit", q.limit, 1, 100_000)?;
+    put("count", limit.map(|l| l.to_string()));
     runner(&state, &who.principal.name, "jobs.list_jobs", vec![], kwarg)
         .await
         .map(Json)
 }
 
 /// One job: what ran where, every return, and who did not return and why.
-#[utoipa::path(get, path = "/jobs/{jid}", tag = "jobs", params(("jid" = String, Path, description = "the job id")),
+#[utoipa::path(get, path = "/jobs/{jid}", tag = "jobs", params(("jid" = String, Path, description = "the job id", pattern = "^[0-9]{20}$")),
     security(("token" = [])),
     responses((status = 200, body = Object), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody),
               (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]

@@ -1,13 +1,14 @@
 //! Key management over HTTP, for admins only: list, accept, reject,
 //! delete, each change audited and fired as `brine/key` like `brine-key`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use brine_proto::{CliReply, KeyCommand};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::auth::Authed;
+use super::extract::Path;
 use super::{ApiError, ApiState};
 use crate::acl::Action;
 use crate::auth::Area;

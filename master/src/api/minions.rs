@@ -2,7 +2,7 @@
 //! minion's page and grain history, inventory queries (JSON or CSV), and
 //! the audit log.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::auth::Authed;
+use super::extract::{Path, Query};
 use super::{runner, ApiError, ApiState};
 use crate::auth::Area;
 
@@ -17,10 +18,12 @@ use crate::auth::Area;
 const LIST_FIELDS: &str = "id,key,connected,os,osrelease,appcode,owner";
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TargetQuery {
     /// A target expression (default `*`).
     pub tgt: Option<String>,
     /// glob, pcre, list, grain, grain_pcre, compound (default), ipcidr, nodegroup.
+    #[param(value_type = Option<super::schema::TgtType>)]
     pub tgt_type: Option<String>,
 }
 
@@ -80,8 +83,10 @@ pub async fn detail(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// Most versions returned, newest first (default 50).
+    #[param(minimum = 1, maximum = 100000)]
     pub limit: Option<u32>,
     /// Only versions since this time (`2h`, unix seconds, `2026-12-04T10:00`).
     pub since: Option<String>,
@@ -93,7 +98,8 @@ pub struct HistoryQuery {
 /// A minion's grain history (or, with `from`, the diff between two times).
 #[utoipa::path(get, path = "/minions/{id}/history", tag = "inventory",
     params(("id" = String, Path, description = "minion id"), HistoryQuery), security(("token" = [])),
-    responses((status = 200, body = Object), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody),
+    responses((status = 200, description = "the versions (an array, newest first), or with `from` the diff (an object)", body = serde_json::Value),
+              (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody),
               (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
 pub async fn history(
     State(state): State<ApiState>,
@@ -116,7 +122,10 @@ pub async fn history(
         .map(Json);
     }
     let kwarg = kw(&[
-        ("limit", q.limit.map(|l| l.to_string())),
+        (
+            "limit",
+            super::extract::bounded("limit", q.limit, 1, 100_000)?.map(|l| l.to_string()),
+        ),
         ("since", q.since),
     ]);
     runner(
@@ -131,20 +140,24 @@ pub async fn history(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct InventoryQuery {
     pub tgt: Option<String>,
+    #[param(value_type = Option<super::schema::TgtType>)]
     pub tgt_type: Option<String>,
     /// Comma-separated fields: grains (`a:b` for nested), id, key, connected.
     pub fields: Option<String>,
     /// Counts per value of this field instead of rows.
     pub group_by: Option<String>,
     /// json (default) or csv.
+    #[param(value_type = Option<super::schema::QueryFormat>)]
     pub format: Option<String>,
 }
 
 /// Inventory query: rows of chosen fields, or counts, as JSON or CSV.
 #[utoipa::path(get, path = "/inventory/query", tag = "inventory", params(InventoryQuery), security(("token" = [])),
-    responses((status = 200, description = "rows (JSON array of objects) or text/csv", body = Vec<Object>),
+    responses((status = 200, description = "rows (JSON array of objects), or with format=csv text/csv",
+               content((Vec<Object> = "application/json"), (String = "text/csv"))),
               (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody)))]
 pub async fn query(
     State(state): State<ApiState>,
@@ -211,6 +224,7 @@ fn to_csv(rows: &Value) -> String {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Since when (default 1d): `2h`, unix seconds, `2026-12-04T10:00`.
     pub since: Option<String>,
@@ -219,6 +233,7 @@ pub struct AuditQuery {
     pub action: Option<String>,
     /// allowed or denied.
     pub outcome: Option<String>,
+    #[param(minimum = 1, maximum = 100000)]
     pub limit: Option<u32>,
 }
 
@@ -237,7 +252,10 @@ pub async fn audit(
         ("user", q.user),
         ("action", q.action),
         ("outcome", q.outcome),
-        ("limit", q.limit.map(|l| l.to_string())),
+        (
+            "limit",
+            super::extract::bounded("limit", q.limit, 1, 100_000)?.map(|l| l.to_string()),
+        ),
     ]);
     runner(&state, &who.principal.name, "audit.list", vec![], kwarg)
         .await

@@ -9,11 +9,13 @@ pub mod auth;
 pub mod certs;
 pub mod console;
 pub mod events;
+pub mod extract;
 pub mod jobs;
 pub mod keys;
 pub mod minions;
 pub mod monitoring;
 pub mod openapi;
+pub mod schema;
 pub mod serve;
 pub mod tls;
 
@@ -146,6 +148,9 @@ pub fn router(state: ApiState) -> axum::Router {
         .route("/", get(console::root))
         .route("/console/", get(console::index))
         .route("/console/{file}", get(console::file))
+        // Unknown paths and methods answer JSON like every endpoint.
+        .fallback(extract::not_found)
+        .method_not_allowed_fallback(extract::method_not_allowed)
         .with_state(state.clone())
         .merge(monitoring::routes(state))
 }
