@@ -262,17 +262,9 @@ impl MasterConfig {
             .get::<u32>("pending_keys_per_minute")?
             .unwrap_or(60)
             .max(1);
-        let publish_session = Duration::from_secs_f64(
-            raw.get::<f64>("publish_session")?
-                .unwrap_or(86400.0)
-                .max(1.0),
-        );
+        let publish_session = raw.get_secs("publish_session", 86400.0, 1.0)?;
         let nodegroups = raw.get("nodegroups")?.unwrap_or_default();
-        let heartbeat_interval = Duration::from_secs_f64(
-            raw.get::<f64>("heartbeat_interval")?
-                .unwrap_or(10.0)
-                .max(0.1),
-        );
+        let heartbeat_interval = raw.get_secs("heartbeat_interval", 10.0, 0.1)?;
         let file = raw.file().to_string();
         let file_roots = parse_roots(&file, "file_roots", raw.get("file_roots")?, "/srv/salt")?;
         let pillar_roots = parse_roots(
@@ -292,11 +284,7 @@ impl MasterConfig {
         };
         let gitfs = GitfsConfig {
             remotes: parse_remotes(&file, raw.get("gitfs_remotes")?, &gitfs_defaults)?,
-            update_interval: Duration::from_secs_f64(
-                raw.get::<f64>("gitfs_update_interval")?
-                    .unwrap_or(60.0)
-                    .max(1.0),
-            ),
+            update_interval: raw.get_secs("gitfs_update_interval", 60.0, 1.0)?,
             saltenv_whitelist: string_list(
                 &file,
                 "gitfs_saltenv_whitelist",

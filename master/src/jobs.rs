@@ -208,7 +208,12 @@ async fn gather<W: AsyncWrite + Unpin>(
         master.remove_active(jid);
         return;
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(job.timeout);
+    // A timeout beyond what an Instant can hold (a typo of many digits)
+    // waits a year rather than overflowing the deadline.
+    let now = tokio::time::Instant::now();
+    let deadline = now
+        .checked_add(Duration::from_secs(job.timeout))
+        .unwrap_or(now + Duration::from_secs(365 * 86_400));
     let mut waiting: BTreeSet<String> = expected.into_iter().collect();
     let mut started: HashSet<String> = HashSet::new();
     let mut returned: HashSet<String> = HashSet::new();

@@ -212,13 +212,12 @@ impl MinionConfig {
         let log_level_logfile = raw.get::<String>("log_level_logfile")?;
         let grains = raw.get::<Grains>("grains")?.unwrap_or_default();
         let master_finger = raw.get::<String>("master_finger")?;
-        let secs = |v: Option<f64>, d: f64| Duration::from_secs_f64(v.unwrap_or(d).max(0.0));
-        let acceptance_wait_time = secs(raw.get("acceptance_wait_time")?, 10.0);
-        let acceptance_wait_time_max = secs(raw.get("acceptance_wait_time_max")?, 0.0);
+        let acceptance_wait_time = raw.get_secs("acceptance_wait_time", 10.0, 0.0)?;
+        let acceptance_wait_time_max = raw.get_secs("acceptance_wait_time_max", 0.0, 0.0)?;
         let ms = |v: Option<u64>, d: u64| Duration::from_millis(v.unwrap_or(d));
         let recon_default = ms(raw.get("recon_default")?, 1000);
         let recon_max = ms(raw.get("recon_max")?, 10000);
-        let heartbeat_interval = secs(raw.get("heartbeat_interval")?, 10.0);
+        let heartbeat_interval = raw.get_secs("heartbeat_interval", 10.0, 0.0)?;
         // Salt's -1 (no alive check) is not offered: a dead master must be
         // noticed. Zero or less falls back to three heartbeats.
         let master_alive_interval = match raw.get::<f64>("master_alive_interval")? {
@@ -229,11 +228,11 @@ impl MinionConfig {
         let random_master = raw.get::<bool>("random_master")?.unwrap_or(false);
         let master_failback = raw.get::<bool>("master_failback")?.unwrap_or(false);
         // Salt: 0 (the default) means master_alive_interval.
-        let master_failback_interval = match secs(raw.get("master_failback_interval")?, 0.0) {
+        let master_failback_interval = match raw.get_secs("master_failback_interval", 0.0, 0.0)? {
             d if d.is_zero() => master_alive_interval,
             d => d,
         };
-        let publication_max_age = secs(raw.get("publication_max_age")?, 300.0);
+        let publication_max_age = raw.get_secs("publication_max_age", 300.0, 0.0)?;
         let max_output_bytes = raw
             .get::<usize>("max_output_bytes")?
             .unwrap_or(brine_process::DEFAULT_MAX_OUTPUT_BYTES);
@@ -242,7 +241,7 @@ impl MinionConfig {
             Some(n) if n <= 0 => usize::MAX >> 4,
             Some(n) => n as usize,
         };
-        let max_job_seconds = secs(raw.get("max_job_seconds")?, 21600.0);
+        let max_job_seconds = raw.get_secs("max_job_seconds", 21600.0, 0.0)?;
         let file_client = raw
             .get("file_client")?
             .unwrap_or_else(|| "remote".to_string());

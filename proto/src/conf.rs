@@ -76,6 +76,28 @@ impl RawConfig {
         }
     }
 
+    /// A number of seconds, at least `min` (smaller values are raised to
+    /// it), `default` when unset. A negative, infinite or absurdly large
+    /// value (over ten years) is refused naming the key, where
+    /// `Duration::from_secs_f64` would panic.
+    pub fn get_secs(
+        &mut self,
+        key: &str,
+        default: f64,
+        min: f64,
+    ) -> Result<std::time::Duration, ConfError> {
+        const MAX_SECS: f64 = 10.0 * 365.0 * 86400.0;
+        let secs = self.get::<f64>(key)?.unwrap_or(default);
+        if !(0.0..=MAX_SECS).contains(&secs) {
+            return Err(ConfError::BadValue {
+                file: self.file.clone(),
+                key: key.to_string(),
+                message: format!("{secs} is not a number of seconds between 0 and {MAX_SECS}"),
+            });
+        }
+        Ok(std::time::Duration::from_secs_f64(secs.max(min)))
+    }
+
     /// Keys present in the file that no loader read, each with why it has
     /// no effect: the reason `known` gives for it (Salt options Brine knows
     /// of but does not act on), else "unknown option". Start-up warns about
@@ -251,6 +273,24 @@ impl OneOrMany {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seconds_are_bounded_with_a_clear_error_instead_of_a_panic() {
+        let mut raw =
+            RawConfig::parse("master", "a: 2.5\nb: .inf\nc: -1\nd: 1e300\ne: 0.01\n").unwrap();
+        let d = std::time::Duration::from_secs_f64;
+        assert_eq!(raw.get_secs("a", 9.0, 0.0).unwrap(), d(2.5));
+        assert_eq!(raw.get_secs("unset", 9.0, 0.0).unwrap(), d(9.0));
+        assert_eq!(
+            raw.get_secs("e", 9.0, 0.1).unwrap(),
+            d(0.1),
+            "raised to the minimum"
+        );
+        for key in ["b", "c", "d"] {
+            let e = raw.get_secs(key, 9.0, 0.0).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains("seconds"), "{e}");
+        }
+    }
 
     #[test]
     fn root_dir_relocates_paths() {

@@ -98,7 +98,7 @@ struct RawRetry {
 fn secs(key: &str, v: Option<f64>, default: Duration) -> Result<Duration, String> {
     match v {
         None => Ok(default),
-        Some(s) if s > 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
+        Some(s) if s > 0.0 && s <= 86_400.0 * 365.0 => Ok(Duration::from_secs_f64(s)),
         Some(s) => Err(format!("{key}: {s} is not a positive number of seconds")),
     }
 }

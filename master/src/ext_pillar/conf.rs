@@ -164,11 +164,7 @@ pub fn from_raw(raw: &mut RawConfig) -> Result<ExtPillarConfig, ConfError> {
         root: strip_dir(&raw.get::<String>("git_pillar_root")?.unwrap_or_default()),
         env: raw.get::<Value>("git_pillar_env")?.map(|v| scalar(&v)),
     };
-    let git_update_interval = Duration::from_secs_f64(
-        raw.get::<f64>("git_pillar_update_interval")?
-            .unwrap_or(60.0)
-            .max(1.0),
-    );
+    let git_update_interval = raw.get_secs("git_pillar_update_interval", 60.0, 1.0)?;
     let sources = match raw.get::<Value>("ext_pillar")? {
         None => Vec::new(),
         Some(Value::Sequence(items)) => {

@@ -146,8 +146,8 @@ fn parse_rate(v: &Value, default: RateLimit) -> Result<RateLimit, String> {
             Some("interval") => {
                 let s = v
                     .as_f64()
-                    .filter(|s| *s >= 0.0 && s.is_finite())
-                    .ok_or("interval must be a number of seconds >= 0")?;
+                    .filter(|s| (0.0..=86_400.0 * 365.0).contains(s))
+                    .ok_or("interval must be a number of seconds from 0 to a year")?;
                 r.interval = Duration::from_secs_f64(s);
             }
             Some("burst") => {
