@@ -2,6 +2,7 @@ mod acl;
 mod api;
 mod api_certs;
 mod api_fuzz;
+mod api_limits;
 mod attack_cancel;
 mod attack_floods;
 mod attack_gate;
