@@ -103,8 +103,18 @@ pub fn run(master: &Master, arg: &[Value], kwarg: &Map<String, Value>) -> Result
         // Ids come sorted, so pages are stable while the fleet is.
         ids = page.of(ids);
     }
-    let connected: std::collections::HashSet<String> = master.connected_ids().into_iter().collect();
-    let shared = if master.store.is_shared() {
+    // Presence is read only when shown: on a shared store it is a query
+    // of every master's sessions, the dearest part of a query otherwise.
+    let wants_connected = fields
+        .iter()
+        .chain(group_by.iter())
+        .any(|f| f == "connected");
+    let connected: std::collections::HashSet<String> = if wants_connected {
+        master.connected_ids().into_iter().collect()
+    } else {
+        Default::default()
+    };
+    let shared = if wants_connected && master.store.is_shared() {
         crate::runners::connected_anywhere(master)?
     } else {
         Default::default()
