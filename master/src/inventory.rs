@@ -56,11 +56,13 @@ impl PackedGrains {
             .collect()
     }
 
-    /// Only the top-level grains named in `keys` (those present).
-    pub fn select(&self, keys: &[String]) -> Grains {
+    /// Only the top-level grains named in `keys`, which are interned names
+    /// ([`Interner::find_keys`]): compared by address, not by text, as this
+    /// runs for every minion of the fleet on every query and target.
+    pub fn select_interned(&self, keys: &[Arc<str>]) -> Grains {
         self.entries
             .iter()
-            .filter(|(k, _)| keys.iter().any(|want| want.as_str() == &**k))
+            .filter(|(k, _)| keys.iter().any(|want| Arc::ptr_eq(want, k)))
             .filter_map(|(k, v)| Some((k.to_string(), decode(v)?)))
             .collect()
     }
@@ -94,6 +96,16 @@ impl Interner {
         let new: Arc<str> = Arc::from(k);
         keys.insert(new.clone());
         new
+    }
+
+    /// The interned copies of the names in `keys` that some minion has
+    /// sent; a name never sent is left out, as no minion has that grain.
+    /// Names are never swept, so these stay the ones packed grains hold.
+    pub fn find_keys(&self, keys: &[String]) -> Vec<Arc<str>> {
+        let interned = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        keys.iter()
+            .filter_map(|k| interned.get(k.as_str()).cloned())
+            .collect()
     }
 
     fn value(&self, bytes: Vec<u8>) -> Arc<[u8]> {
@@ -146,8 +158,13 @@ mod tests {
         );
         assert!(p.same_as(&PackedGrains::pack(&g, &i)));
         assert!(!p.same_as(&PackedGrains::pack(&grains("web2"), &i)));
-        let some = p.select(&["os".into(), "num_cpus".into(), "absent".into()]);
-        assert_eq!(Value::Object(some), json!({"os": "Debian", "num_cpus": 2}));
+        let wanted = i.find_keys(&["os".into(), "num_cpus".into(), "absent".into()]);
+        assert_eq!(wanted.len(), 2, "a name no minion sent is left out");
+        assert_eq!(
+            Value::Object(p.select_interned(&wanted)),
+            json!({"os": "Debian", "num_cpus": 2})
+        );
+        assert!(p.select_interned(&[]).is_empty());
     }
 
     #[test]

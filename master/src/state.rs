@@ -263,13 +263,25 @@ impl Master {
     /// Only the top-level grains `keys` of `id` (what a target reads);
     /// `None` if its grains are not known.
     pub fn grains_select(&self, id: &str, keys: &[String]) -> Option<Grains> {
+        // Interned names compare by address (see PackedGrains::select_interned).
+        let keys = if keys.is_empty() {
+            Vec::new()
+        } else {
+            self.interner.find_keys(keys)
+        };
         let inventory = read(&self.inventory);
         let packed = inventory.get(id)?;
         Some(if keys.is_empty() {
             Grains::new()
         } else {
-            packed.select(keys)
+            packed.select_interned(&keys)
         })
+    }
+
+    /// A key's state, without cloning its record (the inventory lists
+    /// thousands).
+    pub fn key_state(&self, id: &str) -> Option<KeyState> {
+        read(&self.keys).get(id).map(|k| k.state)
     }
 
     /// A minion's grains as it sent them (on every connection, and when

@@ -160,6 +160,23 @@ fn the_api_authenticates_authorizes_audits_and_streams() {
     assert_eq!(api.get("/keys", Some(&alice)).0, 403);
     let minions = api.json("/minions", &alice);
     assert_eq!(minions.as_array().unwrap().len(), 2, "{minions}");
+    // Pages, in id order: the second of the two, then nothing past the end.
+    let ids: Vec<&str> = minions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    let second = api.json("/minions?limit=1&offset=1", &alice);
+    assert_eq!(second.as_array().unwrap().len(), 1, "{second}");
+    assert_eq!(second[0]["id"], ids[1]);
+    assert_eq!(api.json("/minions?offset=2", &alice), json!([]));
+    assert_eq!(
+        api.get("/inventory/query?group_by=os&limit=1", Some(&alice))
+            .0,
+        400
+    );
     let web = api.json("/minions?tgt=G@role:web", &alice);
     assert_eq!(
         web,

@@ -25,6 +25,10 @@ pub struct TargetQuery {
     /// glob, pcre, list, grain, grain_pcre, compound (default), ipcidr, nodegroup.
     #[param(value_type = Option<super::schema::TgtType>)]
     pub tgt_type: Option<String>,
+    /// Most rows returned (default: every one), in id order.
+    pub limit: Option<u32>,
+    /// Rows skipped first (default 0): with `limit`, a page.
+    pub offset: Option<u32>,
 }
 
 fn kw(pairs: &[(&str, Option<String>)]) -> Map<String, Value> {
@@ -34,7 +38,8 @@ fn kw(pairs: &[(&str, Option<String>)]) -> Map<String, Value> {
         .collect()
 }
 
-/// The minions a target selects, one row each.
+/// The minions a target selects, one row each, in id order; every one, or
+/// a page with `limit` and `offset`.
 #[utoipa::path(get, path = "/minions", tag = "inventory", params(TargetQuery), security(("token" = [])),
     responses((status = 200, description = "one object per minion: id, key, connected, os, osrelease, appcode, owner", body = Vec<Object>),
               (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody)))]
@@ -48,6 +53,8 @@ pub async fn list(
         ("tgt", Some(q.tgt.unwrap_or_else(|| "*".into()))),
         ("tgt_type", q.tgt_type),
         ("fields", Some(LIST_FIELDS.into())),
+        ("limit", q.limit.map(|l| l.to_string())),
+        ("offset", q.offset.map(|o| o.to_string())),
     ]);
     runner(
         &state,
@@ -152,6 +159,10 @@ pub struct InventoryQuery {
     /// json (default) or csv.
     #[param(value_type = Option<super::schema::QueryFormat>)]
     pub format: Option<String>,
+    /// Most rows returned (default: every one), in id order; not with group_by.
+    pub limit: Option<u32>,
+    /// Rows skipped first (default 0).
+    pub offset: Option<u32>,
 }
 
 /// Inventory query: rows of chosen fields, or counts, as JSON or CSV.
@@ -179,6 +190,8 @@ pub async fn query(
         ("tgt_type", q.tgt_type),
         ("fields", q.fields),
         ("group_by", q.group_by),
+        ("limit", q.limit.map(|l| l.to_string())),
+        ("offset", q.offset.map(|o| o.to_string())),
     ]);
     let rows = runner(
         &state,

@@ -39,7 +39,7 @@ pub const RUNNERS: &[(&str, &str)] = &[
     ),
     (
         "inventory.query",
-        "minions a target selects, with chosen fields (TARGET fields=id,os,... group_by=FIELD; --out table|csv|json)",
+        "minions a target selects, with chosen fields (TARGET fields=id,os,... group_by=FIELD limit=N offset=M; --out table|csv|json)",
     ),
 ];
 
