@@ -26,8 +26,10 @@ pub struct TargetQuery {
     #[param(value_type = Option<super::schema::TgtType>)]
     pub tgt_type: Option<String>,
     /// Most rows returned (default: every one), in id order.
+    #[param(minimum = 1, maximum = 100000)]
     pub limit: Option<u32>,
     /// Rows skipped first (default 0): with `limit`, a page.
+    #[param(minimum = 0, maximum = 10000000)]
     pub offset: Option<u32>,
 }
 
@@ -53,8 +55,14 @@ pub async fn list(
         ("tgt", Some(q.tgt.unwrap_or_else(|| "*".into()))),
         ("tgt_type", q.tgt_type),
         ("fields", Some(LIST_FIELDS.into())),
-        ("limit", q.limit.map(|l| l.to_string())),
-        ("offset", q.offset.map(|o| o.to_string())),
+        (
+            "limit",
+            super::extract::bounded("limit", q.limit, 1, 100_000)?.map(|l| l.to_string()),
+        ),
+        (
+            "offset",
+            super::extract::bounded("offset", q.offset, 0, 10_000_000)?.map(|o| o.to_string()),
+        ),
     ]);
     runner(
         &state,
@@ -160,8 +168,10 @@ pub struct InventoryQuery {
     #[param(value_type = Option<super::schema::QueryFormat>)]
     pub format: Option<String>,
     /// Most rows returned (default: every one), in id order; not with group_by.
+    #[param(minimum = 1, maximum = 100000)]
     pub limit: Option<u32>,
     /// Rows skipped first (default 0).
+    #[param(minimum = 0, maximum = 10000000)]
     pub offset: Option<u32>,
 }
 
@@ -190,8 +200,14 @@ pub async fn query(
         ("tgt_type", q.tgt_type),
         ("fields", q.fields),
         ("group_by", q.group_by),
-        ("limit", q.limit.map(|l| l.to_string())),
-        ("offset", q.offset.map(|o| o.to_string())),
+        (
+            "limit",
+            super::extract::bounded("limit", q.limit, 1, 100_000)?.map(|l| l.to_string()),
+        ),
+        (
+            "offset",
+            super::extract::bounded("offset", q.offset, 0, 10_000_000)?.map(|o| o.to_string()),
+        ),
     ]);
     let rows = runner(
         &state,

@@ -63,7 +63,7 @@ fn snapshot(
     let wanted: BTreeSet<&String> = ids.iter().collect();
     let mut states = Map::new();
     for (id, jid, fun, ret, at) in
-        block(master.store.last_state_returns(STATE_FUNS)).map_err(|e| e.to_string())?
+        block(master.store.last_state_returns(STATE_FUNS, None)).map_err(|e| e.to_string())?
     {
         if wanted.contains(&id) {
             states.insert(

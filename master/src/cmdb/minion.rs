@@ -68,10 +68,12 @@ pub fn show(master: &Master, id: &str) -> Result<Value, String> {
     }
     masters.sort();
     masters.dedup();
-    let last_state = block(master.store.last_state_returns(STATE_FUNS))
+    // This minion's rows only: the fleet's last state runs (full returns)
+    // would be read for every page view otherwise.
+    let last_state = block(master.store.last_state_returns(STATE_FUNS, Some(id)))
         .map_err(|e| e.to_string())?
         .into_iter()
-        .find(|r| r.0 == id)
+        .next()
         .map(|(_, jid, fun, ret, at)| {
             let mut v = state_counts(&ret);
             v["jid"] = json!(jid);

@@ -418,11 +418,12 @@ pub(crate) trait StoreReader: Send + Sync + 'static {
     async fn load_token(&self, hash: &str) -> Result<Option<(String, i64, bool)>, StoreError>;
     /// Every baseline: `(name, target, created_ms)`.
     async fn list_baselines(&self) -> Result<Vec<(String, String, i64)>, StoreError>;
-    /// Each of `ids`' latest return of a state run (`fun` in `funs`):
-    /// `(id, jid, fun, ret, finished_ms)`.
+    /// Each minion's latest return of a state run (`fun` in `funs`), or
+    /// only minion `only`'s: `(id, jid, fun, ret, finished_ms)`.
     async fn last_state_returns(
         &self,
         funs: &[&str],
+        only: Option<&str>,
     ) -> Result<Vec<(String, String, String, String, i64)>, StoreError>;
     /// Mine rows of function `fun` for the minions `ids`.
     async fn load_mine(&self, fun: &str, ids: Vec<String>) -> Result<Vec<MineRow>, StoreError>;
@@ -687,8 +688,9 @@ impl Store {
     pub async fn last_state_returns(
         &self,
         funs: &[&str],
+        only: Option<&str>,
     ) -> Result<Vec<(String, String, String, serde_json::Value, i64)>, StoreError> {
-        let rows = read!(self, r => r.last_state_returns(funs))?;
+        let rows = read!(self, r => r.last_state_returns(funs, only))?;
         Ok(rows
             .into_iter()
             .map(|(id, jid, fun, ret, at)| {

@@ -48,6 +48,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         150,
         include_str!("../../migrations/postgres/0150_api_certs.sql"),
     ),
+    (
+        151,
+        include_str!("../../migrations/postgres/0151_returns_by_minion.sql"),
+    ),
 ];
 
 /// Any fixed number: the advisory lock masters take while migrating.
@@ -1163,15 +1167,27 @@ impl StoreReader for PgReader {
     async fn last_state_returns(
         &self,
         funs: &[&str],
+        only: Option<&str>,
     ) -> Result<Vec<(String, String, String, String, i64)>, StoreError> {
         let funs: Vec<String> = funs.iter().map(|f| f.to_string()).collect();
-        let rows = self
-            .query(
-                "SELECT DISTINCT ON (id) id, jid, fun, ret, finished_ms FROM returns
-                 WHERE fun = ANY($1) ORDER BY id, finished_ms DESC",
-                &[&funs],
-            )
-            .await?;
+        let rows = match only {
+            Some(id) => {
+                self.query(
+                    "SELECT id, jid, fun, ret, finished_ms FROM returns
+                     WHERE id = $2 AND fun = ANY($1) ORDER BY finished_ms DESC LIMIT 1",
+                    &[&funs, &id],
+                )
+                .await?
+            }
+            None => {
+                self.query(
+                    "SELECT DISTINCT ON (id) id, jid, fun, ret, finished_ms FROM returns
+                     WHERE fun = ANY($1) ORDER BY id, finished_ms DESC",
+                    &[&funs],
+                )
+                .await?
+            }
+        };
         Ok(rows
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))

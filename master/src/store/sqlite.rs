@@ -481,10 +481,25 @@ impl StoreReader for SqliteReader {
     async fn last_state_returns(
         &self,
         funs: &[&str],
+        only: Option<&str>,
     ) -> Result<Vec<(String, String, String, String, i64)>, StoreError> {
         let funs: Vec<String> = funs.iter().map(|f| f.to_string()).collect();
+        let only = only.map(str::to_string);
         self.with(move |c| {
             let list = funs.iter().map(|_| "?").collect::<Vec<_>>().join(",");
+            if let Some(id) = only {
+                // One minion: its own rows through returns_id_finished.
+                let sql = format!(
+                    "SELECT id, jid, fun, ret, finished_ms FROM returns
+                     WHERE id = ? AND fun IN ({list}) ORDER BY finished_ms DESC LIMIT 1"
+                );
+                let mut st = c.prepare(&sql)?;
+                let params: Vec<&String> = std::iter::once(&id).chain(funs.iter()).collect();
+                let rows = st.query_map(rusqlite::params_from_iter(params), |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })?;
+                return rows.collect::<rusqlite::Result<Vec<_>>>();
+            }
             let sql = format!(
                 "SELECT r.id, r.jid, r.fun, r.ret, r.finished_ms FROM returns r
                  JOIN (SELECT id, MAX(finished_ms) AS m FROM returns WHERE fun IN ({list}) GROUP BY id) x

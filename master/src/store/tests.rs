@@ -432,15 +432,26 @@ async fn the_last_state_run_of_each_minion_is_found() {
     let mut r2 = ret(j2, "m1", "new");
     r2.fun = "state.highstate".into();
     r2.finished_ms = 20;
+    let mut r3 = ret(j2, "m2", "other");
+    r3.fun = "state.apply".into();
+    r3.finished_ms = 30;
     store.put_return(r1).await.unwrap();
     store.put_return(r2).await.unwrap();
-    let last = store
-        .last_state_returns(&["state.apply", "state.highstate"])
-        .await
-        .unwrap();
-    assert_eq!(last.len(), 1);
-    assert_eq!(last[0].1, j2.to_string());
+    store.put_return(r3).await.unwrap();
+    let funs = ["state.apply", "state.highstate"];
+    let last = store.last_state_returns(&funs, None).await.unwrap();
+    assert_eq!(last.len(), 2, "{last:?}");
+    assert_eq!(
+        (last[0].0.as_str(), last[0].1.clone()),
+        ("m1", j2.to_string())
+    );
     assert_eq!(last[0].3, Value::String("new".into()));
+    // One minion's own: the newest of its rows, none of the others'.
+    let mine = store.last_state_returns(&funs, Some("m1")).await.unwrap();
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert_eq!(mine[0].3, Value::String("new".into()));
+    let none = store.last_state_returns(&funs, Some("m3")).await.unwrap();
+    assert!(none.is_empty(), "{none:?}");
 }
 
 #[tokio::test]
