@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+pub mod api;
 pub mod browser;
 pub mod events;
 pub mod masters;

@@ -4,26 +4,14 @@
 //! areas, admin-only keys, the event stream, CSV export, grain history,
 //! logout.
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use brine_tests::api::{hash_password, https_agent};
 use brine_tests::{bin, free_port, Cluster};
 use serde_json::{json, Value};
-
-fn hash(password: &str) -> String {
-    let mut child = Command::new(bin("brine-master"))
-        .arg("--hash-password")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
 
 struct Api {
     base: String,
@@ -33,18 +21,7 @@ struct Api {
 impl Api {
     /// A client that trusts only the master's CA (`ca.crt`).
     fn new(port: u16, ca_pem: &[u8]) -> Api {
-        use ureq::tls::{Certificate, RootCerts, TlsConfig};
-        let ca = Certificate::from_pem(ca_pem).unwrap().to_owned();
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .tls_config(
-                TlsConfig::builder()
-                    .root_certs(RootCerts::Specific(std::sync::Arc::new(vec![ca])))
-                    .build(),
-            )
-            .build()
-            .into();
+        let agent = https_agent(ca_pem, None);
         Api {
             base: format!("https://127.0.0.1:{port}"),
             agent,
@@ -105,9 +82,9 @@ fn the_api_authenticates_authorizes_audits_and_streams() {
          \x20 bob:\n    password_hash: '{b}'\n    admin: true\n\
          \x20 carol:\n    password_hash: '{c}'\n\
          external_auth:\n  brine:\n    alice:\n      - 'web*':\n        - test.*\n        - grains.*\n    bob: ['.*']\n",
-        a = hash("alice-pw"),
-        b = hash("bob-pw"),
-        c = hash("carol-pw"),
+        a = hash_password("alice-pw"),
+        b = hash_password("bob-pw"),
+        c = hash_password("carol-pw"),
     );
     let c = Cluster::builder()
         .master_config(&config)

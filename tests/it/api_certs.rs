@@ -8,29 +8,10 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
+use brine_tests::api::https_agent;
 use brine_tests::{bin, free_port, Cluster};
 use serde_json::{json, Value};
-
-/// An HTTPS client trusting `ca_pem`, presenting `cert`+`key` (PEM) if given.
-fn agent(ca_pem: &[u8], client: Option<(&[u8], &[u8])>) -> ureq::Agent {
-    use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
-    let ca = Certificate::from_pem(ca_pem).unwrap().to_owned();
-    let mut tls =
-        TlsConfig::builder().root_certs(RootCerts::Specific(std::sync::Arc::new(vec![ca])));
-    if let Some((cert, key)) = client {
-        let cert = Certificate::from_pem(cert).unwrap().to_owned();
-        let key = PrivateKey::from_pem(key).unwrap().to_owned();
-        tls = tls.client_cert(Some(ClientCert::new_with_certs(&[cert], key)));
-    }
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .tls_config(tls.build())
-        .build()
-        .into()
-}
 
 /// GET: the status and body, or Err when no HTTP answer came (a refused
 /// handshake).
@@ -98,9 +79,9 @@ fn api_client_certificates_authenticate_users_and_never_minions() {
     }
     let pem = |name: &str| read(&out_dir.path().join(name));
     let (alice_crt, alice_key) = (pem("alice.crt"), pem("alice.key"));
-    let alice = agent(&ca, Some((&alice_crt, &alice_key)));
-    let carol = agent(&ca, Some((&pem("carol.crt"), &pem("carol.key"))));
-    let anonymous = agent(&ca, None);
+    let alice = https_agent(&ca, Some((&alice_crt, &alice_key)));
+    let carol = https_agent(&ca, Some((&pem("carol.crt"), &pem("carol.key"))));
+    let anonymous = https_agent(&ca, None);
 
     // The description lists the monitoring routes and the certificate scheme.
     let (code, doc) = get(&anonymous, &format!("{base}/openapi.json")).unwrap();
@@ -162,7 +143,7 @@ fn api_client_certificates_authenticate_users_and_never_minions() {
 
     // A minion's own certificate and key: from the same CA, never a user.
     let mpki = c.minion_root("web1").join("etc/brine/pki/minion");
-    let minion = agent(
+    let minion = https_agent(
         &ca,
         Some((
             &read(&mpki.join("minion.crt")),
@@ -178,7 +159,7 @@ fn api_client_certificates_authenticate_users_and_never_minions() {
     let other_ca = brine_pki::MasterPki::load_or_create(&other.path().join("pki"), "x").unwrap();
     let (key, csr) = brine_pki::api_user::api_user_request("alice").unwrap();
     let forged = other_ca.sign_api_user_csr(&csr, "alice", 30).unwrap();
-    let forger = agent(&ca, Some((forged.pem.as_bytes(), key.as_bytes())));
+    let forger = https_agent(&ca, Some((forged.pem.as_bytes(), key.as_bytes())));
     match get(&forger, &format!("{base}/minions")) {
         Err(_) => {}
         Ok((code, body)) => assert_eq!(code, 401, "{body}"),
@@ -193,7 +174,7 @@ fn api_client_certificates_authenticate_users_and_never_minions() {
     .unwrap();
     let (key, csr) = brine_pki::api_user::api_user_request("alice").unwrap();
     let unrecorded = master_pki.sign_api_user_csr(&csr, "alice", 30).unwrap();
-    let stray = agent(&ca, Some((unrecorded.pem.as_bytes(), key.as_bytes())));
+    let stray = https_agent(&ca, Some((unrecorded.pem.as_bytes(), key.as_bytes())));
     let (code, body) = get(&stray, &format!("{base}/minions")).unwrap();
     assert_eq!(code, 401, "{body}");
     assert!(body.contains("unknown, expired or revoked"), "{body}");
@@ -401,7 +382,7 @@ fn api_client_certificates_on_a_postgres_store() {
     let out = c.key(&["--gen-api-cert", "alice", "--out-dir", dir]);
     assert_eq!(out.code, 0, "{out:?}");
     let ca = read(&c.master_root().join("etc/brine/pki/master/ca.crt"));
-    let alice = agent(
+    let alice = https_agent(
         &ca,
         Some((
             &read(&out_dir.path().join("alice.crt")),

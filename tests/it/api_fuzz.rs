@@ -10,12 +10,11 @@
 //! version pinned in tests/data/schemathesis-requirements.txt into a venv
 //! and sets it): then it fails.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use brine_tests::{bin, free_port, Cluster};
+use brine_tests::api::{hash_password, https_agent};
+use brine_tests::{free_port, Cluster};
 use serde_json::{json, Value};
 
 /// `BRINE_SCHEMATHESIS`, else `schemathesis` on PATH.
@@ -32,37 +31,8 @@ fn required() -> bool {
     std::env::var("BRINE_SCHEMATHESIS_REQUIRED").is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
-fn hash(password: &str) -> String {
-    let mut child = Command::new(bin("brine-master"))
-        .arg("--hash-password")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn agent(ca_pem: &[u8]) -> ureq::Agent {
-    use ureq::tls::{Certificate, RootCerts, TlsConfig};
-    let ca = Certificate::from_pem(ca_pem).unwrap().to_owned();
-    ureq::Agent::config_builder()
-        .proxy(None)
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .tls_config(
-            TlsConfig::builder()
-                .root_certs(RootCerts::Specific(std::sync::Arc::new(vec![ca])))
-                .build(),
-        )
-        .build()
-        .into()
-}
-
 fn login(port: u16, ca_pem: &[u8], user: &str, password: &str) -> String {
-    let mut resp = agent(ca_pem)
+    let mut resp = https_agent(ca_pem, None)
         .post(format!("https://127.0.0.1:{port}/login"))
         .header("Content-Type", "application/json")
         .send(json!({"username": user, "password": password}).to_string())
@@ -83,7 +53,7 @@ fn schemathesis_finds_nothing_wrong_with_the_api() {
         "api_port: {port}\napi_interface: 127.0.0.1\n\
          api_users:\n  fuzz:\n    password_hash: '{f}'\n    admin: true\n\
          external_auth:\n  brine:\n    fuzz:\n      - test.*\n",
-        f = hash("fuzz-pw"),
+        f = hash_password("fuzz-pw"),
     );
     let c = Cluster::builder()
         .master_config(&config)
@@ -166,7 +136,7 @@ fn schemathesis_finds_nothing_wrong_with_the_api() {
 /// wrong type, an unknown path or method) answer the API's JSON error
 /// with the documented status, and a huge job timeout is refused.
 fn refusals_are_json(port: u16, ca_pem: &[u8], token: &str) {
-    let agent = agent(ca_pem);
+    let agent = https_agent(ca_pem, None);
     let base = format!("https://127.0.0.1:{port}");
     let bearer = format!("Bearer {token}");
     let answer = |mut resp: ureq::http::Response<ureq::Body>| -> (u16, String, Value) {

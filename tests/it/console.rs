@@ -6,26 +6,12 @@
 //! of each page go to the test's temporary directory (and to
 //! `BRINE_CONSOLE_SHOTS` when set).
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
+use brine_tests::api::hash_password;
 use brine_tests::browser::{binaries_or_skip, Browser};
-use brine_tests::{bin, free_port, Cluster};
+use brine_tests::{free_port, Cluster};
 use serde_json::json;
-
-fn hash(password: &str) -> String {
-    let mut child = Command::new(bin("brine-master"))
-        .arg("--hash-password")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
 
 /// Screenshots into the test's directory, copied to `BRINE_CONSOLE_SHOTS`.
 struct Shots {
@@ -68,8 +54,8 @@ fn the_console_logs_in_filters_runs_jobs_and_shows_grain_diffs() {
          api_users:\n  admin:\n    password_hash: '{a}'\n    admin: true\n\
          \x20 viewer:\n    password_hash: '{v}'\n    areas: [inventory, jobs, events]\n\
          external_auth:\n  brine:\n    admin: ['.*']\n",
-        a = hash("admin-pw"),
-        v = hash("viewer-pw"),
+        a = hash_password("admin-pw"),
+        v = hash_password("viewer-pw"),
     );
     let mut c = Cluster::builder()
         .master_config(&config)
