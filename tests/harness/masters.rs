@@ -51,6 +51,30 @@ impl Cluster {
         }
     }
 
+    /// Another master of this cluster sharing its CA (a certificate either
+    /// issues is valid at both) with `config` added to its own (a shared
+    /// `store:` line, say): written, not started.
+    pub fn cluster_master(&self, id: &str, address: &str, config: &str) -> ExtraMaster {
+        use std::os::unix::fs::PermissionsExt;
+        let m = self.extra_master(id, address);
+        let pki = m.pki_dir();
+        std::fs::create_dir_all(&pki).expect("extra master pki dir");
+        let ca = self.master_root().join("etc/brine/pki/master");
+        for f in ["ca.crt", "ca.key"] {
+            std::fs::copy(ca.join(f), pki.join(f)).expect("copy the cluster's CA");
+        }
+        let mode =
+            |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+        mode(&pki, 0o700).expect("pki dir mode");
+        mode(&pki.join("ca.key"), 0o600).expect("CA key mode");
+        let conf = m.conf().join("master");
+        let mut yaml = std::fs::read_to_string(&conf).expect("extra master config");
+        yaml.push_str(config);
+        yaml.push('\n');
+        std::fs::write(&conf, yaml).expect("extra master config");
+        m
+    }
+
     /// Writes the config of a minion that connects to every address in
     /// `masters` (with `extra` lines) and starts it; it is then one of this
     /// cluster's minions ([`Cluster::minion`], [`Cluster::logs`]).
@@ -197,4 +221,23 @@ impl ExtraMaster {
             );
         }
     }
+}
+
+/// `brine-run --out json ARGS...` against the master whose config
+/// directory is `conf` (an [`ExtraMaster::conf`], or the cluster's own).
+pub fn run_json(conf: &Path, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(bin("brine-run"))
+        .arg("-c")
+        .arg(conf)
+        .args(["--out", "json"])
+        .args(args)
+        .output()
+        .expect("run brine-run");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "brine-run {args:?}: {e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }

@@ -3,7 +3,7 @@
 //! minions connected only to the other), a key deleted on one master cuts
 //! the minion off the other, and a killed master slows nobody down.
 
-use brine_tests::masters::ExtraMaster;
+use brine_tests::masters::{run_json, ExtraMaster};
 use brine_tests::pg::PgServer;
 use brine_tests::{assert_eventually, Cluster};
 use serde_json::Value;
@@ -13,46 +13,9 @@ use serde_json::Value;
 fn two_masters(pg: &PgServer) -> (Cluster, ExtraMaster) {
     let store = format!("store: {}", pg.url());
     let c = Cluster::builder().master_config(&store).start();
-    let mut b = c.extra_master("master1", "127.0.0.2");
-    // One CA for the cluster: a certificate issued by either is valid at both.
-    let pki = b.pki_dir();
-    std::fs::create_dir_all(&pki).unwrap();
-    let a_pki = c.master_root().join("etc/brine/pki/master");
-    for f in ["ca.crt", "ca.key"] {
-        std::fs::copy(a_pki.join(f), pki.join(f)).unwrap();
-    }
-    set_mode(&pki, 0o700);
-    set_mode(&pki.join("ca.key"), 0o600);
-    let conf = b.conf().join("master");
-    let mut yaml = std::fs::read_to_string(&conf).unwrap();
-    yaml.push_str(&store);
-    yaml.push('\n');
-    std::fs::write(&conf, yaml).unwrap();
+    let mut b = c.cluster_master("master1", "127.0.0.2", &store);
     b.start();
     (c, b)
-}
-
-/// `brine-run --out json ARGS...` against the master configured in `conf`.
-fn run_json(conf: &std::path::Path, args: &[&str]) -> Value {
-    let out = std::process::Command::new(brine_tests::bin("brine-run"))
-        .arg("-c")
-        .arg(conf)
-        .args(["--out", "json"])
-        .args(args)
-        .output()
-        .expect("run brine-run");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "brine-run {args:?}: {e}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn set_mode(path: &std::path::Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
 fn returned(v: &Value) -> Vec<String> {

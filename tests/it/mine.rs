@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use brine_tests::masters::run_json;
 use brine_tests::{assert_eventually, Cluster};
 use serde_json::{json, Value};
 
@@ -167,24 +168,6 @@ fn mine_data_of_one_minion_appears_in_anothers_template_within_the_acls() {
     assert_eq!(runner_get("*", "greeting"), json!({}));
 }
 
-/// `brine-run --out json ARGS...` against the master configured in `conf`.
-fn run_json(conf: &Path, args: &[&str]) -> Value {
-    let out = std::process::Command::new(brine_tests::bin("brine-run"))
-        .arg("-c")
-        .arg(conf)
-        .args(["--out", "json"])
-        .args(args)
-        .output()
-        .expect("run brine-run");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "brine-run {args:?}: {e}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
 /// Two masters sharing one PostgreSQL store: a minion's mine, sent to both,
 /// is one row both read; a minion connected to the other master only reads
 /// it; a delete through either is gone for both.
@@ -197,21 +180,7 @@ fn the_masters_of_a_cluster_share_the_mine_through_postgres() {
     };
     let store = format!("store: {}", pg.url());
     let mut c = Cluster::builder().master_config(&store).start();
-    let mut b = c.extra_master("master1", "127.0.0.2");
-    let pki = b.pki_dir();
-    std::fs::create_dir_all(&pki).unwrap();
-    let a_pki = c.master_root().join("etc/brine/pki/master");
-    for f in ["ca.crt", "ca.key"] {
-        std::fs::copy(a_pki.join(f), pki.join(f)).unwrap();
-    }
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&pki, std::fs::Permissions::from_mode(0o700)).unwrap();
-    std::fs::set_permissions(pki.join("ca.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
-    let conf = b.conf().join("master");
-    let mut yaml = std::fs::read_to_string(&conf).unwrap();
-    yaml.push_str(&store);
-    yaml.push('\n');
-    std::fs::write(&conf, yaml).unwrap();
+    let mut b = c.cluster_master("master1", "127.0.0.2", &store);
     b.start();
     c.add_minion_of(
         "m1",

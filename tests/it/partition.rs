@@ -21,22 +21,9 @@ fn a_minion_cut_off_one_master_keeps_serving_the_other_and_rejoins() {
     // The cluster's own master is a bystander here: it holds the CA both
     // masters of the test share (copied before their first start).
     let c = Cluster::builder().start();
-    let ca = c.master_root().join("etc/brine/pki/master");
     let store = format!("store: {}\n", pg.url());
     let mut masters: Vec<ExtraMaster> = (0..2)
-        .map(|i| {
-            let m = c.extra_master(&format!("master{}", i + 1), &ns.master_addr(i));
-            let pki = m.pki_dir();
-            std::fs::create_dir_all(&pki).unwrap();
-            for f in ["ca.crt", "ca.key"] {
-                std::fs::copy(ca.join(f), pki.join(f)).unwrap();
-            }
-            let conf = m.conf().join("master");
-            let mut yaml = std::fs::read_to_string(&conf).unwrap();
-            yaml.push_str(&store);
-            std::fs::write(&conf, yaml).unwrap();
-            m
-        })
+        .map(|i| c.cluster_master(&format!("master{}", i + 1), &ns.master_addr(i), &store))
         .collect();
     for m in &mut masters {
         m.start();

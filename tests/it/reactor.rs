@@ -357,20 +357,7 @@ fn a_cluster_reacts_once_to_each_minion_event() {
         sls.display()
     );
     let mut c = Cluster::builder().master_config(&shared).start();
-    let mut b = c.extra_master("master1", "127.0.0.2");
-    let pki = b.pki_dir();
-    std::fs::create_dir_all(&pki).unwrap();
-    let a_pki = c.master_root().join("etc/brine/pki/master");
-    for f in ["ca.crt", "ca.key"] {
-        std::fs::copy(a_pki.join(f), pki.join(f)).unwrap();
-    }
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&pki, std::fs::Permissions::from_mode(0o700)).unwrap();
-    std::fs::set_permissions(pki.join("ca.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
-    let conf = b.conf().join("master");
-    let mut yaml = std::fs::read_to_string(&conf).unwrap();
-    yaml.push_str(&shared);
-    std::fs::write(&conf, yaml).unwrap();
+    let mut b = c.cluster_master("master1", "127.0.0.2", &shared);
     b.start();
     c.add_minion_of("m1", &["127.0.0.1", "127.0.0.2"], "");
     c.accept(&["m1"]);
