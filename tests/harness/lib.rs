@@ -420,6 +420,15 @@ impl Cluster {
         self.cli("brine-run", args)
     }
 
+    /// `brine-run --out json ARGS...`, which must succeed, as JSON.
+    pub fn run_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = vec!["--out", "json"];
+        a.extend_from_slice(args);
+        let out = self.run(&a);
+        assert_eq!(out.code, 0, "brine-run {args:?}: {out:?}");
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
+    }
+
     /// `brine-run jobs.lookup_jid JID` as JSON; None when the job is unknown.
     pub fn lookup_jid(&self, jid: brine_proto::JobId) -> Option<serde_json::Value> {
         let out = self.run(&["jobs.lookup_jid", &jid.to_string(), "--out", "json"]);

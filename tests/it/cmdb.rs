@@ -6,14 +6,6 @@
 use brine_tests::{assert_eventually, Cluster};
 use serde_json::{json, Value};
 
-fn run_json(c: &Cluster, args: &[&str]) -> Value {
-    let mut a = vec!["--out", "json"];
-    a.extend_from_slice(args);
-    let out = c.run(&a);
-    assert_eq!(out.code, 0, "brine-run {args:?}: {out:?}");
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
-}
-
 #[test]
 fn grain_history_diff_changes_baseline_and_query() {
     let srv = tempfile::tempdir().unwrap();
@@ -33,12 +25,12 @@ fn grain_history_diff_changes_baseline_and_query() {
     c.accept_all();
     c.wait_answering(&["web1", "db1"]);
     assert_eventually!(
-        run_json(&c, &["inventory.history", "web1"])
+        c.run_json(&["inventory.history", "web1"])
             .as_array()
             .is_some_and(|v| v.len() == 1 && v[0]["first_report"] == json!(true)),
         "web1's first report is its history's first version"
     );
-    let saved = run_json(&c, &["inventory.baseline", "save", "before-change"]);
+    let saved = c.run_json(&["inventory.baseline", "save", "before-change"]);
     assert_eq!(saved["minions"], 2, "{saved}");
     // A second apart, so that `from` falls between the two versions.
     std::thread::sleep(std::time::Duration::from_millis(1100));
@@ -48,12 +40,12 @@ fn grain_history_diff_changes_baseline_and_query() {
     let (out, _) = c.brine_json(&["web1", "grains.setval", "color", "blue"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eventually!(
-        run_json(&c, &["inventory.history", "web1"])
+        c.run_json(&["inventory.history", "web1"])
             .as_array()
             .is_some_and(|v| v.len() == 2),
         "the change is a new version"
     );
-    let history = run_json(&c, &["inventory.history", "web1"]);
+    let history = c.run_json(&["inventory.history", "web1"]);
     assert_eq!(
         history[0]["changes"],
         json!({"color": {"old": null, "new": "blue"}}),
@@ -62,12 +54,12 @@ fn grain_history_diff_changes_baseline_and_query() {
 
     // What changed since `before`: the new grain, nothing else.
     let from = format!("from={before}");
-    let diff = run_json(&c, &["inventory.diff", "web1", &from]);
+    let diff = c.run_json(&["inventory.diff", "web1", &from]);
     assert_eq!(diff, json!({"color": {"old": null, "new": "blue"}}));
     let out = c.run(&["inventory.diff", "web1", "from=yesterday"]);
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("not a time"), "{out:?}");
-    let changes = run_json(&c, &["inventory.changes", &format!("since={before}")]);
+    let changes = c.run_json(&["inventory.changes", &format!("since={before}")]);
     assert_eq!(changes.as_object().unwrap().len(), 1, "{changes}");
     assert_eq!(changes["web1"][0]["changes"]["color"]["new"], "blue");
     // `--since 1h` as the issue types it: both first reports are there too.
@@ -77,13 +69,13 @@ fn grain_history_diff_changes_baseline_and_query() {
     assert_eq!(hour["db1"][0]["first_report"], json!(true), "{hour}");
 
     // The baseline saved before the change shows it.
-    let b = run_json(&c, &["inventory.baseline", "diff", "before-change"]);
+    let b = c.run_json(&["inventory.baseline", "diff", "before-change"]);
     assert_eq!(b["differ"], 1, "{b}");
     assert_eq!(
         b["minions"]["web1"]["grains"]["color"]["new"], "blue",
         "{b}"
     );
-    let listed = run_json(&c, &["inventory.baseline", "list"]);
+    let listed = c.run_json(&["inventory.baseline", "list"]);
     assert!(listed.get("before-change").is_some(), "{listed}");
 
     // Queries: fields as CSV, counts per value, a table.
@@ -97,7 +89,7 @@ fn grain_history_diff_changes_baseline_and_query() {
     ]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout, "id,role,color,connected\nweb1,web,blue,True\n");
-    let counts = run_json(&c, &["inventory.query", "*", "--group-by", "appcode"]);
+    let counts = c.run_json(&["inventory.query", "*", "--group-by", "appcode"]);
     assert_eq!(counts, json!([{"appcode": "shop", "count": 2}]));
     let out = c.run(&["inventory.query", "*", "fields=id,role", "--out", "table"]);
     assert_eq!(out.code, 0, "{out:?}");
@@ -113,7 +105,7 @@ fn grain_history_diff_changes_baseline_and_query() {
     // One minion's page: key, presence, ownership, its last state run.
     let (out, _) = c.brine_json(&["web1", "state.apply", "check"]);
     assert_ne!(out.code, 0, "one state fails: {out:?}");
-    let page = run_json(&c, &["inventory.minion", "web1"]);
+    let page = c.run_json(&["inventory.minion", "web1"]);
     assert_eq!(page["key"], "accepted", "{page}");
     assert_eq!(page["connected"], true, "{page}");
     assert_eq!(page["masters"], json!(["master0"]), "{page}");

@@ -7,15 +7,6 @@
 use std::time::Duration;
 
 use brine_tests::{assert_eventually, wait_for, Cluster};
-use serde_json::Value;
-
-fn run_json(c: &Cluster, args: &[&str]) -> Value {
-    let mut a = vec!["--out", "json"];
-    a.extend_from_slice(args);
-    let out = c.run(&a);
-    assert_eq!(out.code, 0, "brine-run {args:?}: {out:?}");
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
-}
 
 #[test]
 fn maxrunning_one_never_overlaps_a_slow_job() {
@@ -54,9 +45,9 @@ fn maxrunning_one_never_overlaps_a_slow_job() {
         }
     }
     // Each run is a job in the job cache, by user `schedule`.
-    let jobs = run_json(&c, &["jobs.list_jobs", "user=schedule"]);
+    let jobs = c.run_json(&["jobs.list_jobs", "user=schedule"]);
     assert!(jobs.as_object().unwrap().len() >= 3, "{jobs}");
-    let status = run_json(&c, &["schedule.job_status", "slow"]);
+    let status = c.run_json(&["schedule.job_status", "slow"]);
     assert!(
         status["_skipped"].as_u64().unwrap_or(0) >= 1,
         "runs due while one ran were skipped: {status}"
@@ -82,16 +73,13 @@ fn missed_runs_are_caught_up_or_skipped_after_a_restart_and_runtime_items_persis
     c.accept_all();
     c.wait_answering(&["m1"]);
     // A runtime item: added now, still there after the restart.
-    let added = run_json(
-        &c,
-        &[
-            "schedule.add",
-            "later",
-            "function=test.ping",
-            "tgt=m1",
-            "hours=6",
-        ],
-    );
+    let added = c.run_json(&[
+        "schedule.add",
+        "later",
+        "function=test.ping",
+        "tgt=m1",
+        "hours=6",
+    ]);
     assert_eq!(added["result"], true, "{added}");
     let state = c.master_root().join("var/cache/brine/master/schedule.json");
     assert_eventually!(state.exists(), "the schedule's state on disk");
@@ -101,9 +89,9 @@ fn missed_runs_are_caught_up_or_skipped_after_a_restart_and_runtime_items_persis
     assert!(!caught.exists() && !skipped.exists());
     c.restart_master();
     assert_eventually!(caught.exists(), "the missed run caught up at start");
-    let status = run_json(&c, &["schedule.job_status", "skipped"]);
+    let status = c.run_json(&["schedule.job_status", "skipped"]);
     assert_eq!(status["_skipped"], 1, "{status}");
-    let listed = run_json(&c, &["schedule.list"]);
+    let listed = c.run_json(&["schedule.list"]);
     assert!(
         listed["schedule"]["later"].is_object(),
         "runtime item kept: {listed}"
@@ -113,23 +101,20 @@ fn missed_runs_are_caught_up_or_skipped_after_a_restart_and_runtime_items_persis
         !skipped.exists(),
         "without catch_up the missed run is skipped"
     );
-    let jobs = run_json(
-        &c,
-        &[
-            "jobs.list_jobs",
-            "user=schedule",
-            "search_function=file.touch",
-        ],
-    );
+    let jobs = c.run_json(&[
+        "jobs.list_jobs",
+        "user=schedule",
+        "search_function=file.touch",
+    ]);
     assert_eq!(jobs.as_object().unwrap().len(), 1, "{jobs}");
     // Runtime changes: disable, run on demand, delete.
-    let out = run_json(&c, &["schedule.disable_job", "later"]);
+    let out = c.run_json(&["schedule.disable_job", "later"]);
     assert_eq!(out["result"], true);
-    let status = run_json(&c, &["schedule.job_status", "later"]);
+    let status = c.run_json(&["schedule.job_status", "later"]);
     assert_eq!(status["enabled"], false, "{status}");
-    let out = run_json(&c, &["schedule.run_job", "later"]);
+    let out = c.run_json(&["schedule.run_job", "later"]);
     assert_eq!(out["result"], true, "run on demand: {out}");
-    let out = run_json(&c, &["schedule.delete", "later"]);
+    let out = c.run_json(&["schedule.delete", "later"]);
     assert_eq!(out["result"], true);
     let out = c.run(&["schedule.delete", "later"]);
     assert_ne!(out.code, 0);
