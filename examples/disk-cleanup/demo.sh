@@ -9,20 +9,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-profile=${BRINE_PROFILE:-debug}
-echo "==> building ($profile)"
-if [[ $profile == release ]]; then cargo build -q --release --bins; else cargo build -q --bins; fi
-bin="${CARGO_TARGET_DIR:-target}/$profile"
-
-dir=$(mktemp -d "${TMPDIR:-/tmp}/brine-disk-demo.XXXXXX")
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source examples/lib.sh
+demo_setup disk-demo
 pub=$(free_port); ret=$(free_port); hook=$(free_port)
 
 # The webhook: prints each alert it receives and writes it to alerts.log.
