@@ -49,35 +49,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 SWARM_LINE = re.compile(r"brine-swarm: events pid=(\d+) sent=(\d+) beacons=(\d+) unsent=(\d+)")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_kib(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def cpu_ticks(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            rest = f.read().rsplit(")", 1)[1].split()
-        return int(rest[11]) + int(rest[12])
-    except (OSError, IndexError):
-        return 0
-
-
-def children_of(pid):
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+from proc import free_port, rss_kib, cpu_ticks, children_of
 
 
 def loadavg():
