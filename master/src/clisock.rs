@@ -314,12 +314,13 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
             // `@runner` one that lets a user read the job cache.
             // A wheel action has no kwargs of its own: they travel as its
             // last argument, so the audit log keeps the user named.
-            let wheel_arg: Vec<serde_json::Value> = arg
-                .iter()
-                .cloned()
-                .chain(std::iter::once(serde_json::Value::Object(kwarg.clone())))
-                .collect();
+            let wheel_arg: Vec<serde_json::Value>;
             let action = if fun.starts_with("api_cert.") {
+                wheel_arg = arg
+                    .iter()
+                    .cloned()
+                    .chain(std::iter::once(serde_json::Value::Object(kwarg.clone())))
+                    .collect();
                 Action::Wheel {
                     fun: &fun,
                     arg: &wheel_arg,
