@@ -57,10 +57,7 @@ pub fn show(master: &Master, id: &str) -> Result<Value, String> {
         masters.push(master.config.id.clone());
     }
     let mut last_seen: Option<i64> = None;
-    for p in block(master.store.load_presence()).map_err(|e| e.to_string())? {
-        if p.id != id {
-            continue;
-        }
+    for p in block(master.store.load_presence_of(id)).map_err(|e| e.to_string())? {
         last_seen = last_seen.max(Some(p.last_seen_ms));
         if p.connected && master.store.is_shared() && p.master != master.config.id {
             masters.push(p.master);

@@ -364,7 +364,8 @@ pub(crate) trait StoreReader: Send + Sync + 'static {
         &self,
         ids: Option<Vec<String>>,
     ) -> Result<Vec<(String, String)>, StoreError>;
-    async fn load_presence(&self) -> Result<Vec<Presence>, StoreError>;
+    /// Every presence row, or only minion `only`'s.
+    async fn load_presence(&self, only: Option<&str>) -> Result<Vec<Presence>, StoreError>;
     async fn job_target(&self, jid: JobId, id: &str) -> Result<Option<JobTarget>, StoreError>;
     async fn lookup_job(
         &self,
@@ -786,7 +787,12 @@ impl Store {
     }
 
     pub async fn load_presence(&self) -> Result<Vec<Presence>, StoreError> {
-        read!(self, r => r.load_presence())
+        read!(self, r => r.load_presence(None))
+    }
+
+    /// One minion's presence rows (one per master on a shared store).
+    pub async fn load_presence_of(&self, id: &str) -> Result<Vec<Presence>, StoreError> {
+        read!(self, r => r.load_presence(Some(id)))
     }
 
     /// Whether job `jid` exists and, if so, whether `id` was among the

@@ -860,13 +860,14 @@ impl StoreReader for PgReader {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    async fn load_presence(&self) -> Result<Vec<Presence>, StoreError> {
+    async fn load_presence(&self, only: Option<&str>) -> Result<Vec<Presence>, StoreError> {
         let rows = self
             .query(
                 "SELECT p.id, p.master, p.connected AND m.alive_ms >= $1, p.last_seen_ms
                  FROM presence p LEFT JOIN masters m ON m.master = p.master
+                 WHERE $2::text IS NULL OR p.id = $2
                  ORDER BY p.id, p.master",
-                &[&(super::now_ms() - super::MASTER_DEAD_AFTER_MS)],
+                &[&(super::now_ms() - super::MASTER_DEAD_AFTER_MS), &only],
             )
             .await?;
         Ok(rows

@@ -193,10 +193,13 @@ impl StoreReader for SqliteReader {
         .await
     }
 
-    async fn load_presence(&self) -> Result<Vec<Presence>, StoreError> {
-        self.with(|c| {
-            let mut st = c.prepare("SELECT id, connected, last_seen_ms FROM presence")?;
-            let rows = st.query_map([], |r| {
+    async fn load_presence(&self, only: Option<&str>) -> Result<Vec<Presence>, StoreError> {
+        let only = only.map(str::to_string);
+        self.with(move |c| {
+            let mut st = c.prepare(
+                "SELECT id, connected, last_seen_ms FROM presence WHERE ?1 IS NULL OR id = ?1",
+            )?;
+            let rows = st.query_map(params![only], |r| {
                 Ok(Presence {
                     id: r.get(0)?,
                     // One master per file: the caller names it.

@@ -500,3 +500,18 @@ async fn api_certs_are_recorded_listed_and_revoked() {
         Some(cert("0b", "bob", 2))
     );
 }
+
+#[tokio::test]
+async fn presence_is_read_for_the_fleet_or_for_one_minion() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("s.db")).unwrap();
+    store.put_presence("web1", true);
+    store.put_presence("db1", false);
+    store.sync().await.unwrap();
+    let all = store.load_presence().await.unwrap();
+    assert_eq!(all.len(), 2, "{all:?}");
+    let one = store.load_presence_of("db1").await.unwrap();
+    assert_eq!(one.len(), 1, "{one:?}");
+    assert_eq!((one[0].id.as_str(), one[0].connected), ("db1", false));
+    assert!(store.load_presence_of("nobody").await.unwrap().is_empty());
+}
